@@ -1,0 +1,203 @@
+//! Configuration: the validated domain types the gateway runs on.
+//!
+//! Two layers, as the house style asks: [`yaml`] turns text into a tree of positioned nodes,
+//! [`read`] turns that tree into these types and collects EVERY problem it finds (unknown or
+//! duplicate keys, wrong types, bad values) as a [`Diagnostic`] with its line and column.
+//! A [`Config`] therefore only exists when the whole file is valid.
+//!
+//! Pure: reading a config never touches the network. Secret references are kept as references;
+//! [`read`] only checks (as warnings) whether they resolve on this machine.
+
+pub mod read;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::SecretRef;
+
+pub use read::{Diagnostic, Diagnostics, load_file, parse_str};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+    /// Base URL agents use (scheme://host[:port], no trailing slash).
+    pub public_url: Option<String>,
+    pub upstream_tls: UpstreamTls,
+    pub tls: Option<ListenerTls>,
+    pub clients: Vec<ClientKey>,
+    pub audit: Option<AuditOutput>,
+    pub timeouts: Timeouts,
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamTls {
+    pub extra_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    pub name: String,
+    pub key_sha256: [u8; 32],
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutput {
+    Stdout,
+    File(PathBuf),
+}
+
+/// Upstream timeouts. Defaults: connect 10s, response headers 120s (Dataverse's own request
+/// timeout is 2 minutes), idle pooled connections 90s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response_headers: Duration,
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            response_headers: Duration::from_secs(120),
+            idle: Duration::from_secs(90),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    pub default: bool,
+    pub hosts: Vec<String>,
+    pub dataverse: Dataverse,
+    pub auth: Auth,
+    pub limits: Limits,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dataverse {
+    /// Origin of the org, `scheme://host[:port]`, lower-case, no trailing slash.
+    pub url: String,
+    pub api_version: String,
+    pub metadata_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub tenant_id: String,
+    pub client_id: String,
+    /// `scheme://host[:port]`, no trailing slash.
+    pub authority: String,
+    pub scope: String,
+    pub credential: Credential,
+}
+
+impl Auth {
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.authority, self.tenant_id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    ClientSecret(SecretRef),
+}
+
+/// Per-tenant traffic limits. `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub requests_per_second: Option<u32>,
+    pub burst: Option<u32>,
+    pub max_concurrent: Option<u32>,
+    pub queue_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            requests_per_second: None,
+            burst: None,
+            max_concurrent: None,
+            queue_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An HTTP verb the allowlist can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verb {
+    Get,
+    Post,
+    Patch,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    pub const ALL: [Verb; 5] = [Verb::Get, Verb::Post, Verb::Patch, Verb::Put, Verb::Delete];
+
+    pub fn parse(s: &str) -> Option<Verb> {
+        Some(match s {
+            "GET" => Verb::Get,
+            "POST" => Verb::Post,
+            "PATCH" => Verb::Patch,
+            "PUT" => Verb::Put,
+            "DELETE" => Verb::Delete,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Patch => "PATCH",
+            Verb::Put => "PUT",
+            Verb::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableRule {
+    pub verbs: Vec<Verb>,
+    /// When set, only these columns may be read or written.
+    pub columns: Option<Vec<String>>,
+}
+
+impl TableRule {
+    pub fn allows(&self, verb: Verb) -> bool {
+        self.verbs.contains(&verb)
+    }
+}
+
+/// A tenant's allowlist. Anything not listed is denied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Entity set name → rule.
+    pub tables: BTreeMap<String, TableRule>,
+    pub functions: Vec<String>,
+    pub actions: Vec<String>,
+}

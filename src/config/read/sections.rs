@@ -1,0 +1,448 @@
+//! The sections of `gateway.yaml`, one reader function each.
+
+use super::*;
+
+const TOP_KEYS: &[&str] = &[
+    "listen",
+    "admin_listen",
+    "public_url",
+    "upstream_tls",
+    "tls",
+    "clients",
+    "audit",
+    "timeouts",
+    "tenants",
+];
+const TENANT_KEYS: &[&str] =
+    &["default", "hosts", "dataverse", "auth", "limits", "allow", "functions", "actions"];
+const AUTH_KEYS: &[&str] = &[
+    "tenant_id",
+    "client_id",
+    "authority",
+    "scope",
+    "client_secret",
+    "certificate",
+    "managed_identity",
+    "workload_identity",
+];
+/// Tables that span many others by design: allowing them is allowed, but worth a warning.
+pub(super) const BROAD_TABLES: &[&str] =
+    &["activitypointers", "annotations", "audits", "asyncoperations", "savedqueries", "userqueries"];
+
+impl Reader {
+    pub(super) fn config(&mut self, root: &Node) -> Option<Config> {
+        let mut m = self.map(root, "")?;
+        let listen = match m.take("listen") {
+            Some(n) => self.socket_addr(n, "listen"),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+        };
+        let admin_listen = m.take("admin_listen").and_then(|n| self.socket_addr(n, "admin_listen"));
+        let public_url = m.take("public_url").and_then(|n| self.public_url(n));
+        let upstream_tls = match m.take("upstream_tls") {
+            Some(n) => self.upstream_tls(n),
+            None => UpstreamTls::default(),
+        };
+        let tls = m.take("tls").and_then(|n| self.listener_tls(n));
+        let clients = m.take("clients").map(|n| self.clients(n)).unwrap_or_default();
+        let audit = m.take("audit").and_then(|n| self.audit(n));
+        let timeouts = m.take("timeouts").map(|n| self.timeouts(n)).unwrap_or_default();
+        let tenants = match m.take("tenants") {
+            Some(n) => self.tenants(n),
+            None => {
+                self.error(m.pos, "tenants", "missing required key `tenants`");
+                Vec::new()
+            }
+        };
+        self.finish(m, TOP_KEYS);
+        self.cross_check(&tenants, &clients);
+        Some(Config {
+            listen: listen?,
+            admin_listen,
+            public_url,
+            upstream_tls,
+            tls,
+            clients,
+            audit,
+            timeouts,
+            tenants,
+        })
+    }
+
+    fn cross_check(&mut self, tenants: &[Tenant], clients: &[ClientKey]) {
+        if let [(first, _), rest @ ..] = self.defaults.as_slice() {
+            let (first, rest) = (first.clone(), rest.to_vec());
+            for (name, pos) in rest {
+                let msg = format!("at most one tenant may be `default: true` (`{first}` already is)");
+                self.error(pos, &format!("tenants.{name}.default"), msg);
+            }
+        }
+        let mut hosts: BTreeMap<&str, &str> = BTreeMap::new();
+        for t in tenants {
+            for h in &t.hosts {
+                if let Some(other) = hosts.insert(h, &t.name) {
+                    let msg = format!("host `{h}` is claimed by tenants {other} and {}", t.name);
+                    self.error(Pos { line: 1, column: 1 }, "tenants", msg);
+                }
+            }
+        }
+        for c in clients {
+            for t in &c.tenants {
+                if !tenants.iter().any(|x| &x.name == t) {
+                    let msg = format!("client `{}` names unknown tenant `{t}`", c.name);
+                    self.error(Pos { line: 1, column: 1 }, "clients", msg);
+                }
+            }
+        }
+    }
+
+    fn public_url(&mut self, node: &Node) -> Option<String> {
+        let s = self.string(node, "public_url")?;
+        match parse_origin(&s) {
+            Ok(o) => Some(o.origin),
+            Err(e) => {
+                self.error(node.pos, "public_url", e);
+                None
+            }
+        }
+    }
+
+    fn upstream_tls(&mut self, node: &Node) -> UpstreamTls {
+        let Some(mut m) = self.map(node, "upstream_tls") else { return UpstreamTls::default() };
+        let extra_ca_file =
+            m.take("extra_ca_file").and_then(|n| self.path(n, "upstream_tls.extra_ca_file"));
+        self.finish(m, &["extra_ca_file"]);
+        UpstreamTls { extra_ca_file }
+    }
+
+    fn listener_tls(&mut self, node: &Node) -> Option<ListenerTls> {
+        let mut m = self.map(node, "tls")?;
+        let cert_file = m.take("cert_file").and_then(|n| self.path(n, "tls.cert_file"));
+        let key_file = m.take("key_file").and_then(|n| self.path(n, "tls.key_file"));
+        let client_ca_file = m.take("client_ca_file").and_then(|n| self.path(n, "tls.client_ca_file"));
+        if cert_file.is_none() || key_file.is_none() {
+            self.error(m.pos, "tls", "`cert_file` and `key_file` are both required");
+        }
+        self.finish(m, &["cert_file", "key_file", "client_ca_file"]);
+        Some(ListenerTls { cert_file: cert_file?, key_file: key_file?, client_ca_file })
+    }
+
+    fn clients(&mut self, node: &Node) -> Vec<ClientKey> {
+        let Value::Seq(items) = &node.value else {
+            self.error(node.pos, "clients", "expected a list of clients");
+            return Vec::new();
+        };
+        let mut out: Vec<ClientKey> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("clients[{i}]");
+            if let Some(c) = self.client(item, &path) {
+                if out.iter().any(|o| o.name == c.name) {
+                    self.error(item.pos, &path, format!("duplicate client name `{}`", c.name));
+                }
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn client(&mut self, node: &Node, path: &str) -> Option<ClientKey> {
+        let mut m = self.map(node, path)?;
+        let name = m.take("name").and_then(|n| self.string(n, &join(path, "name")));
+        let key = m.take("key_sha256").and_then(|n| {
+            let p = join(path, "key_sha256");
+            let s = self.string(n, &p)?;
+            let parsed = parse_sha256_hex(&s);
+            if parsed.is_none() {
+                self.error(n.pos, &p, "expected 64 hex digits (the SHA-256 of the key, not the key)");
+            }
+            parsed
+        });
+        let tenants = m.take("tenants").and_then(|n| self.strings(n, &join(path, "tenants")));
+        if name.is_none() || key.is_none() || tenants.is_none() {
+            self.error(m.pos, path, "a client needs `name`, `key_sha256` and `tenants`");
+        }
+        self.finish(m, &["name", "key_sha256", "tenants"]);
+        let tenants = tenants?.into_iter().map(|(s, _)| s).collect();
+        Some(ClientKey { name: name?, key_sha256: key?, tenants })
+    }
+
+    fn audit(&mut self, node: &Node) -> Option<AuditOutput> {
+        let mut m = self.map(node, "audit")?;
+        let out = m.take("output").and_then(|n| {
+            let s = self.string(n, "audit.output")?;
+            Some(if s == "stdout" { AuditOutput::Stdout } else { AuditOutput::File(s.into()) })
+        });
+        self.finish(m, &["output"]);
+        out
+    }
+
+    fn timeouts(&mut self, node: &Node) -> Timeouts {
+        let mut t = Timeouts::default();
+        let Some(mut m) = self.map(node, "timeouts") else { return t };
+        if let Some(d) = m.take("connect").and_then(|n| self.duration(n, "timeouts.connect")) {
+            t.connect = d;
+        }
+        let p = "timeouts.response_headers";
+        if let Some(d) = m.take("response_headers").and_then(|n| self.duration(n, p)) {
+            t.response_headers = d;
+        }
+        if let Some(d) = m.take("idle").and_then(|n| self.duration(n, "timeouts.idle")) {
+            t.idle = d;
+        }
+        self.finish(m, &["connect", "response_headers", "idle"]);
+        t
+    }
+
+    fn tenants(&mut self, node: &Node) -> Vec<Tenant> {
+        let Some(mut m) = self.map(node, "tenants") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (key, value) in m.entries() {
+            let path = join("tenants", &key.name);
+            if !valid_tenant_name(&key.name) {
+                let msg = format!(
+                    "tenant name `{}` must match [a-z0-9][a-z0-9-]* (it becomes a URL path segment)",
+                    key.name
+                );
+                self.error(key.pos, &path, msg);
+            }
+            if let Some(t) = self.tenant(&key.name, value, &path) {
+                out.push(t);
+            }
+        }
+        if out.is_empty() && self.diags.errors.is_empty() {
+            self.error(m.pos, "tenants", "at least one tenant is required");
+        }
+        out
+    }
+
+    fn tenant(&mut self, name: &str, node: &Node, path: &str) -> Option<Tenant> {
+        let mut m = self.map(node, path)?;
+        let default_node = m.take("default");
+        let default = default_node.and_then(|n| self.boolean(n, &join(path, "default")));
+        if let (Some(true), Some(n)) = (default, default_node) {
+            self.defaults.push((name.to_string(), n.pos));
+        }
+        let hosts = m.take("hosts").and_then(|n| self.strings(n, &join(path, "hosts")));
+        let dataverse = match m.take("dataverse") {
+            Some(n) => self.dataverse(n, &join(path, "dataverse")),
+            None => {
+                self.error(m.pos, path, "missing required key `dataverse`");
+                None
+            }
+        };
+        let auth = match (m.take("auth"), &dataverse) {
+            (Some(n), Some(dv)) => self.auth(n, &join(path, "auth"), dv),
+            (Some(_), None) => None,
+            (None, _) => {
+                self.error(m.pos, path, "missing required key `auth`");
+                None
+            }
+        };
+        let limits = match m.take("limits") {
+            Some(n) => self.limits(n, &join(path, "limits")),
+            None => Limits::default(),
+        };
+        let policy = self.policy(&mut m, path);
+        self.finish(m, TENANT_KEYS);
+        let hosts = hosts.unwrap_or_default().into_iter().map(|(h, _)| h.to_ascii_lowercase());
+        Some(Tenant {
+            name: name.to_string(),
+            default: default.unwrap_or(false),
+            hosts: hosts.collect(),
+            dataverse: dataverse?,
+            auth: auth?,
+            limits,
+            policy,
+        })
+    }
+
+    fn dataverse(&mut self, node: &Node, path: &str) -> Option<Dataverse> {
+        let mut m = self.map(node, path)?;
+        let url = match m.take("url") {
+            Some(n) => self.upstream_url(n, &join(path, "url")),
+            None => {
+                self.error(m.pos, path, "missing required key `url`");
+                None
+            }
+        };
+        let api_version = match m.take("api_version") {
+            Some(n) => {
+                let p = join(path, "api_version");
+                let v = self.string(n, &p);
+                if let Some(v) = &v
+                    && !valid_api_version(v)
+                {
+                    self.error(n.pos, &p, format!("`{v}` is not an API version such as v9.2"));
+                }
+                v
+            }
+            None => Some("v9.2".to_string()),
+        };
+        let metadata_file = m.take("metadata_file").and_then(|n| self.path(n, &join(path, "metadata_file")));
+        self.finish(m, &["url", "api_version", "metadata_file"]);
+        Some(Dataverse { url: url?, api_version: api_version?, metadata_file })
+    }
+
+    /// An https origin, or http on a loopback host (tests, demo).
+    fn upstream_url(&mut self, node: &Node, path: &str) -> Option<String> {
+        let s = self.string(node, path)?;
+        match parse_origin(&s) {
+            Ok(o) if o.https || o.loopback => Some(o.origin),
+            Ok(_) => {
+                let msg = format!("`{s}` must use https (http is allowed only for loopback hosts)");
+                self.error(node.pos, path, msg);
+                None
+            }
+            Err(e) => {
+                self.error(node.pos, path, e);
+                None
+            }
+        }
+    }
+
+    fn auth(&mut self, node: &Node, path: &str, dv: &Dataverse) -> Option<Auth> {
+        let mut m = self.map(node, path)?;
+        let required = |r: &mut Reader, m: &mut Map<'_>, key: &str| match m.take(key) {
+            Some(n) => r.string(n, &join(path, key)),
+            None => {
+                r.error(m.pos, path, format!("missing required key `{key}`"));
+                None
+            }
+        };
+        let tenant_id = required(self, &mut m, "tenant_id");
+        let client_id = required(self, &mut m, "client_id");
+        let authority = match m.take("authority") {
+            Some(n) => self.upstream_url(n, &join(path, "authority")),
+            None => Some("https://login.microsoftonline.com".to_string()),
+        };
+        let scope = match m.take("scope") {
+            Some(n) => {
+                let p = join(path, "scope");
+                let s = self.string(n, &p);
+                if let Some(s) = &s
+                    && !s.ends_with("/.default")
+                {
+                    self.error(n.pos, &p, "a client-credentials scope must end in /.default");
+                }
+                s
+            }
+            None => Some(format!("{}/.default", dv.url)),
+        };
+        let credential = self.credential(&mut m, path);
+        self.finish(m, AUTH_KEYS);
+        Some(Auth {
+            tenant_id: tenant_id?,
+            client_id: client_id?,
+            authority: authority?,
+            scope: scope?,
+            credential: credential?,
+        })
+    }
+
+    fn credential(&mut self, m: &mut Map<'_>, path: &str) -> Option<Credential> {
+        let secret = m.take("client_secret");
+        let others = ["certificate", "managed_identity", "workload_identity"];
+        let mut unsupported = Vec::new();
+        for key in others {
+            if let Some(n) = m.take(key) {
+                unsupported.push((key, n.pos));
+            }
+        }
+        for (key, pos) in &unsupported {
+            let msg = format!("`{key}` credentials are not supported by this version; use client_secret");
+            self.error(*pos, &join(path, key), msg);
+        }
+        match secret {
+            Some(n) if unsupported.is_empty() => {
+                self.secret_ref(n, &join(path, "client_secret")).map(Credential::ClientSecret)
+            }
+            Some(_) => None,
+            None => {
+                if unsupported.is_empty() {
+                    self.error(m.pos, path, "one credential is required: `client_secret`");
+                }
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, node: &Node, path: &str) -> Limits {
+        let mut l = Limits::default();
+        let Some(mut m) = self.map(node, path) else { return l };
+        let p = join(path, "requests_per_second");
+        l.requests_per_second = m.take("requests_per_second").and_then(|n| self.number(n, &p, 1, 1_000_000));
+        let p = join(path, "burst");
+        l.burst = m.take("burst").and_then(|n| self.number(n, &p, 1, 1_000_000));
+        let p = join(path, "max_concurrent");
+        l.max_concurrent = m.take("max_concurrent").and_then(|n| self.number(n, &p, 1, 100_000));
+        let p = join(path, "queue_timeout");
+        if let Some(d) = m.take("queue_timeout").and_then(|n| self.duration(n, &p)) {
+            l.queue_timeout = d;
+        }
+        if l.burst.is_some() && l.requests_per_second.is_none() {
+            self.error(m.pos, path, "`burst` needs `requests_per_second`");
+        }
+        self.finish(m, &["requests_per_second", "burst", "max_concurrent", "queue_timeout"]);
+        l
+    }
+}
+
+
+
+/// A parsed `scheme://host[:port]` origin.
+pub(crate) struct Origin {
+    pub origin: String,
+    pub https: bool,
+    pub loopback: bool,
+}
+
+/// Accepts `http(s)://host[:port]` with an optional trailing `/`, nothing else.
+pub(crate) fn parse_origin(s: &str) -> Result<Origin, String> {
+    let uri: http::Uri = s.parse().map_err(|_| format!("`{s}` is not a valid URL"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(format!("`{s}` must start with https://")),
+    };
+    let Some(authority) = uri.authority() else { return Err(format!("`{s}` has no host")) };
+    if authority.as_str().contains('@') {
+        return Err(format!("`{s}` must not contain credentials"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!("`{s}` must be an origin only (scheme://host[:port]), without a path"));
+    }
+    let host = authority.host().to_ascii_lowercase();
+    let loopback = host == "localhost"
+        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let scheme = if https { "https" } else { "http" };
+    let origin = match authority.port() {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    };
+    Ok(Origin { origin, https, loopback })
+}
+
+fn valid_tenant_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.len() <= 63
+}
+
+fn valid_api_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else { return false };
+    let mut parts = rest.split('.');
+    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+fn parse_sha256_hex(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
