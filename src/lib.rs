@@ -3,6 +3,12 @@
 
 pub mod clock;
 pub mod config;
-pub mod secret;
+pub mod error;
+pub mod headers;
+pub mod odata;
+pub mod policy;
 pub mod rewrite;
+pub mod route;
+pub mod secret;
 pub mod sim;
+pub mod token;
