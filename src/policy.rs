@@ -56,6 +56,11 @@ impl Decision {
         self.denial.is_none()
     }
 
+    /// A 400 decision for a reason found outside the URL (for example a refused header).
+    pub fn malformed(reason: impl Into<String>) -> Decision {
+        Decision::deny(Denial::Malformed, vec![], reason)
+    }
+
     fn deny(kind: Denial, access: Vec<Access>, reason: impl Into<String>) -> Decision {
         Decision {
             denial: Some(kind),

@@ -1,0 +1,260 @@
+//! The command line (SPEC section 2). The binary's `main` only calls [`main`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::SystemClock;
+use crate::config::{self, Config, Credential};
+use crate::gateway::Gateway;
+use crate::{demo, policy, report, server};
+
+#[derive(Parser)]
+#[command(name = "dataverse-gateway", version, about = "A policy gateway between AI agents and Microsoft Dataverse")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file (default ./gateway.yaml, or $DATAVERSE_GATEWAY_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run a simulated Entra ID and Dataverse with the gateway in front (no Azure needed).
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Validate the config without network access and print the policy matrix.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the decision the gateway would take for a request, without network access.
+    Explain {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A request header, `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// A request body file (accepted for compatibility; this version does not inspect bodies).
+        #[arg(long)]
+        body: Option<PathBuf>,
+        method: String,
+        url: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            let path = config_path(config);
+            runtime(|| serve(&path))
+        }
+        Command::Demo { port } => runtime(|| run_demo(port)),
+        Command::Check { config } => check(&config_path(config)),
+        Command::Explain { config, tenant, headers, body, method, url } => {
+            explain(&config_path(config), tenant.as_deref(), &headers, body.as_deref(), &method, &url)
+        }
+    }
+}
+
+fn config_path(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("DATAVERSE_GATEWAY_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("gateway.yaml"))
+}
+
+fn runtime<'a, F: std::future::Future<Output = ExitCode> + 'a>(f: impl FnOnce() -> F) -> ExitCode {
+    init_tracing();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(f()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), ExitCode> {
+    config::load_file(path).map_err(|diags| {
+        for e in &diags.errors {
+            eprintln!("{e}");
+        }
+        eprintln!("error: {} has {} error(s)", path.display(), diags.errors.len());
+        ExitCode::FAILURE
+    })
+}
+
+/// `serve` refuses to start when a secret reference cannot be resolved.
+fn unresolved_secrets(config: &Config) -> Vec<String> {
+    config
+        .tenants
+        .iter()
+        .filter_map(|t| match &t.auth.credential {
+            Credential::ClientSecret(r) => r
+                .resolve()
+                .err()
+                .map(|e| format!("tenants.{}.auth.client_secret: {e}", t.name)),
+        })
+        .collect()
+}
+
+async fn serve(path: &Path) -> ExitCode {
+    let (config, warnings) = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let missing = unresolved_secrets(&config);
+    if !missing.is_empty() {
+        for m in missing {
+            eprintln!("error: {}: {m}", path.display());
+        }
+        return ExitCode::FAILURE;
+    }
+    run(config).await
+}
+
+async fn run(config: Config) -> ExitCode {
+    let listen = config.listen;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateway = match Gateway::new(config, Arc::new(SystemClock)) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%listen, "dataverse-gateway listening");
+    server::serve(listener, gateway, shutdown_signal(), Duration::from_secs(30)).await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+async fn run_demo(port: u16) -> ExitCode {
+    let demo = match demo::start(port).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", demo::banner(&format!("http://127.0.0.1:{port}")));
+    let code = run(demo.config).await;
+    demo.simulator.shutdown().await;
+    code
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok((config, warnings)) => {
+            print!("{}", report::policy_matrix(&config, &warnings));
+            println!("{}: valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn explain(path: &Path, tenant: Option<&str>, headers: &[String], body: Option<&Path>, method: &str, url: &str) -> ExitCode {
+    let Ok((config, _)) = load(path) else { return ExitCode::FAILURE };
+    match explain_decision(&config, tenant, headers, body, method, url) {
+        Ok((tenant, decision)) => {
+            print!("{}", report::explanation(&tenant, method, url, &decision));
+            if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explain_decision(
+    config: &Config,
+    tenant: Option<&str>,
+    headers: &[String],
+    body: Option<&Path>,
+    method: &str,
+    url: &str,
+) -> Result<(String, policy::Decision), String> {
+    let method: http::Method = method.parse().map_err(|_| format!("`{method}` is not an HTTP method"))?;
+    let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
+    let mut map = http::HeaderMap::new();
+    for h in headers {
+        let (k, v) = h.split_once(':').ok_or_else(|| format!("`{h}` is not `Name: value`"))?;
+        let name = http::HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| format!("bad header name `{k}`"))?;
+        let value = http::HeaderValue::from_str(v.trim()).map_err(|_| format!("bad header value for `{k}`"))?;
+        map.append(name, value);
+    }
+    if let Some(b) = body {
+        std::fs::metadata(b).map_err(|e| format!("cannot read {}: {e}", b.display()))?;
+    }
+    let routes = crate::route::Routes::new(&config.tenants);
+    let path = match tenant {
+        Some(t) if uri.path().starts_with("/api/data/") => format!("/{t}{}", uri.path()),
+        _ => uri.path().to_string(),
+    };
+    let routed = routes.route(&path, uri.authority().map(|a| a.as_str()))?;
+    let t = &config.tenants[routed.tenant];
+    if routed.api_version != t.dataverse.api_version {
+        return Err(format!("tenant {} serves {}, not {}", t.name, t.dataverse.api_version, routed.api_version));
+    }
+    if let Err(e) = crate::headers::check_request(&map) {
+        return Ok((t.name.clone(), policy::Decision::malformed(e)));
+    }
+    let decision = policy::decide(&t.policy, &method, routed.resource, uri.query(), &map);
+    Ok((t.name.clone(), decision))
+}

@@ -1,0 +1,94 @@
+//! Connections to Dataverse and Entra ID: one rustls configuration (aws-lc-rs), one pooled
+//! hyper client (keep-alive, ALPN h2/http1.1) and one reqwest client for token requests.
+//!
+//! Trust: the webpki roots, the system store, and `upstream_tls.extra_ca_file` if configured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::body::BoxBody;
+use crate::config::{Timeouts, UpstreamTls};
+
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, BoxBody>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot read upstream_tls.extra_ca_file {path}: {reason}")]
+    ExtraCa { path: String, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Installs aws-lc-rs as the process-wide rustls provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+#[derive(Clone)]
+pub struct Upstream {
+    pub client: HttpClient,
+    pub entra: reqwest::Client,
+}
+
+impl Upstream {
+    pub fn new(tls: &UpstreamTls, timeouts: &Timeouts) -> Result<Upstream, UpstreamError> {
+        install_crypto_provider();
+        let roots = root_store(tls)?;
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeouts.connect));
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config.clone())
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(timeouts.idle)
+            .build(connector);
+        let mut entra_tls = config;
+        entra_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let entra = reqwest::Client::builder()
+            .tls_backend_preconfigured(entra_tls)
+            .connect_timeout(timeouts.connect)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| UpstreamError::Client(e.to_string()))?;
+        Ok(Upstream { client, entra })
+    }
+}
+
+fn root_store(tls: &UpstreamTls) -> Result<Arc<RootCertStore>, UpstreamError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = &tls.extra_ca_file {
+        let err = |reason: String| UpstreamError::ExtraCa { path: path.display().to_string(), reason };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| err(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(err("no PEM certificates in the file".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| err(e.to_string()))?;
+        }
+    }
+    Ok(Arc::new(roots))
+}
