@@ -1,0 +1,155 @@
+//! What a response's headers say about its body: its `Content-Encoding` ([`Encoding`]), which
+//! rewriter its `Content-Type` needs ([`RewriteKind`]), and what can go wrong ([`RewriteError`]).
+//! Pure parsing of header values.
+
+use std::{fmt, io};
+
+/// Why a response body could not be rewritten. Every variant but [`RewriteError::Closed`] is
+/// upstream's fault (Dataverse sent a body the gateway cannot decode) and not retryable; `Closed`
+/// is a bug in the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    /// A `Content-Encoding` other than identity, gzip or deflate, or several stacked.
+    #[error("unsupported content-encoding {0:?}")]
+    UnsupportedEncoding(String),
+    /// The compressed stream is malformed, truncated, or fails its checksum.
+    #[error("the {encoding} response body is corrupt: {source}")]
+    Corrupt {
+        encoding: Encoding,
+        source: io::Error,
+    },
+    /// Bytes after the end of a zlib or raw deflate stream (gzip accepts further members).
+    #[error("the {0} response body continues after the end of its compressed stream")]
+    TrailingData(Encoding),
+    /// `push` or `finish` after `finish`, or after an error.
+    #[error("the response body rewriter was used after it finished or failed")]
+    Closed,
+}
+
+/// A response's `Content-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    /// HTTP "deflate": zlib-wrapped in practice; raw deflate is accepted too (sniffed).
+    Deflate,
+}
+
+impl Encoding {
+    /// Parses `Content-Encoding`. `identity` entries are ignored; more than one real coding, or
+    /// any coding other than gzip (`x-gzip`) and deflate, is an error.
+    pub fn from_header(value: Option<&str>) -> Result<Self, RewriteError> {
+        let mut codings = value
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"));
+        let encoding = match codings.next() {
+            None => return Ok(Self::Identity),
+            Some(c) if c.eq_ignore_ascii_case("gzip") || c.eq_ignore_ascii_case("x-gzip") => {
+                Self::Gzip
+            }
+            Some(c) if c.eq_ignore_ascii_case("deflate") => Self::Deflate,
+            Some(c) => return Err(RewriteError::UnsupportedEncoding(c.to_owned())),
+        };
+        match codings.next() {
+            None => Ok(encoding),
+            Some(_) => Err(RewriteError::UnsupportedEncoding(
+                value.unwrap_or("").trim().to_owned(),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Gzip => "gzip",
+            Self::Deflate => "deflate",
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which rewriter a response body needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteKind {
+    Json,
+    Text,
+}
+
+impl RewriteKind {
+    /// `application/json` and `+json` types (any parameters) -> Json; `multipart/mixed`
+    /// (`$batch`) -> Text; anything else (`$metadata` XML, `$count` text, `$value` bytes) -> None,
+    /// to be passed through untouched.
+    pub fn for_content_type(value: Option<&str>) -> Option<Self> {
+        let essence = value?.split(';').next()?.trim().to_ascii_lowercase();
+        let (kind, subtype) = essence.split_once('/')?;
+        match (kind, subtype) {
+            ("application", "json") => Some(Self::Json),
+            (_, s) if s.ends_with("+json") => Some(Self::Json),
+            ("multipart", "mixed") => Some(Self::Text),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_encoding_header_parses() {
+        let ok = [
+            (None, Encoding::Identity),
+            (Some(""), Encoding::Identity),
+            (Some("identity"), Encoding::Identity),
+            (Some("gzip"), Encoding::Gzip),
+            (Some(" GZip "), Encoding::Gzip),
+            (Some("x-gzip"), Encoding::Gzip),
+            (Some("deflate"), Encoding::Deflate),
+            (Some("gzip, identity"), Encoding::Gzip),
+        ];
+        for (header, want) in ok {
+            assert_eq!(Encoding::from_header(header).unwrap(), want, "{header:?}");
+        }
+        for header in ["br", "zstd", "gzip, deflate", "compress"] {
+            let err = Encoding::from_header(Some(header)).unwrap_err();
+            assert!(
+                matches!(err, RewriteError::UnsupportedEncoding(_)),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_type_picks_the_rewriter() {
+        let cases = [
+            (
+                Some(
+                    "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8",
+                ),
+                Some(RewriteKind::Json),
+            ),
+            (Some("Application/JSON"), Some(RewriteKind::Json)),
+            (Some("application/problem+json"), Some(RewriteKind::Json)),
+            (
+                Some("multipart/mixed; boundary=batchresponse_1"),
+                Some(RewriteKind::Text),
+            ),
+            (Some("application/xml"), None),
+            (Some("text/plain"), None),
+            (Some("application/octet-stream"), None),
+            (Some("application/jsonx"), None),
+            (Some("json"), None),
+            (None, None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(RewriteKind::for_content_type(header), want, "{header:?}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Test harness: a simulator and a gateway in front of it, both on loopback port 0.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataverse_gateway::clock::{Clock, ManualClock};
+use dataverse_gateway::config;
+use dataverse_gateway::gateway::Gateway;
+use dataverse_gateway::server;
+use dataverse_gateway::sim::{SimConfig, Simulator};
+use tokio::sync::oneshot;
+
+pub const DEFAULT_POLICY: &str = "
+    allow:
+      contacts: [GET, POST, PATCH, DELETE]
+      leads: [GET, PATCH]
+      annotations: [GET]
+      accounts: [GET]
+      systemusers: [GET]
+    functions: [WhoAmI]
+";
+
+pub struct Harness {
+    pub sim: Simulator,
+    pub clock: Arc<ManualClock>,
+    pub gateway: Arc<Gateway>,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// The YAML of one tenant `name` pointing at `sim`, with `secret` and `policy` (indented 4).
+pub fn tenant_yaml(name: &str, default: bool, sim: &Simulator, app: usize, secret: &str, policy: &str) -> String {
+    let apps = &sim_apps(sim)[app];
+    format!(
+        "  {name}:\n    default: {default}\n    dataverse:\n      url: {url}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n      client_secret: \"{secret}\"\n{policy}",
+        url = sim.base_url(),
+        tid = apps.0,
+        cid = apps.1,
+    )
+}
+
+fn sim_apps(_sim: &Simulator) -> Vec<(String, String)> {
+    SimConfig::default().apps.iter().map(|a| (a.tenant_id.clone(), a.client_id.clone())).collect()
+}
+
+pub fn default_secret() -> String {
+    SimConfig::default().apps[0].secret.clone()
+}
+
+impl Harness {
+    /// One default tenant `contoso` with [`DEFAULT_POLICY`] and the right secret.
+    pub async fn start() -> Harness {
+        Harness::with_policy(DEFAULT_POLICY).await
+    }
+
+    pub async fn with_policy(policy: &str) -> Harness {
+        Harness::build(SimConfig::default(), |sim| {
+            format!("tenants:\n{}", tenant_yaml("contoso", true, sim, 0, &default_secret(), policy))
+        })
+        .await
+    }
+
+    /// A simulator built from `sim_config` (its clock replaced by the harness clock) and a
+    /// gateway whose config YAML `yaml(sim)` returns.
+    pub async fn build(mut sim_config: SimConfig, yaml: impl FnOnce(&Simulator) -> String) -> Harness {
+        dataverse_gateway::upstream::install_crypto_provider();
+        let clock = Arc::new(ManualClock::new());
+        sim_config.clock = clock.clone() as Arc<dyn Clock>;
+        let sim = Simulator::start(sim_config).await.expect("simulator starts");
+        let text = yaml(&sim);
+        let (config, _) = config::parse_str(&text, "test.yaml").unwrap_or_else(|d| panic!("{d}\n{text}"));
+        let gateway = Gateway::new(config, clock.clone() as Arc<dyn Clock>).expect("gateway builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let g = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            server::serve(listener, g, async { let _ = stopped.await; }, Duration::from_secs(5)).await;
+        });
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        Harness { sim, clock, gateway, url, http, stop: Some(stop) }
+    }
+
+    /// `{url}/api/data/v9.2/{path}`
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/data/v9.2/{path}", self.url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.api(path)).send().await.unwrap()
+    }
+
+    /// The Dataverse requests the simulator received.
+    pub fn upstream_requests(&self) -> Vec<dataverse_gateway::sim::RecordedRequest> {
+        self.sim.requests()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Parses a gateway error body and returns (code, message).
+pub async fn error_of(r: reqwest::Response) -> (String, String) {
+    let v: serde_json::Value = r.json().await.expect("JSON error body");
+    (
+        v["error"]["code"].as_str().unwrap_or_default().to_string(),
+        v["error"]["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
