@@ -231,7 +231,8 @@ fn explain_decision(
     url: &str,
 ) -> Result<(String, policy::Decision), String> {
     let method: http::Method = method.parse().map_err(|_| format!("`{method}` is not an HTTP method"))?;
-    let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
+    // Spaces are what people type in $filter; encode them the way an SDK would.
+    let uri: http::Uri = url.replace(' ', "%20").parse().map_err(|_| format!("`{url}` is not a URL"))?;
     let mut map = http::HeaderMap::new();
     for h in headers {
         let (k, v) = h.split_once(':').ok_or_else(|| format!("`{h}` is not `Name: value`"))?;
