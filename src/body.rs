@@ -14,6 +14,9 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::rewrite::BodyRewriter;
 
+/// Largest input slice handed to the rewriter at once.
+pub const REWRITE_SLICE: usize = 4 * 1024;
+
 /// Why a body stopped mid-stream.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -26,7 +29,9 @@ pub enum BodyError {
 pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, BodyError>;
 
 pub fn full(bytes: impl Into<Bytes>) -> BoxBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn empty() -> BoxBody {
@@ -42,6 +47,9 @@ pub fn incoming(body: Incoming) -> BoxBody {
 pub struct Streamed {
     inner: Incoming,
     rewriter: Option<BodyRewriter>,
+    /// Input not yet given to the rewriter: it gets at most [`REWRITE_SLICE`] bytes a time, so a
+    /// compressed frame can never expand into more than about a thousand times that at once.
+    pending: Bytes,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     done: bool,
 }
@@ -52,7 +60,13 @@ impl Streamed {
         rewriter: Option<BodyRewriter>,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Streamed {
-        Streamed { inner, rewriter, permit, done: false }
+        Streamed {
+            inner,
+            rewriter,
+            pending: Bytes::new(),
+            permit,
+            done: false,
+        }
     }
 
     fn end(&mut self) -> Result<Option<Bytes>, BodyError> {
@@ -69,11 +83,26 @@ impl Body for Streamed {
     type Data = Bytes;
     type Error = BodyError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         loop {
             if this.done {
                 return Poll::Ready(None);
+            }
+            if let (false, Some(rewriter)) = (this.pending.is_empty(), &mut this.rewriter) {
+                let slice = this.pending.split_to(this.pending.len().min(REWRITE_SLICE));
+                match rewriter.push(&slice) {
+                    Ok(out) if out.is_empty() => continue,
+                    Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                    Err(e) => {
+                        this.done = true;
+                        this.permit = None;
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                }
             }
             let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => frame,
@@ -88,16 +117,10 @@ impl Body for Streamed {
                 Ok(data) => data,
                 Err(frame) => return Poll::Ready(Some(Ok(frame))),
             };
-            let Some(rewriter) = &mut this.rewriter else { return Poll::Ready(Some(Ok(Frame::data(data)))) };
-            match rewriter.push(&data) {
-                Ok(out) if out.is_empty() => continue,
-                Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
-                Err(e) => {
-                    this.done = true;
-                    this.permit = None;
-                    return Poll::Ready(Some(Err(e.into())));
-                }
+            if this.rewriter.is_none() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
             }
+            this.pending = data;
         }
     }
 

@@ -13,7 +13,11 @@ use crate::gateway::Gateway;
 use crate::{demo, policy, report, server};
 
 #[derive(Parser)]
-#[command(name = "dataverse-gateway", version, about = "A policy gateway between AI agents and Microsoft Dataverse")]
+#[command(
+    name = "dataverse-gateway",
+    version,
+    about = "A policy gateway between AI agents and Microsoft Dataverse"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,9 +67,21 @@ pub fn main() -> ExitCode {
         }
         Command::Demo { port } => runtime(|| run_demo(port)),
         Command::Check { config } => check(&config_path(config)),
-        Command::Explain { config, tenant, headers, body, method, url } => {
-            explain(&config_path(config), tenant.as_deref(), &headers, body.as_deref(), &method, &url)
-        }
+        Command::Explain {
+            config,
+            tenant,
+            headers,
+            body,
+            method,
+            url,
+        } => explain(
+            &config_path(config),
+            tenant.as_deref(),
+            &headers,
+            body.as_deref(),
+            &method,
+            &url,
+        ),
     }
 }
 
@@ -76,7 +92,10 @@ fn config_path(arg: Option<PathBuf>) -> PathBuf {
 
 fn runtime<'a, F: std::future::Future<Output = ExitCode> + 'a>(f: impl FnOnce() -> F) -> ExitCode {
     init_tracing();
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(f()),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -89,7 +108,9 @@ fn init_tracing() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::io::stderr().is_terminal() {
         builder.init();
     } else {
@@ -102,7 +123,11 @@ fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), ExitCode> {
         for e in &diags.errors {
             eprintln!("{e}");
         }
-        eprintln!("error: {} has {} error(s)", path.display(), diags.errors.len());
+        eprintln!(
+            "error: {} has {} error(s)",
+            path.display(),
+            diags.errors.len()
+        );
         ExitCode::FAILURE
     })
 }
@@ -156,7 +181,13 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     tracing::info!(%listen, "dataverse-gateway listening");
-    server::serve(listener, gateway, shutdown_signal(), Duration::from_secs(30)).await;
+    server::serve(
+        listener,
+        gateway,
+        shutdown_signal(),
+        Duration::from_secs(30),
+    )
+    .await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
@@ -208,12 +239,25 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn explain(path: &Path, tenant: Option<&str>, headers: &[String], body: Option<&Path>, method: &str, url: &str) -> ExitCode {
-    let Ok((config, _)) = load(path) else { return ExitCode::FAILURE };
+fn explain(
+    path: &Path,
+    tenant: Option<&str>,
+    headers: &[String],
+    body: Option<&Path>,
+    method: &str,
+    url: &str,
+) -> ExitCode {
+    let Ok((config, _)) = load(path) else {
+        return ExitCode::FAILURE;
+    };
     match explain_decision(&config, tenant, headers, body, method, url) {
         Ok((tenant, decision)) => {
             print!("{}", report::explanation(&tenant, method, url, &decision));
-            if decision.allowed() { ExitCode::SUCCESS } else { ExitCode::from(2) }
+            if decision.allowed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -230,14 +274,23 @@ fn explain_decision(
     method: &str,
     url: &str,
 ) -> Result<(String, policy::Decision), String> {
-    let method: http::Method = method.parse().map_err(|_| format!("`{method}` is not an HTTP method"))?;
+    let method: http::Method = method
+        .parse()
+        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
     // Spaces are what people type in $filter; encode them the way an SDK would.
-    let uri: http::Uri = url.replace(' ', "%20").parse().map_err(|_| format!("`{url}` is not a URL"))?;
+    let uri: http::Uri = url
+        .replace(' ', "%20")
+        .parse()
+        .map_err(|_| format!("`{url}` is not a URL"))?;
     let mut map = http::HeaderMap::new();
     for h in headers {
-        let (k, v) = h.split_once(':').ok_or_else(|| format!("`{h}` is not `Name: value`"))?;
-        let name = http::HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| format!("bad header name `{k}`"))?;
-        let value = http::HeaderValue::from_str(v.trim()).map_err(|_| format!("bad header value for `{k}`"))?;
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("`{h}` is not `Name: value`"))?;
+        let name = http::HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| format!("bad header name `{k}`"))?;
+        let value = http::HeaderValue::from_str(v.trim())
+            .map_err(|_| format!("bad header value for `{k}`"))?;
         map.append(name, value);
     }
     if let Some(b) = body {
@@ -251,7 +304,10 @@ fn explain_decision(
     let routed = routes.route(&path, uri.authority().map(|a| a.as_str()))?;
     let t = &config.tenants[routed.tenant];
     if routed.api_version != t.dataverse.api_version {
-        return Err(format!("tenant {} serves {}, not {}", t.name, t.dataverse.api_version, routed.api_version));
+        return Err(format!(
+            "tenant {} serves {}, not {}",
+            t.name, t.dataverse.api_version, routed.api_version
+        ));
     }
     if let Err(e) = crate::headers::check_request(&map) {
         return Ok((t.name.clone(), policy::Decision::malformed(e)));

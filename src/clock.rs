@@ -31,7 +31,10 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new() -> Self {
-        Self { start: Instant::now(), offset: Mutex::new(Duration::ZERO) }
+        Self {
+            start: Instant::now(),
+            offset: Mutex::new(Duration::ZERO),
+        }
     }
 
     pub fn advance(&self, by: Duration) {

@@ -8,7 +8,13 @@ use crate::config;
 use crate::sim::{SimConfig, Simulator};
 
 /// The demo's configuration, as YAML, for a simulator at `sim_url` and the given listen port.
-pub fn demo_yaml(sim_url: &str, port: u16, tenant_id: &str, client_id: &str, secret: &str) -> String {
+pub fn demo_yaml(
+    sim_url: &str,
+    port: u16,
+    tenant_id: &str,
+    client_id: &str,
+    secret: &str,
+) -> String {
     format!(
         r#"# built-in demo configuration
 listen: 127.0.0.1:{port}
@@ -42,12 +48,31 @@ pub struct Demo {
 }
 
 pub async fn start(port: u16) -> Result<Demo, String> {
-    let sim_config = SimConfig { clock: Arc::new(SystemClock), ..SimConfig::default() };
-    let app = sim_config.apps.first().cloned().ok_or("the simulator has no app")?;
-    let simulator = Simulator::start(sim_config).await.map_err(|e| format!("cannot start the simulator: {e}"))?;
-    let yaml = demo_yaml(&simulator.base_url(), port, &app.tenant_id, &app.client_id, &app.secret);
+    let sim_config = SimConfig {
+        clock: Arc::new(SystemClock),
+        ..SimConfig::default()
+    };
+    let app = sim_config
+        .apps
+        .first()
+        .cloned()
+        .ok_or("the simulator has no app")?;
+    let simulator = Simulator::start(sim_config)
+        .await
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let yaml = demo_yaml(
+        &simulator.base_url(),
+        port,
+        &app.tenant_id,
+        &app.client_id,
+        &app.secret,
+    );
     let (config, _warnings) = config::parse_str(&yaml, "demo.yaml").map_err(|d| d.to_string())?;
-    Ok(Demo { simulator, config, yaml })
+    Ok(Demo {
+        simulator,
+        config,
+        yaml,
+    })
 }
 
 /// The banner with ready-to-paste commands.

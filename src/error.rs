@@ -33,7 +33,10 @@ pub enum GatewayError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{message}")]
-    RateLimited { message: String, retry_after_secs: u64 },
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
@@ -80,9 +83,9 @@ impl GatewayError {
             | GatewayError::NotFound(_)
             | GatewayError::PayloadTooLarge(_) => Fault::Downstream,
             GatewayError::RateLimited { .. } => Fault::Gateway,
-            GatewayError::Upstream(_) | GatewayError::TokenUnavailable(_) | GatewayError::UpstreamTimeout(_) => {
-                Fault::Upstream
-            }
+            GatewayError::Upstream(_)
+            | GatewayError::TokenUnavailable(_)
+            | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
         }
     }
 
@@ -99,7 +102,9 @@ impl GatewayError {
 
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            GatewayError::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            GatewayError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -126,9 +131,18 @@ mod tests {
         assert_eq!(e.status(), 403);
         let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
         assert_eq!(v["error"]["code"], "GatewayPolicyDenied");
-        assert_eq!(v["error"]["message"], "GET on `accounts` is \"not\" allowed");
-        let r = GatewayError::RateLimited { message: "slow down".into(), retry_after_secs: 3 };
-        assert_eq!((r.status().as_u16(), r.retry_after_secs(), r.fault()), (429, Some(3), Fault::Gateway));
+        assert_eq!(
+            v["error"]["message"],
+            "GET on `accounts` is \"not\" allowed"
+        );
+        let r = GatewayError::RateLimited {
+            message: "slow down".into(),
+            retry_after_secs: 3,
+        };
+        assert_eq!(
+            (r.status().as_u16(), r.retry_after_secs(), r.fault()),
+            (429, Some(3), Fault::Gateway)
+        );
         assert!(GatewayError::TokenUnavailable("x".into()).retryable());
         assert!(!GatewayError::BadRequest("x".into()).retryable());
     }

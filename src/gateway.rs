@@ -35,7 +35,10 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, UpstreamError> {
         let snapshot = build(config, &clock)?;
-        Ok(Arc::new(Gateway { snapshot: ArcSwap::from_pointee(snapshot), clock }))
+        Ok(Arc::new(Gateway {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            clock,
+        }))
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -62,5 +65,10 @@ fn build(config: Config, clock: &Arc<dyn Clock>) -> Result<Snapshot, UpstreamErr
         })
         .collect();
     let routes = Routes::new(&config.tenants);
-    Ok(Snapshot { config: Arc::new(config), routes, tenants, upstream })
+    Ok(Snapshot {
+        config: Arc::new(config),
+        routes,
+        tenants,
+        upstream,
+    })
 }

@@ -27,7 +27,11 @@ const FORWARDED: &[&str] = &[
     "mscrm.suppressduplicatedetection",
 ];
 
-const METHOD_OVERRIDES: &[&str] = &["x-http-method", "x-http-method-override", "x-method-override"];
+const METHOD_OVERRIDES: &[&str] = &[
+    "x-http-method",
+    "x-http-method-override",
+    "x-method-override",
+];
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -45,7 +49,9 @@ const HOP_BY_HOP: &[&str] = &[
 pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
     for name in METHOD_OVERRIDES {
         if headers.contains_key(*name) {
-            return Err(format!("the `{name}` header is not accepted: send the real HTTP method"));
+            return Err(format!(
+                "the `{name}` header is not accepted: send the real HTTP method"
+            ));
         }
     }
     Ok(())
@@ -74,10 +80,19 @@ pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
 }
 
 fn harmless_preference(p: &str) -> bool {
-    let name = p.split(['=', ';']).next().unwrap_or("").trim().to_ascii_lowercase();
+    let name = p
+        .split(['=', ';'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     matches!(
         name.as_str(),
-        "return" | "odata.maxpagesize" | "odata.include-annotations" | "odata.continue-on-error" | "odata.track-changes"
+        "return"
+            | "odata.maxpagesize"
+            | "odata.include-annotations"
+            | "odata.continue-on-error"
+            | "odata.track-changes"
     ) && !p.to_ascii_lowercase().contains("callback")
 }
 
@@ -109,7 +124,9 @@ pub fn agent_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
     ["x-ms-client-request-id", "x-request-id"]
         .iter()
         .filter_map(|n| headers.get(*n))
-        .find(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()))
+        .find(|v| {
+            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+        })
         .cloned()
 }
 
@@ -120,7 +137,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -139,7 +159,10 @@ mod tests {
             ("MSCRM.SolutionUniqueName", "x"),
             ("connection", "keep-alive"),
             ("x-forwarded-for", "1.2.3.4"),
-            ("prefer", "respond-async, odata.callback;url=\"http://evil\", odata.maxpagesize=2"),
+            (
+                "prefer",
+                "respond-async, odata.callback;url=\"http://evil\", odata.maxpagesize=2",
+            ),
             ("prefer", "return=representation"),
             ("accept", "application/json"),
             ("if-match", "*"),

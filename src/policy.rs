@@ -80,7 +80,13 @@ impl Decision {
 }
 
 /// Decides on one request. `path` is the resource path after `/api/data/{version}/`, raw.
-pub fn decide(policy: &Policy, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap) -> Decision {
+pub fn decide(
+    policy: &Policy,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Decision {
     let resource = match odata::parse_path(path) {
         Ok(r) => r,
         Err(e) => return Decision::from_parse_error(e, vec![]),
@@ -88,10 +94,18 @@ pub fn decide(policy: &Policy, method: &Method, path: &str, query: Option<&str>,
     let (name, key, count) = match resource {
         ResourcePath::Named { name, key, count } => (name, key, count),
         ResourcePath::Metadata => {
-            return Decision::deny(Denial::Policy, vec![], "$metadata is not served by this version");
+            return Decision::deny(
+                Denial::Policy,
+                vec![],
+                "$metadata is not served by this version",
+            );
         }
         ResourcePath::Batch => {
-            return Decision::deny(Denial::Policy, vec![], "$batch is not inspected by this version, so it is denied");
+            return Decision::deny(
+                Denial::Policy,
+                vec![],
+                "$batch is not inspected by this version, so it is denied",
+            );
         }
     };
     let query = match odata::parse_query(query) {
@@ -106,11 +120,22 @@ pub fn decide(policy: &Policy, method: &Method, path: &str, query: Option<&str>,
     }
     if policy.actions.contains(&name) {
         let access = vec![Access::Function { name: name.clone() }];
-        return Decision::deny(Denial::Policy, access, format!("action `{name}`: action bodies are not inspected by this version"));
+        return Decision::deny(
+            Denial::Policy,
+            access,
+            format!("action `{name}`: action bodies are not inspected by this version"),
+        );
     }
     let verb = implied_verb(method, key.is_some(), count).unwrap_or(Verb::Get);
-    let access = vec![Access::Table { set: name.clone(), verb }];
-    Decision::deny(Denial::Policy, access, format!("`{name}` is not in this tenant's allowlist"))
+    let access = vec![Access::Table {
+        set: name.clone(),
+        verb,
+    }];
+    Decision::deny(
+        Denial::Policy,
+        access,
+        format!("`{name}` is not in this tenant's allowlist"),
+    )
 }
 
 fn implied_verb(method: &Method, has_key: bool, count: bool) -> Option<Verb> {
@@ -134,20 +159,32 @@ fn table(
     headers: &HeaderMap,
 ) -> Decision {
     if matches!(key, Some(KeySpec::Empty)) {
-        return Decision::deny(Denial::Malformed, vec![], format!("`{set}()` has an empty key"));
+        return Decision::deny(
+            Denial::Malformed,
+            vec![],
+            format!("`{set}()` has an empty key"),
+        );
     }
     let Some(verb) = implied_verb(method, key.is_some(), count) else {
         let msg = format!("{method} is not a valid operation on `{set}` in this form");
         return Decision::deny(Denial::Policy, vec![], msg);
     };
-    let access = vec![Access::Table { set: set.to_string(), verb }];
+    let access = vec![Access::Table {
+        set: set.to_string(),
+        verb,
+    }];
     if verb == Verb::Put {
-        let msg = format!("PUT on `{set}` writes a single property; property paths are not inspected by this version");
+        let msg = format!(
+            "PUT on `{set}` writes a single property; property paths are not inspected by this version"
+        );
         return Decision::deny(Denial::Policy, access, msg);
     }
     if !rule.allows(verb) {
         let allowed: Vec<&str> = rule.verbs.iter().map(|v| v.as_str()).collect();
-        let msg = format!("{verb} on `{set}` is not allowed (allowed: {})", list_or_none(&allowed));
+        let msg = format!(
+            "{verb} on `{set}` is not allowed (allowed: {})",
+            list_or_none(&allowed)
+        );
         return Decision::deny(Denial::Policy, access, msg);
     }
     let mut decision = Decision {
@@ -162,7 +199,8 @@ fn table(
     }
     if verb == Verb::Patch && !rule.allows(Verb::Post) {
         if header_is_star(headers, http::header::IF_NONE_MATCH) {
-            let msg = format!("PATCH with If-None-Match: * creates a row in `{set}`, which needs POST");
+            let msg =
+                format!("PATCH with If-None-Match: * creates a row in `{set}`, which needs POST");
             return Decision::deny(Denial::Policy, access, msg);
         }
         decision.if_match_star = !headers.contains_key(http::header::IF_MATCH);
@@ -171,7 +209,13 @@ fn table(
 }
 
 /// Checks every column the query reads; fills `add_select` for column-restricted reads.
-fn columns(set: &str, rule: &TableRule, verb: Verb, query: &Query, d: &mut Decision) -> Result<(), ParseError> {
+fn columns(
+    set: &str,
+    rule: &TableRule,
+    verb: Verb,
+    query: &Query,
+    d: &mut Decision,
+) -> Result<(), ParseError> {
     let mut read = query.select()?.unwrap_or_default();
     let selected = !read.is_empty();
     if let Some(f) = query.get("$filter") {
@@ -180,14 +224,18 @@ fn columns(set: &str, rule: &TableRule, verb: Verb, query: &Query, d: &mut Decis
     if let Some(o) = query.get("$orderby") {
         read.extend(odata::columns_in_orderby(o)?);
     }
-    let Some(allowed) = &rule.columns else { return Ok(()) };
+    let Some(allowed) = &rule.columns else {
+        return Ok(());
+    };
     if matches!(verb, Verb::Post | Verb::Patch | Verb::Put) {
         return Err(ParseError::NotUnderstood(format!(
             "`{set}` has a column list and write bodies are not inspected by this version"
         )));
     }
     if let Some(bad) = read.iter().find(|c| !allowed.contains(c)) {
-        return Err(ParseError::NotUnderstood(format!("column `{bad}` of `{set}` is not in its column list")));
+        return Err(ParseError::NotUnderstood(format!(
+            "column `{bad}` of `{set}` is not in its column list"
+        )));
     }
     if !selected && verb == Verb::Get {
         d.add_select = Some(allowed.join(","));
@@ -196,22 +244,45 @@ fn columns(set: &str, rule: &TableRule, verb: Verb, query: &Query, d: &mut Decis
 }
 
 fn function(name: &str, method: &Method, key: Option<&KeySpec>, count: bool) -> Decision {
-    let access = vec![Access::Function { name: name.to_string() }];
+    let access = vec![Access::Function {
+        name: name.to_string(),
+    }];
     if method != Method::GET && method != Method::HEAD {
-        return Decision::deny(Denial::Policy, access, format!("function `{name}` is called with GET, not {method}"));
+        return Decision::deny(
+            Denial::Policy,
+            access,
+            format!("function `{name}` is called with GET, not {method}"),
+        );
     }
     if count || matches!(key, Some(KeySpec::Guid(_))) {
-        return Decision::deny(Denial::Malformed, access, format!("`{name}` is a function: call it as {name}()"));
+        return Decision::deny(
+            Denial::Malformed,
+            access,
+            format!("`{name}` is a function: call it as {name}()"),
+        );
     }
-    Decision { denial: None, access, reason: format!("functions lists {name}"), add_select: None, if_match_star: false }
+    Decision {
+        denial: None,
+        access,
+        reason: format!("functions lists {name}"),
+        add_select: None,
+        if_match_star: false,
+    }
 }
 
 fn header_is_star(headers: &HeaderMap, name: http::HeaderName) -> bool {
-    headers.get_all(name).iter().any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim() == "*")))
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|p| p.trim() == "*"))
+    })
 }
 
 fn list_or_none(items: &[&str]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 #[cfg(test)]

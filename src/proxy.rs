@@ -54,7 +54,8 @@ impl Gateway {
 }
 
 fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+        .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// The single place an error becomes a response.
@@ -62,7 +63,10 @@ pub fn respond_error(e: &GatewayError) -> Response<BoxBody> {
     let mut r = Response::new(body::full(e.body()));
     *r.status_mut() = e.status();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     h.insert("odata-version", HeaderValue::from_static("4.0"));
     if let Some(s) = e.retry_after_secs() {
         h.insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -70,26 +74,57 @@ pub fn respond_error(e: &GatewayError) -> Response<BoxBody> {
     r
 }
 
-async fn proxy(snapshot: &Snapshot, req: Request<Incoming>, ex: &mut Exchange) -> Result<Response<BoxBody>, GatewayError> {
+async fn proxy(
+    snapshot: &Snapshot,
+    req: Request<Incoming>,
+    ex: &mut Exchange,
+) -> Result<Response<BoxBody>, GatewayError> {
     let host = request_host(&req)?;
     let uri = req.uri().clone();
-    let routed = snapshot.routes.route(uri.path(), host.as_deref()).map_err(GatewayError::NotFound)?;
+    let routed = snapshot
+        .routes
+        .route(uri.path(), host.as_deref())
+        .map_err(GatewayError::NotFound)?;
     let tenant = &snapshot.tenants[routed.tenant];
     ex.tenant = Some(tenant.config.name.clone());
     let dv = &tenant.config.dataverse;
     if routed.api_version != dv.api_version {
-        let msg = format!("tenant {} serves Dataverse Web API {}, not `{}`", tenant.config.name, dv.api_version, routed.api_version);
+        let msg = format!(
+            "tenant {} serves Dataverse Web API {}, not `{}`",
+            tenant.config.name, dv.api_version, routed.api_version
+        );
         return Err(GatewayError::NotFound(msg));
     }
     headers::check_request(req.headers()).map_err(GatewayError::BadRequest)?;
-    let decision = policy::decide(&tenant.config.policy, req.method(), routed.resource, uri.query(), req.headers());
+    let decision = policy::decide(
+        &tenant.config.policy,
+        req.method(),
+        routed.resource,
+        uri.query(),
+        req.headers(),
+    );
     ex.decision = Some(decision.clone());
     enforce(&decision, &tenant.config.name)?;
     tenant.limits.check_rate(&tenant.config.name)?;
     let permit = tenant.limits.acquire(&tenant.config.name).await?;
-    let token = tenant.token.token().await.map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
-    let base = gateway_base(snapshot, host.as_deref(), routed.prefixed.then_some(tenant.config.name.as_str()))?;
-    let upstream_req = upstream_request(tenant, req, routed.resource, &decision, token.expose(), &ex.request_id)?;
+    let token = tenant
+        .token
+        .token()
+        .await
+        .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
+    let base = gateway_base(
+        snapshot,
+        host.as_deref(),
+        routed.prefixed.then_some(tenant.config.name.as_str()),
+    )?;
+    let upstream_req = upstream_request(
+        tenant,
+        req,
+        routed.resource,
+        &decision,
+        token.expose(),
+        &ex.request_id,
+    )?;
     let response = send(snapshot, tenant, upstream_req).await?;
     ex.upstream_status = Some(response.status().as_u16());
     respond(response, &dv.url, &base, permit)
@@ -99,14 +134,21 @@ fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
     match decision.denial {
         None => Ok(()),
         Some(policy::Denial::Malformed) => Err(GatewayError::BadRequest(decision.reason.clone())),
-        Some(policy::Denial::Policy) => Err(GatewayError::PolicyDenied(format!("denied for tenant {tenant}: {}", decision.reason))),
+        Some(policy::Denial::Policy) => Err(GatewayError::PolicyDenied(format!(
+            "denied for tenant {tenant}: {}",
+            decision.reason
+        ))),
     }
 }
 
 /// The Host the agent addressed, validated (it is echoed into rewritten URLs).
 fn request_host(req: &Request<Incoming>) -> Result<Option<String>, GatewayError> {
     let raw = match req.headers().get(header::HOST) {
-        Some(v) => Some(v.to_str().map_err(|_| GatewayError::BadRequest("invalid Host header".into()))?.to_string()),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| GatewayError::BadRequest("invalid Host header".into()))?
+                .to_string(),
+        ),
         None => req.uri().authority().map(|a| a.to_string()),
     };
     match raw {
@@ -120,14 +162,26 @@ fn request_host(req: &Request<Incoming>) -> Result<Option<String>, GatewayError>
 
 /// The gateway URL agents use for this tenant: `public_url` or `http://{Host}`, plus `/{tenant}`
 /// when the request named the tenant in its path.
-fn gateway_base(snapshot: &Snapshot, host: Option<&str>, prefix: Option<&str>) -> Result<String, GatewayError> {
+fn gateway_base(
+    snapshot: &Snapshot,
+    host: Option<&str>,
+    prefix: Option<&str>,
+) -> Result<String, GatewayError> {
     let origin = match (&snapshot.config.public_url, host) {
         (Some(url), _) => url.clone(),
         (None, Some(host)) => {
-            let scheme = if snapshot.config.tls.is_some() { "https" } else { "http" };
+            let scheme = if snapshot.config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             format!("{scheme}://{host}")
         }
-        (None, None) => return Err(GatewayError::BadRequest("the request has no Host header".into())),
+        (None, None) => {
+            return Err(GatewayError::BadRequest(
+                "the request has no Host header".into(),
+            ));
+        }
     };
     Ok(match prefix {
         Some(t) => format!("{origin}/{t}"),
@@ -152,9 +206,14 @@ fn upstream_request(
         (None, Some(s)) => uri.push_str(&format!("?$select={s}")),
         (None, None) => {}
     }
-    let uri: Uri = uri.parse().map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))?;
+    let uri: Uri = uri
+        .parse()
+        .map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))?;
     let (parts, incoming) = req.into_parts();
-    let mut out = Request::builder().method(parts.method).uri(uri).body(body::incoming(incoming))
+    let mut out = Request::builder()
+        .method(parts.method)
+        .uri(uri)
+        .body(body::incoming(incoming))
         .map_err(|_| GatewayError::BadRequest("the request cannot be forwarded".into()))?;
     let h = out.headers_mut();
     headers::copy_request_headers(&parts.headers, h);
@@ -175,22 +234,38 @@ fn upstream_request(
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|c| {
-        let mut parts = c.split(';');
-        let name = parts.next().unwrap_or("").trim();
-        let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
-        name.eq_ignore_ascii_case("gzip") && !refused
-    })
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|c| {
+            let mut parts = c.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
 }
 
-async fn send(snapshot: &Snapshot, tenant: &TenantRuntime, req: Request<BoxBody>) -> Result<Response<Incoming>, GatewayError> {
+async fn send(
+    snapshot: &Snapshot,
+    tenant: &TenantRuntime,
+    req: Request<BoxBody>,
+) -> Result<Response<Incoming>, GatewayError> {
     let wait = snapshot.config.timeouts.response_headers;
     match tokio::time::timeout(wait, snapshot.upstream.client.request(req)).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
-            let why = if e.is_connect() { "cannot connect" } else { "the connection failed" };
+            let why = if e.is_connect() {
+                "cannot connect"
+            } else {
+                "the connection failed"
+            };
             tracing::warn!(tenant = %tenant.config.name, error = %e, "upstream request failed");
-            Err(GatewayError::Upstream(format!("Dataverse for tenant {} is unreachable: {why}", tenant.config.name)))
+            Err(GatewayError::Upstream(format!(
+                "Dataverse for tenant {} is unreachable: {why}",
+                tenant.config.name
+            )))
         }
         Err(_) => Err(GatewayError::UpstreamTimeout(format!(
             "Dataverse for tenant {} did not answer within {} s",
@@ -210,16 +285,30 @@ fn respond(
     let (mut parts, incoming) = response.into_parts();
     headers::clean_response_headers(&mut parts.headers);
     for name in ["odata-entityid", "location"] {
-        let rewritten = parts.headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| rewrite_url(v, org, base));
+        let rewritten = parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| rewrite_url(v, org, base));
         if let Some(v) = rewritten.and_then(|v| HeaderValue::from_str(&v).ok()) {
             parts.headers.insert(name, v);
         }
     }
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let rewriter = match RewriteKind::for_content_type(content_type) {
         Some(kind) => {
-            let encoding = parts.headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-            let encoding = Encoding::from_header(encoding).map_err(|e| GatewayError::Upstream(format!("Dataverse sent a body the gateway cannot read: {e}")))?;
+            let encoding = parts
+                .headers
+                .get(header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok());
+            let encoding = Encoding::from_header(encoding).map_err(|e| {
+                GatewayError::Upstream(format!(
+                    "Dataverse sent a body the gateway cannot read: {e}"
+                ))
+            })?;
             parts.headers.remove(header::CONTENT_ENCODING);
             parts.headers.remove(header::CONTENT_LENGTH);
             Some(BodyRewriter::new(kind, encoding, org, base))
@@ -227,7 +316,10 @@ fn respond(
         None => None,
     };
     let body = Streamed::new(incoming, rewriter, permit);
-    Ok(Response::from_parts(parts, http_body_util::BodyExt::boxed(body)))
+    Ok(Response::from_parts(
+        parts,
+        http_body_util::BodyExt::boxed(body),
+    ))
 }
 
 fn log(ex: &Exchange, status: u16, started: Instant) {
@@ -236,7 +328,11 @@ fn log(ex: &Exchange, status: u16, started: Instant) {
         Some(d) => ("deny", d.reason.as_str()),
         None => ("none", ""),
     };
-    let access: Vec<String> = ex.decision.iter().flat_map(|d| d.access.iter().map(|a| a.to_string())).collect();
+    let access: Vec<String> = ex
+        .decision
+        .iter()
+        .flat_map(|d| d.access.iter().map(|a| a.to_string()))
+        .collect();
     tracing::info!(
         target: "dataverse_gateway::access",
         request_id = ex.request_id.to_str().unwrap_or(""),

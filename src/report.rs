@@ -10,12 +10,31 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
     let mut out = String::new();
     for t in &config.tenants {
         let default = if t.default { " (default)" } else { "" };
-        let _ = writeln!(out, "tenant {}{default} -> {} [{}]", t.name, t.dataverse.url, t.dataverse.api_version);
-        let width = t.policy.tables.keys().map(String::len).max().unwrap_or(5).max(5);
-        let _ = writeln!(out, "  {:width$}  GET  POST  PATCH  PUT  DELETE  columns", "table");
+        let _ = writeln!(
+            out,
+            "tenant {}{default} -> {} [{}]",
+            t.name, t.dataverse.url, t.dataverse.api_version
+        );
+        let width = t
+            .policy
+            .tables
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = writeln!(
+            out,
+            "  {:width$}  GET  POST  PATCH  PUT  DELETE  columns",
+            "table"
+        );
         for (set, rule) in &t.policy.tables {
-            let cell = |v: Verb, w: usize| format!("{:w$}", if rule.allows(v) { "yes" } else { "-" });
-            let columns = rule.columns.as_ref().map_or("all".to_string(), |c| c.join(", "));
+            let cell =
+                |v: Verb, w: usize| format!("{:w$}", if rule.allows(v) { "yes" } else { "-" });
+            let columns = rule
+                .columns
+                .as_ref()
+                .map_or("all".to_string(), |c| c.join(", "));
             let _ = writeln!(
                 out,
                 "  {set:width$}  {}  {}  {}  {}  {}  {columns}",
@@ -42,7 +61,11 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() { "(none)".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "(none)".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// What `explain` prints for one decision.
@@ -58,7 +81,12 @@ pub fn explanation(tenant: &str, method: &str, url: &str, d: &Decision) -> Strin
     for a in &d.access {
         let _ = writeln!(out, "  touches: {a}");
     }
-    let _ = writeln!(out, "  {}: {}", if d.allowed() { "rule" } else { "reason" }, d.reason);
+    let _ = writeln!(
+        out,
+        "  {}: {}",
+        if d.allowed() { "rule" } else { "reason" },
+        d.reason
+    );
     if let Some(s) = &d.add_select {
         let _ = writeln!(out, "  adds: $select={s}");
     }

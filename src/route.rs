@@ -58,19 +58,29 @@ impl Routes {
         let Some(rest) = rest.strip_prefix("api/data/") else {
             return Err(format!("`{path}` is not a Dataverse Web API path"));
         };
-        let tenant = *self.by_name.get(name).ok_or_else(|| format!("unknown tenant `{name}`"))?;
+        let tenant = *self
+            .by_name
+            .get(name)
+            .ok_or_else(|| format!("unknown tenant `{name}`"))?;
         Ok(split_version(rest, tenant, true))
     }
 }
 
 fn split_version(rest: &str, tenant: usize, prefixed: bool) -> Routed<'_> {
     let (api_version, resource) = rest.split_once('/').unwrap_or((rest, ""));
-    Routed { tenant, prefixed, api_version, resource }
+    Routed {
+        tenant,
+        prefixed,
+        api_version,
+        resource,
+    }
 }
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
@@ -92,9 +102,20 @@ mod tests {
     fn routes_by_prefix_host_and_default() {
         let r = routes();
         let x = r.route("/fabrikam/api/data/v9.2/contacts", None).unwrap();
-        assert_eq!((x.tenant, x.prefixed, x.api_version, x.resource), (1, true, "v9.2", "contacts"));
-        let x = r.route("/api/data/v9.2/contacts(1)", Some("Fabrikam.gw.internal:8080")).unwrap();
-        assert_eq!((x.tenant, x.prefixed, x.resource), (1, false, "contacts(1)"));
+        assert_eq!(
+            (x.tenant, x.prefixed, x.api_version, x.resource),
+            (1, true, "v9.2", "contacts")
+        );
+        let x = r
+            .route(
+                "/api/data/v9.2/contacts(1)",
+                Some("Fabrikam.gw.internal:8080"),
+            )
+            .unwrap();
+        assert_eq!(
+            (x.tenant, x.prefixed, x.resource),
+            (1, false, "contacts(1)")
+        );
         let x = r.route("/api/data/v9.2/WhoAmI", Some("other:1")).unwrap();
         assert_eq!(x.tenant, 0);
         let x = r.route("/api/data/v9.2", None).unwrap();
@@ -108,7 +129,14 @@ mod tests {
         assert!(r.route("/", None).is_err());
         assert!(r.route("/contoso/other", None).is_err());
         assert!(r.route("/metrics", None).is_err());
-        let no_default = Routes { default: None, ..routes() };
-        assert!(no_default.route("/api/data/v9.2/contacts", Some("x")).is_err());
+        let no_default = Routes {
+            default: None,
+            ..routes()
+        };
+        assert!(
+            no_default
+                .route("/api/data/v9.2/contacts", Some("x"))
+                .is_err()
+        );
     }
 }

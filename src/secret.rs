@@ -64,7 +64,10 @@ pub enum ResolveError {
     #[error("environment variable {0} is empty")]
     EmptyEnv(String),
     #[error("cannot read secret file {path}: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("secret file {0} is empty")]
     EmptyFile(PathBuf),
 }
@@ -79,8 +82,10 @@ impl SecretRef {
                 Err(_) => Err(ResolveError::MissingEnv(name.clone())),
             },
             SecretRef::File(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ResolveError::File { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ResolveError::File {
+                    path: path.clone(),
+                    source,
+                })?;
                 if text.trim().is_empty() {
                     return Err(ResolveError::EmptyFile(path.clone()));
                 }
@@ -109,11 +114,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
         std::fs::write(&path, "value\n").unwrap();
-        assert_eq!(SecretRef::File(path.clone()).resolve().unwrap().expose(), "value");
+        assert_eq!(
+            SecretRef::File(path.clone()).resolve().unwrap().expose(),
+            "value"
+        );
         let missing = dir.path().join("missing");
         let err = SecretRef::File(missing).resolve().unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
-        let err = SecretRef::Env("DVGW_TEST_SURELY_UNSET".into()).resolve().unwrap_err();
+        let err = SecretRef::Env("DVGW_TEST_SURELY_UNSET".into())
+            .resolve()
+            .unwrap_err();
         assert!(err.to_string().contains("DVGW_TEST_SURELY_UNSET"));
     }
 }

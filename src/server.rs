@@ -24,9 +24,18 @@ use crate::error::error_body;
 use crate::gateway::Gateway;
 
 /// Serves until `shutdown` completes, then lets open requests finish for up to `grace`.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(64 * 1024).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    builder
+        .http1()
+        .max_buf_size(64 * 1024)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
     builder.http2().max_header_list_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -51,7 +60,8 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl 
                 let gateway = Arc::clone(&gateway);
                 async move { Ok::<_, Infallible>(gateway.handle(req).await) }
             });
-        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -69,8 +79,14 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl 
 /// A panic becomes a 500 in Dataverse's shape; the panic payload is never shown.
 fn panic_response(_payload: Box<dyn std::any::Any + Send>) -> Response<BoxBody> {
     tracing::error!("request handler panicked");
-    let mut r = Response::new(body::full(error_body("GatewayInternalError", "the gateway failed internally; see its log")));
+    let mut r = Response::new(body::full(error_body(
+        "GatewayInternalError",
+        "the gateway failed internally; see its log",
+    )));
     *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }

@@ -42,7 +42,9 @@ impl Upstream {
     pub fn new(tls: &UpstreamTls, timeouts: &Timeouts) -> Result<Upstream, UpstreamError> {
         install_crypto_provider();
         let roots = root_store(tls)?;
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeouts.connect));
@@ -78,7 +80,10 @@ fn root_store(tls: &UpstreamTls) -> Result<Arc<RootCertStore>, UpstreamError> {
         let _ = roots.add(cert);
     }
     if let Some(path) = &tls.extra_ca_file {
-        let err = |reason: String| UpstreamError::ExtraCa { path: path.display().to_string(), reason };
+        let err = |reason: String| UpstreamError::ExtraCa {
+            path: path.display().to_string(),
+            reason,
+        };
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .map_err(|e| err(e.to_string()))?
             .collect::<Result<_, _>>()

@@ -24,7 +24,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "(document)" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "(document)"
+        } else {
+            &self.path
+        };
         write!(f, "{}:{}: {}: {}", self.file, self.pos, path, self.message)
     }
 }
@@ -66,7 +70,11 @@ pub fn load_file(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> 
 
 /// Parses and validates config text; `file` is only used in diagnostics.
 pub fn parse_str(text: &str, file: &str) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
-    let mut r = Reader { file: file.to_string(), diags: Diagnostics::default(), defaults: Vec::new() };
+    let mut r = Reader {
+        file: file.to_string(),
+        diags: Diagnostics::default(),
+        defaults: Vec::new(),
+    };
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
@@ -100,7 +108,11 @@ struct Map<'n> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 impl Reader {
@@ -126,7 +138,11 @@ impl Reader {
 
     fn map<'n>(&mut self, node: &'n Node, path: &str) -> Option<Map<'n>> {
         let Value::Map(entries) = &node.value else {
-            self.error(node.pos, path, format!("expected a mapping, found {}", node.value.kind()));
+            self.error(
+                node.pos,
+                path,
+                format!("expected a mapping, found {}", node.value.kind()),
+            );
             return None;
         };
         let mut seen: BTreeMap<&str, Pos> = BTreeMap::new();
@@ -139,14 +155,23 @@ impl Reader {
             }
         }
         let used = vec![false; entries.len()];
-        Some(Map { path: path.to_string(), pos: node.pos, entries, used })
+        Some(Map {
+            path: path.to_string(),
+            pos: node.pos,
+            entries,
+            used,
+        })
     }
 
     /// Reports every key of `map` that no reader asked for.
     fn finish(&mut self, map: Map<'_>, known: &[&str]) {
         for (i, (key, _)) in map.entries.iter().enumerate() {
             if !map.used[i] {
-                let msg = format!("unknown key `{}` (expected one of: {})", key.name, known.join(", "));
+                let msg = format!(
+                    "unknown key `{}` (expected one of: {})",
+                    key.name,
+                    known.join(", ")
+                );
                 self.error(key.pos, &join(&map.path, &key.name), msg);
             }
         }
@@ -156,7 +181,11 @@ impl Reader {
         match &node.value {
             Value::Scalar(s) => Some(s.clone()),
             other => {
-                self.error(node.pos, path, format!("expected a string, found {}", other.kind()));
+                self.error(
+                    node.pos,
+                    path,
+                    format!("expected a string, found {}", other.kind()),
+                );
                 None
             }
         }
@@ -164,7 +193,11 @@ impl Reader {
 
     fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Pos)>> {
         let Value::Seq(items) = &node.value else {
-            self.error(node.pos, path, format!("expected a list, found {}", node.value.kind()));
+            self.error(
+                node.pos,
+                path,
+                format!("expected a list, found {}", node.value.kind()),
+            );
             return None;
         };
         let mut out = Vec::new();
@@ -196,7 +229,11 @@ impl Reader {
         match parsed {
             Some(n) if n >= min && n <= max => u32::try_from(n).ok(),
             _ => {
-                self.error(node.pos, path, format!("expected a whole number from {min} to {max}"));
+                self.error(
+                    node.pos,
+                    path,
+                    format!("expected a whole number from {min} to {max}"),
+                );
                 None
             }
         }
@@ -208,7 +245,11 @@ impl Reader {
             _ => None,
         };
         if parsed.is_none() {
-            self.error(node.pos, path, "expected a duration such as 500ms, 30s, 5m or 1h");
+            self.error(
+                node.pos,
+                path,
+                "expected a duration such as 500ms, 30s, 5m or 1h",
+            );
         }
         parsed
     }
@@ -218,7 +259,11 @@ impl Reader {
         match s.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.error(node.pos, path, format!("`{s}` is not an address such as 127.0.0.1:8080"));
+                self.error(
+                    node.pos,
+                    path,
+                    format!("`{s}` is not an address such as 127.0.0.1:8080"),
+                );
                 None
             }
         }
@@ -256,7 +301,11 @@ impl Reader {
         self.finish(m, &["env", "file"]);
         let out = out?;
         if let Err(e) = out.resolve() {
-            self.warn(node.pos, path, format!("secret cannot be resolved on this machine: {e}"));
+            self.warn(
+                node.pos,
+                path,
+                format!("secret cannot be resolved on this machine: {e}"),
+            );
         }
         Some(out)
     }

@@ -70,13 +70,22 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
     };
     match serde_saphyr::from_str_with_options::<Spanned<Value>>(text, options) {
-        Ok(spanned) => Ok(Node { pos: pos_of(&spanned), value: spanned.value }),
+        Ok(spanned) => Ok(Node {
+            pos: pos_of(&spanned),
+            value: spanned.value,
+        }),
         Err(e) => {
             let pos = e
                 .location()
-                .map(|l| Pos { line: l.line(), column: l.column() })
+                .map(|l| Pos {
+                    line: l.line(),
+                    column: l.column(),
+                })
                 .unwrap_or_default();
-            Err(SyntaxError { pos, message: first_line(&e.to_string()) })
+            Err(SyntaxError {
+                pos,
+                message: first_line(&e.to_string()),
+            })
         }
     }
 }
@@ -88,7 +97,10 @@ fn first_line(message: &str) -> String {
 }
 
 fn pos_of<T>(s: &Spanned<T>) -> Pos {
-    Pos { line: s.referenced.line(), column: s.referenced.column() }
+    Pos {
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+    }
 }
 
 impl<'de> Deserialize<'de> for Value {
@@ -136,7 +148,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Spanned<Value>>()? {
             let pos = pos_of(&item);
-            items.push(Node { value: item.value, pos });
+            items.push(Node {
+                value: item.value,
+                pos,
+            });
         }
         Ok(Value::Seq(items))
     }
@@ -145,8 +160,17 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(key) = map.next_key::<Spanned<String>>()? {
             let value = map.next_value::<Spanned<Value>>()?;
             let key_pos = pos_of(&key);
-            let node = Node { pos: pos_of(&value), value: value.value };
-            entries.push((Key { name: key.value, pos: key_pos }, node));
+            let node = Node {
+                pos: pos_of(&value),
+                value: value.value,
+            };
+            entries.push((
+                Key {
+                    name: key.value,
+                    pos: key_pos,
+                },
+                node,
+            ));
         }
         Ok(Value::Map(entries))
     }
@@ -159,12 +183,16 @@ mod tests {
     #[test]
     fn keeps_positions_and_duplicates() {
         let node = parse("a: 1\nb:\n  c: [x, y]\na: 2\n").unwrap();
-        let Value::Map(entries) = node.value else { panic!("map expected") };
+        let Value::Map(entries) = node.value else {
+            panic!("map expected")
+        };
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].0.name, "a");
         assert_eq!(entries[0].0.pos, Pos { line: 1, column: 1 });
         assert_eq!(entries[2].0.pos, Pos { line: 4, column: 1 });
-        let Value::Map(inner) = &entries[1].1.value else { panic!("map expected") };
+        let Value::Map(inner) = &entries[1].1.value else {
+            panic!("map expected")
+        };
         assert_eq!(inner[0].1.pos.line, 3);
     }
 

@@ -25,10 +25,16 @@ pub fn columns_in_filter(expr: &str) -> Result<Vec<String>, ParseError> {
             return Err(ParseError::NotUnderstood(format!(
                 "`$filter={expr}`: lookup paths, lambdas and aliases are not inspected by this version"
             )));
-        } else if c.is_ascii_digit() || (c == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
-            i = skip_while(bytes, i + 1, |b| b.is_ascii_alphanumeric() || b"-:.+".contains(&b));
+        } else if c.is_ascii_digit()
+            || (c == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            i = skip_while(bytes, i + 1, |b| {
+                b.is_ascii_alphanumeric() || b"-:.+".contains(&b)
+            });
         } else if c.is_ascii_alphabetic() || c == b'_' {
-            let end = skip_while(bytes, i, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+            let end = skip_while(bytes, i, |b| {
+                b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+            });
             let word = &expr[i..end];
             let next = skip_while(bytes, end, |b| b == b' ');
             if bytes.get(next) == Some(&b'(') {
@@ -61,7 +67,10 @@ pub fn columns_in_orderby(expr: &str) -> Result<Vec<String>, ParseError> {
         let mut words = item.split_whitespace();
         let col = words.next().unwrap_or("");
         let dir = words.next();
-        if !is_identifier(col) || !matches!(dir, None | Some("asc") | Some("desc")) || words.next().is_some() {
+        if !is_identifier(col)
+            || !matches!(dir, None | Some("asc") | Some("desc"))
+            || words.next().is_some()
+        {
             return Err(ParseError::NotUnderstood(format!(
                 "`$orderby={expr}`: only plain columns are inspected by this version"
             )));
@@ -76,13 +85,19 @@ fn crm_function(expr: &str, open: usize, columns: &mut Vec<String>) -> Result<us
     let bytes = expr.as_bytes();
     let mut i = open + 1;
     let not = || {
-        ParseError::NotUnderstood(format!("`$filter={expr}`: this query function is not inspected"))
+        ParseError::NotUnderstood(format!(
+            "`$filter={expr}`: this query function is not inspected"
+        ))
     };
     loop {
         i = skip_while(bytes, i, |b| b == b' ' || b == b',');
         match bytes.get(i) {
             Some(b')') => return Ok(i + 1),
-            None => return Err(ParseError::Malformed(format!("unbalanced parentheses in `{expr}`"))),
+            None => {
+                return Err(ParseError::Malformed(format!(
+                    "unbalanced parentheses in `{expr}`"
+                )));
+            }
             _ => {}
         }
         let name_end = skip_while(bytes, i, |b| b.is_ascii_alphanumeric() || b == b'_');
@@ -127,7 +142,9 @@ fn skip_string(expr: &str, start: usize) -> Result<usize, ParseError> {
         }
         i += 1;
     }
-    Err(ParseError::Malformed(format!("unterminated string literal in `{expr}`")))
+    Err(ParseError::Malformed(format!(
+        "unterminated string literal in `{expr}`"
+    )))
 }
 
 fn skip_while(bytes: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
@@ -148,7 +165,16 @@ mod tests {
              00000000-0000-0000-0000-000000000001 and createdon gt 2024-01-01T00:00:00Z and revenue ge -5.5",
         )
         .unwrap();
-        assert_eq!(cols, vec!["fullname", "emailaddress1", "_parentcustomerid_value", "createdon", "revenue"]);
+        assert_eq!(
+            cols,
+            vec![
+                "fullname",
+                "emailaddress1",
+                "_parentcustomerid_value",
+                "createdon",
+                "revenue"
+            ]
+        );
     }
 
     #[test]
@@ -158,7 +184,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cols, vec!["createdon", "statecode"]);
-        let cols = columns_in_filter("Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['a','b'])").unwrap();
+        let cols = columns_in_filter(
+            "Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['a','b'])",
+        )
+        .unwrap();
         assert_eq!(cols, vec!["name"]);
     }
 
@@ -171,14 +200,23 @@ mod tests {
             "Microsoft.Dynamics.CRM.EqualUserId(PropertyName='owninguser/fullname')",
             "Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=@p)",
         ] {
-            assert!(matches!(columns_in_filter(f), Err(ParseError::NotUnderstood(_))), "{f}");
+            assert!(
+                matches!(columns_in_filter(f), Err(ParseError::NotUnderstood(_))),
+                "{f}"
+            );
         }
-        assert!(matches!(columns_in_filter("fullname eq 'x"), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            columns_in_filter("fullname eq 'x"),
+            Err(ParseError::Malformed(_))
+        ));
     }
 
     #[test]
     fn orderby() {
-        assert_eq!(columns_in_orderby("fullname desc, createdon").unwrap(), vec!["fullname", "createdon"]);
+        assert_eq!(
+            columns_in_orderby("fullname desc, createdon").unwrap(),
+            vec!["fullname", "createdon"]
+        );
         assert!(columns_in_orderby("parentcustomerid_account/name").is_err());
         assert!(columns_in_orderby("a sideways").is_err());
     }

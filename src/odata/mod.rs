@@ -36,10 +36,14 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ParseError
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
-                    ParseError::Malformed("the URL contains an invalid percent-encoding".into())
-                })?;
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                let byte = hex
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        ParseError::Malformed("the URL contains an invalid percent-encoding".into())
+                    })?;
                 out.push(byte);
                 i += 3;
             }

@@ -10,7 +10,11 @@ use super::{ParseError, is_identifier, percent_decode};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourcePath {
     /// `name` or `name(...)`, optionally followed by `/$count`.
-    Named { name: String, key: Option<KeySpec>, count: bool },
+    Named {
+        name: String,
+        key: Option<KeySpec>,
+        count: bool,
+    },
     Metadata,
     Batch,
 }
@@ -27,7 +31,9 @@ pub enum KeySpec {
 pub fn parse_path(raw: &str) -> Result<ResourcePath, ParseError> {
     let segments: Vec<&str> = raw.split('/').collect();
     if segments.len() > 1 && segments.contains(&"") {
-        return Err(ParseError::Malformed("the path has an empty segment (`//` or a trailing `/`)".into()));
+        return Err(ParseError::Malformed(
+            "the path has an empty segment (`//` or a trailing `/`)".into(),
+        ));
     }
     match segments.as_slice() {
         [""] => Err(ParseError::NotUnderstood(
@@ -50,7 +56,9 @@ fn named(segment: &str, count: bool) -> Result<ResourcePath, ParseError> {
     let (name, key) = match segment.find('(') {
         Some(open) => {
             let Some(inner) = segment[open + 1..].strip_suffix(')') else {
-                return Err(ParseError::Malformed(format!("unbalanced parentheses in `{segment}`")));
+                return Err(ParseError::Malformed(format!(
+                    "unbalanced parentheses in `{segment}`"
+                )));
             };
             (&segment[..open], Some(parse_key(inner)?))
         }
@@ -70,7 +78,11 @@ fn named(segment: &str, count: bool) -> Result<ResourcePath, ParseError> {
             ParseError::Malformed(msg)
         });
     }
-    Ok(ResourcePath::Named { name: name.to_string(), key, count })
+    Ok(ResourcePath::Named {
+        name: name.to_string(),
+        key,
+        count,
+    })
 }
 
 fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {
@@ -79,7 +91,9 @@ fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {
         return Ok(KeySpec::Empty);
     }
     if decoded.contains('@') && !decoded.contains('\'') {
-        return Err(ParseError::NotUnderstood("parameter aliases in keys are not inspected yet".into()));
+        return Err(ParseError::NotUnderstood(
+            "parameter aliases in keys are not inspected yet".into(),
+        ));
     }
     if is_guid(&decoded) {
         return Ok(KeySpec::Guid(decoded.to_ascii_lowercase()));
@@ -92,7 +106,9 @@ fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {
             .ok_or_else(|| ParseError::Malformed(format!("`{decoded}` is not a valid key")))?;
         let prop = rest[..eq].trim();
         if !is_identifier(prop) {
-            return Err(ParseError::Malformed(format!("`{prop}` is not a valid key property")));
+            return Err(ParseError::Malformed(format!(
+                "`{prop}` is not a valid key property"
+            )));
         }
         let (literal, after) = split_literal(rest[eq + 1..].trim_start())?;
         if literal.starts_with('@') {
@@ -105,7 +121,11 @@ fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {
         match after.strip_prefix(',') {
             Some(next) => rest = next,
             None if after.is_empty() => break,
-            None => return Err(ParseError::Malformed(format!("`{decoded}` is not a valid key"))),
+            None => {
+                return Err(ParseError::Malformed(format!(
+                    "`{decoded}` is not a valid key"
+                )));
+            }
         }
     }
     Ok(KeySpec::Pairs(pairs))
@@ -126,14 +146,20 @@ fn split_literal(s: &str) -> Result<(String, &str), ParseError> {
             }
             i += 1;
         }
-        return Err(ParseError::Malformed("unterminated string literal in key".into()));
+        return Err(ParseError::Malformed(
+            "unterminated string literal in key".into(),
+        ));
     }
     let end = s.find(',').unwrap_or(s.len());
     let token = s[..end].trim();
     let ok = !token.is_empty()
-        && token.chars().all(|c| c.is_ascii_alphanumeric() || "-.:_@".contains(c));
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:_@".contains(c));
     if !ok {
-        return Err(ParseError::Malformed(format!("`{token}` is not a valid key value")));
+        return Err(ParseError::Malformed(format!(
+            "`{token}` is not a valid key value"
+        )));
     }
     Ok((token.to_string(), &s[end..]))
 }
@@ -154,16 +180,32 @@ mod tests {
     const ID: &str = "00000000-0000-0000-0000-000000000001";
 
     fn named(name: &str, key: Option<KeySpec>, count: bool) -> ResourcePath {
-        ResourcePath::Named { name: name.into(), key, count }
+        ResourcePath::Named {
+            name: name.into(),
+            key,
+            count,
+        }
     }
 
     #[test]
     fn understood_shapes() {
-        assert_eq!(parse_path("contacts").unwrap(), named("contacts", None, false));
-        assert_eq!(parse_path("contacts/$count").unwrap(), named("contacts", None, true));
+        assert_eq!(
+            parse_path("contacts").unwrap(),
+            named("contacts", None, false)
+        );
+        assert_eq!(
+            parse_path("contacts/$count").unwrap(),
+            named("contacts", None, true)
+        );
         let rec = parse_path(&format!("contacts({ID})")).unwrap();
-        assert_eq!(rec, named("contacts", Some(KeySpec::Guid(ID.into())), false));
-        assert_eq!(parse_path("WhoAmI()").unwrap(), named("WhoAmI", Some(KeySpec::Empty), false));
+        assert_eq!(
+            rec,
+            named("contacts", Some(KeySpec::Guid(ID.into())), false)
+        );
+        assert_eq!(
+            parse_path("WhoAmI()").unwrap(),
+            named("WhoAmI", Some(KeySpec::Empty), false)
+        );
         assert_eq!(parse_path("$metadata").unwrap(), ResourcePath::Metadata);
         assert_eq!(parse_path("$batch").unwrap(), ResourcePath::Batch);
     }

@@ -7,8 +7,15 @@
 use super::{ParseError, is_identifier, percent_decode};
 
 /// `$` options Dataverse accepts that this version inspects.
-const UNDERSTOOD: &[&str] =
-    &["$select", "$filter", "$orderby", "$top", "$count", "$skiptoken", "$deltatoken"];
+const UNDERSTOOD: &[&str] = &[
+    "$select",
+    "$filter",
+    "$orderby",
+    "$top",
+    "$count",
+    "$skiptoken",
+    "$deltatoken",
+];
 /// `$` options Dataverse accepts that reach other tables and are not inspected yet.
 const NOT_INSPECTED: &[&str] = &["$expand", "$apply"];
 /// Non-`$` parameters that run queries the gateway cannot see into yet.
@@ -22,12 +29,17 @@ pub struct Query {
 
 impl Query {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.options.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `$select` list, when present. Paths in `$select` are not understood.
     pub fn select(&self) -> Result<Option<Vec<String>>, ParseError> {
-        let Some(raw) = self.get("$select") else { return Ok(None) };
+        let Some(raw) = self.get("$select") else {
+            return Ok(None);
+        };
         let mut out = Vec::new();
         for item in raw.split(',') {
             let item = item.trim();
@@ -54,20 +66,26 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
         let value = percent_decode(value, true)?;
         check_name(&name)?;
         if query.options.iter().any(|(n, _)| *n == name) {
-            return Err(ParseError::Malformed(format!("query option `{name}` appears twice")));
+            return Err(ParseError::Malformed(format!(
+                "query option `{name}` appears twice"
+            )));
         }
         query.options.push((name, value));
     }
     if let Some(top) = query.get("$top")
         && top.parse::<u32>().is_err()
     {
-        return Err(ParseError::Malformed(format!("`$top={top}` is not a whole number")));
+        return Err(ParseError::Malformed(format!(
+            "`$top={top}` is not a whole number"
+        )));
     }
     if let Some(count) = query.get("$count")
         && count != "true"
         && count != "false"
     {
-        return Err(ParseError::Malformed(format!("`$count={count}` must be true or false")));
+        return Err(ParseError::Malformed(format!(
+            "`$count={count}` must be true or false"
+        )));
     }
     Ok(query)
 }
@@ -97,9 +115,13 @@ fn check_name(name: &str) -> Result<(), ParseError> {
         .chain(QUERY_PARAMETERS)
         .find(|k| k.eq_ignore_ascii_case(name));
     if let Some(k) = known_case_variant {
-        return Err(ParseError::Malformed(format!("`{name}` must be written exactly `{k}`")));
+        return Err(ParseError::Malformed(format!(
+            "`{name}` must be written exactly `{k}`"
+        )));
     }
-    Err(ParseError::Malformed(format!("unknown query option `{name}`")))
+    Err(ParseError::Malformed(format!(
+        "unknown query option `{name}`"
+    )))
 }
 
 #[cfg(test)]
@@ -109,10 +131,16 @@ mod tests {
 
     #[test]
     fn decodes_like_the_server() {
-        let q = parse_query(Some("%24select=fullname,emailaddress1&$filter=fullname+eq+'a%26b'")).unwrap();
+        let q = parse_query(Some(
+            "%24select=fullname,emailaddress1&$filter=fullname+eq+'a%26b'",
+        ))
+        .unwrap();
         assert_eq!(q.get("$select"), Some("fullname,emailaddress1"));
         assert_eq!(q.get("$filter"), Some("fullname eq 'a&b'"));
-        assert_eq!(q.select().unwrap().unwrap(), vec!["fullname", "emailaddress1"]);
+        assert_eq!(
+            q.select().unwrap().unwrap(),
+            vec!["fullname", "emailaddress1"]
+        );
     }
 
     #[test]
@@ -131,7 +159,10 @@ mod tests {
     #[test]
     fn other_tables_are_not_understood() {
         let err = |q: &str| parse_query(Some(q)).unwrap_err();
-        assert!(matches!(err("$expand=parentcustomerid_account"), NotUnderstood(_)));
+        assert!(matches!(
+            err("$expand=parentcustomerid_account"),
+            NotUnderstood(_)
+        ));
         assert!(matches!(err("$apply=groupby((x))"), NotUnderstood(_)));
         assert!(matches!(err("fetchXml=%3Cfetch%2F%3E"), NotUnderstood(_)));
         assert!(matches!(err("@p1=1"), NotUnderstood(_)));

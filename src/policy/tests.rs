@@ -5,11 +5,26 @@ const ID: &str = "00000000-0000-0000-0000-000000000001";
 
 fn policy() -> Policy {
     let mut p = Policy::default();
-    p.tables.insert("contacts".into(), TableRule { verbs: vec![Verb::Get, Verb::Post, Verb::Patch, Verb::Delete], columns: None });
-    p.tables.insert("leads".into(), TableRule { verbs: vec![Verb::Get, Verb::Patch], columns: None });
+    p.tables.insert(
+        "contacts".into(),
+        TableRule {
+            verbs: vec![Verb::Get, Verb::Post, Verb::Patch, Verb::Delete],
+            columns: None,
+        },
+    );
+    p.tables.insert(
+        "leads".into(),
+        TableRule {
+            verbs: vec![Verb::Get, Verb::Patch],
+            columns: None,
+        },
+    );
     p.tables.insert(
         "opportunities".into(),
-        TableRule { verbs: vec![Verb::Get], columns: Some(vec!["name".into(), "estimatedvalue".into()]) },
+        TableRule {
+            verbs: vec![Verb::Get],
+            columns: Some(vec!["name".into(), "estimatedvalue".into()]),
+        },
     );
     p.functions.push("WhoAmI".into());
     p.actions.push("CloseIncident".into());
@@ -32,7 +47,10 @@ fn run_with(method: &str, url: &str, headers: &HeaderMap) -> Decision {
 fn allowlisted_tables_and_verbs_pass() {
     for (m, u) in [
         ("GET", "contacts".to_string()),
-        ("GET", "contacts?$select=fullname&$filter=fullname eq 'x'&$top=5".to_string()),
+        (
+            "GET",
+            "contacts?$select=fullname&$filter=fullname eq 'x'&$top=5".to_string(),
+        ),
         ("GET", format!("contacts({ID})")),
         ("GET", "contacts(emailaddress1='a@b.com')".to_string()),
         ("GET", "contacts/$count".to_string()),
@@ -57,11 +75,31 @@ fn everything_else_is_denied() {
         ("POST", "leads".to_string(), Denial::Policy),
         ("POST", format!("contacts({ID})"), Denial::Policy),
         ("PUT", format!("contacts({ID})"), Denial::Policy),
-        ("GET", format!("contacts({ID})/parentcustomerid_account"), Denial::Policy),
-        ("GET", "contacts?$expand=parentcustomerid_account".to_string(), Denial::Policy),
-        ("GET", "contacts?$filter=parentcustomerid_account/name eq 'x'".to_string(), Denial::Policy),
-        ("GET", "contacts?fetchXml=%3Cfetch%3E".to_string(), Denial::Policy),
-        ("GET", "contacts?$select=fullname&$select=x".to_string(), Denial::Malformed),
+        (
+            "GET",
+            format!("contacts({ID})/parentcustomerid_account"),
+            Denial::Policy,
+        ),
+        (
+            "GET",
+            "contacts?$expand=parentcustomerid_account".to_string(),
+            Denial::Policy,
+        ),
+        (
+            "GET",
+            "contacts?$filter=parentcustomerid_account/name eq 'x'".to_string(),
+            Denial::Policy,
+        ),
+        (
+            "GET",
+            "contacts?fetchXml=%3Cfetch%3E".to_string(),
+            Denial::Policy,
+        ),
+        (
+            "GET",
+            "contacts?$select=fullname&$select=x".to_string(),
+            Denial::Malformed,
+        ),
         ("GET", "contacts?$Expand=x".to_string(), Denial::Malformed),
         ("GET", "%63ontacts".to_string(), Denial::Malformed),
         ("GET", "$metadata".to_string(), Denial::Policy),
@@ -79,9 +117,18 @@ fn everything_else_is_denied() {
 #[test]
 fn denial_names_table_and_verb() {
     let d = run("DELETE", &format!("leads({ID})"));
-    assert_eq!(d.reason, "DELETE on `leads` is not allowed (allowed: GET, PATCH)");
+    assert_eq!(
+        d.reason,
+        "DELETE on `leads` is not allowed (allowed: GET, PATCH)"
+    );
     let d = run("GET", "accounts");
-    assert_eq!(d.access, vec![Access::Table { set: "accounts".into(), verb: Verb::Get }]);
+    assert_eq!(
+        d.access,
+        vec![Access::Table {
+            set: "accounts".into(),
+            verb: Verb::Get
+        }]
+    );
     assert!(d.reason.contains("`accounts`"));
 }
 
@@ -95,7 +142,13 @@ fn column_lists_are_enforced_on_reads_and_block_writes() {
     assert!(!run("GET", "opportunities?$select=name,secret").allowed());
     assert!(!run("GET", "opportunities?$select=name&$filter=secret eq 1").allowed());
     assert!(!run("GET", "opportunities?$orderby=secret").allowed());
-    assert!(run("GET", "opportunities?$filter=estimatedvalue gt 5&$orderby=name desc").allowed());
+    assert!(
+        run(
+            "GET",
+            "opportunities?$filter=estimatedvalue gt 5&$orderby=name desc"
+        )
+        .allowed()
+    );
 }
 
 #[test]

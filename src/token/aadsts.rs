@@ -6,7 +6,9 @@
 /// One line an operator can act on, for a known AADSTS code.
 pub fn meaning(code: u32) -> Option<&'static str> {
     Some(match code {
-        7000215 => "wrong client secret (often the secret's ID was configured instead of its value)",
+        7000215 => {
+            "wrong client secret (often the secret's ID was configured instead of its value)"
+        }
         7000222 => "the client secret has expired: create a new one and rotate it",
         7000218 => "no credential was sent: configure client_secret or another credential",
         700016 => "application not found in the tenant: check client_id and tenant_id",
@@ -43,7 +45,10 @@ mod tests {
     fn codes_come_from_error_codes_first() {
         let codes = serde_json::json!([7000215]);
         assert_eq!(code_of(Some(&codes), Some("AADSTS90002: x")), Some(7000215));
-        assert_eq!(code_of(None, Some("AADSTS90002: Tenant not found")), Some(90002));
+        assert_eq!(
+            code_of(None, Some("AADSTS90002: Tenant not found")),
+            Some(90002)
+        );
         assert_eq!(code_of(None, Some("something else")), None);
         assert!(meaning(7000222).unwrap().contains("expired"));
         assert!(meaning(1).is_none());

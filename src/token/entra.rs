@@ -22,7 +22,11 @@ pub struct Issued {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntraError {
     /// Entra answered with an error.
-    Rejected { status: u16, error: String, code: Option<u32> },
+    Rejected {
+        status: u16,
+        error: String,
+        code: Option<u32>,
+    },
     /// 429: come back after `retry_after` seconds.
     Throttled { retry_after: Option<u64> },
     /// No usable answer (network failure, timeout, unreadable body).
@@ -34,25 +38,53 @@ pub enum EntraError {
 impl fmt::Display for EntraError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EntraError::Rejected { status, error, code: Some(code) } => {
-                let meaning = aadsts::meaning(*code).unwrap_or("see the Entra ID error code reference");
-                write!(f, "Entra ID refused the token request (HTTP {status}, {error}): AADSTS{code}: {meaning}")
+            EntraError::Rejected {
+                status,
+                error,
+                code: Some(code),
+            } => {
+                let meaning =
+                    aadsts::meaning(*code).unwrap_or("see the Entra ID error code reference");
+                write!(
+                    f,
+                    "Entra ID refused the token request (HTTP {status}, {error}): AADSTS{code}: {meaning}"
+                )
             }
-            EntraError::Rejected { status, error, code: None } => {
-                write!(f, "Entra ID refused the token request (HTTP {status}, {error})")
+            EntraError::Rejected {
+                status,
+                error,
+                code: None,
+            } => {
+                write!(
+                    f,
+                    "Entra ID refused the token request (HTTP {status}, {error})"
+                )
             }
-            EntraError::Throttled { retry_after: Some(s) } => {
-                write!(f, "Entra ID is throttling token requests: retry after {s} s")
+            EntraError::Throttled {
+                retry_after: Some(s),
+            } => {
+                write!(
+                    f,
+                    "Entra ID is throttling token requests: retry after {s} s"
+                )
             }
-            EntraError::Throttled { retry_after: None } => write!(f, "Entra ID is throttling token requests"),
-            EntraError::Unreachable(why) => write!(f, "the Entra ID token endpoint is unreachable: {why}"),
+            EntraError::Throttled { retry_after: None } => {
+                write!(f, "Entra ID is throttling token requests")
+            }
+            EntraError::Unreachable(why) => {
+                write!(f, "the Entra ID token endpoint is unreachable: {why}")
+            }
             EntraError::Credential(why) => write!(f, "the client credential cannot be read: {why}"),
         }
     }
 }
 
 /// Interprets a token endpoint answer.
-pub fn parse_response(status: u16, retry_after: Option<&str>, body: &[u8]) -> Result<Issued, EntraError> {
+pub fn parse_response(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Result<Issued, EntraError> {
     if status == 429 {
         let retry_after = retry_after.and_then(|v| v.trim().parse().ok());
         return Err(EntraError::Throttled { retry_after });
@@ -61,21 +93,39 @@ pub fn parse_response(status: u16, retry_after: Option<&str>, body: &[u8]) -> Re
         EntraError::Unreachable(format!("HTTP {status} with a body that is not JSON"))
     })?;
     if !(200..300).contains(&status) {
-        let error = json.get("error").and_then(|e| e.as_str()).unwrap_or("unknown_error");
-        let error = error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
+        let error = json
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("unknown_error");
+        let error = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
         let description = json.get("error_description").and_then(|d| d.as_str());
         let code = aadsts::code_of(json.get("error_codes"), description);
-        return Err(EntraError::Rejected { status, error, code });
+        return Err(EntraError::Rejected {
+            status,
+            error,
+            code,
+        });
     }
-    let token = json.get("access_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty());
+    let token = json
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty());
     let expires_in = seconds(json.get("expires_in"));
     match (token, expires_in) {
         (Some(token), Some(expires_in)) if expires_in > 0 => Ok(Issued {
             access_token: Secret::new(token),
             expires_in: Duration::from_secs(expires_in),
-            refresh_in: seconds(json.get("refresh_in")).filter(|s| *s > 0).map(Duration::from_secs),
+            refresh_in: seconds(json.get("refresh_in"))
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
         }),
-        _ => Err(EntraError::Unreachable("the token response lacks access_token or expires_in".into())),
+        _ => Err(EntraError::Unreachable(
+            "the token response lacks access_token or expires_in".into(),
+        )),
     }
 }
 
@@ -89,7 +139,11 @@ fn seconds(v: Option<&serde_json::Value>) -> Option<u64> {
 }
 
 /// POSTs the client-credentials request.
-pub async fn request_token(client: &reqwest::Client, auth: &Auth, secret: &Secret) -> Result<Issued, EntraError> {
+pub async fn request_token(
+    client: &reqwest::Client,
+    auth: &Auth,
+    secret: &Secret,
+) -> Result<Issued, EntraError> {
     let form = [
         ("client_id", auth.client_id.as_str()),
         ("scope", auth.scope.as_str()),
@@ -109,7 +163,10 @@ pub async fn request_token(client: &reqwest::Client, auth: &Auth, secret: &Secre
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response.bytes().await.map_err(|e| EntraError::Unreachable(describe(&e)))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| EntraError::Unreachable(describe(&e)))?;
     parse_response(status, retry_after.as_deref(), &body)
 }
 
@@ -151,8 +208,19 @@ mod tests {
     #[test]
     fn throttling_and_garbage() {
         let err = parse_response(429, Some("7"), b"Too many requests").unwrap_err();
-        assert_eq!(err, EntraError::Throttled { retry_after: Some(7) });
-        assert!(matches!(parse_response(502, None, b"<html>"), Err(EntraError::Unreachable(_))));
-        assert!(matches!(parse_response(200, None, b"{}"), Err(EntraError::Unreachable(_))));
+        assert_eq!(
+            err,
+            EntraError::Throttled {
+                retry_after: Some(7)
+            }
+        );
+        assert!(matches!(
+            parse_response(502, None, b"<html>"),
+            Err(EntraError::Unreachable(_))
+        ));
+        assert!(matches!(
+            parse_response(200, None, b"{}"),
+            Err(EntraError::Unreachable(_))
+        ));
     }
 }

@@ -139,11 +139,15 @@ impl TokenSource {
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
-        let Ok(flight) = self.flight.try_lock() else { return };
+        let Ok(flight) = self.flight.try_lock() else {
+            return;
+        };
         drop(flight);
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let Ok(_flight) = this.flight.try_lock() else { return };
+            let Ok(_flight) = this.flight.try_lock() else {
+                return;
+            };
             if let Ok(Some((_, Freshness::Stale))) = this.cached()
                 && let Err(e) = this.fetch().await
             {
@@ -165,14 +169,20 @@ impl TokenSource {
             Ok(issued) => {
                 let expires_at = started + issued.expires_in;
                 let refresh_at = refresh_at(started, issued.expires_in, issued.refresh_in);
-                state.cached = Some(Cached { token: issued.access_token.clone(), expires_at, refresh_at });
+                state.cached = Some(Cached {
+                    token: issued.access_token.clone(),
+                    expires_at,
+                    refresh_at,
+                });
                 state.failure = None;
                 tracing::info!(client_id = %self.auth.client_id, expires_in = issued.expires_in.as_secs(), "token obtained");
                 Ok(issued.access_token)
             }
             Err(e) => {
                 let backoff = match &e {
-                    EntraError::Throttled { retry_after: Some(s) } => FAILURE_BACKOFF.max(Duration::from_secs(*s)),
+                    EntraError::Throttled {
+                        retry_after: Some(s),
+                    } => FAILURE_BACKOFF.max(Duration::from_secs(*s)),
                     _ => FAILURE_BACKOFF,
                 };
                 tracing::error!(client_id = %self.auth.client_id, error = %e, "token request failed");
@@ -185,7 +195,9 @@ impl TokenSource {
     /// The secret, read now (so a rotated `file:` secret is picked up by the next request).
     fn credential(&self) -> Result<Secret, EntraError> {
         match &self.auth.credential {
-            Credential::ClientSecret(r) => r.resolve().map_err(|e| EntraError::Credential(e.to_string())),
+            Credential::ClientSecret(r) => r
+                .resolve()
+                .map_err(|e| EntraError::Credential(e.to_string())),
         }
     }
 }
@@ -204,11 +216,23 @@ mod tests {
         assert_eq!(freshness(t0, exp, r), Freshness::Fresh);
         assert_eq!(freshness(r, exp, r), Freshness::Stale);
         assert_eq!(freshness(exp - EXPIRY_MARGIN, exp, r), Freshness::Expired);
-        assert_eq!(freshness(exp + Duration::from_secs(1), exp, r), Freshness::Expired);
+        assert_eq!(
+            freshness(exp + Duration::from_secs(1), exp, r),
+            Freshness::Expired
+        );
         // refresh_in wins when earlier; never later than 5 minutes before expiry
-        assert_eq!(refresh_at(t0, life, Some(Duration::from_secs(1800))) - t0, Duration::from_secs(1800));
-        assert_eq!(refresh_at(t0, life, Some(Duration::from_secs(9999))) - t0, Duration::from_secs(3299));
+        assert_eq!(
+            refresh_at(t0, life, Some(Duration::from_secs(1800))) - t0,
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            refresh_at(t0, life, Some(Duration::from_secs(9999))) - t0,
+            Duration::from_secs(3299)
+        );
         // short lifetimes refresh at half-life
-        assert_eq!(refresh_at(t0, Duration::from_secs(300), None) - t0, Duration::from_secs(150));
+        assert_eq!(
+            refresh_at(t0, Duration::from_secs(300), None) - t0,
+            Duration::from_secs(150)
+        );
     }
 }

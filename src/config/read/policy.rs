@@ -30,7 +30,10 @@ impl Reader {
 
     fn table_rule(&mut self, node: &Node, path: &str) -> Option<TableRule> {
         match &node.value {
-            Value::Seq(_) => Some(TableRule { verbs: self.verbs(node, path)?, columns: None }),
+            Value::Seq(_) => Some(TableRule {
+                verbs: self.verbs(node, path)?,
+                columns: None,
+            }),
             Value::Map(_) => {
                 let mut m = self.map(node, path)?;
                 let verbs = match m.take("verbs") {
@@ -49,15 +52,25 @@ impl Reader {
                         }
                     }
                     if cols.is_empty() {
-                        self.error(n.pos, &cp, "an empty column list allows nothing: remove the table instead");
+                        self.error(
+                            n.pos,
+                            &cp,
+                            "an empty column list allows nothing: remove the table instead",
+                        );
                     }
                     Some(cols.into_iter().map(|(c, _)| c).collect())
                 });
                 self.finish(m, &["verbs", "columns"]);
-                Some(TableRule { verbs: verbs?, columns })
+                Some(TableRule {
+                    verbs: verbs?,
+                    columns,
+                })
             }
             other => {
-                let msg = format!("expected a list of verbs or a mapping, found {}", other.kind());
+                let msg = format!(
+                    "expected a list of verbs or a mapping, found {}",
+                    other.kind()
+                );
                 self.error(node.pos, path, msg);
                 None
             }
@@ -70,7 +83,11 @@ impl Reader {
             match Verb::parse(&s) {
                 Some(v) if verbs.contains(&v) => self.warn(pos, path, format!("{v} listed twice")),
                 Some(v) => verbs.push(v),
-                None => self.error(pos, path, format!("`{s}` is not one of GET, POST, PATCH, PUT, DELETE")),
+                None => self.error(
+                    pos,
+                    path,
+                    format!("`{s}` is not one of GET, POST, PATCH, PUT, DELETE"),
+                ),
             }
         }
         verbs.sort();
@@ -79,7 +96,8 @@ impl Reader {
 
     fn table_warnings(&mut self, table: &str, rule: &TableRule, pos: Pos, path: &str) {
         if BROAD_TABLES.contains(&table) {
-            let msg = format!("`{table}` spans records of many other tables: allowing it exposes them");
+            let msg =
+                format!("`{table}` spans records of many other tables: allowing it exposes them");
             self.warn(pos, path, msg);
         }
         if rule.allows(Verb::Patch) && !rule.allows(Verb::Post) {
@@ -88,17 +106,27 @@ impl Reader {
             self.warn(pos, path, msg);
         }
         if rule.verbs.is_empty() {
-            self.warn(pos, path, "no verbs: the table is listed but nothing is allowed");
+            self.warn(
+                pos,
+                path,
+                "no verbs: the table is listed but nothing is allowed",
+            );
         }
     }
 
     fn operation_names(&mut self, node: Option<&Node>, path: &str) -> Vec<String> {
         let Some(node) = node else { return Vec::new() };
-        let Some(names) = self.strings(node, path) else { return Vec::new() };
+        let Some(names) = self.strings(node, path) else {
+            return Vec::new();
+        };
         let mut out: Vec<String> = Vec::new();
         for (name, pos) in names {
             if !valid_identifier(&name) {
-                self.error(pos, path, format!("`{name}` is not a function or action name"));
+                self.error(
+                    pos,
+                    path,
+                    format!("`{name}` is not a function or action name"),
+                );
             } else if out.contains(&name) {
                 self.warn(pos, path, format!("`{name}` listed twice"));
             } else {

@@ -13,8 +13,16 @@ const TOP_KEYS: &[&str] = &[
     "timeouts",
     "tenants",
 ];
-const TENANT_KEYS: &[&str] =
-    &["default", "hosts", "dataverse", "auth", "limits", "allow", "functions", "actions"];
+const TENANT_KEYS: &[&str] = &[
+    "default",
+    "hosts",
+    "dataverse",
+    "auth",
+    "limits",
+    "allow",
+    "functions",
+    "actions",
+];
 const AUTH_KEYS: &[&str] = &[
     "tenant_id",
     "client_id",
@@ -26,8 +34,14 @@ const AUTH_KEYS: &[&str] = &[
     "workload_identity",
 ];
 /// Tables that span many others by design: allowing them is allowed, but worth a warning.
-pub(super) const BROAD_TABLES: &[&str] =
-    &["activitypointers", "annotations", "audits", "asyncoperations", "savedqueries", "userqueries"];
+pub(super) const BROAD_TABLES: &[&str] = &[
+    "activitypointers",
+    "annotations",
+    "audits",
+    "asyncoperations",
+    "savedqueries",
+    "userqueries",
+];
 
 impl Reader {
     pub(super) fn config(&mut self, root: &Node) -> Option<Config> {
@@ -36,16 +50,24 @@ impl Reader {
             Some(n) => self.socket_addr(n, "listen"),
             None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
         };
-        let admin_listen = m.take("admin_listen").and_then(|n| self.socket_addr(n, "admin_listen"));
+        let admin_listen = m
+            .take("admin_listen")
+            .and_then(|n| self.socket_addr(n, "admin_listen"));
         let public_url = m.take("public_url").and_then(|n| self.public_url(n));
         let upstream_tls = match m.take("upstream_tls") {
             Some(n) => self.upstream_tls(n),
             None => UpstreamTls::default(),
         };
         let tls = m.take("tls").and_then(|n| self.listener_tls(n));
-        let clients = m.take("clients").map(|n| self.clients(n)).unwrap_or_default();
+        let clients = m
+            .take("clients")
+            .map(|n| self.clients(n))
+            .unwrap_or_default();
         let audit = m.take("audit").and_then(|n| self.audit(n));
-        let timeouts = m.take("timeouts").map(|n| self.timeouts(n)).unwrap_or_default();
+        let timeouts = m
+            .take("timeouts")
+            .map(|n| self.timeouts(n))
+            .unwrap_or_default();
         let tenants = match m.take("tenants") {
             Some(n) => self.tenants(n),
             None => {
@@ -72,7 +94,8 @@ impl Reader {
         if let [(first, _), rest @ ..] = self.defaults.as_slice() {
             let (first, rest) = (first.clone(), rest.to_vec());
             for (name, pos) in rest {
-                let msg = format!("at most one tenant may be `default: true` (`{first}` already is)");
+                let msg =
+                    format!("at most one tenant may be `default: true` (`{first}` already is)");
                 self.error(pos, &format!("tenants.{name}.default"), msg);
             }
         }
@@ -107,23 +130,36 @@ impl Reader {
     }
 
     fn upstream_tls(&mut self, node: &Node) -> UpstreamTls {
-        let Some(mut m) = self.map(node, "upstream_tls") else { return UpstreamTls::default() };
-        let extra_ca_file =
-            m.take("extra_ca_file").and_then(|n| self.path(n, "upstream_tls.extra_ca_file"));
+        let Some(mut m) = self.map(node, "upstream_tls") else {
+            return UpstreamTls::default();
+        };
+        let extra_ca_file = m
+            .take("extra_ca_file")
+            .and_then(|n| self.path(n, "upstream_tls.extra_ca_file"));
         self.finish(m, &["extra_ca_file"]);
         UpstreamTls { extra_ca_file }
     }
 
     fn listener_tls(&mut self, node: &Node) -> Option<ListenerTls> {
         let mut m = self.map(node, "tls")?;
-        let cert_file = m.take("cert_file").and_then(|n| self.path(n, "tls.cert_file"));
-        let key_file = m.take("key_file").and_then(|n| self.path(n, "tls.key_file"));
-        let client_ca_file = m.take("client_ca_file").and_then(|n| self.path(n, "tls.client_ca_file"));
+        let cert_file = m
+            .take("cert_file")
+            .and_then(|n| self.path(n, "tls.cert_file"));
+        let key_file = m
+            .take("key_file")
+            .and_then(|n| self.path(n, "tls.key_file"));
+        let client_ca_file = m
+            .take("client_ca_file")
+            .and_then(|n| self.path(n, "tls.client_ca_file"));
         if cert_file.is_none() || key_file.is_none() {
             self.error(m.pos, "tls", "`cert_file` and `key_file` are both required");
         }
         self.finish(m, &["cert_file", "key_file", "client_ca_file"]);
-        Some(ListenerTls { cert_file: cert_file?, key_file: key_file?, client_ca_file })
+        Some(ListenerTls {
+            cert_file: cert_file?,
+            key_file: key_file?,
+            client_ca_file,
+        })
     }
 
     fn clients(&mut self, node: &Node) -> Vec<ClientKey> {
@@ -136,7 +172,11 @@ impl Reader {
             let path = format!("clients[{i}]");
             if let Some(c) = self.client(item, &path) {
                 if out.iter().any(|o| o.name == c.name) {
-                    self.error(item.pos, &path, format!("duplicate client name `{}`", c.name));
+                    self.error(
+                        item.pos,
+                        &path,
+                        format!("duplicate client name `{}`", c.name),
+                    );
                 }
                 out.push(c);
             }
@@ -146,30 +186,50 @@ impl Reader {
 
     fn client(&mut self, node: &Node, path: &str) -> Option<ClientKey> {
         let mut m = self.map(node, path)?;
-        let name = m.take("name").and_then(|n| self.string(n, &join(path, "name")));
+        let name = m
+            .take("name")
+            .and_then(|n| self.string(n, &join(path, "name")));
         let key = m.take("key_sha256").and_then(|n| {
             let p = join(path, "key_sha256");
             let s = self.string(n, &p)?;
             let parsed = parse_sha256_hex(&s);
             if parsed.is_none() {
-                self.error(n.pos, &p, "expected 64 hex digits (the SHA-256 of the key, not the key)");
+                self.error(
+                    n.pos,
+                    &p,
+                    "expected 64 hex digits (the SHA-256 of the key, not the key)",
+                );
             }
             parsed
         });
-        let tenants = m.take("tenants").and_then(|n| self.strings(n, &join(path, "tenants")));
+        let tenants = m
+            .take("tenants")
+            .and_then(|n| self.strings(n, &join(path, "tenants")));
         if name.is_none() || key.is_none() || tenants.is_none() {
-            self.error(m.pos, path, "a client needs `name`, `key_sha256` and `tenants`");
+            self.error(
+                m.pos,
+                path,
+                "a client needs `name`, `key_sha256` and `tenants`",
+            );
         }
         self.finish(m, &["name", "key_sha256", "tenants"]);
         let tenants = tenants?.into_iter().map(|(s, _)| s).collect();
-        Some(ClientKey { name: name?, key_sha256: key?, tenants })
+        Some(ClientKey {
+            name: name?,
+            key_sha256: key?,
+            tenants,
+        })
     }
 
     fn audit(&mut self, node: &Node) -> Option<AuditOutput> {
         let mut m = self.map(node, "audit")?;
         let out = m.take("output").and_then(|n| {
             let s = self.string(n, "audit.output")?;
-            Some(if s == "stdout" { AuditOutput::Stdout } else { AuditOutput::File(s.into()) })
+            Some(if s == "stdout" {
+                AuditOutput::Stdout
+            } else {
+                AuditOutput::File(s.into())
+            })
         });
         self.finish(m, &["output"]);
         out
@@ -177,15 +237,23 @@ impl Reader {
 
     fn timeouts(&mut self, node: &Node) -> Timeouts {
         let mut t = Timeouts::default();
-        let Some(mut m) = self.map(node, "timeouts") else { return t };
-        if let Some(d) = m.take("connect").and_then(|n| self.duration(n, "timeouts.connect")) {
+        let Some(mut m) = self.map(node, "timeouts") else {
+            return t;
+        };
+        if let Some(d) = m
+            .take("connect")
+            .and_then(|n| self.duration(n, "timeouts.connect"))
+        {
             t.connect = d;
         }
         let p = "timeouts.response_headers";
         if let Some(d) = m.take("response_headers").and_then(|n| self.duration(n, p)) {
             t.response_headers = d;
         }
-        if let Some(d) = m.take("idle").and_then(|n| self.duration(n, "timeouts.idle")) {
+        if let Some(d) = m
+            .take("idle")
+            .and_then(|n| self.duration(n, "timeouts.idle"))
+        {
             t.idle = d;
         }
         self.finish(m, &["connect", "response_headers", "idle"]);
@@ -193,7 +261,9 @@ impl Reader {
     }
 
     fn tenants(&mut self, node: &Node) -> Vec<Tenant> {
-        let Some(mut m) = self.map(node, "tenants") else { return Vec::new() };
+        let Some(mut m) = self.map(node, "tenants") else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for (key, value) in m.entries() {
             let path = join("tenants", &key.name);
@@ -221,7 +291,9 @@ impl Reader {
         if let (Some(true), Some(n)) = (default, default_node) {
             self.defaults.push((name.to_string(), n.pos));
         }
-        let hosts = m.take("hosts").and_then(|n| self.strings(n, &join(path, "hosts")));
+        let hosts = m
+            .take("hosts")
+            .and_then(|n| self.strings(n, &join(path, "hosts")));
         let dataverse = match m.take("dataverse") {
             Some(n) => self.dataverse(n, &join(path, "dataverse")),
             None => {
@@ -243,7 +315,10 @@ impl Reader {
         };
         let policy = self.policy(&mut m, path);
         self.finish(m, TENANT_KEYS);
-        let hosts = hosts.unwrap_or_default().into_iter().map(|(h, _)| h.to_ascii_lowercase());
+        let hosts = hosts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(h, _)| h.to_ascii_lowercase());
         Some(Tenant {
             name: name.to_string(),
             default: default.unwrap_or(false),
@@ -271,15 +346,25 @@ impl Reader {
                 if let Some(v) = &v
                     && !valid_api_version(v)
                 {
-                    self.error(n.pos, &p, format!("`{v}` is not an API version such as v9.2"));
+                    self.error(
+                        n.pos,
+                        &p,
+                        format!("`{v}` is not an API version such as v9.2"),
+                    );
                 }
                 v
             }
             None => Some("v9.2".to_string()),
         };
-        let metadata_file = m.take("metadata_file").and_then(|n| self.path(n, &join(path, "metadata_file")));
+        let metadata_file = m
+            .take("metadata_file")
+            .and_then(|n| self.path(n, &join(path, "metadata_file")));
         self.finish(m, &["url", "api_version", "metadata_file"]);
-        Some(Dataverse { url: url?, api_version: api_version?, metadata_file })
+        Some(Dataverse {
+            url: url?,
+            api_version: api_version?,
+            metadata_file,
+        })
     }
 
     /// An https origin, or http on a loopback host (tests, demo).
@@ -321,7 +406,11 @@ impl Reader {
                 if let Some(s) = &s
                     && !s.ends_with("/.default")
                 {
-                    self.error(n.pos, &p, "a client-credentials scope must end in /.default");
+                    self.error(
+                        n.pos,
+                        &p,
+                        "a client-credentials scope must end in /.default",
+                    );
                 }
                 s
             }
@@ -348,13 +437,14 @@ impl Reader {
             }
         }
         for (key, pos) in &unsupported {
-            let msg = format!("`{key}` credentials are not supported by this version; use client_secret");
+            let msg =
+                format!("`{key}` credentials are not supported by this version; use client_secret");
             self.error(*pos, &join(path, key), msg);
         }
         match secret {
-            Some(n) if unsupported.is_empty() => {
-                self.secret_ref(n, &join(path, "client_secret")).map(Credential::ClientSecret)
-            }
+            Some(n) if unsupported.is_empty() => self
+                .secret_ref(n, &join(path, "client_secret"))
+                .map(Credential::ClientSecret),
             Some(_) => None,
             None => {
                 if unsupported.is_empty() {
@@ -367,13 +457,21 @@ impl Reader {
 
     fn limits(&mut self, node: &Node, path: &str) -> Limits {
         let mut l = Limits::default();
-        let Some(mut m) = self.map(node, path) else { return l };
+        let Some(mut m) = self.map(node, path) else {
+            return l;
+        };
         let p = join(path, "requests_per_second");
-        l.requests_per_second = m.take("requests_per_second").and_then(|n| self.number(n, &p, 1, 1_000_000));
+        l.requests_per_second = m
+            .take("requests_per_second")
+            .and_then(|n| self.number(n, &p, 1, 1_000_000));
         let p = join(path, "burst");
-        l.burst = m.take("burst").and_then(|n| self.number(n, &p, 1, 1_000_000));
+        l.burst = m
+            .take("burst")
+            .and_then(|n| self.number(n, &p, 1, 1_000_000));
         let p = join(path, "max_concurrent");
-        l.max_concurrent = m.take("max_concurrent").and_then(|n| self.number(n, &p, 1, 100_000));
+        l.max_concurrent = m
+            .take("max_concurrent")
+            .and_then(|n| self.number(n, &p, 1, 100_000));
         let p = join(path, "queue_timeout");
         if let Some(d) = m.take("queue_timeout").and_then(|n| self.duration(n, &p)) {
             l.queue_timeout = d;
@@ -381,12 +479,18 @@ impl Reader {
         if l.burst.is_some() && l.requests_per_second.is_none() {
             self.error(m.pos, path, "`burst` needs `requests_per_second`");
         }
-        self.finish(m, &["requests_per_second", "burst", "max_concurrent", "queue_timeout"]);
+        self.finish(
+            m,
+            &[
+                "requests_per_second",
+                "burst",
+                "max_concurrent",
+                "queue_timeout",
+            ],
+        );
         l
     }
 }
-
-
 
 /// A parsed `scheme://host[:port]` origin.
 pub(crate) struct Origin {
@@ -403,22 +507,34 @@ pub(crate) fn parse_origin(s: &str) -> Result<Origin, String> {
         Some("http") => false,
         _ => return Err(format!("`{s}` must start with https://")),
     };
-    let Some(authority) = uri.authority() else { return Err(format!("`{s}` has no host")) };
+    let Some(authority) = uri.authority() else {
+        return Err(format!("`{s}` has no host"));
+    };
     if authority.as_str().contains('@') {
         return Err(format!("`{s}` must not contain credentials"));
     }
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(format!("`{s}` must be an origin only (scheme://host[:port]), without a path"));
+        return Err(format!(
+            "`{s}` must be an origin only (scheme://host[:port]), without a path"
+        ));
     }
     let host = authority.host().to_ascii_lowercase();
     let loopback = host == "localhost"
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     let scheme = if https { "https" } else { "http" };
     let origin = match authority.port() {
         Some(p) => format!("{scheme}://{host}:{p}"),
         None => format!("{scheme}://{host}"),
     };
-    Ok(Origin { origin, https, loopback })
+    Ok(Origin {
+        origin,
+        https,
+        loopback,
+    })
 }
 
 fn valid_tenant_name(name: &str) -> bool {
@@ -429,9 +545,12 @@ fn valid_tenant_name(name: &str) -> bool {
 }
 
 fn valid_api_version(v: &str) -> bool {
-    let Some(rest) = v.strip_prefix('v') else { return false };
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
     let mut parts = rest.split('.');
-    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let ok =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 

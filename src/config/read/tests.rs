@@ -20,7 +20,12 @@ tenants:
 "#;
 
 fn errors(text: &str) -> Vec<String> {
-    parse_str(text, "g.yaml").unwrap_err().errors.iter().map(|d| d.to_string()).collect()
+    parse_str(text, "g.yaml")
+        .unwrap_err()
+        .errors
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
 }
 
 #[test]
@@ -30,10 +35,24 @@ fn good_config_reads_with_defaults_and_warns_about_unresolved_secret() {
     assert_eq!(t.dataverse.url, "https://contoso.crm.dynamics.com");
     assert_eq!(t.dataverse.api_version, "v9.2");
     assert_eq!(t.auth.scope, "https://contoso.crm.dynamics.com/.default");
-    assert_eq!(t.auth.token_endpoint(), "https://login.microsoftonline.com/t/oauth2/v2.0/token");
-    assert_eq!(t.policy.tables["contacts"].verbs, vec![Verb::Get, Verb::Post]);
-    assert_eq!(t.policy.tables["opportunities"].columns.as_deref(), Some(&["name".to_string()][..]));
-    assert!(warnings.iter().any(|w| w.message.contains("DVGW_TEST_UNSET_SECRET")), "{warnings:?}");
+    assert_eq!(
+        t.auth.token_endpoint(),
+        "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+    );
+    assert_eq!(
+        t.policy.tables["contacts"].verbs,
+        vec![Verb::Get, Verb::Post]
+    );
+    assert_eq!(
+        t.policy.tables["opportunities"].columns.as_deref(),
+        Some(&["name".to_string()][..])
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("DVGW_TEST_UNSET_SECRET")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -56,10 +75,24 @@ tenants:
 "#;
     let errs = errors(text);
     let joined = errs.join("\n");
-    assert!(joined.contains("g.yaml:3:1: bogus: unknown key `bogus`"), "{joined}");
-    assert!(joined.contains("g.yaml:5:3: tenants.Bad_Name: tenant name"), "{joined}");
-    assert!(joined.contains("tenants.Bad_Name.dataverse.url: `http://contoso.crm.dynamics.com` must use https"), "{joined}");
-    assert!(joined.contains("g.yaml:12:68: tenants.other.auth.colour: unknown key"), "{joined}");
+    assert!(
+        joined.contains("g.yaml:3:1: bogus: unknown key `bogus`"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("g.yaml:5:3: tenants.Bad_Name: tenant name"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(
+            "tenants.Bad_Name.dataverse.url: `http://contoso.crm.dynamics.com` must use https"
+        ),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("g.yaml:12:68: tenants.other.auth.colour: unknown key"),
+        "{joined}"
+    );
     assert!(joined.contains("`FETCH` is not one of"), "{joined}");
     assert!(joined.contains("g.yaml:15:7: tenants.other.allow.contacts: duplicate key `contacts` (first defined at 14:7)"), "{joined}");
     assert!(joined.contains("g.yaml:10:14: tenants.other.default: at most one tenant may be `default: true` (`Bad_Name` already is)"), "{joined}");

@@ -1,0 +1,286 @@
+//! Table operations of the Dataverse side: list (with `$select`, `$top` and paging), retrieve,
+//! create, upsert and delete, plus the streamed `annotations` list.
+//!
+//! Each operation takes an authenticated, privilege-checked [`Call`] and returns a response.
+//! Invariants: the store lock is never held across an await (these functions are synchronous);
+//! every URL in a response is absolute to the simulator's base URL.
+
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use super::data::{Row, Store};
+use super::path::Key;
+use super::query::{self, Cookie, Query};
+use super::response::{
+    Fault, ODATA_JSON, SimBody, dataverse_error, no_content, odata_json, odata_text, set_header,
+};
+use super::schema::Table;
+use super::state::{Shared, lock};
+use super::{payload, stream};
+
+/// Dataverse's default page size.
+const DEFAULT_PAGE: usize = 5000;
+
+/// One authenticated request to a table.
+pub struct Call<'a> {
+    pub shared: &'a Shared,
+    pub headers: &'a HeaderMap,
+    pub query: Query,
+    pub body: &'a [u8],
+}
+
+impl Call<'_> {
+    fn api(&self) -> String {
+        format!("{}/api/data/v9.2", self.shared.base_url)
+    }
+
+    fn prefer(&self) -> impl Iterator<Item = &str> {
+        self.headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    }
+
+    /// The `$select` columns, or the 400 Dataverse sends for an unknown one.
+    fn select(&self, table: &Table) -> Result<Option<&[String]>, Fault> {
+        let select = self.query.select.as_deref();
+        match select.into_iter().flatten().find(|c| !table.has_column(c)) {
+            Some(c) => Err(Fault::bad_request(format!(
+                "Could not find a property named '{c}' on type 'Microsoft.Dynamics.CRM.{}'.",
+                table.logical
+            ))),
+            None => Ok(select),
+        }
+    }
+}
+
+pub fn list(call: &Call, table: &Table) -> Response<SimBody> {
+    if table.set == "annotations" {
+        return stream_annotations(call, table);
+    }
+    let select = match call.select(table) {
+        Ok(select) => select,
+        Err(fault) => return fault.into(),
+    };
+    let max_page = query::max_page_size(call.prefer()).filter(|_| call.query.top.is_none());
+    let page_size = call.query.top.or(max_page).unwrap_or(DEFAULT_PAGE);
+    let after = call.query.skip.as_ref().map(|c| c.last_id.as_str());
+    let mut rows = lock(&call.shared.store).page(table.set, after, page_size.saturating_add(1));
+    let more = rows.len() > page_size && call.query.top.is_none();
+    rows.truncate(page_size);
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(id, row)| row.to_json(table, id, select).to_string())
+        .collect();
+    let context = Value::String(format!("{}/$metadata#{}", call.api(), table.set));
+    let mut text = format!(
+        "{{\"@odata.context\":{context},\"value\":[{}]",
+        values.join(",")
+    );
+    if let (true, Some((last_id, _))) = (more, rows.last()) {
+        let page = call.query.skip.as_ref().map_or(1, |c| c.page) + 1;
+        let next = query::next_query(
+            &call.query.carried,
+            &Cookie {
+                page,
+                last_id: last_id.clone(),
+            },
+        );
+        let link = Value::String(format!("{}/{}?{next}", call.api(), table.set));
+        text.push_str(&format!(",\"@odata.nextLink\":{link}"));
+    }
+    text.push('}');
+    let mut response = odata_text(StatusCode::OK, text);
+    if let Some(n) = max_page {
+        set_header(
+            &mut response,
+            "preference-applied",
+            &format!("odata.maxpagesize={n}"),
+        );
+    }
+    response
+}
+
+/// The annotations collection: stored rows, then synthetic ones, streamed. Query options and
+/// paging are ignored for it.
+fn stream_annotations(call: &Call, table: &Table) -> Response<SimBody> {
+    let stored: Vec<String> = lock(&call.shared.store)
+        .all(table.set)
+        .iter()
+        .map(|(id, row)| row.to_json(table, id, None).to_string())
+        .collect();
+    let context = format!("{}/$metadata#{}", call.api(), table.set);
+    let chunks = stream::Chunks::new(&context, stored, call.shared.large_response_bytes);
+    let mut response = Response::new(stream::Stream(chunks).boxed());
+    set_header(&mut response, "content-type", ODATA_JSON);
+    response
+}
+
+pub fn retrieve(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
+    let select = match call.select(table) {
+        Ok(select) => select,
+        Err(fault) => return fault.into(),
+    };
+    let store = lock(&call.shared.store);
+    let id = match resolve(&store, table, key) {
+        Ok(Some(id)) => id,
+        Ok(None) => return not_found(table, key),
+        Err(fault) => return fault.into(),
+    };
+    match store.get(table.set, &id) {
+        Some(row) => entity(call, table, &id, row, select, StatusCode::OK),
+        None => not_found(table, key),
+    }
+}
+
+pub fn create(call: &Call, table: &Table) -> Response<SimBody> {
+    let payload = match payload::parse(table, call.body) {
+        Ok(payload) => payload,
+        Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
+    };
+    let id = payload
+        .id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut store = lock(&call.shared.store);
+    if store.get(table.set, &id).is_some() {
+        return duplicate();
+    }
+    store.put(table.set, &id, payload.fields);
+    written(call, &store, table, &id, StatusCode::CREATED)
+}
+
+/// PATCH: update, or create when absent (unless `If-Match: *`); `If-None-Match: *` is
+/// create-only; `If-Match: W/"n"` must equal the row's ETag.
+pub fn upsert(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
+    let mut payload = match payload::parse(table, call.body) {
+        Ok(payload) => payload,
+        Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
+    };
+    let mut store = lock(&call.shared.store);
+    let existing = match resolve(&store, table, key) {
+        Ok(existing) => existing,
+        Err(fault) => return fault.into(),
+    };
+    let if_match = call.header("if-match");
+    if let Some(id) = existing {
+        if call.header("if-none-match") == Some("*") {
+            return duplicate();
+        }
+        let etag = store.get(table.set, &id).map(etag);
+        if if_match.is_some_and(|m| m != "*" && Some(m) != etag.as_deref()) {
+            let message = "The version of the existing record doesn't match the RowVersion property provided.";
+            return dataverse_error(StatusCode::PRECONDITION_FAILED, "0x80060882", message);
+        }
+        store.merge(table.set, &id, payload.fields);
+        return written(call, &store, table, &id, StatusCode::OK);
+    }
+    if if_match.is_some() {
+        return not_found(table, key);
+    }
+    let id = match key {
+        Key::Id(id) => id.clone(),
+        Key::Columns(pairs) => {
+            for (column, value) in pairs {
+                payload
+                    .fields
+                    .insert(column.clone(), Value::String(value.clone()));
+            }
+            payload
+                .id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        }
+    };
+    store.put(table.set, &id, payload.fields);
+    written(call, &store, table, &id, StatusCode::CREATED)
+}
+
+pub fn delete(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
+    let mut store = lock(&call.shared.store);
+    match resolve(&store, table, key) {
+        Ok(Some(id)) if store.delete(table.set, &id) => no_content(),
+        Ok(_) => not_found(table, key),
+        Err(fault) => fault.into(),
+    }
+}
+
+/// The id a key addresses, `None` when no row matches, or a 400 for a column the table lacks.
+fn resolve(store: &Store, table: &Table, key: &Key) -> Result<Option<String>, Fault> {
+    match key {
+        Key::Id(id) => Ok(store.get(table.set, id).map(|_| id.clone())),
+        Key::Columns(pairs) => match pairs.iter().find(|(c, _)| !table.has_column(c)) {
+            Some((column, _)) => Err(Fault::bad_request(format!(
+                "Invalid key: '{column}' is not an attribute of entity '{}'.",
+                table.logical
+            ))),
+            None => Ok(store.find(table, pairs)),
+        },
+    }
+}
+
+fn etag(row: &Row) -> String {
+    format!("W/\"{}\"", row.version)
+}
+
+/// 204 with `OData-EntityId`, or the row with `status` under `Prefer: return=representation`.
+fn written(
+    call: &Call,
+    store: &Store,
+    table: &Table,
+    id: &str,
+    status: StatusCode,
+) -> Response<SimBody> {
+    let entity_id = format!("{}/{}({id})", call.api(), table.set);
+    let mut response = match store.get(table.set, id) {
+        Some(row) if query::wants_representation(call.prefer()) => {
+            let mut response = entity(call, table, id, row, None, status);
+            set_header(&mut response, "preference-applied", "return=representation");
+            response
+        }
+        _ => no_content(),
+    };
+    set_header(&mut response, "odata-entityid", &entity_id);
+    response
+}
+
+fn entity(
+    call: &Call,
+    table: &Table,
+    id: &str,
+    row: &Row,
+    select: Option<&[String]>,
+    status: StatusCode,
+) -> Response<SimBody> {
+    let mut json = row.to_json(table, id, select);
+    json["@odata.context"] =
+        Value::String(format!("{}/$metadata#{}/$entity", call.api(), table.set));
+    let mut response = odata_json(status, &json);
+    set_header(&mut response, "etag", &etag(row));
+    response
+}
+
+fn not_found(table: &Table, key: &Key) -> Response<SimBody> {
+    let message = match key {
+        Key::Id(id) => format!("{} With Id = {id} Does Not Exist", table.logical),
+        Key::Columns(_) => format!(
+            "A record with the specified key values does not exist in {} entity",
+            table.logical
+        ),
+    };
+    dataverse_error(StatusCode::NOT_FOUND, "0x80040217", &message)
+}
+
+fn duplicate() -> Response<SimBody> {
+    dataverse_error(
+        StatusCode::PRECONDITION_FAILED,
+        "0x80040237",
+        "A record with matching key values already exists.",
+    )
+}

@@ -1,0 +1,698 @@
+//! The simulator over real HTTP: Entra token issuance and errors, token expiry on a manual
+//! clock, and the Dataverse surface (paging, writes, privileges, throttling, streaming).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dataverse_gateway::clock::ManualClock;
+use dataverse_gateway::sim::{
+    DEFAULT_CLIENT_ID, DEFAULT_SECRET, DEFAULT_TENANT_ID, SimApp, SimConfig, Simulator,
+};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+struct Harness {
+    sim: Simulator,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Harness {
+    async fn start(config: SimConfig) -> Self {
+        let sim = Simulator::start(config).await.expect("simulator starts");
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self { sim, client }
+    }
+
+    async fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut request = Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("request");
+        let response = self.client.request(request).await.expect("response");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn token_with(&self, tenant: &str, fields: &[(&str, &str)]) -> Reply {
+        let form: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        let content_type = [("content-type", "application/x-www-form-urlencoded")];
+        self.send(
+            Method::POST,
+            &self.sim.token_url(tenant),
+            &content_type,
+            &form.join("&"),
+        )
+        .await
+    }
+
+    async fn token(&self) -> String {
+        let scope = self.sim.scope();
+        let fields = good_fields(&scope);
+        let reply = self.token_with(DEFAULT_TENANT_ID, &fields).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        reply.json()["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/data/v9.2/{path}", self.sim.base_url())
+    }
+
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let bearer = format!("Bearer {token}");
+        let mut all = vec![("authorization", bearer.as_str())];
+        all.extend_from_slice(headers);
+        self.send(method, &self.url(path), &all, body).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.api(Method::GET, path, token, &[], "").await
+    }
+}
+
+fn good_fields(scope: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("client_id", DEFAULT_CLIENT_ID),
+        ("client_secret", DEFAULT_SECRET),
+        ("scope", scope),
+        ("grant_type", "client_credentials"),
+    ]
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn issues_tokens_in_entras_shape() {
+    let config = SimConfig {
+        refresh_in: Some(Duration::from_secs(1800)),
+        ..SimConfig::default()
+    };
+    let h = Harness::start(config).await;
+    let scope = h.sim.scope();
+    let reply = h.token_with(DEFAULT_TENANT_ID, &good_fields(&scope)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.header("content-type").starts_with("application/json"));
+    let json = reply.json();
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["expires_in"], 3599);
+    assert_eq!(json["ext_expires_in"], 3599);
+    assert_eq!(json["refresh_in"], 1800);
+    let token = json["access_token"].as_str().expect("token");
+    assert_eq!(token.split('.').count(), 3);
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    );
+    assert_eq!(h.sim.token_requests(), 1);
+    assert!(
+        h.sim.requests().is_empty(),
+        "token requests are not Dataverse requests"
+    );
+}
+
+#[tokio::test]
+async fn token_errors_carry_aadsts_codes() {
+    let other_tenant = "11111111-1111-1111-1111-111111111111";
+    let mut config = SimConfig::default();
+    config.apps.push(SimApp {
+        tenant_id: other_tenant.into(),
+        client_id: "expired-app".into(),
+        secret: "old".into(),
+        secret_expired: true,
+    });
+    let h = Harness::start(config).await;
+    let scope = h.sim.scope();
+    let with = |field: &'static str, value: &'static str| {
+        let mut fields: Vec<(&str, &str)> = good_fields(&scope)
+            .into_iter()
+            .filter(|(k, _)| *k != field)
+            .collect();
+        if !value.is_empty() {
+            fields.push((field, value));
+        }
+        fields
+    };
+    let expired = vec![
+        ("client_id", "expired-app"),
+        ("client_secret", "old"),
+        ("scope", scope.as_str()),
+        ("grant_type", "client_credentials"),
+    ];
+    /// Tenant, form fields, then the expected status, `error` and AADSTS code.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str, u64);
+    let cases: Vec<Case> = vec![
+        (
+            "22222222-2222-2222-2222-222222222222",
+            good_fields(&scope),
+            400,
+            "invalid_request",
+            90002,
+        ),
+        (
+            DEFAULT_TENANT_ID,
+            with("client_id", "unknown-app"),
+            400,
+            "unauthorized_client",
+            700016,
+        ),
+        (
+            DEFAULT_TENANT_ID,
+            with("client_secret", ""),
+            401,
+            "invalid_client",
+            7000218,
+        ),
+        (
+            DEFAULT_TENANT_ID,
+            with("client_secret", "wrong"),
+            401,
+            "invalid_client",
+            7000215,
+        ),
+        (other_tenant, expired, 401, "invalid_client", 7000222),
+        (
+            DEFAULT_TENANT_ID,
+            with("grant_type", "authorization_code"),
+            400,
+            "unsupported_grant_type",
+            70003,
+        ),
+        (
+            DEFAULT_TENANT_ID,
+            with("scope", "https://x.crm.dynamics.com/read"),
+            400,
+            "invalid_scope",
+            1002012,
+        ),
+        (
+            DEFAULT_TENANT_ID,
+            with("scope", "https://x.crm.dynamics.com/.default"),
+            400,
+            "invalid_resource",
+            500011,
+        ),
+    ];
+    let count = cases.len();
+    for (tenant, fields, status, error, code) in cases {
+        let reply = h.token_with(tenant, &fields).await;
+        assert_eq!(reply.status.as_u16(), status, "{error} {code}");
+        let json = reply.json();
+        assert_eq!(json["error"], error);
+        assert_eq!(json["error_codes"][0], code);
+        let description = json["error_description"].as_str().expect("description");
+        assert!(
+            description.starts_with(&format!("AADSTS{code}: ")),
+            "{description}"
+        );
+        assert!(description.contains("\r\nTrace ID: "), "{description}");
+        for field in ["timestamp", "trace_id", "correlation_id"] {
+            assert!(json[field].is_string(), "{field}");
+        }
+    }
+    assert_eq!(h.sim.token_requests(), count);
+}
+
+#[tokio::test]
+async fn expired_tokens_are_rejected_by_the_clock() {
+    let clock = Arc::new(ManualClock::new());
+    let config = SimConfig {
+        clock: clock.clone(),
+        ..SimConfig::default()
+    };
+    let h = Harness::start(config).await;
+    let token = h.token().await;
+    let reply = h.get("WhoAmI()", &token).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["UserId"], h.sim.app_user_id(0));
+
+    clock.advance(Duration::from_secs(3598));
+    assert_eq!(h.get("WhoAmI", &token).await.status, StatusCode::OK);
+    clock.advance(Duration::from_secs(2));
+    let reply = h.get("WhoAmI", &token).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let base = h.sim.base_url();
+    let challenge = format!(
+        "Bearer authorization_uri={base}/{DEFAULT_TENANT_ID}/oauth2/authorize, resource_id={base}/"
+    );
+    assert_eq!(reply.header("www-authenticate"), challenge);
+    assert!(reply.json()["error"]["code"].is_string());
+}
+
+#[tokio::test]
+async fn requests_are_recorded_before_authentication() {
+    let h = Harness::start(SimConfig::default()).await;
+    let reply = h
+        .send(
+            Method::POST,
+            &h.url("contacts?x=1"),
+            &[("x-probe", "1")],
+            "{\"a\":1}",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.header("odata-version"), "4.0");
+    let forged = h.get("contacts", "not-a-token").await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    let recorded = h.sim.requests();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[0].method, Method::POST);
+    assert_eq!(recorded[0].uri, "/api/data/v9.2/contacts?x=1");
+    assert_eq!(recorded[0].headers["x-probe"], "1");
+    assert_eq!(&recorded[0].body[..], b"{\"a\":1}");
+    h.sim.clear_requests();
+    assert!(h.sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn paging_reaches_every_row_through_absolute_next_links() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let base = h.sim.base_url();
+    let prefer = [("prefer", "odata.maxpagesize=3")];
+    let mut url = h.url("contacts?$select=fullname");
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let reply = h
+            .send(
+                Method::GET,
+                &url,
+                &[("authorization", &format!("Bearer {token}")), prefer[0]],
+                "",
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.header("preference-applied"), "odata.maxpagesize=3");
+        let json = reply.json();
+        assert_eq!(
+            json["@odata.context"],
+            format!("{base}/api/data/v9.2/$metadata#contacts")
+        );
+        let rows = json["value"].as_array().expect("rows");
+        assert!(rows.len() <= 3);
+        for row in rows {
+            assert!(
+                row["@odata.etag"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("W/\""))
+            );
+            assert!(row["fullname"].is_string());
+            assert!(
+                row.get("lastname").is_none(),
+                "$select applies on every page"
+            );
+            ids.push(row["contactid"].as_str().expect("id").to_string());
+        }
+        pages += 1;
+        match json["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(
+                    next.starts_with(&format!("{base}/api/data/v9.2/contacts?")),
+                    "{next}"
+                );
+                assert!(next.contains("$skiptoken=%3Ccookie"), "{next}");
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (8, 8));
+    let top = h
+        .get("contacts?$top=2&$filter=statecode%20eq%200", &token)
+        .await
+        .json();
+    assert_eq!(top["value"].as_array().map(Vec::len), Some(2));
+    assert!(top.get("@odata.nextLink").is_none());
+}
+
+#[tokio::test]
+async fn retrieves_single_rows_by_id_and_alternate_key() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let list = h.get("contacts", &token).await.json();
+    let first = &list["value"][0];
+    let id = first["contactid"].as_str().expect("id");
+    let reply = h
+        .get(&format!("contacts({id})?$select=emailaddress1"), &token)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let row = reply.json();
+    assert!(
+        row["@odata.context"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("$metadata#contacts/$entity"))
+    );
+    assert_eq!(row["contactid"], id);
+    let email = row["emailaddress1"].as_str().expect("email").to_string();
+    let by_key = h
+        .get(&format!("contacts(emailaddress1='{email}')"), &token)
+        .await;
+    assert_eq!(by_key.json()["contactid"], id);
+
+    let missing = "c0000000-0000-4000-8000-0000000000ff";
+    let reply = h.get(&format!("contacts({missing})"), &token).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error_code(), "0x80040217");
+    assert_eq!(
+        reply.json()["error"]["message"],
+        format!("contact With Id = {missing} Does Not Exist")
+    );
+    assert!(
+        reply
+            .header("content-type")
+            .starts_with("application/json; odata.metadata=minimal")
+    );
+    let bad_select = h.get(&format!("contacts({id})?$select=nope"), &token).await;
+    assert_eq!(bad_select.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn writes_change_the_rows() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let base = h.sim.base_url();
+    let created = h
+        .api(
+            Method::POST,
+            "leads",
+            &token,
+            &[],
+            r#"{"subject":"Hello","fullname":"A B"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::NO_CONTENT);
+    let entity_id = created.header("odata-entityid").to_string();
+    assert!(
+        entity_id.starts_with(&format!("{base}/api/data/v9.2/leads(")),
+        "{entity_id}"
+    );
+    let path = entity_id.rsplit('/').next().expect("path").to_string();
+    assert_eq!(h.get(&path, &token).await.json()["subject"], "Hello");
+
+    let prefer = [("prefer", "return=representation")];
+    let rep = h
+        .api(
+            Method::POST,
+            "leads",
+            &token,
+            &prefer,
+            r#"{"subject":"Rep"}"#,
+        )
+        .await;
+    assert_eq!(rep.status, StatusCode::CREATED);
+    assert_eq!(rep.json()["subject"], "Rep");
+    assert!(rep.header("odata-entityid").starts_with(&base));
+
+    let patched = h
+        .api(
+            Method::PATCH,
+            &path,
+            &token,
+            &[],
+            r#"{"subject":"Changed"}"#,
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::NO_CONTENT);
+    let row = h.get(&path, &token).await.json();
+    assert_eq!(
+        (&row["subject"], &row["fullname"]),
+        (&Value::from("Changed"), &Value::from("A B"))
+    );
+
+    let absent = "1ead0000-0000-4000-8000-0000000000ee";
+    let if_match = [("if-match", "*")];
+    let refused = h
+        .api(
+            Method::PATCH,
+            &format!("leads({absent})"),
+            &token,
+            &if_match,
+            "{}",
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    let upserted = h
+        .api(
+            Method::PATCH,
+            &format!("leads({absent})"),
+            &token,
+            &[],
+            r#"{"subject":"Up"}"#,
+        )
+        .await;
+    assert_eq!(upserted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.get(&format!("leads({absent})"), &token).await.json()["subject"],
+        "Up"
+    );
+
+    assert_eq!(
+        h.api(Method::DELETE, &path, &token, &[], "").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let gone = h.api(Method::DELETE, &path, &token, &[], "").await;
+    assert_eq!(
+        (gone.status, gone.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "0x80040217")
+    );
+    assert_eq!(h.get(&path, &token).await.status, StatusCode::NOT_FOUND);
+
+    let malformed = h.api(Method::POST, "leads", &token, &[], "{nope").await;
+    assert_eq!(
+        (malformed.status, malformed.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "0x80040333")
+    );
+    let leads = h.get("leads", &token).await.json();
+    assert_eq!(leads["value"].as_array().map(Vec::len), Some(5 + 3 - 1));
+}
+
+#[tokio::test]
+async fn privileges_and_unknown_sets_answer_like_dataverse() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let denied = h.get("systemusers", &token).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(denied.error_code(), "0x80040220");
+    let message = denied.json()["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    let user = h.sim.app_user_id(0);
+    assert!(
+        message.starts_with(&format!(
+            "Principal user (Id={user}, type=8, roleCount=1, privilegeCount=42) is missing prv"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("is missing prvReadSystemUser privilege (Id="),
+        "{message}"
+    );
+    assert!(
+        message.contains("on OTC=8 for entity 'systemuser'"),
+        "{message}"
+    );
+    let write = h.api(Method::POST, "systemusers", &token, &[], "{}").await;
+    assert!(
+        write.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("prvCreateSystemUser"))
+    );
+
+    for segment in ["Contacts", "widgets"] {
+        let reply = h.get(segment, &token).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.error_code(), "0x8006088a");
+        assert_eq!(
+            reply.json()["error"]["message"],
+            format!("Resource not found for the segment '{segment}'.")
+        );
+    }
+    let outside = h
+        .send(
+            Method::GET,
+            &format!("{}/index.html", h.sim.base_url()),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn throttles_the_next_requests() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    h.sim.throttle_next(2, 7);
+    for _ in 0..2 {
+        let reply = h.get("accounts", &token).await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(reply.header("retry-after"), "7");
+        assert_eq!(reply.error_code(), "0x80072322");
+    }
+    assert_eq!(h.get("accounts", &token).await.status, StatusCode::OK);
+    assert_eq!(h.sim.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn streams_the_large_annotations_collection() {
+    let size = 3 * 1024 * 1024 + 17;
+    let h = Harness::start(SimConfig {
+        large_response_bytes: size,
+        ..SimConfig::default()
+    })
+    .await;
+    let token = h.token().await;
+    let reply = h.get("annotations", &token).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply.headers.get("content-length").is_none(),
+        "streamed, not buffered"
+    );
+    assert_eq!(reply.body.len() as u64, size);
+    let context = format!(
+        "{{\"@odata.context\":\"{}/api/data/v9.2/$metadata#annotations\",\"value\":[",
+        h.sim.base_url()
+    );
+    assert!(reply.body.starts_with(context.as_bytes()));
+    assert!(reply.body.ends_with(b"]}"));
+    let rows = reply.json()["value"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    assert!(rows > 40, "{rows} rows");
+}
+
+#[tokio::test]
+async fn serves_functions_and_metadata() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let base = h.sim.base_url();
+    let who = h.get("WhoAmI", &token).await.json();
+    assert_eq!(
+        who["@odata.context"],
+        format!("{base}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse")
+    );
+    for field in ["BusinessUnitId", "UserId", "OrganizationId"] {
+        assert!(who[field].is_string(), "{field}");
+    }
+    assert_eq!(
+        h.get("RetrieveVersion()", &token).await.json()["Version"],
+        "9.2.25011.00000"
+    );
+    let metadata = h.get("$metadata", &token).await;
+    assert_eq!(metadata.header("content-type"), "application/xml");
+    let xml = String::from_utf8_lossy(&metadata.body);
+    assert!(xml.contains("<edmx:Edmx Version=\"4.0\""));
+    assert!(xml.contains("<Schema Namespace=\"Microsoft.Dynamics.CRM\" Alias=\"mscrm\""));
+    assert!(xml.contains("<EntityContainer Name=\"System\">"));
+    assert!(xml.contains("<EntitySet Name=\"opportunities\" EntityType=\"mscrm.opportunity\">"));
+}
+
+#[tokio::test]
+async fn counts_concurrent_requests() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    h.sim.set_response_delay(Duration::from_millis(200));
+    let who = || h.get("WhoAmI", &token);
+    let replies = tokio::join!(who(), who(), who(), who(), who());
+    let statuses = [
+        replies.0.status,
+        replies.1.status,
+        replies.2.status,
+        replies.3.status,
+        replies.4.status,
+    ];
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(h.sim.max_in_flight(), 5);
+}
+
+#[tokio::test]
+async fn speaks_http2_and_shuts_down() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let h2: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let request = Request::get(h.url("WhoAmI()"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = h2.request(request).await.expect("h2 response");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    drop(h2);
+
+    let addr = h.sim.addr();
+    h.sim.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed"
+    );
+}
