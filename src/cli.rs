@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::clock::SystemClock;
-use crate::config::{self, Config, Credential};
+use crate::config::{self, Config};
 use crate::gateway::Gateway;
 use crate::{demo, policy, report, server};
 
@@ -59,7 +59,18 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1: exit 2 means "deny" for `explain`.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match cli.command {
         Command::Serve { config } => {
             let path = config_path(config);
@@ -132,34 +143,20 @@ fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), ExitCode> {
     })
 }
 
-/// `serve` refuses to start when a secret reference cannot be resolved.
-fn unresolved_secrets(config: &Config) -> Vec<String> {
-    config
-        .tenants
-        .iter()
-        .filter_map(|t| match &t.auth.credential {
-            Credential::ClientSecret(r) => r
-                .resolve()
-                .err()
-                .map(|e| format!("tenants.{}.auth.client_secret: {e}", t.name)),
-        })
-        .collect()
-}
-
 async fn serve(path: &Path) -> ExitCode {
     let (config, warnings) = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    let missing = unresolved_secrets(&config);
-    if !missing.is_empty() {
-        for m in missing {
-            eprintln!("error: {}: {m}", path.display());
+    let fatal: Vec<&config::Diagnostic> = warnings.iter().filter(|w| w.fatal_for_serve).collect();
+    if !fatal.is_empty() {
+        for f in fatal {
+            eprintln!("error: {f}");
         }
         return ExitCode::FAILURE;
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
     }
     run(config).await
 }
@@ -299,7 +296,12 @@ fn explain_decision(
     let routes = crate::route::Routes::new(&config.tenants);
     let path = match tenant {
         Some(t) if uri.path().starts_with("/api/data/") => format!("/{t}{}", uri.path()),
-        _ => uri.path().to_string(),
+        Some(t) => {
+            return Err(format!(
+                "--tenant {t} given, but the URL already names a tenant in its path"
+            ));
+        }
+        None => uri.path().to_string(),
     };
     let routed = routes.route(&path, uri.authority().map(|a| a.as_str()))?;
     let t = &config.tenants[routed.tenant];

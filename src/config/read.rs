@@ -20,6 +20,8 @@ pub struct Diagnostic {
     pub pos: Pos,
     pub path: String,
     pub message: String,
+    /// A warning for `check` (a reviewer runs it without the secrets) that stops `serve`.
+    pub fatal_for_serve: bool,
 }
 
 impl fmt::Display for Diagnostic {
@@ -62,6 +64,7 @@ pub fn load_file(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> 
                 pos: Pos { line: 0, column: 0 },
                 path: String::new(),
                 message: format!("cannot read the config file: {e}"),
+                fatal_for_serve: true,
             }],
             warnings: vec![],
         }),
@@ -78,7 +81,11 @@ pub fn parse_str(text: &str, file: &str) -> Result<(Config, Vec<Diagnostic>), Di
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            r.error(e.pos, "", format!("invalid YAML: {}", e.message));
+            r.error(
+                e.pos,
+                "",
+                format!("invalid YAML: {}", strip_position(&e.message)),
+            );
             return Err(r.diags);
         }
     };
@@ -122,6 +129,7 @@ impl Reader {
             pos,
             path: path.to_string(),
             message: message.into(),
+            fatal_for_serve: true,
         };
         self.diags.errors.push(d);
     }
@@ -132,6 +140,7 @@ impl Reader {
             pos,
             path: path.to_string(),
             message: message.into(),
+            fatal_for_serve: false,
         };
         self.diags.warnings.push(d);
     }
@@ -306,6 +315,9 @@ impl Reader {
                 path,
                 format!("secret cannot be resolved on this machine: {e}"),
             );
+            if let Some(last) = self.diags.warnings.last_mut() {
+                last.fatal_for_serve = true;
+            }
         }
         Some(out)
     }
@@ -315,13 +327,31 @@ impl<'n> Map<'n> {
     fn take(&mut self, key: &str) -> Option<&'n Node> {
         let entries: &'n [(Key, Node)] = self.entries;
         let i = entries.iter().position(|(k, _)| k.name == key)?;
-        self.used[i] = true;
+        // Later duplicates were already reported as duplicates, not as unknown keys.
+        for (j, (k, _)) in entries.iter().enumerate() {
+            if k.name == key {
+                self.used[j] = true;
+            }
+        }
         Some(&entries[i].1)
     }
 
     fn entries(&mut self) -> &'n [(Key, Node)] {
         self.used.iter_mut().for_each(|u| *u = true);
         self.entries
+    }
+}
+
+/// Drops a leading `error: line N column M:` that the parser puts in its message: the
+/// diagnostic already carries the position.
+fn strip_position(message: &str) -> &str {
+    let m = message.strip_prefix("error: ").unwrap_or(message);
+    match m
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((pos, rest)) if pos.contains(" column ") => rest,
+        _ => m,
     }
 }
 

@@ -32,7 +32,14 @@ pub struct Harness {
 }
 
 /// The YAML of one tenant `name` pointing at `sim`, with `secret` and `policy` (indented 4).
-pub fn tenant_yaml(name: &str, default: bool, sim: &Simulator, app: usize, secret: &str, policy: &str) -> String {
+pub fn tenant_yaml(
+    name: &str,
+    default: bool,
+    sim: &Simulator,
+    app: usize,
+    secret: &str,
+    policy: &str,
+) -> String {
     let apps = &sim_apps(sim)[app];
     format!(
         "  {name}:\n    default: {default}\n    dataverse:\n      url: {url}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n      client_secret: \"{secret}\"\n{policy}",
@@ -43,7 +50,11 @@ pub fn tenant_yaml(name: &str, default: bool, sim: &Simulator, app: usize, secre
 }
 
 fn sim_apps(_sim: &Simulator) -> Vec<(String, String)> {
-    SimConfig::default().apps.iter().map(|a| (a.tenant_id.clone(), a.client_id.clone())).collect()
+    SimConfig::default()
+        .apps
+        .iter()
+        .map(|a| (a.tenant_id.clone(), a.client_id.clone()))
+        .collect()
 }
 
 pub fn default_secret() -> String {
@@ -58,30 +69,55 @@ impl Harness {
 
     pub async fn with_policy(policy: &str) -> Harness {
         Harness::build(SimConfig::default(), |sim| {
-            format!("tenants:\n{}", tenant_yaml("contoso", true, sim, 0, &default_secret(), policy))
+            format!(
+                "tenants:\n{}",
+                tenant_yaml("contoso", true, sim, 0, &default_secret(), policy)
+            )
         })
         .await
     }
 
     /// A simulator built from `sim_config` (its clock replaced by the harness clock) and a
     /// gateway whose config YAML `yaml(sim)` returns.
-    pub async fn build(mut sim_config: SimConfig, yaml: impl FnOnce(&Simulator) -> String) -> Harness {
+    pub async fn build(
+        mut sim_config: SimConfig,
+        yaml: impl FnOnce(&Simulator) -> String,
+    ) -> Harness {
         dataverse_gateway::upstream::install_crypto_provider();
         let clock = Arc::new(ManualClock::new());
         sim_config.clock = clock.clone() as Arc<dyn Clock>;
-        let sim = Simulator::start(sim_config).await.expect("simulator starts");
+        let sim = Simulator::start(sim_config)
+            .await
+            .expect("simulator starts");
         let text = yaml(&sim);
-        let (config, _) = config::parse_str(&text, "test.yaml").unwrap_or_else(|d| panic!("{d}\n{text}"));
-        let gateway = Gateway::new(config, clock.clone() as Arc<dyn Clock>).expect("gateway builds");
+        let (config, _) =
+            config::parse_str(&text, "test.yaml").unwrap_or_else(|d| panic!("{d}\n{text}"));
+        let gateway =
+            Gateway::new(config, clock.clone() as Arc<dyn Clock>).expect("gateway builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let g = Arc::clone(&gateway);
         tokio::spawn(async move {
-            server::serve(listener, g, async { let _ = stopped.await; }, Duration::from_secs(5)).await;
+            server::serve(
+                listener,
+                g,
+                async {
+                    let _ = stopped.await;
+                },
+                Duration::from_secs(5),
+            )
+            .await;
         });
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        Harness { sim, clock, gateway, url, http, stop: Some(stop) }
+        Harness {
+            sim,
+            clock,
+            gateway,
+            url,
+            http,
+            stop: Some(stop),
+        }
     }
 
     /// `{url}/api/data/v9.2/{path}`
@@ -112,6 +148,9 @@ pub async fn error_of(r: reqwest::Response) -> (String, String) {
     let v: serde_json::Value = r.json().await.expect("JSON error body");
     (
         v["error"]["code"].as_str().unwrap_or_default().to_string(),
-        v["error"]["message"].as_str().unwrap_or_default().to_string(),
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }

@@ -301,10 +301,9 @@ impl Reader {
                 None
             }
         };
-        let auth = match (m.take("auth"), &dataverse) {
-            (Some(n), Some(dv)) => self.auth(n, &join(path, "auth"), dv),
-            (Some(_), None) => None,
-            (None, _) => {
+        let auth = match m.take("auth") {
+            Some(n) => self.auth(n, &join(path, "auth"), dataverse.as_ref()),
+            None => {
                 self.error(m.pos, path, "missing required key `auth`");
                 None
             }
@@ -384,7 +383,7 @@ impl Reader {
         }
     }
 
-    fn auth(&mut self, node: &Node, path: &str, dv: &Dataverse) -> Option<Auth> {
+    fn auth(&mut self, node: &Node, path: &str, dv: Option<&Dataverse>) -> Option<Auth> {
         let mut m = self.map(node, path)?;
         let required = |r: &mut Reader, m: &mut Map<'_>, key: &str| match m.take(key) {
             Some(n) => r.string(n, &join(path, key)),
@@ -414,7 +413,7 @@ impl Reader {
                 }
                 s
             }
-            None => Some(format!("{}/.default", dv.url)),
+            None => dv.map(|dv| format!("{}/.default", dv.url)),
         };
         let credential = self.credential(&mut m, path);
         self.finish(m, AUTH_KEYS);
