@@ -1,4 +1,32 @@
-//! dataverse-gateway (map written when the pipeline lands).
+//! dataverse-gateway: a policy gateway between AI agents and Microsoft Dataverse.
+//!
+//! # Request flow
+//!
+//! ```text
+//! agent ──HTTP──▶ server ──▶ proxy: route → decide → limit → token → forward → rewrite → log ──HTTPS──▶ Dataverse
+//!                                      │         │        │          │                        ▲
+//!                                   route    policy   limit    token/entra             rewrite/body
+//! ```
+//!
+//! 1. [`server`] accepts HTTP/1.1 and HTTP/2, wraps each request in the edge layers (trace,
+//!    catch-panic) and hands it to [`proxy`], the one pipeline every request follows.
+//! 2. [`route`] picks the tenant from the path prefix, the Host header or the default.
+//! 3. [`policy`] classifies the request with [`odata`] and decides against the tenant's allowlist
+//!    (default deny). [`headers`] strips what must never reach Dataverse.
+//! 4. [`limit`] applies the tenant's rate and concurrency caps.
+//! 5. [`token`] supplies the tenant's Entra ID token (cache, single flight, proactive refresh).
+//! 6. [`upstream`] forwards over a pooled rustls client; [`body`] streams the answer back through
+//!    [`rewrite`], which points the org's absolute URLs at the gateway.
+//! 7. Every gateway-made error becomes a Dataverse-shaped response in [`error`] /
+//!    [`proxy::respond_error`] only.
+//!
+//! # Pure cores and shells
+//!
+//! Pure (no I/O, no clock): [`config`] (parse + validate), [`route`], [`odata`], [`policy`],
+//! [`headers`], [`rewrite`], [`error`], [`report`], the cache policy in [`token`].
+//! Shells: [`server`], [`proxy`], [`gateway`] (the swappable config snapshot), [`upstream`],
+//! [`cli`], [`demo`]. [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
+//! and the tests. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]
 
 pub mod body;

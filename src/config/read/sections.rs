@@ -75,6 +75,21 @@ impl Reader {
                 Vec::new()
             }
         };
+        for key in ["admin_listen", "tls", "clients", "audit"] {
+            if let Some(n) = m
+                .entries
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .map(|(k, _)| k.pos)
+            {
+                // Parsed and validated, but never silently ignored: a listener that looks
+                // protected must be protected.
+                let msg = format!(
+                    "`{key}` is not supported by this version of the gateway yet; remove it"
+                );
+                self.error(n, key, msg);
+            }
+        }
         self.finish(m, TOP_KEYS);
         self.cross_check(&tenants, &clients);
         Some(Config {
