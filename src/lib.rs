@@ -29,6 +29,7 @@
 //! and the tests. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod body;
 pub mod cli;
 pub mod clock;
@@ -38,6 +39,7 @@ pub mod error;
 pub mod gateway;
 pub mod headers;
 pub mod limit;
+pub mod metadata;
 pub mod odata;
 pub mod policy;
 pub mod proxy;

@@ -9,6 +9,7 @@
 //! - malformed or ambiguous input (bad escapes, duplicate or unknown `$` options) is
 //!   [`ParseError::Malformed`].
 
+pub mod fetchxml;
 mod filter;
 mod path;
 mod query;

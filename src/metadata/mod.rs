@@ -1,0 +1,1 @@
+//! CSDL metadata (being written).

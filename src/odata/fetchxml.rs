@@ -1,0 +1,1 @@
+//! FetchXML (being written).
