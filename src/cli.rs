@@ -290,9 +290,10 @@ fn explain_decision(
             .map_err(|_| format!("bad header value for `{k}`"))?;
         map.append(name, value);
     }
-    if let Some(b) = body {
-        std::fs::metadata(b).map_err(|e| format!("cannot read {}: {e}", b.display()))?;
-    }
+    let body = match body {
+        Some(b) => Some(std::fs::read(b).map_err(|e| format!("cannot read {}: {e}", b.display()))?),
+        None => None,
+    };
     let routes = crate::route::Routes::new(&config.tenants);
     let path = match tenant {
         Some(t) if uri.path().starts_with("/api/data/") => format!("/{t}{}", uri.path()),
@@ -314,6 +315,41 @@ fn explain_decision(
     if let Err(e) = crate::headers::check_request(&map) {
         return Ok((t.name.clone(), policy::Decision::malformed(e)));
     }
-    let decision = policy::decide(&t.policy, &method, routed.resource, uri.query(), &map);
+    let metadata = match &t.dataverse.metadata_file {
+        Some(path) => Some(crate::gateway::load_metadata_file(path)?),
+        None => None,
+    };
+    let origin = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        _ => config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "http://gateway".to_string()),
+    };
+    let urls = crate::classify::Urls {
+        org: t.dataverse.url.clone(),
+        gateway: vec![format!("{origin}/{}", t.name), origin],
+        api_version: t.dataverse.api_version.clone(),
+    };
+    let inspected = crate::inspect::inspect(
+        &crate::inspect::Tenant {
+            policy: &t.policy,
+            metadata: metadata.as_ref(),
+            urls: &urls,
+        },
+        &crate::classify::Request {
+            method: &method,
+            path: routed.resource,
+            query: uri.query(),
+            headers: &map,
+            body: body.as_deref(),
+        },
+    );
+    let mut decision = inspected.decision;
+    if metadata.is_none() && decision.reason.contains("metadata") {
+        decision
+            .reason
+            .push_str(" — explain reads metadata only from dataverse.metadata_file");
+    }
     Ok((t.name.clone(), decision))
 }

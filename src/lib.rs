@@ -31,6 +31,7 @@
 
 pub mod batch;
 pub mod body;
+pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -38,8 +39,10 @@ pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod headers;
+pub mod inspect;
 pub mod limit;
 pub mod metadata;
+pub mod metadata_loader;
 pub mod odata;
 pub mod policy;
 pub mod proxy;

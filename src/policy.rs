@@ -1,38 +1,27 @@
 //! The allowlist decision: default deny.
 //!
-//! Pure: request parts in, [`Decision`] out. Invariants (each pinned by a test below):
-//! - a request is allowed only when every table or operation it names is allowlisted for the
-//!   verb it implies; anything the parser does not understand is denied;
-//! - a column-restricted table is read only through allowed columns (`$select` is added when
-//!   absent) and is never written through this version (bodies are not inspected yet);
-//! - PATCH on a table without POST carries `If-Match: *`, so the upsert cannot create a row.
+//! Pure: a [`Classified`] request (or the reason it could not be classified) and the tenant's
+//! [`Policy`] in, a [`Decision`] out. Invariants (each pinned by tests that try to break them):
+//! - allowed only when EVERY use is allowlisted: each table for the verb it implies, each column
+//!   named on a column-restricted table, each function, action and metadata read;
+//! - a read that would return every column of a column-restricted table is allowed only as the
+//!   request's main read, and then the gateway adds `$select` with the allowed columns;
+//! - a request the classifier could not resolve, or that needs metadata the gateway does not
+//!   have, is denied;
+//! - PATCH on a table that allows PATCH but not POST carries `If-Match: *` (no upsert-create),
+//!   and `If-None-Match: *` (create-only) on such a table is denied.
 
 use std::fmt;
 
-use http::{HeaderMap, Method};
+use http::HeaderMap;
 
-use crate::config::{Policy, TableRule, Verb};
-use crate::odata::{self, KeySpec, ParseError, Query, ResourcePath};
-
-/// What a request touches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
-    Table { set: String, verb: Verb },
-    Function { name: String },
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Access::Table { set, verb } => write!(f, "{verb} {set}"),
-            Access::Function { name } => write!(f, "function {name}"),
-        }
-    }
-}
+use crate::classify::{Classified, Use};
+use crate::config::{Policy, Verb};
+use crate::odata::ParseError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
-    /// The allowlist does not permit it, or it is not understood: 403.
+    /// The allowlist does not permit it, or it cannot be inspected: 403.
     Policy,
     /// Malformed or ambiguous: 400.
     Malformed,
@@ -42,13 +31,29 @@ pub enum Denial {
 pub struct Decision {
     /// `None` when allowed.
     pub denial: Option<Denial>,
-    pub access: Vec<Access>,
-    /// The rule that allowed the request, or why it was denied: one sentence.
+    /// What the request uses, for explain and the audit log.
+    pub uses: Vec<Use>,
+    /// The rules that allowed the request, or every reason it was denied.
     pub reason: String,
-    /// `$select` to append because the table has a column list and the request had none.
+    /// `$select` to append because the main table has a column list and the request had none.
     pub add_select: Option<String>,
     /// Send `If-Match: *` (PATCH on a table without POST).
     pub if_match_star: bool,
+}
+
+impl fmt::Display for Use {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Use::Table(t) if t.columns.is_empty() => write!(f, "{} {}", t.verb, t.set),
+            Use::Table(t) => write!(f, "{} {} [{}]", t.verb, t.set, t.columns.join(", ")),
+            Use::Function(n) => write!(f, "function {n}"),
+            Use::Action(n) => write!(f, "action {n}"),
+            Use::Definition(s) => write!(f, "EntityDefinitions of {s}"),
+            Use::AllDefinitions => f.write_str("EntityDefinitions listing"),
+            Use::Metadata => f.write_str("$metadata"),
+            Use::Uninspectable { kind, set } => write!(f, "{kind} on {set}"),
+        }
+    }
 }
 
 impl Decision {
@@ -58,215 +63,165 @@ impl Decision {
 
     /// A 400 decision for a reason found outside the URL (for example a refused header).
     pub fn malformed(reason: impl Into<String>) -> Decision {
-        Decision::deny(Denial::Malformed, vec![], reason)
-    }
-
-    fn deny(kind: Denial, access: Vec<Access>, reason: impl Into<String>) -> Decision {
         Decision {
-            denial: Some(kind),
-            access,
+            denial: Some(Denial::Malformed),
+            uses: vec![],
             reason: reason.into(),
             add_select: None,
             if_match_star: false,
         }
     }
 
-    fn from_parse_error(e: ParseError, access: Vec<Access>) -> Decision {
-        match e {
-            ParseError::Malformed(m) => Decision::deny(Denial::Malformed, access, m),
-            ParseError::NotUnderstood(m) => Decision::deny(Denial::Policy, access, m),
+    pub fn denied(reason: impl Into<String>) -> Decision {
+        Decision {
+            denial: Some(Denial::Policy),
+            uses: vec![],
+            reason: reason.into(),
+            add_select: None,
+            if_match_star: false,
         }
     }
 }
 
-/// Decides on one request. `path` is the resource path after `/api/data/{version}/`, raw.
+/// Decides on a classified request.
 pub fn decide(
     policy: &Policy,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
+    classified: Result<Classified, ParseError>,
     headers: &HeaderMap,
 ) -> Decision {
-    let resource = match odata::parse_path(path) {
-        Ok(r) => r,
-        Err(e) => return Decision::from_parse_error(e, vec![]),
+    let c = match classified {
+        Ok(c) => c,
+        Err(ParseError::Malformed(m)) => return Decision::malformed(m),
+        Err(ParseError::NotUnderstood(m)) => return Decision::denied(m),
     };
-    let (name, key, count) = match resource {
-        ResourcePath::Named { name, key, count } => (name, key, count),
-        ResourcePath::Metadata => {
-            return Decision::deny(
-                Denial::Policy,
-                vec![],
-                "$metadata is not served by this version",
-            );
+    if c.needs_metadata {
+        let mut d = Decision::denied(
+            "this request needs the org's metadata, which the gateway has not loaded (fail closed)",
+        );
+        d.uses = c.uses;
+        return d;
+    }
+    let mut reasons: Vec<String> = Vec::new();
+    let mut rules: Vec<String> = Vec::new();
+    let mut add_select = None;
+    for u in &c.uses {
+        match check(policy, u, &c, &mut add_select) {
+            Ok(rule) => {
+                if !rules.contains(&rule) {
+                    rules.push(rule)
+                }
+            }
+            Err(reason) => {
+                if !reasons.contains(&reason) {
+                    reasons.push(reason)
+                }
+            }
         }
-        ResourcePath::Batch => {
-            return Decision::deny(
-                Denial::Policy,
-                vec![],
-                "$batch is not inspected by this version, so it is denied",
-            );
-        }
-    };
-    let query = match odata::parse_query(query) {
-        Ok(q) => q,
-        Err(e) => return Decision::from_parse_error(e, vec![]),
-    };
-    if let Some(rule) = policy.tables.get(&name) {
-        return table(&name, rule, method, key.as_ref(), count, &query, headers);
     }
-    if policy.functions.contains(&name) {
-        return function(&name, method, key.as_ref(), count);
-    }
-    if policy.actions.contains(&name) {
-        let access = vec![Access::Function { name: name.clone() }];
-        return Decision::deny(
-            Denial::Policy,
-            access,
-            format!("action `{name}`: action bodies are not inspected by this version"),
-        );
-    }
-    let verb = implied_verb(method, key.is_some(), count).unwrap_or(Verb::Get);
-    let access = vec![Access::Table {
-        set: name.clone(),
-        verb,
-    }];
-    Decision::deny(
-        Denial::Policy,
-        access,
-        format!("`{name}` is not in this tenant's allowlist"),
-    )
-}
-
-fn implied_verb(method: &Method, has_key: bool, count: bool) -> Option<Verb> {
-    Some(match (method.as_str(), has_key, count) {
-        ("GET" | "HEAD", _, _) => Verb::Get,
-        ("POST", false, false) => Verb::Post,
-        ("PATCH", true, false) => Verb::Patch,
-        ("DELETE", true, false) => Verb::Delete,
-        ("PUT", true, false) => Verb::Put,
-        _ => return None,
-    })
-}
-
-fn table(
-    set: &str,
-    rule: &TableRule,
-    method: &Method,
-    key: Option<&KeySpec>,
-    count: bool,
-    query: &Query,
-    headers: &HeaderMap,
-) -> Decision {
-    if matches!(key, Some(KeySpec::Empty)) {
-        return Decision::deny(
-            Denial::Malformed,
-            vec![],
-            format!("`{set}()` has an empty key"),
-        );
-    }
-    let Some(verb) = implied_verb(method, key.is_some(), count) else {
-        let msg = format!("{method} is not a valid operation on `{set}` in this form");
-        return Decision::deny(Denial::Policy, vec![], msg);
-    };
-    let access = vec![Access::Table {
-        set: set.to_string(),
-        verb,
-    }];
-    if verb == Verb::Put {
-        let msg = format!(
-            "PUT on `{set}` writes a single property; property paths are not inspected by this version"
-        );
-        return Decision::deny(Denial::Policy, access, msg);
-    }
-    if !rule.allows(verb) {
-        let allowed: Vec<&str> = rule.verbs.iter().map(|v| v.as_str()).collect();
-        let msg = format!(
-            "{verb} on `{set}` is not allowed (allowed: {})",
-            list_or_none(&allowed)
-        );
-        return Decision::deny(Denial::Policy, access, msg);
-    }
-    let mut decision = Decision {
-        denial: None,
-        access: access.clone(),
-        reason: format!("allow.{set} permits {verb}"),
-        add_select: None,
-        if_match_star: false,
-    };
-    if let Err(reason) = columns(set, rule, verb, query, &mut decision) {
-        return Decision::from_parse_error(reason, access);
-    }
-    if verb == Verb::Patch && !rule.allows(Verb::Post) {
+    let mut if_match_star = false;
+    if let Some(set) = &c.upsert
+        && policy
+            .tables
+            .get(set)
+            .is_some_and(|r| !r.allows(Verb::Post))
+    {
         if header_is_star(headers, http::header::IF_NONE_MATCH) {
-            let msg =
-                format!("PATCH with If-None-Match: * creates a row in `{set}`, which needs POST");
-            return Decision::deny(Denial::Policy, access, msg);
+            reasons.push(format!(
+                "PATCH with If-None-Match: * creates a row in `{set}`, which needs POST"
+            ));
         }
-        decision.if_match_star = !headers.contains_key(http::header::IF_MATCH);
+        if_match_star = !headers.contains_key(http::header::IF_MATCH);
     }
-    decision
-}
-
-/// Checks every column the query reads; fills `add_select` for column-restricted reads.
-fn columns(
-    set: &str,
-    rule: &TableRule,
-    verb: Verb,
-    query: &Query,
-    d: &mut Decision,
-) -> Result<(), ParseError> {
-    let mut read = query.select()?.unwrap_or_default();
-    let selected = !read.is_empty();
-    if let Some(f) = query.get("$filter") {
-        read.extend(odata::columns_in_filter(f)?);
+    if c.uses.is_empty() {
+        reasons.push("the request touches nothing the gateway can allow".into());
     }
-    if let Some(o) = query.get("$orderby") {
-        read.extend(odata::columns_in_orderby(o)?);
-    }
-    let Some(allowed) = &rule.columns else {
-        return Ok(());
+    let denial = (!reasons.is_empty()).then_some(Denial::Policy);
+    let reason = if reasons.is_empty() {
+        rules.join("; ")
+    } else {
+        reasons.join("; ")
     };
-    if matches!(verb, Verb::Post | Verb::Patch | Verb::Put) {
-        return Err(ParseError::NotUnderstood(format!(
-            "`{set}` has a column list and write bodies are not inspected by this version"
-        )));
+    Decision {
+        denial,
+        uses: c.uses,
+        reason,
+        add_select: if denial.is_none() { add_select } else { None },
+        if_match_star,
     }
-    if let Some(bad) = read.iter().find(|c| !allowed.contains(c)) {
-        return Err(ParseError::NotUnderstood(format!(
-            "column `{bad}` of `{set}` is not in its column list"
-        )));
-    }
-    if !selected && verb == Verb::Get {
-        d.add_select = Some(allowed.join(","));
-    }
-    Ok(())
 }
 
-fn function(name: &str, method: &Method, key: Option<&KeySpec>, count: bool) -> Decision {
-    let access = vec![Access::Function {
-        name: name.to_string(),
-    }];
-    if method != Method::GET && method != Method::HEAD {
-        return Decision::deny(
-            Denial::Policy,
-            access,
-            format!("function `{name}` is called with GET, not {method}"),
-        );
-    }
-    if count || matches!(key, Some(KeySpec::Guid(_))) {
-        return Decision::deny(
-            Denial::Malformed,
-            access,
-            format!("`{name}` is a function: call it as {name}()"),
-        );
-    }
-    Decision {
-        denial: None,
-        access,
-        reason: format!("functions lists {name}"),
-        add_select: None,
-        if_match_star: false,
+fn check(
+    policy: &Policy,
+    u: &Use,
+    c: &Classified,
+    add_select: &mut Option<String>,
+) -> Result<String, String> {
+    match u {
+        Use::Table(t) => {
+            let rule = policy.tables.get(&t.set).ok_or_else(|| {
+                format!(
+                    "{} on `{}`: the table is not in this tenant's allowlist",
+                    t.verb, t.set
+                )
+            })?;
+            if !rule.allows(t.verb) {
+                let allowed: Vec<&str> = rule.verbs.iter().map(|v| v.as_str()).collect();
+                let allowed = if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                return Err(format!(
+                    "{} on `{}` is not allowed (allowed: {allowed})",
+                    t.verb, t.set
+                ));
+            }
+            if let Some(cols) = &rule.columns {
+                if let Some(bad) = t.columns.iter().find(|x| !cols.contains(x)) {
+                    return Err(format!(
+                        "column `{bad}` of `{}` is not in its column list",
+                        t.set
+                    ));
+                }
+                if t.all_columns {
+                    if t.verb == Verb::Get && c.main_read.as_deref() == Some(t.set.as_str()) {
+                        *add_select = Some(cols.join(","));
+                    } else {
+                        return Err(format!(
+                            "this request returns every column of `{}`, which has a column list: add $select",
+                            t.set
+                        ));
+                    }
+                }
+            }
+            Ok(format!("allow.{} permits {}", t.set, t.verb))
+        }
+        Use::Function(n) if policy.functions.contains(n) => Ok(format!("functions lists {n}")),
+        Use::Function(n) => Err(format!(
+            "function `{n}` is not in this tenant's functions list"
+        )),
+        Use::Action(n) if policy.actions.contains(n) => Ok(format!("actions lists {n}")),
+        Use::Action(n) => Err(format!("action `{n}` is not in this tenant's actions list")),
+        Use::Definition(s) if policy.tables.contains_key(s) => {
+            Ok(format!("EntityDefinitions of allowlisted `{s}`"))
+        }
+        Use::Definition(s) => Err(format!(
+            "EntityDefinitions of `{s}`: the table is not in this tenant's allowlist"
+        )),
+        Use::AllDefinitions if policy.allow_all_entity_definitions => {
+            Ok("allow_all_entity_definitions".into())
+        }
+        Use::AllDefinitions => Err(
+            "unfiltered EntityDefinitions listings are not allowed (filter by LogicalName)".into(),
+        ),
+        Use::Metadata if policy.allow_metadata => Ok("allow_metadata".into()),
+        Use::Metadata => Err("$metadata is not allowed for this tenant (allow_metadata)".into()),
+        Use::Uninspectable { kind, .. } if policy.allow_uninspectable.contains(kind) => {
+            Ok(format!("allow_uninspectable lists {kind}"))
+        }
+        Use::Uninspectable { kind, .. } => Err(format!(
+            "{kind} runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)"
+        )),
     }
 }
 
@@ -276,14 +231,3 @@ fn header_is_star(headers: &HeaderMap, name: http::HeaderName) -> bool {
             .is_ok_and(|s| s.split(',').any(|p| p.trim() == "*"))
     })
 }
-
-fn list_or_none(items: &[&str]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
-    }
-}
-
-#[cfg(test)]
-mod tests;

@@ -8,14 +8,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::body::{self, BoxBody, Streamed};
+use crate::classify::{self, Urls};
 use crate::error::GatewayError;
 use crate::gateway::{Gateway, Snapshot, TenantRuntime};
 use crate::headers;
+use crate::inspect;
 use crate::policy::{self, Decision};
 use crate::rewrite::{BodyRewriter, Encoding, RewriteKind, rewrite_url};
 
@@ -96,15 +99,51 @@ async fn proxy(
         return Err(GatewayError::NotFound(msg));
     }
     headers::check_request(req.headers()).map_err(GatewayError::BadRequest)?;
-    let decision = policy::decide(
-        &tenant.config.policy,
-        req.method(),
-        routed.resource,
-        uri.query(),
-        req.headers(),
+    let origin = gateway_origin(snapshot, host.as_deref())?;
+    let base = match routed.prefixed {
+        true => format!("{origin}/{}", tenant.config.name),
+        false => origin.clone(),
+    };
+    let urls = Urls {
+        org: dv.url.clone(),
+        gateway: vec![format!("{origin}/{}", tenant.config.name), origin],
+        api_version: dv.api_version.clone(),
+    };
+    let (parts, incoming) = req.into_parts();
+    let buffered = if classify::needs_body(&parts.method, routed.resource) {
+        Some(
+            read_body(
+                incoming,
+                &parts.headers,
+                tenant.config.limits.max_body_bytes,
+            )
+            .await?,
+        )
+    } else {
+        drop_unneeded(incoming)
+    };
+    let (body_bytes, stream) = match buffered {
+        Some(Ok(bytes)) => (Some(bytes), None),
+        Some(Err(stream)) => (None, Some(stream)),
+        None => (None, None),
+    };
+    let meta = tenant.metadata();
+    let inspected = inspect::inspect(
+        &inspect::Tenant {
+            policy: &tenant.config.policy,
+            metadata: meta.as_deref(),
+            urls: &urls,
+        },
+        &classify::Request {
+            method: &parts.method,
+            path: routed.resource,
+            query: uri.query(),
+            headers: &parts.headers,
+            body: body_bytes.as_deref(),
+        },
     );
-    ex.decision = Some(decision.clone());
-    enforce(&decision, &tenant.config.name)?;
+    ex.decision = Some(inspected.decision.clone());
+    enforce(&inspected.decision, &tenant.config.name)?;
     tenant.limits.check_rate(&tenant.config.name)?;
     let permit = tenant.limits.acquire(&tenant.config.name).await?;
     let token = tenant
@@ -112,22 +151,59 @@ async fn proxy(
         .token()
         .await
         .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
-    let base = gateway_base(
-        snapshot,
-        host.as_deref(),
-        routed.prefixed.then_some(tenant.config.name.as_str()),
-    )?;
+    let body = match (inspected.body, body_bytes, stream) {
+        (Some(replaced), _, _) => body::full(replaced),
+        (None, Some(bytes), _) => body::full(bytes),
+        (None, None, Some(stream)) => stream,
+        (None, None, None) => body::empty(),
+    };
     let upstream_req = upstream_request(
         tenant,
-        req,
+        &parts,
+        body,
         routed.resource,
-        &decision,
+        uri.query(),
+        &inspected.decision,
         token.expose(),
         &ex.request_id,
     )?;
     let response = send(snapshot, tenant, upstream_req).await?;
     ex.upstream_status = Some(response.status().as_u16());
     respond(response, &dv.url, &base, permit)
+}
+
+/// Reads a body the policy must inspect, up to `limit` bytes (413 beyond).
+async fn read_body(
+    incoming: Incoming,
+    headers: &HeaderMap,
+    limit: u64,
+) -> Result<Result<Bytes, BoxBody>, GatewayError> {
+    let too_large = || {
+        GatewayError::PayloadTooLarge(format!(
+            "the request body is over the {limit}-byte limit the gateway inspects"
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let limited =
+        http_body_util::Limited::new(incoming, usize::try_from(limit).unwrap_or(usize::MAX));
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(c) => Ok(Ok(c.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(GatewayError::BadRequest(
+            "the request body could not be read".into(),
+        )),
+    }
+}
+
+/// Bodies the policy does not read keep streaming.
+fn drop_unneeded(incoming: Incoming) -> Option<Result<Bytes, BoxBody>> {
+    Some(Err(body::incoming(incoming)))
 }
 
 fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
@@ -160,46 +236,38 @@ fn request_host(req: &Request<Incoming>) -> Result<Option<String>, GatewayError>
     }
 }
 
-/// The gateway URL agents use for this tenant: `public_url` or `http://{Host}`, plus `/{tenant}`
-/// when the request named the tenant in its path.
-fn gateway_base(
-    snapshot: &Snapshot,
-    host: Option<&str>,
-    prefix: Option<&str>,
-) -> Result<String, GatewayError> {
-    let origin = match (&snapshot.config.public_url, host) {
-        (Some(url), _) => url.clone(),
+/// The gateway origin agents use: `public_url` or `http(s)://{Host}`.
+fn gateway_origin(snapshot: &Snapshot, host: Option<&str>) -> Result<String, GatewayError> {
+    match (&snapshot.config.public_url, host) {
+        (Some(url), _) => Ok(url.clone()),
         (None, Some(host)) => {
             let scheme = if snapshot.config.tls.is_some() {
                 "https"
             } else {
                 "http"
             };
-            format!("{scheme}://{host}")
+            Ok(format!("{scheme}://{host}"))
         }
-        (None, None) => {
-            return Err(GatewayError::BadRequest(
-                "the request has no Host header".into(),
-            ));
-        }
-    };
-    Ok(match prefix {
-        Some(t) => format!("{origin}/{t}"),
-        None => origin,
-    })
+        (None, None) => Err(GatewayError::BadRequest(
+            "the request has no Host header".into(),
+        )),
+    }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn upstream_request(
     tenant: &TenantRuntime,
-    req: Request<Incoming>,
+    parts: &http::request::Parts,
+    body: BoxBody,
     resource: &str,
+    query: Option<&str>,
     decision: &Decision,
     token: &str,
     request_id: &HeaderValue,
 ) -> Result<Request<BoxBody>, GatewayError> {
     let dv = &tenant.config.dataverse;
     let mut uri = format!("{}/api/data/{}/{}", dv.url, dv.api_version, resource);
-    let query = req.uri().query().filter(|q| !q.is_empty());
+    let query = query.filter(|q| !q.is_empty());
     match (query, &decision.add_select) {
         (Some(q), Some(s)) => uri.push_str(&format!("?{q}&$select={s}")),
         (Some(q), None) => uri.push_str(&format!("?{q}")),
@@ -209,11 +277,10 @@ fn upstream_request(
     let uri: Uri = uri
         .parse()
         .map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))?;
-    let (parts, incoming) = req.into_parts();
     let mut out = Request::builder()
-        .method(parts.method)
+        .method(parts.method.clone())
         .uri(uri)
-        .body(body::incoming(incoming))
+        .body(body)
         .map_err(|_| GatewayError::BadRequest("the request cannot be forwarded".into()))?;
     let h = out.headers_mut();
     headers::copy_request_headers(&parts.headers, h);
@@ -226,9 +293,6 @@ fn upstream_request(
     }
     if decision.if_match_star {
         h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
-    }
-    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
-        h.insert(header::CONTENT_LENGTH, len.clone());
     }
     Ok(out)
 }
@@ -331,7 +395,7 @@ fn log(ex: &Exchange, status: u16, started: Instant) {
     let access: Vec<String> = ex
         .decision
         .iter()
-        .flat_map(|d| d.access.iter().map(|a| a.to_string()))
+        .flat_map(|d| d.uses.iter().map(|a| a.to_string()))
         .collect();
     tracing::info!(
         target: "dataverse_gateway::access",

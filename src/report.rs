@@ -71,14 +71,10 @@ fn list(items: &[String]) -> String {
 /// What `explain` prints for one decision.
 pub fn explanation(tenant: &str, method: &str, url: &str, d: &Decision) -> String {
     let mut out = String::new();
-    let verdict = match d.denial {
-        None => "ALLOW",
-        Some(crate::policy::Denial::Policy) => "DENY (403)",
-        Some(crate::policy::Denial::Malformed) => "DENY (400)",
-    };
+    let verdict = crate::inspect::verdict(d);
     let _ = writeln!(out, "{verdict} {method} {url}");
     let _ = writeln!(out, "  tenant: {tenant}");
-    for a in &d.access {
+    for a in &d.uses {
         let _ = writeln!(out, "  touches: {a}");
     }
     let _ = writeln!(

@@ -126,6 +126,8 @@ pub struct Limits {
     pub burst: Option<u32>,
     pub max_concurrent: Option<u32>,
     pub queue_timeout: Duration,
+    /// Largest request body the gateway reads to inspect it (writes, `$batch`, actions): 413 beyond.
+    pub max_body_bytes: u64,
 }
 
 impl Default for Limits {
@@ -135,6 +137,7 @@ impl Default for Limits {
             burst: None,
             max_concurrent: None,
             queue_timeout: Duration::from_secs(5),
+            max_body_bytes: 16 << 20,
         }
     }
 }
@@ -200,4 +203,10 @@ pub struct Policy {
     pub tables: BTreeMap<String, TableRule>,
     pub functions: Vec<String>,
     pub actions: Vec<String>,
+    /// `GET $metadata` (every table's schema, no rows).
+    pub allow_metadata: bool,
+    /// Unfiltered `EntityDefinitions` listings (filtered ones follow `tables`).
+    pub allow_all_entity_definitions: bool,
+    /// `savedQuery`, `userQuery`, `sql`: server-side queries the gateway cannot see into.
+    pub allow_uninspectable: Vec<String>,
 }

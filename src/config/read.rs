@@ -263,6 +263,22 @@ impl Reader {
         parsed
     }
 
+    /// A byte size: `1048576`, `512KiB`, `16MiB`, `1GiB`.
+    fn size(&mut self, node: &Node, path: &str) -> Option<u64> {
+        let parsed = match &node.value {
+            Value::Scalar(s) => parse_size(s),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.error(
+                node.pos,
+                path,
+                "expected a size such as 1048576, 512KiB or 16MiB",
+            );
+        }
+        parsed
+    }
+
     fn socket_addr(&mut self, node: &Node, path: &str) -> Option<SocketAddr> {
         let s = self.string(node, path)?;
         match s.parse::<SocketAddr>() {
@@ -353,6 +369,21 @@ fn strip_position(message: &str) -> &str {
         Some((pos, rest)) if pos.contains(" column ") => rest,
         _ => m,
     }
+}
+
+/// Parses `1048576`, `512KiB`, `16MiB`, `1GiB` (at least 1 KiB).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..split].parse().ok()?;
+    let unit = match &s[split..] {
+        "" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(unit).filter(|v| *v >= 1024)
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h`.

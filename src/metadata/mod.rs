@@ -1,1 +1,283 @@
-//! CSDL metadata (being written).
+//! The tenant's data model, read from Dataverse's CSDL (`$metadata`) document.
+//!
+//! [`Metadata::parse`] turns the XML into what the policy engine needs and nothing more: entity
+//! sets, entity types (keys, structural property names including lookup `_x_value` columns,
+//! navigation properties with their target type), and the functions and actions with their
+//! bindings. Documentation, annotations, vocabularies and the members of complex and enum types
+//! are skipped.
+//!
+//! Pure: no I/O, no clock, no global state; the caller passes the bytes in. Never panics on any
+//! input; there is no DTD or entity expansion.
+//!
+//! Invariants of a parsed [`Metadata`] (the policy engine relies on them to fail closed):
+//! - every name is unqualified: a `Namespace.` or `Alias.` prefix of a Schema declared in the
+//!   document is removed (`mscrm.contact` and `Microsoft.Dynamics.CRM.contact` both become
+//!   `contact`); a reference with any other qualifier (`Edm.String`) is kept as written;
+//! - every [`Navigation::target`] names an entity type of this document; a navigation property
+//!   whose target cannot be resolved is dropped, so a request through it is unknown, hence denied;
+//! - every entity set maps to a known entity type; a set whose type is unknown is left out;
+//! - the base-type graph has no cycles (a cycle is a parse error), so every walk up the
+//!   hierarchy ends; a base type that is not in the document ends the walk (it is kept in
+//!   [`EntityType::base_type`] as written, so inherited keys and members are simply not found);
+//! - duplicate entity types, entity sets, navigation properties and operation imports are
+//!   errors, never a silent "last one wins".
+
+mod error;
+mod parse;
+mod resolve;
+#[doc(hidden)]
+pub mod synthetic;
+
+#[cfg(test)]
+mod robust_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+pub use error::{MetadataError, Position};
+#[doc(hidden)]
+pub use synthetic::synthetic_csdl;
+
+/// One entity type (a Dataverse table), with its own members only; use the [`Metadata`]
+/// lookups to include what it inherits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityType {
+    /// Logical name, e.g. `contact`.
+    pub logical_name: String,
+    /// Logical name of the base type, e.g. `crmbaseentity`.
+    pub base_type: Option<String>,
+    /// Own key property names, in declaration order (empty when inherited).
+    pub key: Vec<String>,
+    /// Own structural property names (columns, including `_x_value` lookups).
+    pub properties: BTreeSet<String>,
+    /// Own navigation properties by name.
+    pub navigation: BTreeMap<String, Navigation>,
+    pub is_abstract: bool,
+}
+
+/// Where a navigation property leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Navigation {
+    /// Logical name of the target entity type (always a type of the same [`Metadata`]).
+    pub target: String,
+    /// `Collection(...)`: the property yields many rows.
+    pub collection: bool,
+}
+
+/// A function or an action; overloads are separate values with the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// Unqualified name, e.g. `CreateMultiple`.
+    pub name: String,
+    pub is_action: bool,
+    /// What a bound operation is bound to (its first parameter); `None` when unbound.
+    pub bound_to: Option<Binding>,
+    /// `(name, type)` as declared, the binding parameter first when bound; types are
+    /// alias-normalised (`Collection(contact)`, `Edm.String`).
+    pub parameters: Vec<(String, String)>,
+    /// Alias-normalised return type.
+    pub return_type: Option<String>,
+}
+
+/// The type of a bound operation's binding parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// A single row of this entity type (logical name).
+    Entity(String),
+    /// A collection of this entity type (logical name).
+    Collection(String),
+    /// Anything else (complex, primitive or unknown type), alias-normalised as written.
+    Other(String),
+}
+
+/// Which entity set a type belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SetSlot {
+    None,
+    One(String),
+    /// More than one set holds this type: no single answer, so none.
+    Ambiguous,
+}
+
+/// The parsed CSDL of one Dataverse org. Cheap to share behind an `Arc`; immutable.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    types: Vec<EntityType>,
+    /// Index of each type's base type in `types`, when it is known.
+    bases: Vec<Option<usize>>,
+    type_index: HashMap<String, usize>,
+    /// Entity set name -> index in `types`.
+    sets: BTreeMap<String, usize>,
+    /// Parallel to `types`.
+    set_of_type: Vec<SetSlot>,
+    operations: Vec<Operation>,
+    operation_index: HashMap<String, Vec<usize>>,
+    /// Import name -> unqualified function / action name.
+    function_imports: HashMap<String, String>,
+    action_imports: HashMap<String, String>,
+    /// Schema namespaces and aliases declared in the document.
+    qualifiers: HashSet<String>,
+    complex_types: HashSet<String>,
+    enum_types: HashSet<String>,
+}
+
+impl Metadata {
+    /// Parses a CSDL document. Unknown elements and attributes are skipped; malformed XML,
+    /// missing required attributes, duplicates and inheritance cycles are errors.
+    pub fn parse(xml: &[u8]) -> Result<Metadata, MetadataError> {
+        resolve::finish(parse::parse(xml)?)
+    }
+
+    /// The entity type of an entity set (`contacts` -> `contact`).
+    pub fn entity_set(&self, set: &str) -> Option<&EntityType> {
+        self.sets.get(set).map(|&i| &self.types[i])
+    }
+
+    /// The entity set of a type (`contact` -> `contacts`); `None` when no set or several sets
+    /// hold it.
+    pub fn set_of(&self, logical: &str) -> Option<&str> {
+        match &self.set_of_type[*self.type_index.get(logical)?] {
+            SetSlot::One(set) => Some(set),
+            SetSlot::None | SetSlot::Ambiguous => None,
+        }
+    }
+
+    pub fn entity_type(&self, logical: &str) -> Option<&EntityType> {
+        self.type_index.get(logical).map(|&i| &self.types[i])
+    }
+
+    /// A navigation property of the type or of any of its base types.
+    pub fn navigation(&self, logical: &str, nav: &str) -> Option<&Navigation> {
+        self.ancestry(logical).find_map(|t| t.navigation.get(nav))
+    }
+
+    /// Whether the type or any of its base types declares the structural property.
+    pub fn has_property(&self, logical: &str, prop: &str) -> bool {
+        self.ancestry(logical).any(|t| t.properties.contains(prop))
+    }
+
+    /// The key of the type: its own, else the nearest base type's.
+    pub fn key_of(&self, logical: &str) -> Option<&[String]> {
+        self.ancestry(logical)
+            .find(|t| !t.key.is_empty())
+            .map(|t| t.key.as_slice())
+    }
+
+    /// All bound overloads (functions and actions) with this name; a declared qualifier
+    /// (`Microsoft.Dynamics.CRM.X`) is accepted and removed.
+    pub fn bound_operations(&self, name: &str) -> Vec<&Operation> {
+        self.operations_named(name)
+            .filter(|op| op.bound_to.is_some())
+            .collect()
+    }
+
+    /// The bound overload of `name` that applies to `logical` (one row, or a collection): the
+    /// one bound to the nearest type in `logical`'s ancestry, as OData overload resolution does.
+    pub fn bound_operation(
+        &self,
+        name: &str,
+        logical: &str,
+        collection: bool,
+    ) -> Option<&Operation> {
+        let depth_of = |bound: &str| self.ancestry(logical).position(|t| t.logical_name == bound);
+        self.operations_named(name)
+            .filter_map(|op| match (&op.bound_to, collection) {
+                (Some(Binding::Collection(t)), true) | (Some(Binding::Entity(t)), false) => {
+                    depth_of(t).map(|depth| (depth, op))
+                }
+                _ => None,
+            })
+            .min_by_key(|(depth, _)| *depth)
+            .map(|(_, op)| op)
+    }
+
+    /// An unbound function by FunctionImport name, else the first unbound function with that
+    /// name (`IsBound="false"`).
+    pub fn unbound_function(&self, name: &str) -> Option<&Operation> {
+        self.unbound(name, false, &self.function_imports)
+    }
+
+    /// An unbound action by ActionImport name, else the first unbound action with that name.
+    pub fn unbound_action(&self, name: &str) -> Option<&Operation> {
+        self.unbound(name, true, &self.action_imports)
+    }
+
+    /// `(entity set, logical name)` pairs, ordered by set name.
+    pub fn entity_sets(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.sets
+            .iter()
+            .map(|(set, &i)| (set.as_str(), self.types[i].logical_name.as_str()))
+    }
+
+    /// Whether `logical` is `ancestor` or inherits from it (reflexive, like OData `isof`).
+    /// False when either type is unknown.
+    pub fn is_derived_from(&self, logical: &str, ancestor: &str) -> bool {
+        self.ancestry(logical).any(|t| t.logical_name == ancestor)
+    }
+
+    /// All entity types, in document order.
+    pub fn entity_types(&self) -> impl Iterator<Item = &EntityType> {
+        self.types.iter()
+    }
+
+    /// All functions and actions, in document order.
+    pub fn operations(&self) -> impl Iterator<Item = &Operation> {
+        self.operations.iter()
+    }
+
+    /// Whether the document declares a complex type with this (unqualified) name.
+    pub fn has_complex_type(&self, name: &str) -> bool {
+        self.complex_types.contains(name)
+    }
+
+    /// Whether the document declares an enum type with this (unqualified) name.
+    pub fn has_enum_type(&self, name: &str) -> bool {
+        self.enum_types.contains(name)
+    }
+
+    /// Removes a qualifier declared by the document (`Microsoft.Dynamics.CRM.contact` ->
+    /// `contact`, as found in `@odata.type` or bound-operation segments). An unqualified name is
+    /// returned as is; `None` when the qualifier is not one of the document's schemas.
+    pub fn unqualify<'n>(&self, name: &'n str) -> Option<&'n str> {
+        match name.rsplit_once('.') {
+            Some((qualifier, local)) => self.qualifiers.contains(qualifier).then_some(local),
+            None => Some(name),
+        }
+    }
+
+    /// The type and its base types, nearest first; empty when the type is unknown.
+    pub fn ancestry(&self, logical: &str) -> impl Iterator<Item = &EntityType> {
+        let mut next = self.type_index.get(logical).copied();
+        // The graph is acyclic (checked at parse); the bound only guards that invariant.
+        (0..self.types.len()).map_while(move |_| {
+            let i = next?;
+            next = self.bases[i];
+            Some(&self.types[i])
+        })
+    }
+
+    fn operations_named(&self, name: &str) -> impl Iterator<Item = &Operation> {
+        let indices = self
+            .unqualify(name)
+            .and_then(|n| self.operation_index.get(n))
+            .map_or(&[][..], Vec::as_slice);
+        indices.iter().map(|&i| &self.operations[i])
+    }
+
+    fn unbound(
+        &self,
+        name: &str,
+        is_action: bool,
+        imports: &HashMap<String, String>,
+    ) -> Option<&Operation> {
+        let first_unbound = |n: &str| {
+            self.operations_named(n)
+                .find(|op| op.is_action == is_action && op.bound_to.is_none())
+        };
+        imports
+            .get(name)
+            .and_then(|target| first_unbound(target))
+            .or_else(|| first_unbound(name))
+    }
+}

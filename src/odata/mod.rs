@@ -9,14 +9,15 @@
 //! - malformed or ambiguous input (bad escapes, duplicate or unknown `$` options) is
 //!   [`ParseError::Malformed`].
 
+pub mod expand;
+pub mod expr;
 pub mod fetchxml;
-mod filter;
-mod path;
+pub mod path;
 mod query;
 
-pub use filter::{columns_in_filter, columns_in_orderby};
-pub use path::{KeySpec, ResourcePath, parse_path};
-pub use query::{Query, parse_query};
+pub use expand::{ExpandItem, parse_expand};
+pub use path::{Head, KeySpec, NAMESPACE, ResourcePath, Segment, parse_path};
+pub use query::{OPTIONS, QUERY_PARAMETERS, Query, parse_query};
 
 /// Why a request cannot be classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

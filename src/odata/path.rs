@@ -1,99 +1,191 @@
-//! The resource path after `/api/data/{version}/`.
+//! The resource path after `/api/data/{version}/`, split into typed segments.
 //!
-//! Understood shapes: `name`, `name()`, `name(<key>)`, `name/$count`, `$metadata`, `$batch`.
-//! A key is a GUID, or `prop=literal` pairs (alternate and composite keys), or, for functions,
-//! parameters. Percent-encoding is accepted only inside the parentheses, where key literals
-//! need it; names must be written plainly.
+//! Canonical input only: names are written plainly (no percent-encoding); `%XX` is accepted
+//! only inside key parentheses, and never for `/`, `\`, `%` itself (double encoding) or control
+//! characters. Dot segments, empty segments, backslashes and absolute URLs are malformed.
+//! This module does not know the schema: whether a name is a navigation property, a column or
+//! an operation is decided by the classifier with the tenant's metadata.
 
 use super::{ParseError, is_identifier, percent_decode};
 
+/// Prefix of qualified operation and type names.
+pub const NAMESPACE: &str = "Microsoft.Dynamics.CRM.";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResourcePath {
-    /// `name` or `name(...)`, optionally followed by `/$count`.
-    Named {
-        name: String,
-        key: Option<KeySpec>,
-        count: bool,
-    },
+pub struct ResourcePath {
+    pub head: Head,
+    pub tail: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Head {
+    /// The service document (`/api/data/v9.2/`).
+    ServiceRoot,
     Metadata,
     Batch,
+    /// `name` or `name(...)`: an entity set, an unbound function/action, or `EntityDefinitions`.
+    Name {
+        name: String,
+        key: Option<KeySpec>,
+    },
+    /// `$1`: a Content-ID reference inside a `$batch` change set.
+    ContentId(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// A navigation property, a structural property or (for metadata) a sub-resource.
+    Name {
+        name: String,
+        key: Option<KeySpec>,
+    },
+    /// `Microsoft.Dynamics.CRM.X` or `Microsoft.Dynamics.CRM.X(...)`: a bound operation or a cast.
+    Qualified {
+        name: String,
+        params: Option<KeySpec>,
+    },
+    Count,
+    Value,
+    Ref,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySpec {
-    /// `()` — a function call without parameters.
+    /// `()`
     Empty,
     Guid(String),
-    /// `prop=literal,...` after decoding.
+    /// `prop=literal,...` after decoding; literals keep their quotes.
     Pairs(Vec<(String, String)>),
 }
 
 pub fn parse_path(raw: &str) -> Result<ResourcePath, ParseError> {
-    let segments: Vec<&str> = raw.split('/').collect();
-    if segments.len() > 1 && segments.contains(&"") {
-        return Err(ParseError::Malformed(
-            "the path has an empty segment (`//` or a trailing `/`)".into(),
-        ));
+    check_raw(raw)?;
+    if raw.is_empty() {
+        return Ok(ResourcePath {
+            head: Head::ServiceRoot,
+            tail: vec![],
+        });
     }
-    match segments.as_slice() {
-        [""] => Err(ParseError::NotUnderstood(
-            "the service document lists every table; request a table instead".into(),
-        )),
-        ["$metadata"] => Ok(ResourcePath::Metadata),
-        ["$batch"] => Ok(ResourcePath::Batch),
-        [first] => named(first, false),
-        [first, "$count"] => named(first, true),
-        [_, second, ..] => Err(ParseError::NotUnderstood(format!(
-            "the gateway does not yet inspect path segments after the first (`{}`): navigation, \
-             property and bound-operation paths are denied",
-            second
-        ))),
-        [] => Err(ParseError::Malformed("empty path".into())),
+    let mut segments = raw.split('/');
+    let first = segments.next().unwrap_or_default();
+    let head = match first {
+        "$metadata" => Head::Metadata,
+        "$batch" => Head::Batch,
+        s if s.starts_with('$') && s.len() > 1 && s[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            Head::ContentId(s.to_string())
+        }
+        s => {
+            let (name, key) = named(s)?;
+            if name.contains('.') {
+                return Err(malformed(format!(
+                    "`{s}`: unbound operations are called without a namespace"
+                )));
+            }
+            Head::Name { name, key }
+        }
+    };
+    let mut tail = Vec::new();
+    for seg in segments {
+        tail.push(segment(seg)?);
     }
+    if matches!(head, Head::Metadata | Head::Batch) && !tail.is_empty() {
+        return Err(malformed("nothing may follow $metadata or $batch".into()));
+    }
+    Ok(ResourcePath { head, tail })
 }
 
-fn named(segment: &str, count: bool) -> Result<ResourcePath, ParseError> {
+fn malformed(msg: String) -> ParseError {
+    ParseError::Malformed(msg)
+}
+
+/// Rejects non-canonical raw paths before any decoding.
+fn check_raw(raw: &str) -> Result<(), ParseError> {
+    if raw.contains('\\') {
+        return Err(malformed("backslashes are not allowed in the path".into()));
+    }
+    if raw.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(malformed(
+            "control characters or spaces in the path must not be sent".into(),
+        ));
+    }
+    let lower = raw.to_ascii_lowercase();
+    for bad in ["%2f", "%5c", "%25", "%00"] {
+        if lower.contains(bad) {
+            return Err(malformed(format!(
+                "`{bad}` (encoded slash, backslash, percent or NUL) is not allowed in the path"
+            )));
+        }
+    }
+    if raw
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+        && !raw.is_empty()
+    {
+        return Err(malformed("the path has an empty or dot segment".into()));
+    }
+    if lower.contains("http:") || lower.contains("https:") {
+        return Err(malformed(
+            "absolute URLs are not allowed inside the path".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn segment(raw: &str) -> Result<Segment, ParseError> {
+    Ok(match raw {
+        "$count" => Segment::Count,
+        "$value" => Segment::Value,
+        "$ref" => Segment::Ref,
+        s if s.starts_with('$') => return Err(malformed(format!("unknown path segment `{s}`"))),
+        s => {
+            let (name, key) = named(s)?;
+            match name.strip_prefix(NAMESPACE) {
+                Some(op) if is_identifier(op) => Segment::Qualified {
+                    name: op.to_string(),
+                    params: key,
+                },
+                Some(_) => return Err(malformed(format!("`{s}` is not a valid qualified name"))),
+                None if name.contains('.') => {
+                    return Err(ParseError::NotUnderstood(format!(
+                        "`{name}`: only the Microsoft.Dynamics.CRM namespace is known"
+                    )));
+                }
+                None => Segment::Name { name, key },
+            }
+        }
+    })
+}
+
+/// `name` or `name(...)`; the name may be qualified (dots) when it is an operation or a cast.
+fn named(segment: &str) -> Result<(String, Option<KeySpec>), ParseError> {
     let (name, key) = match segment.find('(') {
         Some(open) => {
             let Some(inner) = segment[open + 1..].strip_suffix(')') else {
-                return Err(ParseError::Malformed(format!(
-                    "unbalanced parentheses in `{segment}`"
-                )));
+                return Err(malformed(format!("unbalanced parentheses in `{segment}`")));
             };
             (&segment[..open], Some(parse_key(inner)?))
         }
         None => (segment, None),
     };
-    if !is_identifier(name) {
+    let plain = name.split('.').all(is_identifier);
+    if !plain {
         let msg = if name.contains('%') {
             format!("`{name}` is percent-encoded: write entity set and operation names plainly")
-        } else if name.contains('.') {
-            format!("`{name}`: qualified operation names are not inspected yet")
         } else {
-            format!("`{name}` is not a valid entity set or operation name")
+            format!("`{name}` is not a valid name")
         };
-        return Err(if name.contains('.') {
-            ParseError::NotUnderstood(msg)
-        } else {
-            ParseError::Malformed(msg)
-        });
+        return Err(malformed(msg));
     }
-    Ok(ResourcePath::Named {
-        name: name.to_string(),
-        key,
-        count,
-    })
+    Ok((name.to_string(), key))
 }
 
-fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {
+pub fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {
     let decoded = percent_decode(raw, false)?;
+    if decoded.chars().any(char::is_control) {
+        return Err(malformed("control characters in a key".into()));
+    }
     if decoded.is_empty() {
         return Ok(KeySpec::Empty);
-    }
-    if decoded.contains('@') && !decoded.contains('\'') {
-        return Err(ParseError::NotUnderstood(
-            "parameter aliases in keys are not inspected yet".into(),
-        ));
     }
     if is_guid(&decoded) {
         return Ok(KeySpec::Guid(decoded.to_ascii_lowercase()));
@@ -101,67 +193,93 @@ fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {
     let mut pairs = Vec::new();
     let mut rest = decoded.as_str();
     loop {
-        let eq = rest
-            .find('=')
-            .ok_or_else(|| ParseError::Malformed(format!("`{decoded}` is not a valid key")))?;
+        let Some(eq) = rest.find('=') else {
+            if rest.trim_start().starts_with('@') {
+                return Err(ParseError::NotUnderstood(
+                    "parameter aliases as keys are not inspected".into(),
+                ));
+            }
+            return Err(malformed(format!("`{decoded}` is not a valid key")));
+        };
         let prop = rest[..eq].trim();
         if !is_identifier(prop) {
-            return Err(ParseError::Malformed(format!(
-                "`{prop}` is not a valid key property"
-            )));
+            return Err(malformed(format!("`{prop}` is not a valid key property")));
         }
         let (literal, after) = split_literal(rest[eq + 1..].trim_start())?;
-        if literal.starts_with('@') {
-            return Err(ParseError::NotUnderstood(
-                "parameter aliases in keys are not inspected yet".into(),
-            ));
-        }
         pairs.push((prop.to_string(), literal));
         let after = after.trim_start();
         match after.strip_prefix(',') {
             Some(next) => rest = next,
             None if after.is_empty() => break,
-            None => {
-                return Err(ParseError::Malformed(format!(
-                    "`{decoded}` is not a valid key"
-                )));
-            }
+            None => return Err(malformed(format!("`{decoded}` is not a valid key"))),
         }
+    }
+    let mut names: Vec<&str> = pairs.iter().map(|(p, _)| p.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(malformed(format!("`{decoded}` names a key property twice")));
     }
     Ok(KeySpec::Pairs(pairs))
 }
 
-/// Splits one OData literal off the front: a quoted string (with `''` escapes) or a bare token.
-fn split_literal(s: &str) -> Result<(String, &str), ParseError> {
+/// Splits one OData literal off the front: a quoted string (with `''` escapes), a JSON-ish
+/// array `[...]` of literals, or a bare token (number, GUID, boolean, alias `@p`).
+pub fn split_literal(s: &str) -> Result<(String, &str), ParseError> {
     if let Some(body) = s.strip_prefix('\'') {
-        let bytes = body.as_bytes();
+        let end =
+            string_end(body).ok_or_else(|| malformed("unterminated string literal".into()))?;
+        return Ok((format!("'{}'", &body[..end]), &body[end + 1..]));
+    }
+    if s.starts_with('[') {
+        let mut depth = 0usize;
         let mut i = 0;
+        let bytes = s.as_bytes();
         while i < bytes.len() {
-            if bytes[i] == b'\'' {
-                if bytes.get(i + 1) == Some(&b'\'') {
-                    i += 2;
-                    continue;
+            match bytes[i] {
+                b'\'' => {
+                    i += 1 + string_end(&s[i + 1..])
+                        .ok_or_else(|| malformed("unterminated string literal".into()))?
                 }
-                return Ok((format!("'{}'", &body[..i]), &body[i + 1..]));
+                b'[' => depth += 1,
+                b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok((s[..=i].to_string(), &s[i + 1..]));
+                    }
+                }
+                _ => {}
             }
             i += 1;
         }
-        return Err(ParseError::Malformed(
-            "unterminated string literal in key".into(),
-        ));
+        return Err(malformed("unbalanced brackets in a literal".into()));
     }
-    let end = s.find(',').unwrap_or(s.len());
+    let end = s.find([',', ')']).unwrap_or(s.len());
     let token = s[..end].trim();
     let ok = !token.is_empty()
         && token
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.:_@".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "-.:_@+".contains(c));
     if !ok {
-        return Err(ParseError::Malformed(format!(
-            "`{token}` is not a valid key value"
-        )));
+        return Err(malformed(format!("`{token}` is not a valid literal")));
     }
     Ok((token.to_string(), &s[end..]))
+}
+
+/// Index of the closing quote of a string literal body (after the opening quote).
+fn string_end(body: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\'' {
+            if bytes.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 pub fn is_guid(s: &str) -> bool {
@@ -174,73 +292,4 @@ pub fn is_guid(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ID: &str = "00000000-0000-0000-0000-000000000001";
-
-    fn named(name: &str, key: Option<KeySpec>, count: bool) -> ResourcePath {
-        ResourcePath::Named {
-            name: name.into(),
-            key,
-            count,
-        }
-    }
-
-    #[test]
-    fn understood_shapes() {
-        assert_eq!(
-            parse_path("contacts").unwrap(),
-            named("contacts", None, false)
-        );
-        assert_eq!(
-            parse_path("contacts/$count").unwrap(),
-            named("contacts", None, true)
-        );
-        let rec = parse_path(&format!("contacts({ID})")).unwrap();
-        assert_eq!(
-            rec,
-            named("contacts", Some(KeySpec::Guid(ID.into())), false)
-        );
-        assert_eq!(
-            parse_path("WhoAmI()").unwrap(),
-            named("WhoAmI", Some(KeySpec::Empty), false)
-        );
-        assert_eq!(parse_path("$metadata").unwrap(), ResourcePath::Metadata);
-        assert_eq!(parse_path("$batch").unwrap(), ResourcePath::Batch);
-    }
-
-    #[test]
-    fn alternate_and_composite_keys() {
-        let p = parse_path("contacts(emailaddress1='a%40b.com',firstname='O''Neil')").unwrap();
-        let pairs = vec![
-            ("emailaddress1".to_string(), "'a@b.com'".to_string()),
-            ("firstname".to_string(), "'O''Neil'".to_string()),
-        ];
-        assert_eq!(p, named("contacts", Some(KeySpec::Pairs(pairs)), false));
-        let p = parse_path(&format!("contacts(contactid={ID})")).unwrap();
-        let pairs = vec![("contactid".to_string(), ID.to_string())];
-        assert_eq!(p, named("contacts", Some(KeySpec::Pairs(pairs)), false));
-    }
-
-    #[test]
-    fn everything_else_is_not_understood_or_malformed() {
-        use ParseError::*;
-        let not = |p: &str| matches!(parse_path(p), Err(NotUnderstood(_)));
-        let bad = |p: &str| matches!(parse_path(p), Err(Malformed(_)));
-        assert!(not(&format!("contacts({ID})/parentcustomerid_account")));
-        assert!(not(&format!("contacts({ID})/fullname/$value")));
-        assert!(not("accounts/Microsoft.Dynamics.CRM.CreateMultiple"));
-        assert!(not("Microsoft.Dynamics.CRM.WhoAmI()"));
-        assert!(not("contacts(@p1)"));
-        assert!(not(""));
-        assert!(bad("%63ontacts"));
-        assert!(bad("contacts(emailaddress1='x'"));
-        assert!(bad("contacts(emailaddress1='x)"));
-        assert!(bad("contacts(x)/"));
-        assert!(bad("contacts(a=1 b=2)"));
-        // an encoded quote closes the literal exactly as Dataverse would read it
-        assert!(bad("contacts(emailaddress1='a%27%27)"));
-        assert!(parse_path("contacts(emailaddress1='a%27)").is_ok());
-    }
-}
+mod tests;

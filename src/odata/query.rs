@@ -1,13 +1,13 @@
 //! Query options.
 //!
 //! Every option is decoded the way the server decodes it (`%XX`, `+` as space). Duplicate
-//! options, unknown `$` options and case variants such as `$Select` are malformed: the gateway
-//! must never decide on one reading while Dataverse applies another.
+//! options, unknown `$` options, unknown parameters and case variants such as `$Select` are
+//! malformed: the gateway must never decide on one reading while Dataverse applies another.
 
 use super::{ParseError, is_identifier, percent_decode};
 
-/// `$` options Dataverse accepts that this version inspects.
-const UNDERSTOOD: &[&str] = &[
+/// System query options Dataverse accepts.
+pub const OPTIONS: &[&str] = &[
     "$select",
     "$filter",
     "$orderby",
@@ -15,16 +15,17 @@ const UNDERSTOOD: &[&str] = &[
     "$count",
     "$skiptoken",
     "$deltatoken",
+    "$expand",
+    "$apply",
 ];
-/// `$` options Dataverse accepts that reach other tables and are not inspected yet.
-const NOT_INSPECTED: &[&str] = &["$expand", "$apply"];
-/// Non-`$` parameters that run queries the gateway cannot see into yet.
-const QUERY_PARAMETERS: &[&str] = &["fetchXml", "savedQuery", "userQuery", "sql"];
+/// Non-`$` parameters that carry a query of their own.
+pub const QUERY_PARAMETERS: &[&str] = &["fetchXml", "savedQuery", "userQuery", "sql"];
 
-/// The decoded query options, in order.
+/// The decoded query options, in order; parameter aliases (`@p1=...`) separately.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
     pub options: Vec<(String, String)>,
+    pub aliases: Vec<(String, String)>,
 }
 
 impl Query {
@@ -35,22 +36,28 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The `$select` list, when present. Paths in `$select` are not understood.
-    pub fn select(&self) -> Result<Option<Vec<String>>, ParseError> {
-        let Some(raw) = self.get("$select") else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        for item in raw.split(',') {
-            let item = item.trim();
-            if !is_identifier(item) {
-                return Err(ParseError::NotUnderstood(format!(
-                    "`$select={raw}`: only plain column names are inspected"
-                )));
-            }
-            out.push(item.to_string());
-        }
-        Ok(Some(out))
+    pub fn alias(&self, name: &str) -> Option<&str> {
+        self.aliases
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `$select` list of `value`, each a plain column.
+    pub fn select_list(value: &str) -> Result<Vec<String>, ParseError> {
+        value
+            .split(',')
+            .map(|item| {
+                let item = item.trim();
+                if is_identifier(item) {
+                    Ok(item.to_string())
+                } else {
+                    Err(ParseError::NotUnderstood(format!(
+                        "`$select={value}`: only plain column names are inspected"
+                    )))
+                }
+            })
+            .collect()
     }
 }
 
@@ -64,14 +71,41 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
         let name = percent_decode(name, true)?;
         let value = percent_decode(value, true)?;
-        check_name(&name)?;
-        if query.options.iter().any(|(n, _)| *n == name) {
+        if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        {
+            return Err(ParseError::Malformed(format!(
+                "control characters in `{name}`"
+            )));
+        }
+        let seen = query.options.iter().any(|(n, _)| *n == name)
+            || query
+                .aliases
+                .iter()
+                .any(|(n, _)| name.strip_prefix('@') == Some(n.as_str()));
+        if seen {
             return Err(ParseError::Malformed(format!(
                 "query option `{name}` appears twice"
             )));
         }
+        if let Some(alias) = name.strip_prefix('@') {
+            if !is_identifier(alias) {
+                return Err(ParseError::Malformed(format!(
+                    "`{name}` is not a valid parameter alias"
+                )));
+            }
+            query.aliases.push((alias.to_string(), value));
+            continue;
+        }
+        check_name(&name)?;
         query.options.push((name, value));
     }
+    check_values(&query)?;
+    Ok(query)
+}
+
+fn check_values(query: &Query) -> Result<(), ParseError> {
     if let Some(top) = query.get("$top")
         && top.parse::<u32>().is_err()
     {
@@ -87,34 +121,18 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
             "`$count={count}` must be true or false"
         )));
     }
-    Ok(query)
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), ParseError> {
-    if UNDERSTOOD.contains(&name) {
+    if OPTIONS.contains(&name) || QUERY_PARAMETERS.contains(&name) {
         return Ok(());
     }
-    if NOT_INSPECTED.contains(&name) {
-        return Err(ParseError::NotUnderstood(format!(
-            "`{name}` can read other tables and is not inspected by this version"
-        )));
-    }
-    if QUERY_PARAMETERS.contains(&name) {
-        return Err(ParseError::NotUnderstood(format!(
-            "`{name}` queries are not inspected by this version"
-        )));
-    }
-    if name.starts_with('@') {
-        return Err(ParseError::NotUnderstood(format!(
-            "parameter alias `{name}` is not inspected by this version"
-        )));
-    }
-    let known_case_variant = UNDERSTOOD
+    let case_variant = OPTIONS
         .iter()
-        .chain(NOT_INSPECTED)
         .chain(QUERY_PARAMETERS)
         .find(|k| k.eq_ignore_ascii_case(name));
-    if let Some(k) = known_case_variant {
+    if let Some(k) = case_variant {
         return Err(ParseError::Malformed(format!(
             "`{name}` must be written exactly `{k}`"
         )));
@@ -132,43 +150,37 @@ mod tests {
     #[test]
     fn decodes_like_the_server() {
         let q = parse_query(Some(
-            "%24select=fullname,emailaddress1&$filter=fullname+eq+'a%26b'",
+            "%24select=fullname,emailaddress1&$filter=fullname+eq+'a%26b'&@p1='x'",
         ))
         .unwrap();
         assert_eq!(q.get("$select"), Some("fullname,emailaddress1"));
         assert_eq!(q.get("$filter"), Some("fullname eq 'a&b'"));
+        assert_eq!(q.alias("p1"), Some("'x'"));
         assert_eq!(
-            q.select().unwrap().unwrap(),
+            Query::select_list("fullname, emailaddress1").unwrap(),
             vec!["fullname", "emailaddress1"]
         );
+        assert!(matches!(Query::select_list("a/b"), Err(NotUnderstood(_))));
     }
 
     #[test]
     fn rejects_ambiguity() {
         let err = |q: &str| parse_query(Some(q)).unwrap_err();
-        assert!(matches!(err("$select=a&$select=b"), Malformed(_)));
-        assert!(matches!(err("$select=a&%24select=b"), Malformed(_)));
-        assert!(matches!(err("$Select=a"), Malformed(_)));
-        assert!(matches!(err("$EXPAND=x"), Malformed(_)));
-        assert!(matches!(err("$foo=1"), Malformed(_)));
-        assert!(matches!(err("tag=x"), Malformed(_)));
-        assert!(matches!(err("$top=ten"), Malformed(_)));
-        assert!(matches!(err("$filter=%zz"), Malformed(_)));
-    }
-
-    #[test]
-    fn other_tables_are_not_understood() {
-        let err = |q: &str| parse_query(Some(q)).unwrap_err();
-        assert!(matches!(
-            err("$expand=parentcustomerid_account"),
-            NotUnderstood(_)
-        ));
-        assert!(matches!(err("$apply=groupby((x))"), NotUnderstood(_)));
-        assert!(matches!(err("fetchXml=%3Cfetch%2F%3E"), NotUnderstood(_)));
-        assert!(matches!(err("@p1=1"), NotUnderstood(_)));
-        assert!(matches!(err("%40p1=1"), NotUnderstood(_)));
-        assert!(matches!(err("savedQuery=1"), NotUnderstood(_)));
-        let q = parse_query(Some("$select=parentcustomerid_account/name")).unwrap();
-        assert!(matches!(q.select(), Err(NotUnderstood(_))));
+        for q in [
+            "$select=a&$select=b",
+            "$select=a&%24select=b",
+            "$Select=a",
+            "$EXPAND=x",
+            "FetchXml=x",
+            "$foo=1",
+            "tag=x",
+            "$top=ten",
+            "$filter=%zz",
+            "@p1=1&%40p1=2",
+            "@1x=1",
+            "$filter=a%00",
+        ] {
+            assert!(matches!(err(q), Malformed(_)), "{q}");
+        }
     }
 }

@@ -42,8 +42,9 @@ pub fn tenant_yaml(
 ) -> String {
     let apps = &sim_apps(sim)[app];
     format!(
-        "  {name}:\n    default: {default}\n    dataverse:\n      url: {url}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n      client_secret: \"{secret}\"\n{policy}",
+        "  {name}:\n    default: {default}\n    dataverse:\n      url: {url}\n      metadata_file: {csdl}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n      client_secret: \"{secret}\"\n{policy}",
         url = sim.base_url(),
+        csdl = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/metadata.xml"),
         tid = apps.0,
         cid = apps.1,
     )

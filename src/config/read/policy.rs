@@ -25,6 +25,44 @@ impl Reader {
         }
         policy.functions = self.operation_names(m.take("functions"), &join(path, "functions"));
         policy.actions = self.operation_names(m.take("actions"), &join(path, "actions"));
+        let p = join(path, "allow_metadata");
+        policy.allow_metadata = m
+            .take("allow_metadata")
+            .and_then(|n| self.boolean(n, &p))
+            .unwrap_or(false);
+        let p = join(path, "allow_all_entity_definitions");
+        policy.allow_all_entity_definitions = m
+            .take("allow_all_entity_definitions")
+            .and_then(|n| self.boolean(n, &p))
+            .unwrap_or(false);
+        if let Some(n) = m.take("allow_uninspectable") {
+            let p = join(path, "allow_uninspectable");
+            for (kind, pos) in self.strings(n, &p).unwrap_or_default() {
+                if ["savedQuery", "userQuery", "sql"].contains(&kind.as_str()) {
+                    let msg = format!(
+                        "`{kind}` queries run server-side and cannot be inspected: the allowlist cannot limit what they read"
+                    );
+                    self.warn(pos, &p, msg);
+                    policy.allow_uninspectable.push(kind);
+                } else {
+                    self.error(
+                        pos,
+                        &p,
+                        format!("`{kind}` is not one of savedQuery, userQuery, sql"),
+                    );
+                }
+            }
+        }
+        for (name, pos) in policy
+            .actions
+            .iter()
+            .chain(&policy.functions)
+            .filter(|n| SPANNING_OPERATIONS.contains(&n.as_str()))
+            .map(|n| (n.clone(), m.pos))
+            .collect::<Vec<_>>()
+        {
+            self.warn(pos, path, format!("`{name}` takes table names or queries: allowing it can reach tables outside the allowlist"));
+        }
         policy
     }
 
@@ -136,6 +174,18 @@ impl Reader {
         out
     }
 }
+
+/// Operations that take table names or queries (REFERENCE A).
+const SPANNING_OPERATIONS: &[&str] = &[
+    "BulkDelete",
+    "RetrieveTotalRecordCount",
+    "InitializeFrom",
+    "RetrievePrincipalAccess",
+    "ExecuteCosmosSqlQuery",
+    "searchquery",
+    "searchsuggest",
+    "searchautocomplete",
+];
 
 /// OData simple identifier: a letter or `_`, then letters, digits, `_`.
 pub(crate) fn valid_identifier(s: &str) -> bool {

@@ -490,6 +490,10 @@ impl Reader {
         if let Some(d) = m.take("queue_timeout").and_then(|n| self.duration(n, &p)) {
             l.queue_timeout = d;
         }
+        let p = join(path, "max_body_bytes");
+        if let Some(n) = m.take("max_body_bytes").and_then(|n| self.size(n, &p)) {
+            l.max_body_bytes = n;
+        }
         if l.burst.is_some() && l.requests_per_second.is_none() {
             self.error(m.pos, path, "`burst` needs `requests_per_second`");
         }
@@ -500,6 +504,7 @@ impl Reader {
                 "burst",
                 "max_concurrent",
                 "queue_timeout",
+                "max_body_bytes",
             ],
         );
         l

@@ -1,0 +1,192 @@
+//! Multipart framing as OData `$batch` uses it (RFC 2046): the boundary parameter, the split of a
+//! body into part contents, and header blocks.
+//!
+//! Pure. Invariants: a delimiter is `--boundary` at the start of a line, optionally followed by
+//! `--` (close) and spaces or tabs, then CRLF, LF or the end of the body; the line break before a
+//! delimiter belongs to it, not to the part. Any other occurrence of `--boundary` (in a part, in
+//! the preamble, after the close delimiter) is an error, and so is a body without a close
+//! delimiter, so no two readers can frame the same bytes differently.
+
+use super::BatchError;
+
+/// The boundary parameter of a `multipart/mixed` Content-Type, unquoted and validated.
+pub fn boundary_of(content_type: &str) -> Result<String, BatchError> {
+    let mut params = content_type.split(';');
+    let media = params.next().unwrap_or_default().trim();
+    if !media.eq_ignore_ascii_case("multipart/mixed") {
+        return Err(BatchError::NotMultipart);
+    }
+    let mut boundary = None;
+    for param in params {
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("boundary") {
+            continue;
+        }
+        if boundary.is_some() {
+            return Err(BatchError::InvalidBoundary);
+        }
+        let value = value.trim();
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => quoted
+                .strip_suffix('"')
+                .ok_or(BatchError::InvalidBoundary)?,
+            None => value,
+        };
+        boundary = Some(value);
+    }
+    let boundary = boundary.ok_or(BatchError::MissingBoundary)?;
+    let valid = (1..=70).contains(&boundary.len())
+        && !boundary.ends_with(' ')
+        && boundary.bytes().all(is_bchar);
+    if !valid {
+        return Err(BatchError::InvalidBoundary);
+    }
+    Ok(boundary.to_string())
+}
+
+/// RFC 2046 `bchars`.
+fn is_bchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b)
+}
+
+/// The contents of the parts of `body`, between its delimiter lines.
+pub fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>, BatchError> {
+    let dash = format!("--{boundary}");
+    let dash = dash.as_bytes();
+    let stray = || BatchError::StrayBoundary {
+        boundary: boundary.to_string(),
+    };
+    let mut parts = Vec::new();
+    let mut start = None;
+    let mut from = 0;
+    while let Some(at) = find(body, dash, from) {
+        let (close, line_end) = delimiter(body, at, dash.len()).ok_or_else(stray)?;
+        if let Some(start) = start {
+            parts.push(&body[start..content_end(body, start, at)]);
+        }
+        if close {
+            return match find(body, dash, line_end) {
+                Some(_) => Err(stray()),
+                None => Ok(parts),
+            };
+        }
+        start = Some(line_end);
+        from = line_end;
+    }
+    let boundary = boundary.to_string();
+    Err(match start {
+        None => BatchError::NoDelimiter { boundary },
+        Some(_) => BatchError::Unterminated { boundary },
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+}
+
+/// When `--boundary` at `at` forms a delimiter line: whether it closes, and where the line ends.
+fn delimiter(body: &[u8], at: usize, len: usize) -> Option<(bool, usize)> {
+    let line_start = at == 0 || body.get(at - 1) == Some(&b'\n');
+    if !line_start {
+        return None;
+    }
+    let mut i = at + len;
+    let close = body.get(i..i + 2) == Some(b"--");
+    if close {
+        i += 2;
+    }
+    while matches!(body.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    match body.get(i..) {
+        Some([]) => Some((close, i)),
+        Some([b'\n', ..]) => Some((close, i + 1)),
+        Some([b'\r', b'\n', ..]) => Some((close, i + 2)),
+        _ => None,
+    }
+}
+
+/// The end of a part that starts at `start`, given the next delimiter at `at` (which follows a
+/// line break unless the part is empty).
+fn content_end(body: &[u8], start: usize, at: usize) -> usize {
+    if at <= start {
+        return start;
+    }
+    let end = at - 1;
+    if end > start && body.get(end - 1) == Some(&b'\r') {
+        end - 1
+    } else {
+        end
+    }
+}
+
+/// A header block: its lines up to the first empty line, and what follows that line (`None`
+/// when the block runs to the end without one). Lines end with LF or CRLF.
+pub fn header_block(raw: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
+    let mut lines = Vec::new();
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return (lines, Some(next));
+        }
+        lines.push(line);
+        rest = next;
+    }
+    (lines, None)
+}
+
+/// Parses header lines as `Name: value`, tolerating whitespace around the colon.
+pub fn headers(lines: &[&[u8]], request: usize) -> Result<Vec<(String, String)>, BatchError> {
+    lines
+        .iter()
+        .map(|line| header(line).ok_or(BatchError::MalformedHeader { request }))
+        .collect()
+}
+
+fn header(line: &[u8]) -> Option<(String, String)> {
+    let line = std::str::from_utf8(line).ok()?;
+    if line.starts_with([' ', '\t']) || line.chars().any(|c| c.is_control() && c != '\t') {
+        return None;
+    }
+    let (name, value) = line.split_once(':')?;
+    let name = name.trim_end_matches([' ', '\t']);
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return None;
+    }
+    Some((
+        name.to_string(),
+        value.trim_matches([' ', '\t']).to_string(),
+    ))
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The value of the only header named `name` (case-insensitive), if any.
+pub fn single<'h>(
+    headers: &'h [(String, String)],
+    name: &str,
+    request: usize,
+) -> Result<Option<&'h str>, BatchError> {
+    let mut found = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+    match (found.next(), found.next()) {
+        (_, Some((n, _))) => Err(BatchError::DuplicateHeader {
+            request,
+            name: n.clone(),
+        }),
+        (first, None) => Ok(first.map(|(_, v)| v.as_str())),
+    }
+}

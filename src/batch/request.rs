@@ -1,0 +1,231 @@
+//! One top-level part of a `$batch`: an `application/http` request or a change set of them.
+//!
+//! Pure. Invariants: requests are numbered in order across change sets and the count is checked
+//! before a request is parsed; a change set holds at least one request, no GET, no change set,
+//! unique Content-IDs, and only `$n` references to Content-IDs defined before it; no request
+//! targets `$batch`; an inner `Content-Length` is checked against the body, then dropped.
+
+use bytes::Bytes;
+
+use super::multipart::{boundary_of, header_block, headers, single, split};
+use super::{BatchError, Item, Part, refs};
+
+/// Counts requests against the maximum.
+pub struct Counter {
+    seen: usize,
+    max: usize,
+}
+
+impl Counter {
+    pub fn new(max: usize) -> Self {
+        Counter { seen: 0, max }
+    }
+
+    /// The number the next request will get.
+    fn upcoming(&self) -> usize {
+        self.seen.saturating_add(1)
+    }
+
+    fn next(&mut self) -> Result<usize, BatchError> {
+        self.seen = self.upcoming();
+        if self.seen > self.max {
+            return Err(BatchError::TooManyRequests { max: self.max });
+        }
+        Ok(self.seen)
+    }
+}
+
+/// What a part's Content-Type says it carries.
+enum Kind {
+    Http,
+    ChangeSet(String),
+}
+
+/// Parses one top-level part.
+pub fn item(raw: &[u8], counter: &mut Counter) -> Result<Item, BatchError> {
+    let (mime, http, kind) = envelope(raw, counter.upcoming())?;
+    match kind {
+        Kind::Http => {
+            let part = part(mime, http, counter)?;
+            refs::check(&part, &[], counter.seen)?;
+            Ok(Item::Request(part))
+        }
+        Kind::ChangeSet(boundary) => change_set(boundary, http, counter),
+    }
+}
+
+fn change_set(boundary: String, raw: &[u8], counter: &mut Counter) -> Result<Item, BatchError> {
+    let first = counter.upcoming();
+    let mut parts = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    for raw in split(raw, &boundary)? {
+        let (mime, http, kind) = envelope(raw, counter.upcoming())?;
+        if let Kind::ChangeSet(_) = kind {
+            let request = counter.upcoming();
+            return Err(BatchError::NestedChangeSet { request });
+        }
+        let part = part(mime, http, counter)?;
+        let request = counter.seen;
+        if part.method == "GET" {
+            return Err(BatchError::GetInChangeSet { request });
+        }
+        refs::check(&part, &ids, request)?;
+        if let Some(id) = &part.content_id {
+            if ids.contains(id) {
+                let id = id.clone();
+                return Err(BatchError::DuplicateContentId { request, id });
+            }
+            ids.push(id.clone());
+        }
+        parts.push(part);
+    }
+    if parts.is_empty() {
+        return Err(BatchError::EmptyChangeSet { request: first });
+    }
+    Ok(Item::ChangeSet { boundary, parts })
+}
+
+type Envelope<'a> = (Vec<(String, String)>, &'a [u8], Kind);
+
+/// The MIME headers of a part, what follows them, and what the part carries.
+fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
+    let (lines, rest) = header_block(raw);
+    let mime = headers(&lines, request)?;
+    let content_type = single(&mime, "Content-Type", request)?
+        .ok_or(BatchError::MissingContentType { request })?;
+    single(&mime, "Content-ID", request)?;
+    if let Some(found) = single(&mime, "Content-Transfer-Encoding", request)?
+        && !["binary", "8bit", "7bit"]
+            .iter()
+            .any(|e| found.eq_ignore_ascii_case(e))
+    {
+        let found = found.to_string();
+        return Err(BatchError::TransferEncoding { request, found });
+    }
+    if single(&mime, "Content-Length", request)?.is_some() {
+        let name = "Content-Length";
+        return Err(BatchError::UnsupportedHeader { request, name });
+    }
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let kind = if media.eq_ignore_ascii_case("application/http") {
+        Kind::Http
+    } else if media.eq_ignore_ascii_case("multipart/mixed") {
+        Kind::ChangeSet(boundary_of(content_type)?)
+    } else {
+        let found = content_type.to_string();
+        return Err(BatchError::PartContentType { request, found });
+    };
+    let rest = rest.ok_or(BatchError::MissingRequest { request })?;
+    Ok((mime, rest, kind))
+}
+
+/// The HTTP request inside an `application/http` part.
+fn part(
+    mime_headers: Vec<(String, String)>,
+    http: &[u8],
+    counter: &mut Counter,
+) -> Result<Part, BatchError> {
+    let request = counter.next()?;
+    let (lines, body) = header_block(skip_blank_lines(http));
+    let (line, header_lines) = lines
+        .split_first()
+        .ok_or(BatchError::MissingRequest { request })?;
+    let (method, target, version) =
+        request_line(line).ok_or(BatchError::RequestLine { request })?;
+    if names_batch(&target) {
+        return Err(BatchError::NestedBatch { request });
+    }
+    let mut headers = headers(header_lines, request)?;
+    let body = framed_body(&mut headers, body.unwrap_or_default(), request)?;
+    let content_id = content_id(&mime_headers, &headers, request)?;
+    Ok(Part {
+        mime_headers,
+        content_id,
+        method,
+        target,
+        version,
+        headers,
+        body,
+    })
+}
+
+/// The Content-ID: in the MIME headers or, as ODataLib also reads it, in the request headers;
+/// both is ambiguous unless they agree.
+fn content_id(
+    mime_headers: &[(String, String)],
+    headers: &[(String, String)],
+    request: usize,
+) -> Result<Option<String>, BatchError> {
+    let outer = single(mime_headers, "Content-ID", request)?;
+    let inner = single(headers, "Content-ID", request)?;
+    match (outer, inner) {
+        (Some(outer), Some(inner)) if outer != inner => Err(BatchError::DuplicateHeader {
+            request,
+            name: "Content-ID".to_string(),
+        }),
+        (id, other) => Ok(id.or(other).map(str::to_string)),
+    }
+}
+
+fn skip_blank_lines(mut http: &[u8]) -> &[u8] {
+    while let Some(rest) = http
+        .strip_prefix(b"\r\n")
+        .or_else(|| http.strip_prefix(b"\n"))
+    {
+        http = rest;
+    }
+    http
+}
+
+/// `METHOD target HTTP/1.1`: an upper-case method, a target without spaces or controls, and
+/// exactly `HTTP/1.1` (the only version ODataLib accepts in a batch).
+fn request_line(line: &[u8]) -> Option<(String, String, String)> {
+    let line = std::str::from_utf8(line).ok()?;
+    if line.chars().any(char::is_control) {
+        return None;
+    }
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let (method, target, version) = (words.next()?, words.next()?, words.next()?);
+    let valid = words.next().is_none()
+        && method.len() <= 20
+        && method.bytes().all(|b| b.is_ascii_uppercase())
+        && version == "HTTP/1.1";
+    valid.then(|| (method.to_string(), target.to_string(), version.to_string()))
+}
+
+/// Whether any path segment of `target` is `$batch` (also percent-encoded, any case).
+fn names_batch(target: &str) -> bool {
+    let path = target.split(['?', '#']).next().unwrap_or_default();
+    path.split('/')
+        .any(|segment| segment.to_ascii_lowercase().replace("%24", "$") == "$batch")
+}
+
+/// The body, cut to an inner `Content-Length` when one is given (only whitespace may follow it);
+/// the header itself is removed. `Transfer-Encoding` has no place inside a batch.
+fn framed_body(
+    headers: &mut Vec<(String, String)>,
+    body: &[u8],
+    request: usize,
+) -> Result<Bytes, BatchError> {
+    if single(headers, "Transfer-Encoding", request)?.is_some() {
+        let name = "Transfer-Encoding";
+        return Err(BatchError::UnsupportedHeader { request, name });
+    }
+    let Some(length) = single(headers, "Content-Length", request)? else {
+        return Ok(Bytes::copy_from_slice(body));
+    };
+    let mismatch = BatchError::ContentLength { request };
+    let digits =
+        !length.is_empty() && length.len() <= 19 && length.bytes().all(|b| b.is_ascii_digit());
+    let length = digits
+        .then(|| length.parse::<usize>().ok())
+        .flatten()
+        .filter(|&n| n <= body.len())
+        .ok_or(mismatch.clone())?;
+    let (body, excess) = body.split_at(length);
+    if !excess.iter().all(|b| b" \t\r\n".contains(b)) {
+        return Err(mismatch);
+    }
+    headers.retain(|(name, _)| !name.eq_ignore_ascii_case("Content-Length"));
+    Ok(Bytes::copy_from_slice(body))
+}

@@ -1,0 +1,496 @@
+//! Query options: the columns and related tables a read names.
+
+use super::*;
+use crate::odata::expr::{self, Refs};
+use crate::odata::{ExpandItem, KeySpec, Segment, fetchxml, parse_expand};
+
+/// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
+/// gateway may add `$select`.
+pub(super) fn read(
+    _req: &Request<'_>,
+    set: &str,
+    logical: &str,
+    q: &Query,
+    env: &Env<'_>,
+    out: &mut Classified,
+    main: bool,
+) -> Result<(), ParseError> {
+    let meta = env.metadata.ok_or_else(|| not("metadata needed"))?;
+    let mut columns = Vec::new();
+    let selected = match q.get("$select") {
+        Some(s) => {
+            columns.extend(Query::select_list(s)?);
+            true
+        }
+        None => false,
+    };
+    let mut refs = Refs::default();
+    if let Some(f) = q.get("$filter") {
+        merge(&mut refs, expr::filter_refs(f)?);
+        refs.paths.extend(expr::property_name_args(f)?);
+    }
+    if let Some(o) = q.get("$orderby") {
+        merge(&mut refs, expr::orderby_refs(o)?);
+    }
+    let applied = match q.get("$apply") {
+        Some(a) => {
+            merge(&mut refs, apply_refs(a)?);
+            true
+        }
+        None => false,
+    };
+    columns.extend(resolve(&refs.paths, set, logical, meta, out)?);
+    aliases(&refs.aliases, q, meta, env, out)?;
+    if let Some(x) = q.get("$expand") {
+        expand(&parse_expand(x)?, logical, meta, env, out)?;
+    }
+    let stored = stored_queries(q, set, out)?;
+    if let Some(xml) = q.get("fetchXml") {
+        if selected || applied || q.get("$filter").is_some() || q.get("$expand").is_some() {
+            return Err(ParseError::Malformed(
+                "fetchXml cannot be combined with other query options".into(),
+            ));
+        }
+        return fetch(xml, set, logical, meta, out);
+    }
+    let all = main && !selected && !applied && !stored;
+    if all {
+        out.main_read = Some(set.to_string());
+    }
+    out.touch(set, Verb::Get, columns, all);
+    Ok(())
+}
+
+/// `$select`/`$expand` on the row a POST or PATCH returns with `Prefer: return=representation`.
+pub(super) fn returned(
+    req: &Request<'_>,
+    set: &str,
+    logical: &str,
+    q: &Query,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let represent = req
+        .headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.to_ascii_lowercase()
+                .replace(' ', "")
+                .contains("return=representation")
+        });
+    let allowed = |n: &str| n == "$select" || n == "$expand";
+    if q.options.iter().any(|(n, _)| !allowed(n)) || !q.aliases.is_empty() {
+        return Err(ParseError::Malformed(
+            "only $select and $expand may accompany a write".into(),
+        ));
+    }
+    if !represent {
+        return Ok(());
+    }
+    read(req, set, logical, q, env, out, true)
+}
+
+/// Without metadata: plain columns only.
+pub(super) fn read_plain(
+    set: &str,
+    q: &Query,
+    out: &mut Classified,
+    main: bool,
+) -> Result<(), ParseError> {
+    let mut columns = match q.get("$select") {
+        Some(s) => Query::select_list(s)?,
+        None => Vec::new(),
+    };
+    let mut refs = Refs::default();
+    if let Some(f) = q.get("$filter") {
+        merge(&mut refs, expr::filter_refs(f)?);
+        refs.paths.extend(expr::property_name_args(f)?);
+    }
+    if let Some(o) = q.get("$orderby") {
+        merge(&mut refs, expr::orderby_refs(o)?);
+    }
+    if QUERY_PARAMS_NEED_META.iter().any(|p| q.get(p).is_some())
+        || refs.paths.iter().any(|p| p.len() != 1)
+    {
+        out.needs_metadata = true;
+        return Ok(());
+    }
+    columns.extend(refs.paths.into_iter().flatten());
+    let all = main && q.get("$select").is_none();
+    if all {
+        out.main_read = Some(set.to_string());
+    }
+    out.touch(set, Verb::Get, columns, all);
+    Ok(())
+}
+
+const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fetchXml"];
+
+fn merge(into: &mut Refs, from: Refs) {
+    into.paths.extend(from.paths);
+    into.aliases.extend(from.aliases);
+}
+
+/// Resolves member paths from `logical`: navigation segments become reads of their tables;
+/// the last segment, a column. Returns the columns of the starting table.
+fn resolve(
+    paths: &[Vec<String>],
+    _set: &str,
+    logical: &str,
+    meta: &Metadata,
+    out: &mut Classified,
+) -> Result<Vec<String>, ParseError> {
+    let mut own = Vec::new();
+    for path in paths {
+        let mut ty = logical.to_string();
+        let mut set: Option<String> = None;
+        for (i, seg) in path.iter().enumerate() {
+            if let Some(nav) = meta.navigation(&ty, seg) {
+                let target = meta.set_of(&nav.target).ok_or_else(|| {
+                    not(format!("`{seg}` leads to a table without an entity set"))
+                })?;
+                if i + 1 == path.len() {
+                    out.touch(target, Verb::Get, vec![], false);
+                }
+                ty = nav.target.clone();
+                set = Some(target.to_string());
+            } else if meta.has_property(&ty, seg) && i + 1 == path.len() {
+                match &set {
+                    Some(s) => out.touch(s, Verb::Get, vec![seg.clone()], false),
+                    None => own.push(seg.clone()),
+                }
+            } else {
+                return Err(not(format!(
+                    "`{}` does not resolve on {logical}",
+                    path.join("/")
+                )));
+            }
+        }
+    }
+    Ok(own)
+}
+
+fn expand(
+    items: &[ExpandItem],
+    logical: &str,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    for item in items {
+        let nav = meta.navigation(logical, &item.nav).ok_or_else(|| {
+            not(format!(
+                "`{}` is not a navigation property of {logical}",
+                item.nav
+            ))
+        })?;
+        let target = meta.set_of(&nav.target).ok_or_else(|| {
+            not(format!(
+                "`{}` leads to a table without an entity set",
+                item.nav
+            ))
+        })?;
+        let mut columns = match item.option("$select") {
+            Some(s) => Query::select_list(s)?,
+            None => Vec::new(),
+        };
+        let mut refs = Refs::default();
+        if let Some(f) = item.option("$filter") {
+            merge(&mut refs, expr::filter_refs(f)?);
+        }
+        if let Some(o) = item.option("$orderby") {
+            merge(&mut refs, expr::orderby_refs(o)?);
+        }
+        if !refs.aliases.is_empty() {
+            return Err(not("parameter aliases inside $expand are not inspected"));
+        }
+        columns.extend(resolve(&refs.paths, target, &nav.target, meta, out)?);
+        let all = item.option("$select").is_none();
+        out.touch(target, Verb::Get, columns, all);
+        expand(&item.children, &nav.target, meta, env, out)?;
+    }
+    Ok(())
+}
+
+/// `$apply`: `filter(...)`, `groupby((paths)[,aggregate(...)])`, `aggregate(...)`, joined by `/`.
+fn apply_refs(value: &str) -> Result<Refs, ParseError> {
+    let mut refs = Refs::default();
+    for step in split_top(value, '/') {
+        let step = step.trim();
+        let (name, args) = step
+            .split_once('(')
+            .ok_or_else(|| not(format!("`$apply={value}` is not inspected")))?;
+        let args = args
+            .strip_suffix(')')
+            .ok_or_else(|| ParseError::Malformed(format!("unbalanced `$apply={value}`")))?;
+        match name {
+            "filter" => merge(&mut refs, expr::filter_refs(args)?),
+            "groupby" => {
+                let (group, rest) = match args.strip_prefix('(').and_then(|a| a.split_once(')')) {
+                    Some(x) => x,
+                    None => {
+                        return Err(ParseError::Malformed(format!(
+                            "`groupby` needs a parenthesized list in `{value}`"
+                        )));
+                    }
+                };
+                for p in group.split(',') {
+                    refs.paths
+                        .push(p.trim().split('/').map(str::to_string).collect());
+                }
+                if let Some(agg) = rest
+                    .trim_start_matches(',')
+                    .trim()
+                    .strip_prefix("aggregate(")
+                {
+                    merge(
+                        &mut refs,
+                        aggregate_refs(agg.strip_suffix(')').unwrap_or(agg))?,
+                    );
+                } else if !rest.trim().is_empty() {
+                    return Err(not(format!("`$apply={value}` is not inspected")));
+                }
+            }
+            "aggregate" => merge(&mut refs, aggregate_refs(args)?),
+            _ => return Err(not(format!("`{name}` in $apply is not inspected"))),
+        }
+    }
+    if refs
+        .paths
+        .iter()
+        .flatten()
+        .any(|s| !crate::odata::is_identifier(s))
+    {
+        return Err(not(format!(
+            "`$apply={value}`: only member paths are inspected"
+        )));
+    }
+    Ok(refs)
+}
+
+/// `col with sum as total, $count as n`.
+fn aggregate_refs(args: &str) -> Result<Refs, ParseError> {
+    let mut refs = Refs::default();
+    for item in args.split(',') {
+        let words: Vec<&str> = item.split_whitespace().collect();
+        match words.as_slice() {
+            ["$count", "as", _] => {}
+            [path, "with", _, "as", _] => refs
+                .paths
+                .push(path.split('/').map(str::to_string).collect()),
+            _ => return Err(not(format!("aggregate `{item}` is not inspected"))),
+        }
+    }
+    Ok(refs)
+}
+
+fn split_top(s: &str, sep: char) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0i32, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            c if c == sep && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// Every alias used must be defined; every alias value must be a literal or a record reference.
+fn aliases(
+    used: &[String],
+    q: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    for name in used {
+        if q.alias(name).is_none() {
+            return Err(ParseError::Malformed(format!(
+                "parameter alias `@{name}` is used but not defined"
+            )));
+        }
+    }
+    for (_, value) in &q.aliases {
+        alias_value(value, meta, env, out)?;
+    }
+    Ok(())
+}
+
+fn alias_value(
+    value: &str,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let v = value.trim();
+    if v.starts_with('{') || v.starts_with("[{") {
+        let json: serde_json::Value = serde_json::from_str(v)
+            .map_err(|_| ParseError::Malformed(format!("alias value `{v}` is not valid JSON")))?;
+        return body::references_in(&json, meta, env, out);
+    }
+    let literal = v.starts_with('\'') && v.ends_with('\'') && v.len() >= 2
+        || v.starts_with('[') && v.ends_with(']')
+        || v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:+".contains(c));
+    if literal && !v.contains('/') && !v.contains('@') {
+        Ok(())
+    } else {
+        Err(not(format!(
+            "parameter alias value `{v}` is not a literal or a record reference"
+        )))
+    }
+}
+
+/// Function parameters in the path: literals, aliases, and table names for the few functions
+/// that take them.
+pub(super) fn parameters(
+    params: Option<&KeySpec>,
+    q: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let mut used = Vec::new();
+    if let Some(KeySpec::Pairs(pairs)) = params {
+        for (name, value) in pairs {
+            if let Some(alias) = value.strip_prefix('@') {
+                used.push(alias.to_string());
+            } else if name == "EntityNames" || name == "EntityName" || name == "TargetEntityName" {
+                for logical in value.trim_matches(['[', ']']).split(',') {
+                    let logical = logical.trim().trim_matches('\'');
+                    let set = meta
+                        .set_of(logical)
+                        .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
+                    out.touch(set, Verb::Get, vec![], true);
+                }
+            }
+        }
+    }
+    if q.options.iter().any(|(n, _)| n != "$select") {
+        return Err(ParseError::Malformed(
+            "functions take no query options besides $select".into(),
+        ));
+    }
+    aliases(&used, q, meta, env, out)
+}
+
+/// `savedQuery`, `userQuery`, `sql`: recorded as uninspectable; the policy decides.
+fn stored_queries(q: &Query, set: &str, out: &mut Classified) -> Result<bool, ParseError> {
+    let mut any = false;
+    for kind in ["savedQuery", "userQuery", "sql"] {
+        if q.get(kind).is_some() {
+            if q.options.len() > 1 {
+                return Err(ParseError::Malformed(format!(
+                    "{kind} cannot be combined with other query options"
+                )));
+            }
+            out.uses.push(Use::Uninspectable {
+                kind: kind.to_string(),
+                set: set.to_string(),
+            });
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+fn fetch(
+    xml: &str,
+    set: &str,
+    logical: &str,
+    meta: &Metadata,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let f = fetchxml::parse(xml).map_err(|e| ParseError::Malformed(format!("fetchXml: {e}")))?;
+    if f.entity != logical {
+        return Err(ParseError::Malformed(format!(
+            "fetchXml queries `{}` but the URL names `{set}`",
+            f.entity
+        )));
+    }
+    for t in &f.tables {
+        let tset = meta.set_of(&t.logical_name).ok_or_else(|| {
+            not(format!(
+                "fetchXml names `{}`, which is not a table of this org",
+                t.logical_name
+            ))
+        })?;
+        let all = t.all_attributes || (t.columns.is_empty() && t.logical_name == f.entity);
+        out.touch(tset, Verb::Get, t.columns.clone(), all);
+    }
+    Ok(())
+}
+
+/// `EntityDefinitions` reads: one table's definition, or a listing.
+pub(super) fn entity_definitions(
+    req: &Request<'_>,
+    key: Option<&KeySpec>,
+    tail: &[Segment],
+    q: &Query,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    super::only(
+        req.method,
+        &[http::Method::GET, http::Method::HEAD],
+        "EntityDefinitions",
+    )?;
+    let Some(meta) = env.metadata else {
+        out.needs_metadata = true;
+        return Ok(());
+    };
+    let mut logicals = Vec::new();
+    match key {
+        Some(KeySpec::Pairs(p)) if p.len() == 1 && p[0].0 == "LogicalName" => {
+            logicals.push(p[0].1.trim_matches('\'').to_string())
+        }
+        Some(_) => return Err(not("EntityDefinitions are inspected only by LogicalName")),
+        None if tail.is_empty() => match q.get("$filter") {
+            Some(f) => logicals.extend(logical_names_in(f)?),
+            None => out.uses.push(Use::AllDefinitions),
+        },
+        None => {
+            return Err(not(
+                "EntityDefinitions sub-resources need a LogicalName key",
+            ));
+        }
+    }
+    if key.is_some() && q.get("$filter").is_some() && tail.is_empty() {
+        return Err(not("$filter on a single EntityDefinition is not inspected"));
+    }
+    for logical in logicals {
+        let set = meta
+            .set_of(&logical)
+            .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
+        out.uses.push(Use::Definition(set.to_string()));
+    }
+    Ok(())
+}
+
+/// `LogicalName eq 'a' [or LogicalName eq 'b' ...]`, nothing else.
+fn logical_names_in(filter: &str) -> Result<Vec<String>, ParseError> {
+    filter
+        .split(" or ")
+        .map(|clause| {
+            let c = clause.trim().trim_start_matches('(').trim_end_matches(')');
+            let value = c.strip_prefix("LogicalName eq ").map(str::trim);
+            match value
+                .and_then(|v| v.strip_prefix('\''))
+                .and_then(|v| v.strip_suffix('\''))
+            {
+                Some(name) if crate::odata::is_identifier(name) => Ok(name.to_string()),
+                _ => Err(not(format!(
+                    "EntityDefinitions filter `{filter}` is not `LogicalName eq '<name>'`"
+                ))),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,371 @@
+//! Walking a resource path over the tenant's metadata: which tables each segment reaches.
+
+use http::Method;
+
+use super::*;
+use crate::metadata::{Binding, Metadata};
+use crate::odata::{KeySpec, ResourcePath, Segment};
+
+/// Where the walk stands: a table, and whether it addresses one row or a collection.
+struct At {
+    set: String,
+    logical: String,
+    single: bool,
+}
+
+pub(super) fn walk(
+    req: &Request<'_>,
+    path: &ResourcePath,
+    query: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let mut at = match &path.head {
+        Head::ContentId(id) => {
+            let set = env.content_ids.get(id).ok_or_else(|| {
+                ParseError::Malformed(format!(
+                    "`{id}` refers to no earlier part of this change set"
+                ))
+            })?;
+            at_set(meta, set, true)?
+        }
+        Head::Name { name, key } => match meta.entity_set(name) {
+            Some(_) => {
+                if matches!(key, Some(KeySpec::Empty)) {
+                    return Err(ParseError::Malformed(format!(
+                        "`{name}()` has an empty key"
+                    )));
+                }
+                at_set(meta, name, key.is_some())?
+            }
+            None if path.tail.is_empty() => {
+                return unbound(req, name, key.as_ref(), query, meta, env, out);
+            }
+            None => return Err(not(format!("`{name}` is not an entity set of this org"))),
+        },
+        _ => return Err(not("unexpected path")),
+    };
+    let last = path.tail.len();
+    for (i, seg) in path.tail.iter().enumerate() {
+        let is_last = i + 1 == last;
+        match seg {
+            Segment::Name { name, key } => {
+                if let Some(nav) = meta.navigation(&at.logical, name) {
+                    if !at.single {
+                        return Err(ParseError::Malformed(format!(
+                            "`{name}` needs a single {} row before it",
+                            at.set
+                        )));
+                    }
+                    if key.is_some() && !nav.collection {
+                        return Err(ParseError::Malformed(format!(
+                            "`{name}` is single-valued and takes no key"
+                        )));
+                    }
+                    out.touch(&at.set, Verb::Get, vec![], false);
+                    let target = meta.set_of(&nav.target).ok_or_else(|| {
+                        not(format!(
+                            "`{name}` leads to `{}`, which has no entity set",
+                            nav.target
+                        ))
+                    })?;
+                    at = at_set(meta, target, !nav.collection || key.is_some())?;
+                } else if meta.has_property(&at.logical, name) {
+                    return property(req, &at, name, key.as_ref(), &path.tail[i + 1..], out);
+                } else {
+                    return Err(not(format!(
+                        "`{name}` is not a navigation property or column of {}",
+                        at.logical
+                    )));
+                }
+            }
+            Segment::Qualified { name, params } => {
+                if !is_last {
+                    return Err(not(format!(
+                        "segments after the operation `{name}` are not inspected"
+                    )));
+                }
+                return bound(req, &at, name, params.as_ref(), query, meta, env, out);
+            }
+            Segment::Count => {
+                if !is_last || at.single {
+                    return Err(ParseError::Malformed(
+                        "$count must end a collection path".into(),
+                    ));
+                }
+                super::only(req.method, &[Method::GET, Method::HEAD], "$count")?;
+                return options::read(req, &at.set, &at.logical, query, env, out, false);
+            }
+            Segment::Ref => return reference(req, &at, &path.tail[..i], is_last, meta, env, out),
+            Segment::Value => {
+                return Err(ParseError::Malformed("$value must follow a column".into()));
+            }
+        }
+    }
+    final_access(req, &at, query, meta, env, out)
+}
+
+fn at_set(meta: &Metadata, set: &str, single: bool) -> Result<At, ParseError> {
+    let ty = meta
+        .entity_set(set)
+        .ok_or_else(|| not(format!("`{set}` is not an entity set of this org")))?;
+    Ok(At {
+        set: set.to_string(),
+        logical: ty.logical_name.clone(),
+        single,
+    })
+}
+
+/// The method applied to the row or collection the path ends at.
+fn final_access(
+    req: &Request<'_>,
+    at: &At,
+    query: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let verb = method_verb(req.method)?;
+    match (verb, at.single) {
+        (Verb::Get, _) => options::read(req, &at.set, &at.logical, query, env, out, true),
+        (Verb::Post, false) => {
+            out.touch(&at.set, Verb::Post, vec![], false);
+            body::write(req.body, &at.set, &at.logical, Verb::Post, meta, env, out)?;
+            options::returned(req, &at.set, &at.logical, query, env, out)
+        }
+        (Verb::Patch, true) => {
+            out.touch(&at.set, Verb::Patch, vec![], false);
+            out.upsert = Some(at.set.clone());
+            body::write(req.body, &at.set, &at.logical, Verb::Patch, meta, env, out)?;
+            options::returned(req, &at.set, &at.logical, query, env, out)
+        }
+        (Verb::Delete, true) => {
+            no_options(query)?;
+            out.touch(&at.set, Verb::Delete, vec![], false);
+            Ok(())
+        }
+        _ => Err(not(format!(
+            "{} on a {} of `{}` is not a valid operation",
+            req.method,
+            if at.single { "row" } else { "collection" },
+            at.set
+        ))),
+    }
+}
+
+fn no_options(query: &Query) -> Result<(), ParseError> {
+    if query.options.is_empty() && query.aliases.is_empty() {
+        Ok(())
+    } else {
+        Err(ParseError::Malformed(
+            "this request takes no query options".into(),
+        ))
+    }
+}
+
+/// `.../column` and `.../column/$value`.
+fn property(
+    req: &Request<'_>,
+    at: &At,
+    name: &str,
+    key: Option<&KeySpec>,
+    rest: &[Segment],
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    if key.is_some() || !at.single {
+        return Err(ParseError::Malformed(format!(
+            "`{name}` is a column of a single row and takes no key"
+        )));
+    }
+    if !(rest.is_empty() || rest == [Segment::Value]) {
+        return Err(ParseError::Malformed(format!(
+            "only $value may follow the column `{name}`"
+        )));
+    }
+    let verb = match method_verb(req.method)? {
+        Verb::Get => Verb::Get,
+        Verb::Put => Verb::Put,
+        Verb::Delete => Verb::Patch,
+        _ => {
+            return Err(not(format!(
+                "{} on the column `{name}` is not valid",
+                req.method
+            )));
+        }
+    };
+    out.touch(&at.set, verb, vec![name.to_string()], false);
+    Ok(())
+}
+
+/// `.../nav/$ref`: reading or changing an association.
+fn reference(
+    req: &Request<'_>,
+    at: &At,
+    before: &[Segment],
+    is_last: bool,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let Some(Segment::Name { name, .. }) = before.last() else {
+        return Err(ParseError::Malformed(
+            "$ref must follow a navigation property".into(),
+        ));
+    };
+    if !is_last {
+        return Err(ParseError::Malformed("$ref must end the path".into()));
+    }
+    let Some(owner) = out.uses.iter().rev().find_map(|u| match u {
+        Use::Table(t) if t.verb == Verb::Get => Some(t.set.clone()),
+        _ => None,
+    }) else {
+        return Err(ParseError::Malformed(
+            "$ref must follow a navigation property of a row".into(),
+        ));
+    };
+    let _ = name;
+    match *req.method {
+        Method::GET | Method::HEAD => out.touch(&at.set, Verb::Get, vec![], false),
+        Method::POST | Method::PUT | Method::DELETE => {
+            out.touch(&owner, Verb::Patch, vec![], false);
+            out.touch(&at.set, Verb::Get, vec![], false);
+            if let Some(body) = req.body.filter(|b| !b.is_empty()) {
+                body::reference_body(body, meta, env, out)?;
+            }
+        }
+        ref m => return Err(not(format!("{m} on $ref is not valid"))),
+    }
+    Ok(())
+}
+
+/// `Microsoft.Dynamics.CRM.X` bound to the current row or collection.
+#[allow(clippy::too_many_arguments)]
+fn bound(
+    req: &Request<'_>,
+    at: &At,
+    name: &str,
+    params: Option<&KeySpec>,
+    query: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let op = meta
+        .bound_operations(name)
+        .into_iter()
+        .find(|op| match &op.bound_to {
+            Some(Binding::Collection(t)) => !at.single && meta.is_derived_from(&at.logical, t),
+            Some(Binding::Entity(t)) => at.single && meta.is_derived_from(&at.logical, t),
+            _ => false,
+        })
+        .ok_or_else(|| {
+            not(format!(
+                "`{name}` is not an operation bound to {} of {}",
+                if at.single { "a row" } else { "the collection" },
+                at.logical
+            ))
+        })?;
+    if op.is_action {
+        super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
+        out.uses.push(Use::Action(name.to_string()));
+        body::action(req.body, name, Some((&at.set, &at.logical)), meta, env, out)?;
+    } else {
+        super::only(
+            req.method,
+            &[Method::GET, Method::HEAD],
+            &format!("the function {name}"),
+        )?;
+        out.uses.push(Use::Function(name.to_string()));
+        options::parameters(params, query, meta, env, out)?;
+    }
+    out.touch(&at.set, Verb::Get, vec![], false);
+    Ok(())
+}
+
+/// An unbound function or action called by name at the root.
+fn unbound(
+    req: &Request<'_>,
+    name: &str,
+    key: Option<&KeySpec>,
+    query: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    if meta.unbound_function(name).is_some() {
+        super::only(
+            req.method,
+            &[Method::GET, Method::HEAD],
+            &format!("the function {name}"),
+        )?;
+        if matches!(key, Some(KeySpec::Guid(_))) {
+            return Err(ParseError::Malformed(format!(
+                "`{name}` is a function: call it as {name}()"
+            )));
+        }
+        out.uses.push(Use::Function(name.to_string()));
+        return options::parameters(key, query, meta, env, out);
+    }
+    if meta.unbound_action(name).is_some() {
+        super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
+        if key.is_some() {
+            return Err(ParseError::Malformed(format!(
+                "`{name}` is an action: parameters go in the body"
+            )));
+        }
+        out.uses.push(Use::Action(name.to_string()));
+        return body::action(req.body, name, None, meta, env, out);
+    }
+    Err(not(format!(
+        "`{name}` is not an entity set or operation of this org"
+    )))
+}
+
+/// Without metadata only the plainest shapes are understood: a table's collection, row or
+/// `$count` with plain columns in its options, and a parameterless-or-literal function call.
+pub(super) fn without_metadata(
+    req: &Request<'_>,
+    path: &ResourcePath,
+    query: &Query,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let unavailable = |out: &mut Classified| {
+        out.needs_metadata = true;
+        Ok(())
+    };
+    let Head::Name { name, key } = &path.head else {
+        return unavailable(out);
+    };
+    if env.known_functions.contains(name) && path.tail.is_empty() {
+        super::only(
+            req.method,
+            &[Method::GET, Method::HEAD],
+            &format!("the function {name}"),
+        )?;
+        if !query.aliases.is_empty() || matches!(key, Some(KeySpec::Pairs(_))) {
+            return unavailable(out);
+        }
+        out.uses.push(Use::Function(name.clone()));
+        return Ok(());
+    }
+    let count = match path.tail.as_slice() {
+        [] => false,
+        [Segment::Count] if key.is_none() => true,
+        _ => return unavailable(out),
+    };
+    if query_needs_metadata(query) || matches!(key, Some(KeySpec::Empty)) {
+        return unavailable(out);
+    }
+    let verb = method_verb(req.method)?;
+    match (verb, key.is_some(), count) {
+        (Verb::Get, _, _) => options::read_plain(name, query, out, !count),
+        (Verb::Delete, true, false) => {
+            no_options(query)?;
+            out.touch(name, Verb::Delete, vec![], false);
+            Ok(())
+        }
+        _ => unavailable(out),
+    }
+}

@@ -1,0 +1,117 @@
+use super::*;
+
+const ID: &str = "00000000-0000-0000-0000-000000000001";
+
+fn name(n: &str, key: Option<KeySpec>) -> Head {
+    Head::Name {
+        name: n.into(),
+        key,
+    }
+}
+
+#[test]
+fn heads() {
+    assert_eq!(parse_path("").unwrap().head, Head::ServiceRoot);
+    assert_eq!(parse_path("contacts").unwrap().head, name("contacts", None));
+    assert_eq!(parse_path("$metadata").unwrap().head, Head::Metadata);
+    assert_eq!(parse_path("$batch").unwrap().head, Head::Batch);
+    assert_eq!(
+        parse_path("$1/primarycontactid/$ref").unwrap().head,
+        Head::ContentId("$1".into())
+    );
+    assert_eq!(
+        parse_path("WhoAmI()").unwrap().head,
+        name("WhoAmI", Some(KeySpec::Empty))
+    );
+    let p = parse_path(&format!("contacts({ID})")).unwrap();
+    assert_eq!(p.head, name("contacts", Some(KeySpec::Guid(ID.into()))));
+}
+
+#[test]
+fn tails() {
+    let p = parse_path(&format!(
+        "contacts({ID})/parentcustomerid_account/contact_customer_accounts/$count"
+    ))
+    .unwrap();
+    assert_eq!(
+        p.tail,
+        vec![
+            Segment::Name {
+                name: "parentcustomerid_account".into(),
+                key: None
+            },
+            Segment::Name {
+                name: "contact_customer_accounts".into(),
+                key: None
+            },
+            Segment::Count
+        ]
+    );
+    let p = parse_path(&format!("contacts({ID})/fullname/$value")).unwrap();
+    assert_eq!(p.tail[1], Segment::Value);
+    let p = parse_path("accounts/Microsoft.Dynamics.CRM.CreateMultiple").unwrap();
+    assert_eq!(
+        p.tail,
+        vec![Segment::Qualified {
+            name: "CreateMultiple".into(),
+            params: None
+        }]
+    );
+    let p = parse_path(&format!("accounts({ID})/contact_customer_accounts/$ref")).unwrap();
+    assert_eq!(p.tail[1], Segment::Ref);
+}
+
+#[test]
+fn keys() {
+    let p = parse_path("contacts(emailaddress1='a%40b.com',firstname='O''Neil')").unwrap();
+    let pairs = vec![
+        ("emailaddress1".to_string(), "'a@b.com'".to_string()),
+        ("firstname".to_string(), "'O''Neil'".to_string()),
+    ];
+    assert_eq!(p.head, name("contacts", Some(KeySpec::Pairs(pairs))));
+    let p = parse_path("RetrieveTotalRecordCount(EntityNames=['account','contact'])").unwrap();
+    let pairs = vec![(
+        "EntityNames".to_string(),
+        "['account','contact']".to_string(),
+    )];
+    assert_eq!(
+        p.head,
+        name("RetrieveTotalRecordCount", Some(KeySpec::Pairs(pairs)))
+    );
+    assert!(matches!(
+        parse_path("contacts(@p1)"),
+        Err(ParseError::NotUnderstood(_))
+    ));
+}
+
+#[test]
+fn non_canonical_paths_are_malformed() {
+    for p in [
+        "%63ontacts",
+        "contacts%2F00000000-0000-0000-0000-000000000001",
+        "contacts(emailaddress1='a%2Fb')",
+        "contacts(emailaddress1='a%252F')",
+        "contacts/./x",
+        "contacts/../accounts",
+        "contacts//x",
+        "contacts/",
+        "contacts\\x",
+        "contacts(emailaddress1='x'",
+        "contacts(emailaddress1='x)",
+        "contacts(a=1 b=2)",
+        "contacts(a=1,a=2)",
+        "contacts(emailaddress1='a%27%27)",
+        "contacts(emailaddress1='%00')",
+        "https://evil/api",
+        "Microsoft.Dynamics.CRM.WhoAmI()",
+        "contacts/$foo",
+        "$metadata/x",
+        "contacts(emailaddress1='\u{1}')",
+    ] {
+        assert!(
+            matches!(parse_path(p), Err(ParseError::Malformed(_))),
+            "{p}: {:?}",
+            parse_path(p)
+        );
+    }
+}
