@@ -111,13 +111,32 @@ impl Harness {
             .await;
         });
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        Harness {
+        let h = Harness {
             sim,
             clock,
             gateway,
             url,
             http,
             stop: Some(stop),
+        };
+        h.wait_for_metadata().await;
+        h
+    }
+
+    /// Waits (bounded) until every tenant has its metadata: from its file at once, or fetched
+    /// from the simulator by the background loader.
+    pub async fn wait_for_metadata(&self) {
+        for _ in 0..400 {
+            if self
+                .gateway
+                .snapshot()
+                .tenants
+                .iter()
+                .all(|t| t.metadata().is_some())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -1,0 +1,226 @@
+//! The allowlist through the real pipeline: every denied request leaves the simulator's log
+//! untouched; every allowed one reaches it.
+
+mod common;
+
+use common::*;
+
+const C: &str = "c0000000-0000-4000-8000-000000000001";
+const A: &str = "a0000000-0000-4000-8000-000000000001";
+
+const POLICY: &str = "
+    allow:
+      contacts: [GET, POST, PATCH]
+      accounts: [GET]
+      leads: [GET, PATCH]
+      opportunities:
+        verbs: [GET]
+        columns: [name, estimatedvalue]
+    functions: [WhoAmI]
+    actions: [CreateMultiple]
+";
+
+async fn send(h: &Harness, method: &str, path: &str, body: Option<&str>) -> u16 {
+    let mut req = h.http.request(method.parse().unwrap(), h.api(path));
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn denied_requests_never_reach_dataverse() {
+    let h = Harness::with_policy(POLICY).await;
+    let cases: Vec<(&str, String, Option<String>)> = vec![
+        ("GET", "systemusers".into(), None),
+        ("GET", format!("contacts({C})/createdby"), None),
+        ("GET", "contacts?$expand=createdby".into(), None),
+        (
+            "GET",
+            "contacts?$filter=createdby/fullname eq 'x'".into(),
+            None,
+        ),
+        (
+            "GET",
+            "accounts?$filter=contact_customer_accounts/any(c:c/createdby/fullname eq 'x')".into(),
+            None,
+        ),
+        (
+            "GET",
+            "accounts?$apply=groupby((createdby/fullname))".into(),
+            None,
+        ),
+        (
+            "GET",
+            "contacts?$filter=fullname eq @p&@p=createdby/fullname".into(),
+            None,
+        ),
+        (
+            "GET",
+            "accounts?savedQuery=00000000-0000-0000-0000-000000000001".into(),
+            None,
+        ),
+        ("GET", "$metadata".into(), None),
+        ("GET", "EntityDefinitions".into(), None),
+        ("GET", "opportunities?$select=statuscode".into(), None),
+        ("POST", "accounts".into(), Some(r#"{"name":"x"}"#.into())),
+        (
+            "POST",
+            "contacts".into(),
+            Some(format!(r#"{{"createdby@odata.bind":"/systemusers({C})"}}"#)),
+        ),
+        (
+            "POST",
+            "contacts".into(),
+            Some(r#"{"parentcustomerid_account":{"name":"deep"}}"#.into()),
+        ),
+        (
+            "POST",
+            "accounts/Microsoft.Dynamics.CRM.CreateMultiple".into(),
+            Some(
+                r#"{"Targets":[{"@odata.type":"Microsoft.Dynamics.CRM.account","name":"a"}]}"#
+                    .into(),
+            ),
+        ),
+        ("DELETE", format!("contacts({C})"), None),
+        ("PATCH", format!("accounts({A})"), Some("{}".into())),
+        ("GET", "contacts?$Select=fullname".into(), None),
+        ("GET", "contacts%2F".into(), None),
+    ];
+    for (m, p, b) in &cases {
+        let status = send(&h, m, p, b.as_deref()).await;
+        assert!(status == 403 || status == 400, "{m} {p}: {status}");
+    }
+    assert!(
+        h.upstream_requests().is_empty(),
+        "{:?}",
+        h.upstream_requests()
+            .iter()
+            .map(|r| r.uri.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn allowed_requests_reach_dataverse() {
+    let h = Harness::with_policy(POLICY).await;
+    let cases: Vec<(&str, String, Option<String>)> = vec![
+        ("GET", "contacts?$select=fullname".into(), None),
+        (
+            "GET",
+            format!("contacts({C})/parentcustomerid_account"),
+            None,
+        ),
+        (
+            "GET",
+            "contacts?$expand=parentcustomerid_account($select=name)".into(),
+            None,
+        ),
+        (
+            "GET",
+            "contacts?$filter=parentcustomerid_account/name eq 'x'".into(),
+            None,
+        ),
+        (
+            "GET",
+            "EntityDefinitions(LogicalName='contact')".into(),
+            None,
+        ),
+        ("GET", "opportunities".into(), None),
+        (
+            "POST",
+            "contacts".into(),
+            Some(format!(
+                r#"{{"firstname":"a","parentcustomerid_account@odata.bind":"/accounts({A})"}}"#
+            )),
+        ),
+        ("GET", "WhoAmI()".into(), None),
+    ];
+    for (i, (m, p, b)) in cases.iter().enumerate() {
+        let _ = send(&h, m, p, b.as_deref()).await;
+        assert_eq!(
+            h.upstream_requests().len(),
+            i + 1,
+            "{m} {p} did not reach the simulator"
+        );
+    }
+    // the column-restricted read got its $select
+    let seen = h.upstream_requests();
+    let opp = seen
+        .iter()
+        .find(|r| r.uri.contains("opportunities"))
+        .unwrap();
+    assert!(
+        opp.uri.ends_with("$select=name,estimatedvalue"),
+        "{}",
+        opp.uri
+    );
+}
+
+#[tokio::test]
+async fn patch_without_post_is_sent_with_if_match_star() {
+    let h = Harness::with_policy(POLICY).await;
+    let lead = "1ead0000-0000-4000-8000-000000000001";
+    let status = send(
+        &h,
+        "PATCH",
+        &format!("leads({lead})"),
+        Some(r#"{"subject":"x"}"#),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let seen = h.upstream_requests();
+    assert_eq!(seen[0].headers["if-match"], "*");
+    // and it cannot create: a missing id is 404 from Dataverse, not a new row
+    let status = send(
+        &h,
+        "PATCH",
+        "leads(1ead0000-0000-4000-8000-0000000000ff)",
+        Some(r#"{"subject":"x"}"#),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn oversized_inspected_bodies_are_413() {
+    let policy = format!("{POLICY}    limits:\n      max_body_bytes: 2KiB\n");
+    let h = Harness::with_policy(&policy).await;
+    let big = format!(r#"{{"firstname":"{}"}}"#, "x".repeat(4096));
+    assert_eq!(send(&h, "POST", "contacts", Some(&big)).await, 413);
+    assert!(h.upstream_requests().is_empty());
+}
+
+#[tokio::test]
+async fn metadata_is_fetched_from_the_org_when_no_file_is_configured() {
+    let h = Harness::build(dataverse_gateway::sim::SimConfig::default(), |sim| {
+        let yaml = tenant_yaml("contoso", true, sim, 0, &default_secret(), POLICY);
+        let yaml: String = yaml
+            .lines()
+            .filter(|l| !l.contains("metadata_file"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        format!("tenants:\n{yaml}")
+    })
+    .await;
+    let fetched = h
+        .upstream_requests()
+        .iter()
+        .any(|r| r.uri.ends_with("$metadata"));
+    assert!(
+        fetched,
+        "the gateway fetched $metadata with its own token: {:?} tokens {}",
+        h.upstream_requests()
+            .iter()
+            .map(|r| r.uri.clone())
+            .collect::<Vec<_>>(),
+        h.sim.token_requests()
+    );
+    // a lookup path needs the metadata: allowed now that it is loaded
+    let r = h
+        .get("contacts?$filter=parentcustomerid_account/name eq 'x'")
+        .await;
+    assert_eq!(r.status(), 200);
+}
