@@ -1,53 +1,8 @@
-//! Hot-path micro benchmarks: the policy decision and the streaming URL rewriter.
+//! Hot-path micro benchmark: the streaming URL rewriter.
 //! Run with `cargo bench --bench hot_path`. Figures live in the benches, never in unit tests.
 
-use std::hint::black_box;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dataverse_gateway::config::{Policy, TableRule, Verb};
-use dataverse_gateway::policy;
 use dataverse_gateway::rewrite::{BodyRewriter, Encoding, RewriteKind};
-use http::{HeaderMap, Method};
-
-fn policy_with_20_tables() -> Policy {
-    let mut p = Policy::default();
-    for i in 0..19 {
-        p.tables.insert(
-            format!("table{i}s"),
-            TableRule {
-                verbs: vec![Verb::Get],
-                columns: None,
-            },
-        );
-    }
-    p.tables.insert(
-        "contacts".into(),
-        TableRule {
-            verbs: vec![Verb::Get, Verb::Post],
-            columns: None,
-        },
-    );
-    p.functions.push("WhoAmI".into());
-    p
-}
-
-fn decide(c: &mut Criterion) {
-    let p = policy_with_20_tables();
-    let headers = HeaderMap::new();
-    c.bench_function("decide simple GET with $select/$filter", |b| {
-        b.iter(|| {
-            policy::decide(
-                black_box(&p),
-                &Method::GET,
-                black_box("contacts"),
-                Some(black_box(
-                    "$select=fullname,emailaddress1&$filter=statecode%20eq%200&$top=50",
-                )),
-                &headers,
-            )
-        })
-    });
-}
 
 /// A realistic 10 MB Dataverse page: rows with ids, names and a nextLink at the end.
 fn page(org: &str) -> Vec<u8> {
@@ -91,5 +46,5 @@ fn rewrite(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide, rewrite);
+criterion_group!(benches, rewrite);
 criterion_main!(benches);

@@ -50,9 +50,13 @@ enum Command {
         /// A request header, `Name: value` (repeatable).
         #[arg(long = "header")]
         headers: Vec<String>,
-        /// A request body file (accepted for compatibility; this version does not inspect bodies).
+        /// The request body, for writes, actions and `$batch`.
         #[arg(long)]
         body: Option<PathBuf>,
+        /// A CSDL (`$metadata`) file of the org; default: the tenant's `dataverse.metadata_file`.
+        /// Without metadata, requests that need it (navigation, `$expand`, writes) are denied.
+        #[arg(long)]
+        metadata: Option<PathBuf>,
         method: String,
         url: String,
     },
@@ -83,13 +87,17 @@ pub fn main() -> ExitCode {
             tenant,
             headers,
             body,
+            metadata,
             method,
             url,
         } => explain(
             &config_path(config),
-            tenant.as_deref(),
-            &headers,
-            body.as_deref(),
+            &ExplainArgs {
+                tenant: tenant.as_deref(),
+                headers: &headers,
+                body: body.as_deref(),
+                metadata: metadata.as_deref(),
+            },
             &method,
             &url,
         ),
@@ -236,18 +244,18 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn explain(
-    path: &Path,
-    tenant: Option<&str>,
-    headers: &[String],
-    body: Option<&Path>,
-    method: &str,
-    url: &str,
-) -> ExitCode {
+struct ExplainArgs<'a> {
+    tenant: Option<&'a str>,
+    headers: &'a [String],
+    body: Option<&'a Path>,
+    metadata: Option<&'a Path>,
+}
+
+fn explain(path: &Path, args: &ExplainArgs<'_>, method: &str, url: &str) -> ExitCode {
     let Ok((config, _)) = load(path) else {
         return ExitCode::FAILURE;
     };
-    match explain_decision(&config, tenant, headers, body, method, url) {
+    match explain_decision(&config, args, method, url) {
         Ok((tenant, decision)) => {
             print!("{}", report::explanation(&tenant, method, url, &decision));
             if decision.allowed() {
@@ -265,12 +273,11 @@ fn explain(
 
 fn explain_decision(
     config: &Config,
-    tenant: Option<&str>,
-    headers: &[String],
-    body: Option<&Path>,
+    args: &ExplainArgs<'_>,
     method: &str,
     url: &str,
 ) -> Result<(String, policy::Decision), String> {
+    let (tenant, headers, body) = (args.tenant, args.headers, args.body);
     let method: http::Method = method
         .parse()
         .map_err(|_| format!("`{method}` is not an HTTP method"))?;
@@ -315,7 +322,13 @@ fn explain_decision(
     if let Err(e) = crate::headers::check_request(&map) {
         return Ok((t.name.clone(), policy::Decision::malformed(e)));
     }
-    let metadata = match &t.dataverse.metadata_file {
+    if crate::classify::needs_body(&method, routed.resource) && body.is_none() {
+        return Err(format!(
+            "{method} {} sends a body: give it with --body FILE",
+            routed.resource
+        ));
+    }
+    let metadata = match args.metadata.or(t.dataverse.metadata_file.as_deref()) {
         Some(path) => Some(crate::gateway::load_metadata_file(path)?),
         None => None,
     };

@@ -71,7 +71,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
     let mut parsed = match batch::parse(content_type, req.body.unwrap_or_default(), MAX_BATCH_PARTS)
     {
         Ok(b) => b,
-        Err(e) => return deny(Decision::malformed(format!("$batch: {e}"))),
+        Err(e) => return deny(Decision::malformed(e.to_string())),
     };
     let mut uses = Vec::new();
     let mut problems: Vec<(Denial, String)> = Vec::new();

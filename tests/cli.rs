@@ -485,6 +485,9 @@ fn check_reports_a_yaml_syntax_error_with_its_position() {
     }
 }
 
+/// The simulator's CSDL, standing in for an org's saved `$metadata`.
+const SIM_CSDL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/metadata.xml");
+
 // ---------------------------------------------------------------------------------------------
 // explain
 // ---------------------------------------------------------------------------------------------
@@ -497,7 +500,7 @@ fn explain_allows_a_listed_table_and_names_the_rule() {
         run.stdout,
         "ALLOW GET /api/data/v9.2/contacts?$select=fullname
   tenant: contoso
-  touches: GET contacts
+  touches: GET contacts [fullname]
   rule: allow.contacts permits GET
 "
     );
@@ -514,12 +517,25 @@ fn explain_allows_a_listed_table_and_names_the_rule() {
 
 #[test]
 fn explain_names_what_patch_without_post_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = write(dir.path(), "body.json", r#"{"subject":"x"}"#);
     let run = explain(&[
+        "--metadata",
+        SIM_CSDL,
+        "--body",
+        &body,
         "PATCH",
         "/api/data/v9.2/leads(c0000000-0000-4000-8000-000000000001)",
     ]);
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert!(run.stdout.contains("adds: If-Match: *"), "{}", run.stdout);
+    // without the body, explain says what it needs
+    let run = explain(&[
+        "PATCH",
+        "/api/data/v9.2/leads(c0000000-0000-4000-8000-000000000001)",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.output());
+    assert!(run.stderr.contains("--body"), "{}", run.stderr);
 }
 
 #[test]
@@ -531,7 +547,7 @@ fn explain_denies_a_table_outside_the_allowlist() {
         "DENY (403) GET /api/data/v9.2/accounts
   tenant: contoso
   touches: GET accounts
-  reason: `accounts` is not in this tenant's allowlist
+  reason: GET on `accounts`: the table is not in this tenant's allowlist
 "
     );
 
@@ -549,15 +565,29 @@ fn explain_denies_a_table_outside_the_allowlist() {
 }
 
 #[test]
-fn explain_denies_expand_because_it_is_not_inspected() {
+fn explain_follows_expand_to_the_target_table() {
+    // without metadata the navigation target is unknown: denied, and explain says why
     let run = explain(&[
         "GET",
         "/api/data/v9.2/contacts?$expand=parentcustomerid_account",
     ]);
     assert_eq!(run.code, Some(2), "{}", run.output());
     assert!(run.stdout.starts_with("DENY (403) "), "{}", run.stdout);
-    assert!(run.stdout.contains("`$expand`"), "{}", run.stdout);
-    assert!(run.stdout.contains("not inspected"), "{}", run.stdout);
+    assert!(run.stdout.contains("metadata"), "{}", run.stdout);
+    // with the org's metadata: the expansion reads accounts, which contoso does not allow
+    let run = explain(&[
+        "--metadata",
+        SIM_CSDL,
+        "GET",
+        "/api/data/v9.2/contacts?$expand=parentcustomerid_account($select=name)",
+    ]);
+    assert_eq!(run.code, Some(2), "{}", run.output());
+    assert!(
+        run.stdout.contains("touches: GET accounts [name]"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("GET on `accounts`"), "{}", run.stdout);
 }
 
 #[test]
@@ -760,7 +790,12 @@ async fn serve_proxies_to_dataverse_and_exits_0_on_sigterm() {
     let body: Value = r.json().await.unwrap();
     assert!(body["UserId"].is_string(), "{body}");
     assert_eq!(sim.token_requests(), 1);
-    let upstream = sim.requests();
+    // besides the gateway's own $metadata fetch, exactly the agent's request arrived
+    let upstream: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| !r.uri.ends_with("$metadata"))
+        .collect();
     assert_eq!(upstream.len(), 1);
     assert!(upstream[0].uri.ends_with("/WhoAmI"), "{}", upstream[0].uri);
 
@@ -771,7 +806,10 @@ async fn serve_proxies_to_dataverse_and_exits_0_on_sigterm() {
         .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(
-        sim.requests().len(),
+        sim.requests()
+            .iter()
+            .filter(|r| !r.uri.ends_with("$metadata"))
+            .count(),
         1,
         "a denied request never reaches Dataverse"
     );

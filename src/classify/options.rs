@@ -42,7 +42,7 @@ pub(super) fn read(
     columns.extend(resolve(&refs.paths, set, logical, meta, out)?);
     aliases(&refs.aliases, q, meta, env, out)?;
     if let Some(x) = q.get("$expand") {
-        expand(&parse_expand(x)?, logical, meta, env, out)?;
+        expand(&parse_expand(x)?, logical, meta, out)?;
     }
     let stored = stored_queries(q, set, out)?;
     if let Some(xml) = q.get("fetchXml") {
@@ -176,7 +176,6 @@ fn expand(
     items: &[ExpandItem],
     logical: &str,
     meta: &Metadata,
-    env: &Env<'_>,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
     for item in items {
@@ -209,7 +208,7 @@ fn expand(
         columns.extend(resolve(&refs.paths, target, &nav.target, meta, out)?);
         let all = item.option("$select").is_none();
         out.touch(target, Verb::Get, columns, all);
-        expand(&item.children, &nav.target, meta, env, out)?;
+        expand(&item.children, &nav.target, meta, out)?;
     }
     Ok(())
 }
@@ -409,7 +408,7 @@ fn fetch(
     meta: &Metadata,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
-    let f = fetchxml::parse(xml).map_err(|e| ParseError::Malformed(format!("fetchXml: {e}")))?;
+    let f = fetchxml::parse(xml).map_err(|e| ParseError::Malformed(e.to_string()))?;
     if f.entity != logical {
         return Err(ParseError::Malformed(format!(
             "fetchXml queries `{}` but the URL names `{set}`",

@@ -22,6 +22,7 @@
 //! - duplicate entity types, entity sets, navigation properties and operation imports are
 //!   errors, never a silent "last one wins".
 
+mod attrs;
 mod error;
 mod parse;
 mod resolve;

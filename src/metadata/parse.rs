@@ -7,12 +7,12 @@
 //! alias may be declared after its first use — `resolve` strips qualifiers once all are known;
 //! every error carries the position of the element at fault.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
 
+use super::attrs::Attrs;
 use super::{EntityType, MetadataError, Operation, Position};
 
 type Result<T> = std::result::Result<T, MetadataError>;
@@ -71,47 +71,35 @@ impl Element<'_> {
 
 impl<'a> Parser<'a> {
     fn document(&mut self) -> Result<()> {
-        let root = loop {
-            let at = self.reader.buffer_position();
-            match self.read()? {
-                Event::Start(tag) => {
-                    break Element {
-                        tag,
-                        open: true,
-                        at,
-                    };
-                }
-                Event::Empty(tag) => {
-                    break Element {
-                        tag,
-                        open: false,
-                        at,
-                    };
-                }
-                Event::Eof => return Err(MetadataError::NoSchema),
-                _ => {}
-            }
-        };
+        let root = self.top_level()?.ok_or(MetadataError::NoSchema)?;
         match root.local() {
             "Edmx" => self.edmx(root)?,
             "Schema" => self.schema(root)?,
             other => {
                 let found = other.to_owned();
-                return Err(MetadataError::NotCsdl {
-                    at: self.pos(root.at),
-                    found,
-                });
+                let at = self.pos(root.at);
+                return Err(MetadataError::NotCsdl { at, found });
             }
         }
+        match self.top_level()? {
+            Some(extra) => Err(MetadataError::TrailingElement {
+                at: self.pos(extra.at),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The next element outside the root; `None` at the end of the input.
+    fn top_level(&mut self) -> Result<Option<Element<'a>>> {
         loop {
             let at = self.reader.buffer_position();
-            match self.read()? {
-                Event::Eof => return Ok(()),
-                Event::Start(_) | Event::Empty(_) => {
-                    return Err(MetadataError::TrailingElement { at: self.pos(at) });
-                }
-                _ => {}
-            }
+            let (tag, open) = match self.read()? {
+                Event::Start(tag) => (tag, true),
+                Event::Empty(tag) => (tag, false),
+                Event::Eof => return Ok(None),
+                _ => continue,
+            };
+            return Ok(Some(Element { tag, open, at }));
         }
     }
 
@@ -303,37 +291,26 @@ impl<'a> Parser<'a> {
         }
         loop {
             let at = self.reader.buffer_position();
-            match self.read()? {
-                Event::Start(tag) => {
-                    return Ok(Some(Element {
-                        tag,
-                        open: true,
-                        at,
-                    }));
-                }
-                Event::Empty(tag) => {
-                    return Ok(Some(Element {
-                        tag,
-                        open: false,
-                        at,
-                    }));
-                }
+            let (tag, open) = match self.read()? {
+                Event::Start(tag) => (tag, true),
+                Event::Empty(tag) => (tag, false),
                 Event::End(_) => return Ok(None),
                 Event::Eof => {
                     let at = self.pos(at);
                     return Err(MetadataError::Truncated { at, element: name });
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            return Ok(Some(Element { tag, open, at }));
         }
     }
 
     /// Consumes the element's content, if any, unread.
     fn skip(&mut self, el: Element<'a>) -> Result<()> {
-        if el.open {
-            if let Err(source) = self.reader.read_to_end(el.tag.name()) {
-                return Err(self.xml_error(source));
-            }
+        if el.open
+            && let Err(source) = self.reader.read_to_end(el.tag.name())
+        {
+            return Err(self.xml_error(source));
         }
         Ok(())
     }
@@ -351,30 +328,7 @@ impl<'a> Parser<'a> {
         element: &'static str,
         names: [&'static str; N],
     ) -> Result<Attrs<'e, 'a, N>> {
-        let mut values = [const { None }; N];
-        for attr in el.tag.attributes() {
-            let attr = attr.map_err(|source| MetadataError::Attribute {
-                at: self.pos(el.at),
-                source,
-            })?;
-            let key = attr.key.local_name().into_inner();
-            if let Some(i) = names.iter().position(|n| *n == key) {
-                let value = attr
-                    .normalized_value(XmlVersion::Implicit1_0)
-                    .map_err(|source| MetadataError::Xml {
-                        at: self.pos(el.at),
-                        source,
-                    })?;
-                values[i] = Some(value);
-            }
-        }
-        Ok(Attrs {
-            values,
-            names,
-            element,
-            at: el.at,
-            xml: self.xml,
-        })
+        Attrs::pick(self.xml, &el.tag, el.at, element, names)
     }
 
     fn pos(&self, offset: u64) -> Position {
@@ -389,42 +343,5 @@ impl<'a> Parser<'a> {
     fn duplicate(&self, at: u64, kind: &'static str, name: String) -> MetadataError {
         let at = self.pos(at);
         MetadataError::Duplicate { at, kind, name }
-    }
-}
-
-/// Attribute values picked from one start tag, taken out by index into `names`.
-struct Attrs<'e, 'x, const N: usize> {
-    values: [Option<Cow<'e, str>>; N],
-    names: [&'static str; N],
-    element: &'static str,
-    at: u64,
-    xml: &'x [u8],
-}
-
-impl<const N: usize> Attrs<'_, '_, N> {
-    fn optional(&mut self, i: usize) -> Option<String> {
-        self.values[i].take().map(Cow::into_owned)
-    }
-
-    fn required(&mut self, i: usize) -> Result<String> {
-        self.optional(i)
-            .ok_or_else(|| MetadataError::MissingAttribute {
-                at: Position::of(self.xml, self.at),
-                element: self.element,
-                attribute: self.names[i],
-            })
-    }
-
-    /// An `xs:boolean`; absent means false.
-    fn flag(&mut self, i: usize) -> Result<bool> {
-        match self.values[i].as_deref() {
-            None | Some("false" | "0") => Ok(false),
-            Some("true" | "1") => Ok(true),
-            Some(other) => Err(MetadataError::NotBoolean {
-                at: Position::of(self.xml, self.at),
-                attribute: self.names[i],
-                value: other.to_owned(),
-            }),
-        }
     }
 }

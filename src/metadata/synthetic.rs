@@ -36,7 +36,7 @@ pub fn target(i: usize, k: usize, tables: usize) -> usize {
 
 /// Tables with a `new_Approve` overload bound to them.
 pub fn has_approve(i: usize) -> bool {
-    i % 25 == 0
+    i.is_multiple_of(25)
 }
 
 pub const COMPLEX_TYPES: usize = 40;

@@ -148,7 +148,7 @@ pub fn parse(xml: &str) -> Result<Fetch, FetchError> {
             Event::End(_) => {
                 parser.stack.pop();
             }
-            Event::Text(t) => parser.text(t.trim().is_empty())?,
+            Event::Text(t) => parser.text(t.bytes().all(|b| b" \t\r\n".contains(&b)))?,
             Event::CData(_) => parser.text(false)?,
             Event::GeneralRef(r) => {
                 if !r.is_char_ref() && !matches!(&*r, "lt" | "gt" | "amp" | "apos" | "quot") {
