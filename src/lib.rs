@@ -29,9 +29,12 @@
 //! and the tests. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod audit;
 pub mod batch;
 pub mod body;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -40,14 +43,19 @@ pub mod gateway;
 pub mod headers;
 pub mod limit;
 pub mod metadata;
+pub mod metrics;
+pub mod observe;
 pub mod odata;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod report;
 pub mod rewrite;
 pub mod route;
 pub mod secret;
 pub mod server;
+pub mod service;
 pub mod sim;
+pub mod tls;
 pub mod token;
 pub mod upstream;

@@ -369,6 +369,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
+mod ops;
 mod policy;
 mod sections;
 #[cfg(test)]
