@@ -72,6 +72,13 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let reloads = Family::<ResultLabel, Counter>::default();
+        for result in ["ok", "error"] {
+            // Present from the start, so "no reload yet" reads as 0, not as a missing series.
+            let _ = reloads.get_or_create(&ResultLabel {
+                result: result.into(),
+            });
+        }
         Metrics {
             requests: Family::default(),
             request_duration: Family::new_with_constructor(latency_histogram),
@@ -79,7 +86,7 @@ impl Default for Metrics {
             in_flight: Gauge::default(),
             rate_limited: Family::default(),
             upstream_throttled: Family::default(),
-            reloads: Family::default(),
+            reloads,
             audit_dropped: Counter::default(),
         }
     }

@@ -65,6 +65,8 @@ struct Pending {
 struct Observed {
     inner: BoxBody,
     bytes_out: u64,
+    /// The body's length when known in advance (hyper may stop polling after that many bytes).
+    expected: Option<u64>,
     pending: Option<Pending>,
 }
 
@@ -79,6 +81,7 @@ pub fn track(
     let status = response.status().as_u16();
     response.map(|inner| {
         Observed {
+            expected: inner.size_hint().exact(),
             inner,
             bytes_out: 0,
             pending: Some(Pending {
@@ -137,7 +140,7 @@ impl Body for Observed {
 
 impl Drop for Observed {
     fn drop(&mut self) {
-        let completed = self.inner.is_end_stream();
+        let completed = self.inner.is_end_stream() || self.expected == Some(self.bytes_out);
         self.finish(completed);
     }
 }
