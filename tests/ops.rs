@@ -119,12 +119,11 @@ impl Running {
 
     /// Waits until /metrics has `line` exactly; returns the whole text.
     async fn metrics_with(&self, line: &str) -> String {
-        let found = eventually(WAIT, line, || async {
+        eventually(WAIT, line, || async {
             let m = self.metrics().await;
             m.lines().any(|l| l == line).then_some(m)
         })
-        .await;
-        found
+        .await
     }
 
     async fn stop(&mut self) {
