@@ -1,16 +1,11 @@
 //! The command line (SPEC section 2). The binary's `main` only calls [`main`].
 
+use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-
-use crate::clock::SystemClock;
-use crate::config::{self, Config};
-use crate::gateway::Gateway;
-use crate::{demo, policy, report, server};
+use crate::config::{self, Config, LogFormat};
+use crate::{demo, policy, report, service};
 
 #[derive(Parser)]
 #[command(
@@ -110,7 +105,6 @@ fn config_path(arg: Option<PathBuf>) -> PathBuf {
 }
 
 fn runtime<'a, F: std::future::Future<Output = ExitCode> + 'a>(f: impl FnOnce() -> F) -> ExitCode {
-    init_tracing();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,20 +114,6 @@ fn runtime<'a, F: std::future::Future<Output = ExitCode> + 'a>(f: impl FnOnce() 
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_tracing() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
     }
 }
 
@@ -156,6 +136,7 @@ async fn serve(path: &Path) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    service::init_tracing(config.log_format);
     let fatal: Vec<&config::Diagnostic> = warnings.iter().filter(|w| w.fatal_for_serve).collect();
     if !fatal.is_empty() {
         for f in fatal {
@@ -166,60 +147,11 @@ async fn serve(path: &Path) -> ExitCode {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    run(config).await
-}
-
-async fn run(config: Config) -> ExitCode {
-    let listen = config.listen;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {listen}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let gateway = match Gateway::new(config, Arc::new(SystemClock)) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(%listen, "dataverse-gateway listening");
-    server::serve(
-        listener,
-        gateway,
-        shutdown_signal(),
-        Duration::from_secs(30),
-    )
-    .await;
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown signal received; finishing requests in flight");
+    service::run(config, Some(path.to_path_buf())).await
 }
 
 async fn run_demo(port: u16) -> ExitCode {
+    service::init_tracing(LogFormat::Auto);
     let demo = match demo::start(port).await {
         Ok(d) => d,
         Err(e) => {
@@ -228,7 +160,7 @@ async fn run_demo(port: u16) -> ExitCode {
         }
     };
     println!("{}", demo::banner(&format!("http://127.0.0.1:{port}")));
-    let code = run(demo.config).await;
+    let code = service::run(demo.config, None).await;
     demo.simulator.shutdown().await;
     code
 }

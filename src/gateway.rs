@@ -1,18 +1,24 @@
 //! The gateway's shared state: the current configuration snapshot and what lives with it.
 //!
 //! A [`Snapshot`] is immutable; a request loads the current one once and finishes under it even
-//! if the configuration is swapped meanwhile ([`Gateway::swap`]). Each tenant's metadata lives
-//! beside it and is filled from `metadata_file` at build time or fetched from the org in the
-//! background; until it is loaded, requests that need it are denied (fail closed).
+//! if the configuration is swapped meanwhile ([`Gateway::swap`]). A swap keeps the token source
+//! of every tenant whose `auth` (and the upstream settings) did not change, the limiter of every
+//! tenant whose `limits` did not change, and the metadata of every tenant whose `dataverse`
+//! settings did not change, so a reload never drops a cache or resets a rate.
+//! Each tenant's metadata is filled from `metadata_file` at build time or fetched from the org
+//! in the background; until it is loaded, requests that need it are denied (fail closed).
+//! [`Metrics`] and the audit sink belong to the process, not to a snapshot.
 
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+use crate::audit::AuditSink;
 use crate::clock::Clock;
 use crate::config::{Config, Tenant};
 use crate::limit::TenantLimits;
 use crate::metadata::Metadata;
+use crate::metrics::Metrics;
 use crate::route::Routes;
 use crate::token::TokenSource;
 use crate::upstream::{Upstream, UpstreamError};
@@ -20,7 +26,7 @@ use crate::upstream::{Upstream, UpstreamError};
 pub struct TenantRuntime {
     pub config: Tenant,
     pub token: Arc<TokenSource>,
-    pub limits: TenantLimits,
+    pub limits: Arc<TenantLimits>,
     pub metadata: ArcSwapOption<Metadata>,
 }
 
@@ -40,6 +46,8 @@ pub struct Snapshot {
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    audit: std::sync::OnceLock<AuditSink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,13 +60,24 @@ pub enum BuildError {
 
 impl Gateway {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, BuildError> {
-        let snapshot = build(config, &clock)?;
+        let snapshot = build(config, &clock, None)?;
         let gateway = Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
+            metrics: Metrics::default(),
+            audit: std::sync::OnceLock::new(),
         });
         crate::metadata_loader::start(&gateway.snapshot());
         Ok(gateway)
+    }
+
+    /// Starts writing audit records to `sink` (once; later calls are ignored).
+    pub fn set_audit(&self, sink: AuditSink) {
+        let _ = self.audit.set(sink);
+    }
+
+    pub fn audit(&self) -> Option<&AuditSink> {
+        self.audit.get()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -67,31 +86,51 @@ impl Gateway {
 
     /// Replaces the configuration; requests in flight keep the snapshot they started with.
     pub fn swap(&self, config: Config) -> Result<(), BuildError> {
-        let snapshot = build(config, &self.clock)?;
-        let snapshot = Arc::new(snapshot);
+        let previous = self.snapshot.load_full();
+        let snapshot = Arc::new(build(config, &self.clock, Some(&previous))?);
         crate::metadata_loader::start(&snapshot);
         self.snapshot.store(snapshot);
         Ok(())
     }
 }
 
-fn build(config: Config, clock: &Arc<dyn Clock>) -> Result<Snapshot, BuildError> {
-    let upstream = Upstream::new(&config.upstream_tls, &config.timeouts)?;
+fn build(
+    config: Config,
+    clock: &Arc<dyn Clock>,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, BuildError> {
+    let same_upstream = previous.filter(|p| {
+        p.config.upstream_tls == config.upstream_tls && p.config.timeouts == config.timeouts
+    });
+    let upstream = match same_upstream {
+        Some(p) => p.upstream.clone(),
+        None => Upstream::new(&config.upstream_tls, &config.timeouts)?,
+    };
     let mut tenants = Vec::new();
     for t in &config.tenants {
-        let metadata = match &t.dataverse.metadata_file {
-            Some(path) => Some(Arc::new(load_metadata_file(path).map_err(|message| {
+        let before = previous.and_then(|p| p.tenants.iter().find(|o| o.config.name == t.name));
+        let token = match before {
+            Some(o) if same_upstream.is_some() && o.config.auth == t.auth => Arc::clone(&o.token),
+            _ => TokenSource::new(t.auth.clone(), upstream.entra.clone(), Arc::clone(clock)),
+        };
+        let limits = match before {
+            Some(o) if o.config.limits == t.limits => Arc::clone(&o.limits),
+            _ => Arc::new(TenantLimits::new(&t.limits)),
+        };
+        let metadata = match (&t.dataverse.metadata_file, before) {
+            (Some(path), _) => Some(Arc::new(load_metadata_file(path).map_err(|message| {
                 BuildError::MetadataFile {
                     tenant: t.name.clone(),
                     message,
                 }
             })?)),
-            None => None,
+            (None, Some(o)) if o.config.dataverse == t.dataverse => o.metadata(),
+            (None, _) => None,
         };
         tenants.push(Arc::new(TenantRuntime {
             config: t.clone(),
-            token: TokenSource::new(t.auth.clone(), upstream.entra.clone(), Arc::clone(clock)),
-            limits: TenantLimits::new(&t.limits),
+            token,
+            limits,
             metadata: ArcSwapOption::new(metadata),
         }));
     }

@@ -19,20 +19,32 @@
 //!    [`rewrite`], which points the org's absolute URLs at the gateway.
 //! 7. Every gateway-made error becomes a Dataverse-shaped response in [`error`] /
 //!    [`proxy::respond_error`] only.
+//! 8. [`observe`] finishes each request when its response body ends: [`metrics`], one
+//!    [`audit`] record, one access log line. [`clients`] checks internal client keys first.
+//!
+//! # The process
+//!
+//! [`service`] runs `serve`: the agents' listener (TLS via [`tls`]), the [`admin`] listener
+//! (`/metrics`, `/healthz`, `/readyz`), hot [`reload`] (SIGHUP, file changes) and graceful
+//! shutdown.
 //!
 //! # Pure cores and shells
 //!
 //! Pure (no I/O, no clock): [`config`] (parse + validate), [`route`], [`odata`], [`policy`],
-//! [`headers`], [`rewrite`], [`error`], [`report`], the cache policy in [`token`].
+//! [`headers`], [`rewrite`], [`error`], [`report`], [`clients`], the cache policy in [`token`],
+//! the record shaping in [`audit`].
 //! Shells: [`server`], [`proxy`], [`gateway`] (the swappable config snapshot), [`upstream`],
-//! [`cli`], [`demo`]. [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
+//! [`cli`], [`demo`], [`service`], [`admin`], [`reload`], [`observe`]. [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
 //! and the tests. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod audit;
 pub mod batch;
 pub mod body;
 pub mod classify;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -43,14 +55,19 @@ pub mod inspect;
 pub mod limit;
 pub mod metadata;
 pub mod metadata_loader;
+pub mod metrics;
+pub mod observe;
 pub mod odata;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod report;
 pub mod rewrite;
 pub mod route;
 pub mod secret;
 pub mod server;
+pub mod service;
 pub mod sim;
+pub mod tls;
 pub mod token;
 pub mod upstream;

@@ -2,11 +2,14 @@
 //!
 //! Each phase is a function over one [`Exchange`] (the per-request context). Errors from any
 //! phase are [`GatewayError`]s and become responses in exactly one place, [`respond_error`].
+//! Internal client keys ([`clients`]) are checked before routing; the last phase, counting and
+//! auditing, runs when the response body ends ([`observe`]).
 //! Invariant: nothing reaches Dataverse unless the policy allowed it, and what reaches it is the
 //! request the policy saw (same method, same raw path and query, plus at most an added `$select`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -21,38 +24,57 @@ use crate::headers;
 use crate::inspect;
 use crate::policy::{self, Decision};
 use crate::rewrite::{BodyRewriter, Encoding, RewriteKind, rewrite_url};
+use crate::{clients, observe};
 
 /// What one request has gathered on its way through the phases.
 pub struct Exchange {
     pub request_id: HeaderValue,
     pub method: Method,
     pub path: String,
+    /// The raw query (the audit log shows only its option names unless told otherwise).
+    pub query: Option<String>,
     pub tenant: Option<String>,
+    /// The internal client, when client keys are configured.
+    pub client: Option<String>,
     pub decision: Option<Decision>,
+    /// The error the gateway answered with, if it did.
+    pub error: Option<GatewayError>,
     pub upstream_status: Option<u16>,
+    pub upstream_latency: Option<Duration>,
+    /// Request body bytes forwarded so far.
+    pub bytes_in: Arc<AtomicU64>,
 }
 
 impl Gateway {
     /// Serves one agent request. Never fails: errors become Dataverse-shaped responses.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<BoxBody> {
         let started = Instant::now();
+        let in_flight = observe::InFlight::enter(&self);
         let request_id = headers::agent_request_id(req.headers()).unwrap_or_else(new_request_id);
         let mut ex = Exchange {
             request_id: request_id.clone(),
             method: req.method().clone(),
             path: req.uri().path().to_string(),
+            query: req.uri().query().map(str::to_string),
             tenant: None,
+            client: None,
             decision: None,
+            error: None,
             upstream_status: None,
+            upstream_latency: None,
+            bytes_in: Arc::default(),
         };
         let snapshot = self.snapshot();
         let mut response = match proxy(&snapshot, req, &mut ex).await {
             Ok(r) => r,
-            Err(e) => respond_error(&e),
+            Err(e) => {
+                let r = respond_error(&e);
+                ex.error = Some(e);
+                r
+            }
         };
         response.headers_mut().insert("x-request-id", request_id);
-        log(&ex, response.status().as_u16(), started);
-        response
+        observe::track(self, ex, response, started, in_flight)
     }
 }
 
@@ -82,6 +104,8 @@ async fn proxy(
     req: Request<Incoming>,
     ex: &mut Exchange,
 ) -> Result<Response<BoxBody>, GatewayError> {
+    let client = clients::authenticate(&snapshot.config.clients, req.headers())?;
+    ex.client = client.map(|c| c.name.clone());
     let host = request_host(&req)?;
     let uri = req.uri().clone();
     let routed = snapshot
@@ -90,6 +114,7 @@ async fn proxy(
         .map_err(GatewayError::NotFound)?;
     let tenant = &snapshot.tenants[routed.tenant];
     ex.tenant = Some(tenant.config.name.clone());
+    clients::authorize(client, &tenant.config.name)?;
     let dv = &tenant.config.dataverse;
     if routed.api_version != dv.api_version {
         let msg = format!(
@@ -166,8 +191,11 @@ async fn proxy(
         &inspected.decision,
         token.expose(),
         &ex.request_id,
-    )?;
+    )?
+    .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
+    let sent = Instant::now();
     let response = send(snapshot, tenant, upstream_req).await?;
+    ex.upstream_latency = Some(sent.elapsed());
     ex.upstream_status = Some(response.status().as_u16());
     respond(response, &dv.url, &base, permit)
 }
@@ -384,30 +412,4 @@ fn respond(
         parts,
         http_body_util::BodyExt::boxed(body),
     ))
-}
-
-fn log(ex: &Exchange, status: u16, started: Instant) {
-    let (decision, reason) = match &ex.decision {
-        Some(d) if d.allowed() => ("allow", d.reason.as_str()),
-        Some(d) => ("deny", d.reason.as_str()),
-        None => ("none", ""),
-    };
-    let access: Vec<String> = ex
-        .decision
-        .iter()
-        .flat_map(|d| d.uses.iter().map(|a| a.to_string()))
-        .collect();
-    tracing::info!(
-        target: "dataverse_gateway::access",
-        request_id = ex.request_id.to_str().unwrap_or(""),
-        tenant = ex.tenant.as_deref().unwrap_or(""),
-        method = %ex.method,
-        path = %ex.path,
-        access = %access.join("; "),
-        decision,
-        reason,
-        status,
-        upstream_status = ex.upstream_status.unwrap_or(0),
-        latency_ms = started.elapsed().as_millis() as u64,
-    );
 }

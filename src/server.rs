@@ -1,7 +1,11 @@
 //! The agents' listener: accept loop, HTTP/1.1 and HTTP/2, graceful shutdown.
 //!
 //! `serve(listener, gateway, shutdown, grace)`: the caller binds (port 0 in tests) and owns
-//! shutdown. tower-http layers sit only here, at the edge: tracing and catch-panic.
+//! shutdown; [`serve_tls`] does the same over TLS (the handshake runs in the connection's task,
+//! bounded by [`TLS_HANDSHAKE_TIMEOUT`], so a slow client never stalls the accept loop).
+//! tower-http layers sit only here, at the edge: tracing and catch-panic. Header limits: at
+//! most [`MAX_HEADERS`] headers and 64 KiB of request head (HTTP/1.1: 431 beyond), 64 KiB of
+//! header list (HTTP/2).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +26,11 @@ use tower_http::trace::TraceLayer;
 use crate::body::{self, BoxBody};
 use crate::error::error_body;
 use crate::gateway::Gateway;
+use crate::tls::SharedTls;
+
+/// Most request headers accepted on HTTP/1.1.
+pub const MAX_HEADERS: usize = 100;
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `shutdown` completes, then lets open requests finish for up to `grace`.
 pub async fn serve(
@@ -30,10 +39,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    serve_tls(listener, gateway, shutdown, grace, None).await;
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_tls(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+    tls: Option<SharedTls>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .max_buf_size(64 * 1024)
+        .max_headers(MAX_HEADERS)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     builder.http2().max_header_list_size(64 * 1024);
@@ -60,11 +81,36 @@ pub async fn serve(
                 let gateway = Arc::clone(&gateway);
                 async move { Ok::<_, Infallible>(gateway.handle(req).await) }
             });
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn.into_owned());
+        let service = TowerToHyperService::new(service);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.load_full()));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match acceptor {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

@@ -30,17 +30,20 @@ pub struct Config {
     pub upstream_tls: UpstreamTls,
     pub tls: Option<ListenerTls>,
     pub clients: Vec<ClientKey>,
-    pub audit: Option<AuditOutput>,
+    pub audit: Option<Audit>,
+    pub log_format: LogFormat,
+    /// How long in-flight requests may run on after SIGTERM/SIGINT (default 30s).
+    pub shutdown_grace: Duration,
     pub timeouts: Timeouts,
     pub tenants: Vec<Tenant>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamTls {
     pub extra_ca_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerTls {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
@@ -58,6 +61,23 @@ pub struct ClientKey {
 pub enum AuditOutput {
     Stdout,
     File(PathBuf),
+}
+
+/// `audit:` — one JSON line per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub output: AuditOutput,
+    /// Include query option values (they can hold personal data); default: names only.
+    pub query_values: bool,
+}
+
+/// `log_format:` — `auto` is human-readable on a terminal and JSON otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Json,
+    Text,
 }
 
 /// Upstream timeouts. Defaults: connect 10s, response headers 120s (Dataverse's own request
@@ -79,7 +99,7 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     pub name: String,
     pub default: bool,
@@ -90,7 +110,7 @@ pub struct Tenant {
     pub policy: Policy,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dataverse {
     /// Origin of the org, `scheme://host[:port]`, lower-case, no trailing slash.
     pub url: String,
@@ -98,7 +118,7 @@ pub struct Dataverse {
     pub metadata_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Auth {
     pub tenant_id: String,
     pub client_id: String,
@@ -114,7 +134,7 @@ impl Auth {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     ClientSecret(SecretRef),
 }

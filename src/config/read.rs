@@ -400,6 +400,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
+mod ops;
 mod policy;
 mod sections;
 #[cfg(test)]

@@ -82,6 +82,8 @@ pub struct TokenSource {
     state: Mutex<State>,
     flight: tokio::sync::Mutex<()>,
     requests: AtomicU64,
+    /// Finished token requests by outcome (for metrics).
+    outcomes: [AtomicU64; 2],
 }
 
 impl TokenSource {
@@ -93,7 +95,25 @@ impl TokenSource {
             state: Mutex::new(State::default()),
             flight: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
+            outcomes: [AtomicU64::new(0), AtomicU64::new(0)],
         })
+    }
+
+    /// Finished token requests: (succeeded, failed).
+    pub fn outcomes(&self) -> (u64, u64) {
+        let [ok, failed] = &self.outcomes;
+        (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+    }
+
+    /// Time until the cached token expires; `None` when there is no usable token.
+    pub fn expires_in(&self) -> Option<Duration> {
+        let now = self.clock.now();
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let c = state.cached.as_ref()?;
+        match freshness(now, c.expires_at, c.refresh_at) {
+            Freshness::Expired => None,
+            _ => Some(c.expires_at - now),
+        }
     }
 
     /// Token requests made so far.
@@ -164,6 +184,7 @@ impl TokenSource {
             Ok(secret) => entra::request_token(&self.http, &self.auth, &secret).await,
             Err(e) => Err(e),
         };
+        self.outcomes[usize::from(result.is_err())].fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(issued) => {

@@ -11,6 +11,8 @@ use dataverse_gateway::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
 use tokio::sync::oneshot;
 
+pub mod proc;
+
 pub const DEFAULT_POLICY: &str = "
     allow:
       contacts: [GET, POST, PATCH, DELETE]

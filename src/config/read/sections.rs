@@ -10,6 +10,8 @@ const TOP_KEYS: &[&str] = &[
     "tls",
     "clients",
     "audit",
+    "log_format",
+    "shutdown_grace",
     "timeouts",
     "tenants",
 ];
@@ -64,6 +66,13 @@ impl Reader {
             .map(|n| self.clients(n))
             .unwrap_or_default();
         let audit = m.take("audit").and_then(|n| self.audit(n));
+        let log_format = m
+            .take("log_format")
+            .map_or(Some(LogFormat::Auto), |n| self.log_format(n));
+        let shutdown_grace = match m.take("shutdown_grace") {
+            Some(n) => self.duration(n, "shutdown_grace"),
+            None => Some(Duration::from_secs(30)),
+        };
         let timeouts = m
             .take("timeouts")
             .map(|n| self.timeouts(n))
@@ -75,21 +84,6 @@ impl Reader {
                 Vec::new()
             }
         };
-        for key in ["admin_listen", "tls", "clients", "audit"] {
-            if let Some(n) = m
-                .entries
-                .iter()
-                .find(|(k, _)| k.name == key)
-                .map(|(k, _)| k.pos)
-            {
-                // Parsed and validated, but never silently ignored: a listener that looks
-                // protected must be protected.
-                let msg = format!(
-                    "`{key}` is not supported by this version of the gateway yet; remove it"
-                );
-                self.error(n, key, msg);
-            }
-        }
         self.finish(m, TOP_KEYS);
         self.cross_check(&tenants, &clients);
         Some(Config {
@@ -100,6 +94,8 @@ impl Reader {
             tls,
             clients,
             audit,
+            log_format: log_format?,
+            shutdown_grace: shutdown_grace?,
             timeouts,
             tenants,
         })
@@ -234,20 +230,6 @@ impl Reader {
             key_sha256: key?,
             tenants,
         })
-    }
-
-    fn audit(&mut self, node: &Node) -> Option<AuditOutput> {
-        let mut m = self.map(node, "audit")?;
-        let out = m.take("output").and_then(|n| {
-            let s = self.string(n, "audit.output")?;
-            Some(if s == "stdout" {
-                AuditOutput::Stdout
-            } else {
-                AuditOutput::File(s.into())
-            })
-        });
-        self.finish(m, &["output"]);
-        out
     }
 
     fn timeouts(&mut self, node: &Node) -> Timeouts {

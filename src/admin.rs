@@ -1,0 +1,143 @@
+//! The admin listener (`admin_listen`): `/metrics`, `/healthz`, `/readyz`. Nothing else.
+//!
+//! - `/healthz`: 200 while the process serves (liveness).
+//! - `/readyz`: 200 when the config is loaded, the gateway is not draining for shutdown, and
+//!   every tenant holds a valid token; otherwise 503 with the reasons (tenant names only).
+//!   Agents' traffic is never served here, and the agents' listener never serves these paths.
+//!
+//! The admin listener keeps serving during the shutdown grace period, so a load balancer sees
+//! `/readyz` turn 503 while requests drain.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::{Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::body::{self, BoxBody};
+use crate::gateway::{Gateway, Snapshot};
+use crate::metrics;
+
+/// Process state that readiness depends on beyond the snapshot.
+#[derive(Default)]
+pub struct Health {
+    draining: AtomicBool,
+}
+
+impl Health {
+    /// From now on `/readyz` answers 503: the process is shutting down.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// Why the gateway is not ready; empty when it is.
+pub fn not_ready(snapshot: &Snapshot, draining: bool) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if draining {
+        reasons.push("shutting down".to_string());
+    }
+    for t in &snapshot.tenants {
+        if t.token.expires_in().is_none() {
+            reasons.push(format!("tenant {} has no valid token", t.config.name));
+        }
+    }
+    reasons
+}
+
+struct Admin {
+    gateway: Arc<Gateway>,
+    health: Arc<Health>,
+    registry: Registry,
+}
+
+/// Serves the admin endpoints until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    health: Arc<Health>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let registry = gateway.metrics.registry(Arc::clone(&gateway));
+    let admin = Arc::new(Admin {
+        gateway,
+        health,
+        registry,
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let admin = Arc::clone(&admin);
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let admin = Arc::clone(&admin);
+            async move { Ok::<_, Infallible>(admin.answer(&req)) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+impl Admin {
+    fn answer(&self, req: &Request<Incoming>) -> Response<BoxBody> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "GET only\n".into(),
+            );
+        }
+        match req.uri().path() {
+            "/metrics" => text(
+                StatusCode::OK,
+                metrics::CONTENT_TYPE,
+                metrics::render(&self.registry),
+            ),
+            "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
+            "/readyz" => {
+                let reasons = not_ready(&self.gateway.snapshot(), self.health.draining());
+                let status = if reasons.is_empty() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                let body = serde_json::json!({ "ready": reasons.is_empty(), "reasons": reasons });
+                text(status, "application/json", body.to_string())
+            }
+            _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+        }
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<BoxBody> {
+    let mut r = Response::new(body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    r
+}

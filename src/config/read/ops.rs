@@ -1,0 +1,94 @@
+//! Readers for the operational keys of `gateway.yaml`: `audit` and `log_format`.
+
+use super::*;
+
+impl Reader {
+    pub(super) fn audit(&mut self, node: &Node) -> Option<Audit> {
+        let mut m = self.map(node, "audit")?;
+        let output = match m.take("output") {
+            Some(n) => self
+                .string(n, "audit.output")
+                .and_then(|s| match s.as_str() {
+                    "stdout" => Some(AuditOutput::Stdout),
+                    "" => {
+                        self.error(n.pos, "audit.output", "expected `stdout` or a file path");
+                        None
+                    }
+                    _ => Some(AuditOutput::File(s.into())),
+                }),
+            None => {
+                self.error(m.pos, "audit", "missing required key `output`");
+                None
+            }
+        };
+        let query_values = m
+            .take("query_values")
+            .map_or(Some(false), |n| self.boolean(n, "audit.query_values"));
+        self.finish(m, &["output", "query_values"]);
+        Some(Audit {
+            output: output?,
+            query_values: query_values?,
+        })
+    }
+
+    pub(super) fn log_format(&mut self, node: &Node) -> Option<LogFormat> {
+        let s = self.string(node, "log_format")?;
+        match s.as_str() {
+            "auto" => Some(LogFormat::Auto),
+            "json" => Some(LogFormat::Json),
+            "text" => Some(LogFormat::Text),
+            _ => {
+                let msg = format!("`{s}` is not a log format: expected auto, json or text");
+                self.error(node.pos, "log_format", msg);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_str;
+    use super::*;
+
+    const TENANTS: &str = "tenants:\n  t:\n    dataverse:\n      url: https://t.crm.dynamics.com\n    auth:\n      tenant_id: a\n      client_id: b\n      client_secret: { env: DVGW_TEST_UNSET }\n";
+
+    #[test]
+    fn ops_keys_read_with_defaults() {
+        let (c, _) = parse_str(TENANTS, "g.yaml").unwrap();
+        assert_eq!(c.log_format, LogFormat::Auto);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert!(c.audit.is_none() && c.admin_listen.is_none());
+        let text = format!(
+            "admin_listen: 127.0.0.1:9090\nlog_format: json\nshutdown_grace: 5s\naudit:\n  output: /var/log/audit.jsonl\n  query_values: true\n{TENANTS}"
+        );
+        let (c, _) = parse_str(&text, "g.yaml").unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        let audit = c.audit.unwrap();
+        assert_eq!(
+            audit.output,
+            AuditOutput::File("/var/log/audit.jsonl".into())
+        );
+        assert!(audit.query_values);
+    }
+
+    #[test]
+    fn bad_ops_keys_are_errors_with_positions() {
+        let text = format!("log_format: pretty\naudit:\n  query_values: maybe\n{TENANTS}");
+        let errors: Vec<String> = parse_str(&text, "g.yaml")
+            .unwrap_err()
+            .errors
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "g.yaml:1:13: log_format: `pretty` is not a log format: expected auto, json or text",
+                "g.yaml:3:3: audit: missing required key `output`",
+                "g.yaml:3:17: audit.query_values: expected true or false",
+            ]
+        );
+    }
+}

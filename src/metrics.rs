@@ -1,0 +1,238 @@
+//! Prometheus metrics (prometheus-client), served on `admin_listen` at `/metrics`.
+//!
+//! [`Metrics`] holds the families the request path and the reload loop update; it lives in the
+//! [`Gateway`] (not in a config snapshot), so counts survive reloads. Token figures are not
+//! pushed: a [`Collector`] reads them from the current snapshot's token sources at scrape time.
+//! Labels carry tenant names, decisions and status classes only: never a path, a client key or
+//! anything an agent controls freely, so cardinality stays bounded by the config.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::gateway::Gateway;
+
+/// The `Content-Type` of the Prometheus text format served at `/metrics`.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The tenant label of requests that never reached a tenant (unknown route, no client key).
+pub const NO_TENANT: &str = "-";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub tenant: String,
+    /// `allow`, `deny` or `none` (refused before the policy was asked).
+    pub decision: String,
+    /// `2xx`, `4xx`, ...
+    pub status_class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    pub tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenResultLabels {
+    tenant: String,
+    result: String,
+}
+
+type HistogramFamily = Family<TenantLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 5 ms .. ~82 s
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
+}
+
+/// Every series the gateway pushes. Clones share the same counters.
+#[derive(Clone)]
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_duration: HistogramFamily,
+    pub upstream_duration: HistogramFamily,
+    pub in_flight: Gauge,
+    pub rate_limited: Family<TenantLabel, Counter>,
+    pub upstream_throttled: Family<TenantLabel, Counter>,
+    pub reloads: Family<ResultLabel, Counter>,
+    pub audit_dropped: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let reloads = Family::<ResultLabel, Counter>::default();
+        for result in ["ok", "error"] {
+            // Present from the start, so "no reload yet" reads as 0, not as a missing series.
+            let _ = reloads.get_or_create(&ResultLabel {
+                result: result.into(),
+            });
+        }
+        Metrics {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(latency_histogram),
+            upstream_duration: Family::new_with_constructor(latency_histogram),
+            in_flight: Gauge::default(),
+            rate_limited: Family::default(),
+            upstream_throttled: Family::default(),
+            reloads,
+            audit_dropped: Counter::default(),
+        }
+    }
+}
+
+pub fn tenant(name: &str) -> TenantLabel {
+    TenantLabel {
+        tenant: name.to_string(),
+    }
+}
+
+impl Metrics {
+    /// Counts one configuration reload attempt: `ok` or `error`.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.reloads
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// A registry with every family plus the token collector reading `gateway`.
+    pub fn registry(&self, gateway: Arc<Gateway>) -> Registry {
+        let mut r = Registry::with_prefix("dataverse_gateway");
+        r.register(
+            "requests",
+            "Agent requests by tenant, decision and status class",
+            self.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from receiving an agent request to the end of its response body",
+            self.request_duration.clone(),
+        );
+        r.register(
+            "upstream_duration_seconds",
+            "Time Dataverse took to answer with response headers",
+            self.upstream_duration.clone(),
+        );
+        r.register(
+            "in_flight_requests",
+            "Agent requests being served now (response bodies included)",
+            self.in_flight.clone(),
+        );
+        r.register(
+            "rate_limited",
+            "Requests the gateway refused with 429 (tenant rate or concurrency limit)",
+            self.rate_limited.clone(),
+        );
+        r.register(
+            "upstream_throttled",
+            "Dataverse service-protection 429 responses",
+            self.upstream_throttled.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Configuration reload attempts by result",
+            self.reloads.clone(),
+        );
+        r.register(
+            "audit_dropped",
+            "Audit records dropped because the audit writer could not keep up",
+            self.audit_dropped.clone(),
+        );
+        r.register(
+            "build_info",
+            "Build information (label: version)",
+            BuildInfo,
+        );
+        r.register_collector(Box::new(TokenCollector { gateway }));
+        r
+    }
+}
+
+/// `dataverse_gateway_build_info{version="..."} 1`.
+#[derive(Debug)]
+struct BuildInfo;
+
+impl EncodeMetric for BuildInfo {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let labels = [("version", env!("CARGO_PKG_VERSION"))];
+        ConstGauge::new(1i64).encode(encoder.encode_family(&labels)?)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
+}
+
+/// Token figures per tenant, read from the current snapshot at scrape time.
+struct TokenCollector {
+    gateway: Arc<Gateway>,
+}
+
+impl std::fmt::Debug for TokenCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCollector")
+    }
+}
+
+impl Collector for TokenCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snapshot = self.gateway.snapshot();
+        let mut family = encoder.encode_descriptor(
+            "token_requests",
+            "Token requests to Entra ID by tenant and result (since the tenant's auth settings last changed)",
+            None,
+            MetricType::Counter,
+        )?;
+        for t in &snapshot.tenants {
+            let (ok, failed) = t.token.outcomes();
+            for (result, n) in [("ok", ok), ("error", failed)] {
+                let labels = TokenResultLabels {
+                    tenant: t.config.name.clone(),
+                    result: result.into(),
+                };
+                family
+                    .encode_family(&labels)?
+                    .encode_counter::<TenantLabel, u64, f64>(&n, None)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "token_expiry_seconds",
+            "Seconds until the tenant's cached token expires (0: no valid token)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for t in &snapshot.tenants {
+            let secs = t.token.expires_in().map_or(0, |d| d.as_secs() as i64);
+            family
+                .encode_family(&tenant(&t.config.name))?
+                .encode_gauge(&secs)?;
+        }
+        Ok(())
+    }
+}
+
+/// The text served at `/metrics`.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::prometheus_text::encode(&mut out, registry).is_err() {
+        tracing::error!("cannot encode metrics");
+    }
+    out
+}

@@ -1,0 +1,234 @@
+//! The pipeline's last phase: count, measure and audit each request when its response ENDS.
+//!
+//! [`track`] wraps the response body; when the body has been sent to its end, fails, or is
+//! dropped (the agent went away), the request is finished exactly once: the metrics are
+//! updated, one audit record is queued and one access log line is written. Latency and
+//! `bytes_out` therefore cover the whole streamed body. [`InFlight`] keeps the in-flight gauge
+//! right even when a request is cancelled before it has a response. Request body bytes are
+//! counted by [`count_body`] as they are forwarded.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::audit::{self, Record};
+use crate::body::{BodyError, BoxBody};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::metrics::{self, NO_TENANT, RequestLabels};
+use crate::proxy::Exchange;
+
+/// One request counted in `in_flight_requests` until dropped.
+pub struct InFlight(Gauge);
+
+impl InFlight {
+    pub fn enter(gateway: &Gateway) -> InFlight {
+        gateway.metrics.in_flight.inc();
+        InFlight(gateway.metrics.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Counts the bytes of a body as they pass into `counter`.
+pub fn count_body(body: BoxBody, counter: Arc<AtomicU64>) -> BoxBody {
+    body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        frame
+    })
+    .boxed()
+}
+
+struct Pending {
+    gateway: Arc<Gateway>,
+    ex: Exchange,
+    status: u16,
+    started: Instant,
+    _in_flight: InFlight,
+}
+
+/// A response body that finishes its request when it ends or is dropped.
+struct Observed {
+    inner: BoxBody,
+    bytes_out: u64,
+    /// The body's length when known in advance (hyper may stop polling after that many bytes).
+    expected: Option<u64>,
+    pending: Option<Pending>,
+}
+
+/// Wraps `response` so that the request is counted and audited when its body ends.
+pub fn track(
+    gateway: Arc<Gateway>,
+    ex: Exchange,
+    response: Response<BoxBody>,
+    started: Instant,
+    in_flight: InFlight,
+) -> Response<BoxBody> {
+    let status = response.status().as_u16();
+    response.map(|inner| {
+        Observed {
+            expected: inner.size_hint().exact(),
+            inner,
+            bytes_out: 0,
+            pending: Some(Pending {
+                gateway,
+                ex,
+                status,
+                started,
+                _in_flight: in_flight,
+            }),
+        }
+        .boxed()
+    })
+}
+
+impl Observed {
+    fn finish(&mut self, completed: bool) {
+        if let Some(p) = self.pending.take() {
+            finish(p, self.bytes_out, completed);
+        }
+    }
+}
+
+impl Body for Observed {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(f)) => {
+                if let Some(data) = f.data_ref() {
+                    this.bytes_out += data.len() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    this.finish(true);
+                }
+            }
+            Some(Err(_)) => this.finish(false),
+            None => this.finish(true),
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        let completed = self.inner.is_end_stream() || self.expected == Some(self.bytes_out);
+        self.finish(completed);
+    }
+}
+
+fn finish(p: Pending, bytes_out: u64, completed: bool) {
+    let Pending {
+        gateway,
+        ex,
+        status,
+        started,
+        ..
+    } = p;
+    let elapsed = started.elapsed();
+    let tenant = ex.tenant.as_deref().unwrap_or(NO_TENANT);
+    let (decision, reason) = match (&ex.decision, &ex.error) {
+        (Some(d), _) if !d.allowed() => ("deny", d.reason.clone()),
+        (Some(d), None) => ("allow", d.reason.clone()),
+        (Some(_), Some(e)) => ("allow", e.to_string()),
+        (None, Some(e)) => ("none", e.to_string()),
+        (None, None) => ("none", String::new()),
+    };
+    let m = &gateway.metrics;
+    m.requests
+        .get_or_create(&RequestLabels {
+            tenant: tenant.to_string(),
+            decision: decision.to_string(),
+            status_class: format!("{}xx", status / 100),
+        })
+        .inc();
+    let label = metrics::tenant(tenant);
+    m.request_duration
+        .get_or_create(&label)
+        .observe(elapsed.as_secs_f64());
+    if let Some(d) = ex.upstream_latency {
+        m.upstream_duration
+            .get_or_create(&label)
+            .observe(d.as_secs_f64());
+    }
+    if matches!(ex.error, Some(GatewayError::RateLimited { .. })) {
+        m.rate_limited.get_or_create(&label).inc();
+    }
+    if ex.upstream_status == Some(429) {
+        m.upstream_throttled.get_or_create(&label).inc();
+    }
+    let access: Vec<String> = ex
+        .decision
+        .iter()
+        .flat_map(|d| d.uses.iter().map(|a| a.to_string()))
+        .collect();
+    let bytes_in = ex.bytes_in.load(Ordering::Relaxed);
+    let request_id = ex.request_id.to_str().unwrap_or("");
+    let error = ex.error.as_ref().map(GatewayError::code);
+    if let Some(sink) = gateway.audit() {
+        sink.write(&Record {
+            timestamp: audit::timestamp(SystemTime::now()),
+            request_id,
+            tenant: ex.tenant.as_deref(),
+            client: ex.client.as_deref(),
+            method: ex.method.as_str(),
+            path: audit::redact_target(&ex.path, ex.query.as_deref(), sink.query_values()),
+            access: access.clone(),
+            decision,
+            reason: &reason,
+            error,
+            status,
+            upstream_status: ex.upstream_status,
+            completed,
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            upstream_latency_ms: ex.upstream_latency.map(|d| d.as_secs_f64() * 1000.0),
+            bytes_in,
+            bytes_out,
+        });
+    }
+    tracing::info!(
+        target: "dataverse_gateway::access",
+        request_id,
+        tenant,
+        client = ex.client.as_deref().unwrap_or(""),
+        method = %ex.method,
+        path = %audit::redact_target(&ex.path, ex.query.as_deref(), false),
+        access = %access.join("; "),
+        decision,
+        reason = %reason,
+        status,
+        upstream_status = ex.upstream_status.unwrap_or(0),
+        completed,
+        latency_ms = elapsed.as_millis() as u64,
+        bytes_in,
+        bytes_out,
+    );
+}
