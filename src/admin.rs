@@ -2,7 +2,8 @@
 //!
 //! - `/healthz`: 200 while the process serves (liveness).
 //! - `/readyz`: 200 when the config is loaded, the gateway is not draining for shutdown, and
-//!   every tenant holds a valid token; otherwise 503 with the reasons (tenant names only).
+//!   every tenant holds a valid token and its metadata; otherwise 503 with the reasons (tenant
+//!   names only).
 //!   Agents' traffic is never served here, and the agents' listener never serves these paths.
 //!
 //! The admin listener keeps serving during the shutdown grace period, so a load balancer sees
@@ -50,6 +51,12 @@ pub fn not_ready(snapshot: &Snapshot, draining: bool) -> Vec<String> {
     for t in &snapshot.tenants {
         if t.token.expires_in().is_none() {
             reasons.push(format!("tenant {} has no valid token", t.config.name));
+        }
+        if t.metadata().is_none() {
+            reasons.push(format!(
+                "tenant {} has no metadata yet (requests that need it are denied)",
+                t.config.name
+            ));
         }
     }
     reasons

@@ -50,6 +50,18 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
         }
         let _ = writeln!(out, "  functions: {}", list(&t.policy.functions));
         let _ = writeln!(out, "  actions: {}", list(&t.policy.actions));
+        let mut meta = vec!["EntityDefinitions of listed tables".to_string()];
+        if t.policy.allow_all_entity_definitions {
+            meta.push("all EntityDefinitions".into());
+        }
+        if t.policy.allow_metadata {
+            meta.push("$metadata".into());
+        }
+        let _ = writeln!(out, "  metadata reads: {}", meta.join(", "));
+        if !t.policy.allow_uninspectable.is_empty() {
+            let kinds = t.policy.allow_uninspectable.join(", ");
+            let _ = writeln!(out, "  UNINSPECTABLE queries allowed: {kinds}");
+        }
     }
     if !warnings.is_empty() {
         let _ = writeln!(out, "warnings:");
