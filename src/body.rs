@@ -2,7 +2,7 @@
 //!
 //! Invariant: an upstream body is never collected; [`Streamed`] passes each frame on as it
 //! arrives, through the URL rewriter when there is one, so memory stays bounded by a frame plus
-//! the rewriter's small state whatever the body size. A concurrency permit rides along and is
+//! the rewriter's small state whatever the body size. The tenant's in-flight slot rides along and is
 //! released when the body ends or is dropped.
 
 use std::pin::Pin;
@@ -50,7 +50,7 @@ pub struct Streamed {
     /// Input not yet given to the rewriter: it gets at most [`REWRITE_SLICE`] bytes a time, so a
     /// compressed frame can never expand into more than about a thousand times that at once.
     pending: Bytes,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    permit: Option<crate::limit::Slot>,
     done: bool,
 }
 
@@ -58,7 +58,7 @@ impl Streamed {
     pub fn new(
         inner: Incoming,
         rewriter: Option<BodyRewriter>,
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        permit: Option<crate::limit::Slot>,
     ) -> Streamed {
         Streamed {
             inner,

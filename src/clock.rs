@@ -1,15 +1,24 @@
-//! Injected time. Everything whose behaviour depends on "now" (token expiry, the simulator's
-//! token validation) reads it from a [`Clock`], so tests can move time with [`ManualClock`]
-//! instead of sleeping.
+//! Injected time. Everything whose behaviour depends on "now" (token expiry, rate limits,
+//! throttling cooldowns, the simulator's token validation) reads it from a [`Clock`] and waits
+//! with [`Clock::sleep_until`], so tests move time with [`ManualClock`] instead of sleeping.
 //!
-//! Invariant: a clock never goes backwards.
+//! Invariant: a clock never goes backwards; a sleep ends once the clock reaches its deadline.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A source of monotonic time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Instant;
+
+    /// Completes when [`Clock::now`] reaches `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> Sleep;
 }
 
 /// The real monotonic clock.
@@ -20,25 +29,32 @@ impl Clock for SystemClock {
     fn now(&self) -> Instant {
         Instant::now()
     }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
 }
 
 /// A clock that only moves when a test calls [`ManualClock::advance`].
 #[derive(Debug)]
 pub struct ManualClock {
     start: Instant,
-    offset: Mutex<Duration>,
+    offset: Arc<Mutex<Duration>>,
+    moved: Arc<Notify>,
 }
 
 impl ManualClock {
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
-            offset: Mutex::new(Duration::ZERO),
+            offset: Arc::default(),
+            moved: Arc::new(Notify::new()),
         }
     }
 
     pub fn advance(&self, by: Duration) {
         *self.offset.lock().unwrap_or_else(|e| e.into_inner()) += by;
+        self.moved.notify_waiters();
     }
 }
 
@@ -48,9 +64,32 @@ impl Default for ManualClock {
     }
 }
 
+fn read(offset: &Mutex<Duration>) -> Duration {
+    *offset.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
-        self.start + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+        self.start + read(&self.offset)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        let (start, offset, moved) = (
+            self.start,
+            Arc::clone(&self.offset),
+            Arc::clone(&self.moved),
+        );
+        Box::pin(async move {
+            loop {
+                let notified = moved.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if start + read(&offset) >= deadline {
+                    return;
+                }
+                notified.await;
+            }
+        })
     }
 }
 
@@ -65,5 +104,18 @@ mod tests {
         assert_eq!(clock.now(), t0);
         clock.advance(Duration::from_secs(90));
         assert_eq!(clock.now() - t0, Duration::from_secs(90));
+    }
+
+    #[tokio::test]
+    async fn manual_sleeps_end_when_the_clock_reaches_them() {
+        let clock = Arc::new(ManualClock::new());
+        let deadline = clock.now() + Duration::from_secs(2);
+        let sleep = tokio::spawn(clock.sleep_until(deadline));
+        tokio::task::yield_now().await;
+        clock.advance(Duration::from_secs(1));
+        tokio::task::yield_now().await;
+        assert!(!sleep.is_finished());
+        clock.advance(Duration::from_secs(1));
+        sleep.await.unwrap();
     }
 }

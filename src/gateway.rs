@@ -17,6 +17,7 @@ use crate::audit::AuditSink;
 use crate::clock::Clock;
 use crate::config::{Config, Tenant};
 use crate::limit::TenantLimits;
+use crate::limit::redis::{OnError, RedisStore};
 use crate::metadata::Metadata;
 use crate::metrics::Metrics;
 use crate::route::Routes;
@@ -41,6 +42,8 @@ pub struct Snapshot {
     pub routes: Routes,
     pub tenants: Vec<Arc<TenantRuntime>>,
     pub upstream: Upstream,
+    /// The shared rate-limit store, when configured.
+    pub store: Option<Arc<RedisStore>>,
 }
 
 pub struct Gateway {
@@ -56,6 +59,8 @@ pub enum BuildError {
     Upstream(#[from] UpstreamError),
     #[error("tenants.{tenant}.dataverse.metadata_file: {message}")]
     MetadataFile { tenant: String, message: String },
+    #[error("rate_limit_store.redis.url: {0}")]
+    Store(String),
 }
 
 impl Gateway {
@@ -106,6 +111,21 @@ fn build(
         Some(p) => p.upstream.clone(),
         None => Upstream::new(&config.upstream_tls, &config.timeouts)?,
     };
+    let store = match (&config.rate_limit_store, previous) {
+        (None, _) => None,
+        (Some(c), Some(p)) if p.config.rate_limit_store.as_ref() == Some(c) => p.store.clone(),
+        (Some(c), _) => {
+            let on_error = if c.fail_open {
+                OnError::FailOpen
+            } else {
+                OnError::FailClosed
+            };
+            Some(Arc::new(
+                RedisStore::new(&c.url, &c.key_prefix, on_error).map_err(BuildError::Store)?,
+            ))
+        }
+    };
+    let same_store = previous.is_some_and(|p| p.config.rate_limit_store == config.rate_limit_store);
     let mut tenants = Vec::new();
     for t in &config.tenants {
         let before = previous.and_then(|p| p.tenants.iter().find(|o| o.config.name == t.name));
@@ -114,8 +134,13 @@ fn build(
             _ => TokenSource::new(t.auth.clone(), upstream.entra.clone(), Arc::clone(clock)),
         };
         let limits = match before {
-            Some(o) if o.config.limits == t.limits => Arc::clone(&o.limits),
-            _ => Arc::new(TenantLimits::new(&t.limits)),
+            Some(o) if o.config.limits == t.limits && same_store => Arc::clone(&o.limits),
+            _ => Arc::new(TenantLimits::new(
+                &t.name,
+                &t.limits,
+                store.clone(),
+                Arc::clone(clock),
+            )),
         };
         let metadata = match (&t.dataverse.metadata_file, before) {
             (Some(path), _) => Some(Arc::new(load_metadata_file(path).map_err(|message| {
@@ -140,6 +165,7 @@ fn build(
         routes,
         tenants,
         upstream,
+        store,
     })
 }
 

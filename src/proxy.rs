@@ -43,6 +43,10 @@ pub struct Exchange {
     pub upstream_latency: Option<Duration>,
     /// Request body bytes forwarded so far.
     pub bytes_in: Arc<AtomicU64>,
+    /// The tenant's rate-limit state, for the `RateLimit` headers.
+    pub rate: Option<crate::limit::RateState>,
+    /// A throttled request was retried by the gateway.
+    pub retried: bool,
 }
 
 impl Gateway {
@@ -63,6 +67,8 @@ impl Gateway {
             upstream_status: None,
             upstream_latency: None,
             bytes_in: Arc::default(),
+            rate: None,
+            retried: false,
         };
         let snapshot = self.snapshot();
         let mut response = match proxy(&snapshot, req, &mut ex).await {
@@ -74,6 +80,9 @@ impl Gateway {
             }
         };
         response.headers_mut().insert("x-request-id", request_id);
+        if let Some(rate) = &ex.rate {
+            rate.add_headers(response.headers_mut());
+        }
         observe::track(self, ex, response, started, in_flight)
     }
 }
@@ -123,6 +132,7 @@ async fn proxy(
         );
         return Err(GatewayError::NotFound(msg));
     }
+    limit_rate(tenant, ex).await?;
     headers::check_request(req.headers()).map_err(GatewayError::BadRequest)?;
     let origin = gateway_origin(snapshot, host.as_deref())?;
     let base = match routed.prefixed {
@@ -135,23 +145,13 @@ async fn proxy(
         api_version: dv.api_version.clone(),
     };
     let (parts, incoming) = req.into_parts();
-    let buffered = if classify::needs_body(&parts.method, routed.resource) {
-        Some(
-            read_body(
-                incoming,
-                &parts.headers,
-                tenant.config.limits.max_body_bytes,
-            )
-            .await?,
-        )
-    } else {
-        drop_unneeded(incoming)
-    };
-    let (body_bytes, stream) = match buffered {
-        Some(Ok(bytes)) => (Some(bytes), None),
-        Some(Err(stream)) => (None, Some(stream)),
-        None => (None, None),
-    };
+    let body = read_or_stream(
+        incoming,
+        &parts,
+        routed.resource,
+        tenant.config.limits.max_body_bytes,
+    )
+    .await?;
     let meta = tenant.metadata();
     let inspected = inspect::inspect(
         &inspect::Tenant {
@@ -164,40 +164,151 @@ async fn proxy(
             path: routed.resource,
             query: uri.query(),
             headers: &parts.headers,
-            body: body_bytes.as_deref(),
+            body: body.buffered(),
         },
     );
     ex.decision = Some(inspected.decision.clone());
     enforce(&inspected.decision, &tenant.config.name)?;
-    tenant.limits.check_rate(&tenant.config.name)?;
-    let permit = tenant.limits.acquire(&tenant.config.name).await?;
-    let token = tenant
-        .token
-        .token()
-        .await
-        .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
-    let body = match (inspected.body, body_bytes, stream) {
-        (Some(replaced), _, _) => body::full(replaced),
-        (None, Some(bytes), _) => body::full(bytes),
-        (None, None, Some(stream)) => stream,
-        (None, None, None) => body::empty(),
+    let body = match inspected.body {
+        Some(replaced) => Outgoing::Buffered(replaced),
+        None => body,
     };
-    let upstream_req = upstream_request(
+    let forward = Forward {
+        snapshot,
         tenant,
-        &parts,
-        body,
-        routed.resource,
-        uri.query(),
-        &inspected.decision,
-        token.expose(),
-        &ex.request_id,
-    )?
-    .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
-    let sent = Instant::now();
-    let response = send(snapshot, tenant, upstream_req).await?;
-    ex.upstream_latency = Some(sent.elapsed());
-    ex.upstream_status = Some(response.status().as_u16());
-    respond(response, &dv.url, &base, permit)
+        parts: &parts,
+        resource: routed.resource,
+        query: uri.query(),
+        decision: &inspected.decision,
+    };
+    let (response, slot) = forward.send_with_limits(body, ex).await?;
+    respond(response, &dv.url, &base, Some(slot))
+}
+
+/// The rate phase: admits the request or answers 429; either way the response carries the
+/// tenant's rate-limit headers.
+async fn limit_rate(tenant: &TenantRuntime, ex: &mut Exchange) -> Result<(), GatewayError> {
+    match tenant.limits.check_rate().await {
+        Ok(state) => {
+            ex.rate = state;
+            Ok(())
+        }
+        Err(e) => {
+            let wait = Duration::from_secs(e.retry_after_secs().unwrap_or(1));
+            ex.rate = tenant.limits.rate_headers(wait);
+            Err(e)
+        }
+    }
+}
+
+/// A request body on its way upstream.
+enum Outgoing {
+    Buffered(Bytes),
+    Streamed(BoxBody),
+}
+
+impl Outgoing {
+    fn buffered(&self) -> Option<&[u8]> {
+        match self {
+            Outgoing::Buffered(b) => Some(b),
+            Outgoing::Streamed(_) => None,
+        }
+    }
+}
+
+/// Bodies the policy reads are buffered up to the limit; the others stream (a declared length
+/// over the limit is refused up front).
+async fn read_or_stream(
+    incoming: Incoming,
+    parts: &http::request::Parts,
+    resource: &str,
+    limit: u64,
+) -> Result<Outgoing, GatewayError> {
+    if classify::needs_body(&parts.method, resource) {
+        return Ok(Outgoing::Buffered(
+            read_body(incoming, &parts.headers, limit).await?,
+        ));
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    Ok(Outgoing::Streamed(body::incoming(incoming)))
+}
+
+fn too_large(limit: u64) -> GatewayError {
+    GatewayError::PayloadTooLarge(format!(
+        "the request body is over the {limit}-byte limit of this tenant"
+    ))
+}
+
+/// Everything needed to send (and, when throttled, re-send) one request upstream.
+struct Forward<'a> {
+    snapshot: &'a Snapshot,
+    tenant: &'a TenantRuntime,
+    parts: &'a http::request::Parts,
+    resource: &'a str,
+    query: Option<&'a str>,
+    decision: &'a Decision,
+}
+
+impl Forward<'_> {
+    /// Cooldown, concurrency slot, token, send; a throttled GET/HEAD is retried once after its
+    /// `Retry-After` when the tenant's `retry_throttled` allows it.
+    async fn send_with_limits(
+        &self,
+        body: Outgoing,
+        ex: &mut Exchange,
+    ) -> Result<(Response<Incoming>, crate::limit::Slot), GatewayError> {
+        let limits = &self.tenant.limits;
+        let mut body = Some(body);
+        loop {
+            limits.pass_cooldown(&self.parts.method).await?;
+            let slot = limits.acquire().await?;
+            let token = self
+                .tenant
+                .token
+                .token()
+                .await
+                .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
+            let outgoing = match body.take() {
+                Some(Outgoing::Buffered(b)) => body::full(b),
+                Some(Outgoing::Streamed(s)) => s,
+                None => body::empty(),
+            };
+            let req = upstream_request(
+                self.tenant,
+                self.parts,
+                outgoing,
+                self.resource,
+                self.query,
+                self.decision,
+                token.expose(),
+                &ex.request_id,
+            )?
+            .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
+            let sent = Instant::now();
+            let response = send(self.snapshot, self.tenant, req).await?;
+            ex.upstream_latency = Some(sent.elapsed());
+            ex.upstream_status = Some(response.status().as_u16());
+            if response.status() != http::StatusCode::TOO_MANY_REQUESTS {
+                return Ok((response, slot));
+            }
+            let retry_after = crate::limit::upstream_retry_after(response.headers());
+            limits.throttled(retry_after).await;
+            let replayable =
+                body.is_none() && matches!(self.parts.method, Method::GET | Method::HEAD);
+            if !(replayable && limits.may_retry(&self.parts.method, retry_after)) || ex.retried {
+                return Ok((response, slot));
+            }
+            ex.retried = true;
+            drop(slot);
+        }
+    }
 }
 
 /// Reads a body the policy must inspect, up to `limit` bytes (413 beyond).
@@ -205,33 +316,23 @@ async fn read_body(
     incoming: Incoming,
     headers: &HeaderMap,
     limit: u64,
-) -> Result<Result<Bytes, BoxBody>, GatewayError> {
-    let too_large = || {
-        GatewayError::PayloadTooLarge(format!(
-            "the request body is over the {limit}-byte limit the gateway inspects"
-        ))
-    };
+) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
     let limited =
         http_body_util::Limited::new(incoming, usize::try_from(limit).unwrap_or(usize::MAX));
     match http_body_util::BodyExt::collect(limited).await {
-        Ok(c) => Ok(Ok(c.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
         Err(_) => Err(GatewayError::BadRequest(
             "the request body could not be read".into(),
         )),
     }
-}
-
-/// Bodies the policy does not read keep streaming.
-fn drop_unneeded(incoming: Incoming) -> Option<Result<Bytes, BoxBody>> {
-    Some(Err(body::incoming(incoming)))
 }
 
 fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
@@ -372,7 +473,7 @@ fn respond(
     response: Response<Incoming>,
     org: &str,
     base: &str,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    permit: Option<crate::limit::Slot>,
 ) -> Result<Response<BoxBody>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
     headers::clean_response_headers(&mut parts.headers);

@@ -35,7 +35,29 @@ pub struct Config {
     /// How long in-flight requests may run on after SIGTERM/SIGINT (default 30s).
     pub shutdown_grace: Duration,
     pub timeouts: Timeouts,
+    /// Limits shared by every replica, in Redis (optional).
+    pub rate_limit_store: Option<RateLimitStore>,
     pub tenants: Vec<Tenant>,
+}
+
+/// `rate_limit_store: { redis: { url, key_prefix, on_error } }`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RateLimitStore {
+    /// `redis://[:password@]host:port/db` — may carry a password: never printed.
+    pub url: String,
+    pub key_prefix: String,
+    /// `fail_open`: fall back to each replica's local limiter; `fail_closed`: answer 429.
+    pub fail_open: bool,
+}
+
+impl std::fmt::Debug for RateLimitStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitStore")
+            .field("url", &"***")
+            .field("key_prefix", &self.key_prefix)
+            .field("fail_open", &self.fail_open)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -146,8 +168,11 @@ pub struct Limits {
     pub burst: Option<u32>,
     pub max_concurrent: Option<u32>,
     pub queue_timeout: Duration,
-    /// Largest request body the gateway reads to inspect it (writes, `$batch`, actions): 413 beyond.
+    /// Largest request body the gateway accepts (and reads, where it inspects it): 413 beyond.
     pub max_body_bytes: u64,
+    /// `retry_throttled.max_wait`: GET/HEAD requests that meet a Dataverse cooldown no longer
+    /// than this wait and are retried by the gateway.
+    pub retry_throttled: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -158,6 +183,7 @@ impl Default for Limits {
             max_concurrent: None,
             queue_timeout: Duration::from_secs(5),
             max_body_bytes: 16 << 20,
+            retry_throttled: None,
         }
     }
 }

@@ -13,6 +13,7 @@ const TOP_KEYS: &[&str] = &[
     "log_format",
     "shutdown_grace",
     "timeouts",
+    "rate_limit_store",
     "tenants",
 ];
 const TENANT_KEYS: &[&str] = &[
@@ -77,6 +78,9 @@ impl Reader {
             .take("timeouts")
             .map(|n| self.timeouts(n))
             .unwrap_or_default();
+        let rate_limit_store = m
+            .take("rate_limit_store")
+            .and_then(|n| self.rate_limit_store(n));
         let tenants = match m.take("tenants") {
             Some(n) => self.tenants(n),
             None => {
@@ -97,7 +101,67 @@ impl Reader {
             log_format: log_format?,
             shutdown_grace: shutdown_grace?,
             timeouts,
+            rate_limit_store,
             tenants,
+        })
+    }
+
+    fn rate_limit_store(&mut self, node: &Node) -> Option<RateLimitStore> {
+        let mut m = self.map(node, "rate_limit_store")?;
+        let redis = m.take("redis");
+        self.finish(m, &["redis"]);
+        let Some(node) = redis else {
+            self.error(
+                node.pos,
+                "rate_limit_store",
+                "expected `redis: { url, key_prefix, on_error }`",
+            );
+            return None;
+        };
+        let path = "rate_limit_store.redis";
+        let mut m = self.map(node, path)?;
+        let url = match m.take("url") {
+            Some(n) => self.string(n, "rate_limit_store.redis.url").filter(|u| {
+                let ok = u.starts_with("redis://") || u.starts_with("rediss://");
+                ok || {
+                    self.error(
+                        n.pos,
+                        "rate_limit_store.redis.url",
+                        "expected redis://host:port[/db]",
+                    );
+                    false
+                }
+            }),
+            None => {
+                self.error(m.pos, path, "missing required key `url`");
+                None
+            }
+        };
+        let key_prefix = match m.take("key_prefix") {
+            Some(n) => self.string(n, "rate_limit_store.redis.key_prefix"),
+            None => Some("dataverse-gateway:".to_string()),
+        };
+        let fail_open = match m.take("on_error") {
+            Some(n) => match self.string(n, "rate_limit_store.redis.on_error").as_deref() {
+                Some("fail_open") => Some(true),
+                Some("fail_closed") => Some(false),
+                Some(_) => {
+                    self.error(
+                        n.pos,
+                        "rate_limit_store.redis.on_error",
+                        "expected fail_open or fail_closed",
+                    );
+                    None
+                }
+                None => None,
+            },
+            None => Some(true),
+        };
+        self.finish(m, &["url", "key_prefix", "on_error"]);
+        Some(RateLimitStore {
+            url: url?,
+            key_prefix: key_prefix?,
+            fail_open: fail_open?,
         })
     }
 
@@ -476,6 +540,17 @@ impl Reader {
         if let Some(n) = m.take("max_body_bytes").and_then(|n| self.size(n, &p)) {
             l.max_body_bytes = n;
         }
+        if let Some(n) = m.take("retry_throttled") {
+            let p = join(path, "retry_throttled");
+            if let Some(mut r) = self.map(n, &p) {
+                let wp = join(&p, "max_wait");
+                l.retry_throttled = match r.take("max_wait") {
+                    Some(w) => self.duration(w, &wp),
+                    None => Some(Duration::from_secs(10)),
+                };
+                self.finish(r, &["max_wait"]);
+            }
+        }
         if l.burst.is_some() && l.requests_per_second.is_none() {
             self.error(m.pos, path, "`burst` needs `requests_per_second`");
         }
@@ -487,6 +562,7 @@ impl Reader {
                 "max_concurrent",
                 "queue_timeout",
                 "max_body_bytes",
+                "retry_throttled",
             ],
         );
         l

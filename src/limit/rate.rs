@@ -1,0 +1,150 @@
+//! The per-tenant request rate: GCRA with governor on the injected clock, and the IETF
+//! rate-limit headers (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` and `RateLimit`)
+//! every response of the tenant carries.
+//!
+//! Policy `q` is the burst (the most requests admitted at once) and `w` the seconds a full burst
+//! takes to refill; `RateLimit` gives `r`, the requests left now, and `t`, the seconds until the
+//! full burst is available again.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use http::{HeaderMap, HeaderValue};
+
+use crate::clock::Clock;
+
+/// governor's view of our injected clock.
+#[derive(Clone)]
+pub struct GovClock(pub Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovClock {
+    type Instant = Instant;
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+/// A rate and burst, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Seconds to refill a full burst, rounded up.
+    pub fn window_secs(&self) -> u64 {
+        u64::from(self.burst).div_ceil(u64::from(self.per_second.max(1)))
+    }
+}
+
+/// The outcome of one rate check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Admitted { remaining: u32, reset: Duration },
+    Limited { retry_after: Duration },
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, GovClock, StateInformationMiddleware>;
+
+pub struct LocalRate {
+    rate: Rate,
+    limiter: Limiter,
+    clock: Arc<dyn Clock>,
+}
+
+impl LocalRate {
+    pub fn new(rate: Rate, clock: Arc<dyn Clock>) -> LocalRate {
+        let per = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(rate.burst).unwrap_or(per);
+        let limiter = RateLimiter::direct_with_clock(
+            Quota::per_second(per).allow_burst(burst),
+            GovClock(Arc::clone(&clock)),
+        )
+        .with_middleware::<StateInformationMiddleware>();
+        LocalRate {
+            rate,
+            limiter,
+            clock,
+        }
+    }
+
+    pub fn check(&self) -> Verdict {
+        match self.limiter.check() {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                Verdict::Admitted {
+                    remaining,
+                    reset: refill(self.rate, remaining),
+                }
+            }
+            Err(not_until) => Verdict::Limited {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            },
+        }
+    }
+}
+
+/// Time until a bucket with `remaining` requests left is full again.
+pub fn refill(rate: Rate, remaining: u32) -> Duration {
+    let missing = rate.burst.saturating_sub(remaining);
+    Duration::from_secs_f64(f64::from(missing) / f64::from(rate.per_second.max(1)))
+}
+
+/// Adds `RateLimit-Policy` and `RateLimit` to `headers`.
+pub fn add_headers(headers: &mut HeaderMap, rate: Rate, remaining: u32, reset: Duration) {
+    let policy = format!("\"tenant\";q={};w={}", rate.burst, rate.window_secs());
+    let now = format!(
+        "\"tenant\";r={remaining};t={}",
+        reset.as_secs() + u64::from(reset.subsec_nanos() > 0)
+    );
+    if let (Ok(p), Ok(n)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&now)) {
+        headers.insert("ratelimit-policy", p);
+        headers.insert("ratelimit", n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn admits_the_burst_then_the_rate() {
+        let clock = Arc::new(ManualClock::new());
+        let rate = Rate {
+            per_second: 10,
+            burst: 5,
+        };
+        let l = LocalRate::new(rate, clock.clone());
+        for left in (0..5).rev() {
+            assert!(matches!(l.check(), Verdict::Admitted { remaining, .. } if remaining == left));
+        }
+        let Verdict::Limited { retry_after } = l.check() else {
+            panic!("over the burst")
+        };
+        assert_eq!(retry_after, Duration::from_millis(100));
+        clock.advance(Duration::from_millis(100));
+        assert!(matches!(l.check(), Verdict::Admitted { remaining: 0, .. }));
+    }
+
+    #[test]
+    fn headers() {
+        let mut h = HeaderMap::new();
+        add_headers(
+            &mut h,
+            Rate {
+                per_second: 20,
+                burst: 40,
+            },
+            39,
+            Duration::from_millis(50),
+        );
+        assert_eq!(h["ratelimit-policy"], "\"tenant\";q=40;w=2");
+        assert_eq!(h["ratelimit"], "\"tenant\";r=39;t=1");
+    }
+}
