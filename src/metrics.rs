@@ -224,6 +224,28 @@ impl Collector for TokenCollector {
                 .encode_family(&tenant(&t.config.name))?
                 .encode_gauge(&secs)?;
         }
+        let mut family = encoder.encode_descriptor(
+            "metadata_loaded",
+            "1 when the tenant's org metadata is loaded (requests that need it are denied otherwise)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for t in &snapshot.tenants {
+            let loaded = i64::from(t.metadata().is_some());
+            family
+                .encode_family(&tenant(&t.config.name))?
+                .encode_gauge(&loaded)?;
+        }
+        if let Some(store) = &snapshot.store {
+            let up = i64::from(store.healthy());
+            let mut g = encoder.encode_descriptor(
+                "rate_limit_store_up",
+                "1 when the shared rate-limit store (Redis) answered the last call",
+                None,
+                MetricType::Gauge,
+            )?;
+            g.encode_gauge(&up)?;
+        }
         Ok(())
     }
 }

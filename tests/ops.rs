@@ -194,7 +194,7 @@ async fn metrics_and_audit_after_mixed_traffic() {
             1.0,
         ),
         (
-            r#"dataverse_gateway_requests_total{tenant="tight",decision="allow",status_class="4xx"}"#,
+            r#"dataverse_gateway_requests_total{tenant="tight",decision="none",status_class="4xx"}"#,
             limited as f64,
         ),
         (
