@@ -845,7 +845,7 @@ async fn serve_finishes_a_request_in_flight_after_sigterm() {
     );
     // In flight: Dataverse has it and is holding the answer for 500ms.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while sim.requests().is_empty() {
+    while !sim.requests().iter().any(|r| r.uri.ends_with("/WhoAmI")) {
         assert!(
             Instant::now() < deadline,
             "the request never reached Dataverse\n{}",
