@@ -24,14 +24,7 @@ pub(super) fn read(
         }
         None => false,
     };
-    let mut refs = Refs::default();
-    if let Some(f) = q.get("$filter") {
-        merge(&mut refs, expr::filter_refs(f)?);
-        refs.paths.extend(expr::property_name_args(f)?);
-    }
-    if let Some(o) = q.get("$orderby") {
-        merge(&mut refs, expr::orderby_refs(o)?);
-    }
+    let mut refs = filter_and_order(q)?;
     let applied = match q.get("$apply") {
         Some(a) => {
             merge(&mut refs, apply_refs(a)?);
@@ -103,14 +96,7 @@ pub(super) fn read_plain(
         Some(s) => Query::select_list(s)?,
         None => Vec::new(),
     };
-    let mut refs = Refs::default();
-    if let Some(f) = q.get("$filter") {
-        merge(&mut refs, expr::filter_refs(f)?);
-        refs.paths.extend(expr::property_name_args(f)?);
-    }
-    if let Some(o) = q.get("$orderby") {
-        merge(&mut refs, expr::orderby_refs(o)?);
-    }
+    let refs = filter_and_order(q)?;
     if QUERY_PARAMS_NEED_META.iter().any(|p| q.get(p).is_some())
         || refs.paths.iter().any(|p| p.len() != 1)
     {
@@ -127,6 +113,19 @@ pub(super) fn read_plain(
 }
 
 const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fetchXml"];
+
+/// The member paths and aliases in `$filter` (including CRM functions' `PropertyName`) and
+/// `$orderby`.
+fn filter_and_order(q: &Query) -> Result<Refs, ParseError> {
+    let mut refs = Refs::default();
+    if let Some(f) = q.get("$filter") {
+        merge(&mut refs, expr::filter_refs(f)?);
+    }
+    if let Some(o) = q.get("$orderby") {
+        merge(&mut refs, expr::orderby_refs(o)?);
+    }
+    Ok(refs)
+}
 
 fn merge(into: &mut Refs, from: Refs) {
     into.paths.extend(from.paths);

@@ -245,6 +245,8 @@ fn expand_nested_with_options() {
         ("GET", "contacts?$expand=createdby($select=fullname)".into(), None, Some(NO)),
         ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$expand=createdby($select=fullname))".into(), None, Some(NO)),
         ("GET", "accounts?$expand=contact_customer_accounts($filter=createdby/fullname eq 'x')".into(), None, Some(NO)),
+        ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname'))".into(), None, Some(NO)),
+        ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(propertyname='createdby/fullname'))".into(), None, Some(NO)),
         ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$orderby=fullname;$top=2)".into(), None, None),
         ("GET", "accounts?$expand=opportunity_parent_account".into(), None, Some(NO)),
         ("GET", "accounts?$expand=opportunity_parent_account($select=name)".into(), None, None),

@@ -152,6 +152,9 @@ pub fn filter_refs(expr: &str) -> Result<Refs, ParseError> {
         text: expr,
     };
     p.sequence(None)?;
+    // Query functions (`Microsoft.Dynamics.CRM.LastXDays(PropertyName='x',...)`) name their
+    // column in a string argument: those are member paths too.
+    refs.paths.extend(property_name_args(expr)?);
     Ok(refs)
 }
 
@@ -323,12 +326,18 @@ impl Parser<'_> {
 
 /// Columns named by `PropertyName='...'` arguments of CRM query functions in `expr`.
 pub fn property_name_args(expr: &str) -> Result<Vec<Vec<String>>, ParseError> {
+    const NAME: &str = "propertyname";
+    let lower = expr.to_ascii_lowercase();
     let mut out = Vec::new();
-    let mut rest = expr;
-    while let Some(i) = rest.find("PropertyName") {
-        let after = rest[i + "PropertyName".len()..].trim_start();
-        let Some(value) = after.strip_prefix('=').map(str::trim_start) else {
-            rest = &rest[i + 1..];
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(NAME) {
+        let at = from + found + NAME.len();
+        from = at;
+        let Some(value) = expr[at..]
+            .trim_start()
+            .strip_prefix('=')
+            .map(str::trim_start)
+        else {
             continue;
         };
         let Some(body) = value.strip_prefix('\'') else {
@@ -345,7 +354,7 @@ pub fn property_name_args(expr: &str) -> Result<Vec<Vec<String>>, ParseError> {
             )));
         }
         out.push(segments);
-        rest = &body[end..];
+        from = expr.len() - body.len() + end;
     }
     Ok(out)
 }

@@ -1,10 +1,7 @@
 use super::*;
 
 fn paths(expr: &str) -> Vec<String> {
-    let mut r = filter_refs(expr).unwrap();
-    if expr.contains("PropertyName") {
-        r.paths.extend(property_name_args(expr).unwrap());
-    }
+    let r = filter_refs(expr).unwrap();
     r.paths.iter().map(|p| p.join("/")).collect()
 }
 
