@@ -174,7 +174,7 @@ fn inspect_part(
     }
     if let Some(id) = &part.content_id
         && method == Method::POST
-        && let Some(set) = created_set(&path, t.metadata)
+        && let Some(set) = created_set(&decision)
     {
         content_ids.insert(format!("${id}"), set);
     }
@@ -182,16 +182,15 @@ fn inspect_part(
     decision
 }
 
-/// The entity set a POST to `path` creates a row in (`contacts`, or a navigation collection).
-fn created_set(path: &str, metadata: Option<&Metadata>) -> Option<String> {
-    let meta = metadata?;
-    let parsed = crate::odata::parse_path(path).ok()?;
-    match (&parsed.head, parsed.tail.as_slice()) {
-        (crate::odata::Head::Name { name, key: None }, []) if meta.entity_set(name).is_some() => {
-            Some(name.clone())
+/// The entity set a POST creates its row in: its first create, whether it names the collection
+/// (`contacts`) or reaches it through a navigation property; deep inserts come after it.
+fn created_set(decision: &Decision) -> Option<String> {
+    decision.uses.iter().find_map(|u| match u {
+        crate::classify::Use::Table(t) if t.verb == crate::config::Verb::Post => {
+            Some(t.set.clone())
         }
         _ => None,
-    }
+    })
 }
 
 fn part_headers(part: &Part) -> HeaderMap {

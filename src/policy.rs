@@ -105,7 +105,7 @@ pub fn decide(
     let mut rules: Vec<String> = Vec::new();
     let mut add_select = None;
     for u in &c.uses {
-        match check(policy, u, &c, &mut add_select) {
+        match check(policy, u, &mut add_select) {
             Ok(rule) => {
                 if !rules.contains(&rule) {
                     rules.push(rule)
@@ -150,12 +150,7 @@ pub fn decide(
     }
 }
 
-fn check(
-    policy: &Policy,
-    u: &Use,
-    c: &Classified,
-    add_select: &mut Option<String>,
-) -> Result<String, String> {
+fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<String, String> {
     match u {
         Use::Table(t) => {
             let rule = policy.tables.get(&t.set).ok_or_else(|| {
@@ -184,7 +179,7 @@ fn check(
                     ));
                 }
                 if t.all_columns {
-                    if t.verb == Verb::Get && c.main_read.as_deref() == Some(t.set.as_str()) {
+                    if t.verb == Verb::Get && t.main {
                         *add_select = Some(cols.join(","));
                     } else {
                         return Err(format!(

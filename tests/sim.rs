@@ -696,3 +696,245 @@ async fn speaks_http2_and_shuts_down() {
         "listener closed"
     );
 }
+
+#[tokio::test]
+async fn entity_definitions_describe_every_simulated_table() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let base = h.sim.base_url();
+    let reply = h
+        .get(
+            "EntityDefinitions(LogicalName='contact')?$select=LogicalName,EntitySetName",
+            &token,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let contact = reply.json();
+    assert_eq!(
+        contact["@odata.context"],
+        format!(
+            "{base}/api/data/v9.2/$metadata#EntityDefinitions(LogicalName,EntitySetName)/$entity"
+        )
+    );
+    assert_eq!(contact["EntitySetName"], "contacts");
+    assert!(contact["MetadataId"].is_string(), "the key is always there");
+    assert!(contact.get("SchemaName").is_none());
+    let full = h
+        .get("EntityDefinitions(LogicalName='contact')", &token)
+        .await
+        .json();
+    for (name, want) in [
+        ("SchemaName", "Contact"),
+        ("PrimaryIdAttribute", "contactid"),
+        ("PrimaryNameAttribute", "fullname"),
+        ("LogicalCollectionName", "contacts"),
+    ] {
+        assert_eq!(full[name], want, "{name}");
+    }
+    assert_eq!(full["ObjectTypeCode"], 2);
+
+    // The Python SDK's lookup, with `+` and with `%20` for spaces.
+    for query in [
+        "%24select=LogicalName%2CEntitySetName%2CPrimaryIdAttribute&%24filter=LogicalName+eq+%27contact%27",
+        "$select=LogicalName,EntitySetName,PrimaryIdAttribute&$filter=LogicalName%20eq%20%27contact%27",
+    ] {
+        let listed = h
+            .get(&format!("EntityDefinitions?{query}"), &token)
+            .await
+            .json();
+        let value = listed["value"].as_array().expect("value");
+        assert_eq!(value.len(), 1, "{query}");
+        assert_eq!(value[0]["PrimaryIdAttribute"], "contactid");
+        assert_eq!(value[0]["MetadataId"], full["MetadataId"]);
+    }
+    let by_id = h
+        .get(
+            &format!(
+                "EntityDefinitions({})",
+                full["MetadataId"].as_str().expect("id")
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(by_id.json()["LogicalName"], "contact");
+    let users = h
+        .get("EntityDefinitions(LogicalName='systemuser')", &token)
+        .await;
+    assert_eq!(users.status, StatusCode::OK, "metadata is not data");
+
+    let picklists = h
+        .get(
+            "EntityDefinitions(LogicalName='contact')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet($select=Options)",
+            &token,
+        )
+        .await;
+    assert_eq!(picklists.status, StatusCode::OK);
+    assert_eq!(picklists.json()["value"], serde_json::json!([]));
+    let attribute = h
+        .get(
+            "EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='firstname')",
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(attribute["AttributeType"], "String");
+    assert_eq!(
+        attribute["@odata.type"],
+        "#Microsoft.Dynamics.CRM.StringAttributeMetadata"
+    );
+    let filtered = h
+        .get(
+            "EntityDefinitions(LogicalName='contact')/Attributes?$filter=LogicalName%20eq%20'parentcustomerid'&$select=LogicalName,AttributeType",
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(filtered["value"][0]["AttributeType"], "Customer");
+    assert_eq!(filtered["value"].as_array().map(Vec::len), Some(1));
+
+    for missing in [
+        "EntityDefinitions(LogicalName='widget')",
+        "EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='nope')",
+    ] {
+        let reply = h.get(missing, &token).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{missing}");
+        assert_eq!(reply.error_code(), "0x80040217");
+    }
+}
+
+#[tokio::test]
+async fn simple_filters_select_and_paging_work_together() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let one = h
+        .get(
+            "contacts?$select=fullname&$filter=lastname%20eq%20'mckay'",
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(one["value"].as_array().map(Vec::len), Some(1));
+    assert_eq!(one["value"][0]["fullname"], "Yvonne McKay");
+    let rich = h
+        .get(
+            "accounts?$filter=revenue%20eq%201500000%20and%20name%20ne%20null",
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(rich["value"][0]["name"], "Contoso Ltd");
+    let ignored = h
+        .get("contacts?$filter=contains(fullname,'x')", &token)
+        .await
+        .json();
+    assert_eq!(ignored["value"].as_array().map(Vec::len), Some(8));
+
+    // Contacts 1 and 7 belong to account 1: two pages of one, the options kept.
+    let account = "a0000000-0000-4000-8000-000000000001";
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("prefer", "odata.maxpagesize=1"),
+    ];
+    let first_url = h.url(&format!(
+        "contacts?$select=fullname&$filter=_parentcustomerid_value%20eq%20{account}"
+    ));
+    let first = h.send(Method::GET, &first_url, &headers, "").await.json();
+    assert_eq!(first["value"].as_array().map(Vec::len), Some(1));
+    let next = first["@odata.nextLink"].as_str().expect("next link");
+    assert!(
+        next.contains("$select=fullname&$filter=_parentcustomerid_value%20eq%20"),
+        "{next}"
+    );
+    let second = h.send(Method::GET, next, &headers, "").await.json();
+    assert_eq!(second["value"].as_array().map(Vec::len), Some(1));
+    assert!(second.get("@odata.nextLink").is_none());
+    assert!(second["value"][0].get("lastname").is_none());
+    assert_ne!(
+        second["value"][0]["contactid"],
+        first["value"][0]["contactid"]
+    );
+}
+
+#[tokio::test]
+async fn reads_properties_and_follows_lookups() {
+    let h = Harness::start(SimConfig::default()).await;
+    let token = h.token().await;
+    let base = h.sim.base_url();
+    let id = "c0000000-0000-4000-8000-000000000001";
+    let name = h.get(&format!("contacts({id})/fullname"), &token).await;
+    assert_eq!(name.status, StatusCode::OK);
+    assert_eq!(
+        name.json(),
+        serde_json::json!({
+            "@odata.context": format!("{base}/api/data/v9.2/$metadata#contacts({id})/fullname"),
+            "value": "Yvonne McKay"
+        })
+    );
+    let raw = h
+        .get(&format!("contacts({id})/fullname/$value"), &token)
+        .await;
+    assert_eq!(raw.header("content-type"), "text/plain");
+    assert_eq!(&raw.body[..], b"Yvonne McKay");
+
+    let parent = h
+        .get(
+            &format!("contacts({id})/parentcustomerid_account?$select=name"),
+            &token,
+        )
+        .await;
+    assert_eq!(parent.status, StatusCode::OK);
+    let parent = parent.json();
+    assert_eq!(parent["name"], "Contoso Ltd");
+    assert!(
+        parent["@odata.context"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("#accounts/$entity"))
+    );
+
+    let put = h
+        .api(
+            Method::PUT,
+            &format!("contacts({id})/emailaddress1"),
+            &token,
+            &[],
+            r#"{"value":null}"#,
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT);
+    let empty = h
+        .get(&format!("contacts({id})/emailaddress1"), &token)
+        .await;
+    assert_eq!(empty.status, StatusCode::NO_CONTENT, "null answers 204");
+    let orphan = h
+        .api(
+            Method::POST,
+            "contacts",
+            &token,
+            &[],
+            r#"{"lastname":"Solo"}"#,
+        )
+        .await;
+    let orphan = orphan
+        .header("odata-entityid")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_string();
+    let none = h
+        .get(&format!("{orphan}/parentcustomerid_account"), &token)
+        .await;
+    assert_eq!(none.status, StatusCode::NO_CONTENT);
+
+    let unknown = h.get(&format!("contacts({id})/nickname"), &token).await;
+    assert_eq!(
+        (unknown.status, unknown.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "0x8006088a")
+    );
+    let creator = h.get(&format!("contacts({id})/createdby"), &token).await;
+    assert_eq!(
+        creator.status,
+        StatusCode::FORBIDDEN,
+        "systemusers are not readable"
+    );
+}

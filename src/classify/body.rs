@@ -71,6 +71,11 @@ fn entity(
                 .ok_or_else(|| not(format!("`{key}` leads to a table without an entity set")))?
                 .to_string();
             let rows: Vec<&Map<String, Value>> = match value {
+                // Creating the related row inline sets this row's lookup, like a bind does.
+                Value::Object(o) if !n.collection => {
+                    columns.push(key.clone());
+                    vec![o]
+                }
                 Value::Object(o) => vec![o],
                 Value::Array(a) => a
                     .iter()
@@ -151,22 +156,36 @@ fn bind(
         .set_of(&n.target)
         .ok_or_else(|| not(format!("`{nav}` leads to a table without an entity set")))?;
     for url in urls {
-        let set = resolve_reference(url, meta, env)?;
-        if set != expected {
+        let r = resolve_reference(url, meta, env)?;
+        if r.set != expected {
             return Err(ParseError::Malformed(format!(
-                "`{nav}@odata.bind` must name a row of {expected}, not {set}"
+                "`{nav}@odata.bind` must name a row of {expected}, not {}",
+                r.set
             )));
         }
-        out.touch(&set, Verb::Get, vec![], false);
+        out.touch(&r.set, Verb::Get, r.key_columns, false);
     }
     Ok(())
 }
 
 /// The entity set of a record reference: `contacts(<id>)`, `/contacts(<id>)`,
 /// `/api/data/v9.2/contacts(<id>)`, an absolute URL of the org or of this gateway, or `$1`.
-pub fn resolve_reference(url: &str, meta: &Metadata, env: &Env<'_>) -> Result<String, ParseError> {
+/// A row a body refers to: its entity set and the alternate-key columns the reference names.
+pub struct Reference {
+    pub set: String,
+    pub key_columns: Vec<String>,
+}
+
+pub fn resolve_reference(
+    url: &str,
+    meta: &Metadata,
+    env: &Env<'_>,
+) -> Result<Reference, ParseError> {
     if let Some(set) = env.content_ids.get(url) {
-        return Ok(set.clone());
+        return Ok(Reference {
+            set: set.clone(),
+            key_columns: vec![],
+        });
     }
     let lower = url.to_ascii_lowercase();
     let rest = if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -186,10 +205,13 @@ pub fn resolve_reference(url: &str, meta: &Metadata, env: &Env<'_>) -> Result<St
         (
             Head::Name {
                 name,
-                key: Some(KeySpec::Guid(_) | KeySpec::Pairs(_)),
+                key: key @ Some(KeySpec::Guid(_) | KeySpec::Pairs(_)),
             },
             true,
-        ) if meta.entity_set(name).is_some() => Ok(name.clone()),
+        ) if meta.entity_set(name).is_some() => Ok(Reference {
+            set: name.clone(),
+            key_columns: super::resource::key_columns(key.as_ref()),
+        }),
         _ => Err(ParseError::Malformed(format!(
             "`{url}` is not a reference to a row"
         ))),
@@ -205,8 +227,8 @@ pub(super) fn reference_body(
 ) -> Result<(), ParseError> {
     match parse(Some(body), true)? {
         Value::Object(o) if o.len() == 1 && o.get("@odata.id").is_some_and(Value::is_string) => {
-            let set = resolve_reference(o["@odata.id"].as_str().unwrap_or_default(), meta, env)?;
-            out.touch(&set, Verb::Get, vec![], false);
+            let r = resolve_reference(o["@odata.id"].as_str().unwrap_or_default(), meta, env)?;
+            out.touch(&r.set, Verb::Get, r.key_columns, false);
             Ok(())
         }
         _ => Err(ParseError::Malformed(
@@ -287,8 +309,8 @@ pub(super) fn references_in(
                         let url = r
                             .as_str()
                             .ok_or_else(|| ParseError::Malformed(format!("`{k}` must be a URL")))?;
-                        let set = resolve_reference(url, meta, env)?;
-                        out.touch(&set, Verb::Get, vec![], false);
+                        let r = resolve_reference(url, meta, env)?;
+                        out.touch(&r.set, Verb::Get, r.key_columns, false);
                     }
                 } else {
                     references_in(v, meta, env, out)?;

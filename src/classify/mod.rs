@@ -35,6 +35,9 @@ pub struct Touch {
     pub columns: Vec<String>,
     /// The request returns whole rows of this table (no `$select`).
     pub all_columns: bool,
+    /// This is the request's own read of its rows (not an expansion or a lookup): the one place
+    /// where the gateway may add `$select` to a column-restricted table.
+    pub main: bool,
 }
 
 /// Something a request uses.
@@ -75,6 +78,19 @@ impl Classified {
             verb,
             columns,
             all_columns,
+            main: false,
+        }));
+    }
+
+    /// The request's own read of `set` returning whole rows: `$select` may be added.
+    fn touch_main(&mut self, set: &str, columns: Vec<String>) {
+        self.main_read = Some(set.to_string());
+        self.uses.push(Use::Table(Touch {
+            set: set.to_string(),
+            verb: Verb::Get,
+            columns,
+            all_columns: true,
+            main: true,
         }));
     }
 }

@@ -46,11 +46,12 @@ pub(super) fn read(
         }
         return fetch(xml, set, logical, meta, out);
     }
-    let all = main && !selected && !applied && !stored;
-    if all {
-        out.main_read = Some(set.to_string());
+    // `main` is false only for `$count`, which returns a number, not rows.
+    if main && !selected && !applied && !stored {
+        out.touch_main(set, columns);
+    } else {
+        out.touch(set, Verb::Get, columns, false);
     }
-    out.touch(set, Verb::Get, columns, all);
     Ok(())
 }
 
@@ -104,11 +105,10 @@ pub(super) fn read_plain(
         return Ok(());
     }
     columns.extend(refs.paths.into_iter().flatten());
-    let all = main && q.get("$select").is_none();
-    if all {
-        out.main_read = Some(set.to_string());
+    match (main, q.get("$select")) {
+        (true, None) => out.touch_main(set, columns),
+        _ => out.touch(set, Verb::Get, columns, false),
     }
-    out.touch(set, Verb::Get, columns, all);
     Ok(())
 }
 
@@ -150,9 +150,8 @@ fn resolve(
                 let target = meta.set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
                 })?;
-                if i + 1 == path.len() {
-                    out.touch(target, Verb::Get, vec![], false);
-                }
+                // Every table a lookup path passes through is read, not only the last one.
+                out.touch(target, Verb::Get, vec![], false);
                 ty = nav.target.clone();
                 set = Some(target.to_string());
             } else if meta.has_property(&ty, seg) && i + 1 == path.len() {

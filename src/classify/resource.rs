@@ -11,6 +11,8 @@ struct At {
     set: String,
     logical: String,
     single: bool,
+    /// Alternate-key columns the path names for this row: locating it by them probes them.
+    keys: Vec<String>,
 }
 
 pub(super) fn walk(
@@ -28,7 +30,7 @@ pub(super) fn walk(
                     "`{id}` refers to no earlier part of this change set"
                 ))
             })?;
-            at_set(meta, set, true)?
+            at_set(meta, set, true, None)?
         }
         Head::Name { name, key } => match meta.entity_set(name) {
             Some(_) => {
@@ -37,7 +39,7 @@ pub(super) fn walk(
                         "`{name}()` has an empty key"
                     )));
                 }
-                at_set(meta, name, key.is_some())?
+                at_set(meta, name, key.is_some(), key.as_ref())?
             }
             None if path.tail.is_empty() => {
                 return unbound(req, name, key.as_ref(), query, meta, env, out);
@@ -63,14 +65,14 @@ pub(super) fn walk(
                             "`{name}` is single-valued and takes no key"
                         )));
                     }
-                    out.touch(&at.set, Verb::Get, vec![], false);
+                    out.touch(&at.set, Verb::Get, at.keys.clone(), false);
                     let target = meta.set_of(&nav.target).ok_or_else(|| {
                         not(format!(
                             "`{name}` leads to `{}`, which has no entity set",
                             nav.target
                         ))
                     })?;
-                    at = at_set(meta, target, !nav.collection || key.is_some())?;
+                    at = at_set(meta, target, !nav.collection || key.is_some(), key.as_ref())?;
                 } else if meta.has_property(&at.logical, name) {
                     return property(req, &at, name, key.as_ref(), &path.tail[i + 1..], out);
                 } else {
@@ -106,7 +108,12 @@ pub(super) fn walk(
     final_access(req, &at, query, meta, env, out)
 }
 
-fn at_set(meta: &Metadata, set: &str, single: bool) -> Result<At, ParseError> {
+fn at_set(
+    meta: &Metadata,
+    set: &str,
+    single: bool,
+    key: Option<&KeySpec>,
+) -> Result<At, ParseError> {
     let ty = meta
         .entity_set(set)
         .ok_or_else(|| not(format!("`{set}` is not an entity set of this org")))?;
@@ -114,7 +121,16 @@ fn at_set(meta: &Metadata, set: &str, single: bool) -> Result<At, ParseError> {
         set: set.to_string(),
         logical: ty.logical_name.clone(),
         single,
+        keys: key_columns(key),
     })
+}
+
+/// The columns an alternate or composite key names.
+pub(super) fn key_columns(key: Option<&KeySpec>) -> Vec<String> {
+    match key {
+        Some(KeySpec::Pairs(pairs)) => pairs.iter().map(|(p, _)| p.clone()).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The method applied to the row or collection the path ends at.
@@ -127,6 +143,9 @@ fn final_access(
     out: &mut Classified,
 ) -> Result<(), ParseError> {
     let verb = method_verb(req.method)?;
+    if verb == Verb::Get && !at.keys.is_empty() {
+        out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+    }
     match (verb, at.single) {
         (Verb::Get, _) => options::read(req, &at.set, &at.logical, query, env, out, true),
         (Verb::Post, false) => {
@@ -135,14 +154,14 @@ fn final_access(
             options::returned(req, &at.set, &at.logical, query, env, out)
         }
         (Verb::Patch, true) => {
-            out.touch(&at.set, Verb::Patch, vec![], false);
+            out.touch(&at.set, Verb::Patch, at.keys.clone(), false);
             out.upsert = Some(at.set.clone());
             body::write(req.body, &at.set, &at.logical, Verb::Patch, meta, env, out)?;
             options::returned(req, &at.set, &at.logical, query, env, out)
         }
         (Verb::Delete, true) => {
             no_options(query)?;
-            out.touch(&at.set, Verb::Delete, vec![], false);
+            out.touch(&at.set, Verb::Delete, at.keys.clone(), false);
             Ok(())
         }
         _ => Err(not(format!(
@@ -194,7 +213,9 @@ fn property(
             )));
         }
     };
-    out.touch(&at.set, verb, vec![name.to_string()], false);
+    let mut columns = at.keys.clone();
+    columns.push(name.to_string());
+    out.touch(&at.set, verb, columns, false);
     Ok(())
 }
 
@@ -279,7 +300,7 @@ fn bound(
         out.uses.push(Use::Function(name.to_string()));
         options::parameters(params, query, meta, env, out)?;
     }
-    out.touch(&at.set, Verb::Get, vec![], false);
+    out.touch(&at.set, Verb::Get, at.keys.clone(), false);
     Ok(())
 }
 

@@ -40,8 +40,9 @@ impl Row {
     }
 }
 
-/// All rows of one simulator, per entity set.
-#[derive(Debug)]
+/// All rows of one simulator, per entity set. Cloning it takes a snapshot (a change set restores
+/// one when it fails).
+#[derive(Debug, Clone)]
 pub struct Store {
     tables: HashMap<&'static str, BTreeMap<String, Row>>,
     next_version: u64,
@@ -62,11 +63,23 @@ impl Store {
 
     /// Up to `limit` rows with ids greater than `after`, in id order.
     pub fn page(&self, set: &str, after: Option<&str>, limit: usize) -> Vec<(String, Row)> {
+        self.page_where(set, after, limit, |_, _| true)
+    }
+
+    /// Like [`Store::page`], counting only rows for which `keep(id, row)` holds.
+    pub fn page_where(
+        &self,
+        set: &str,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&str, &Row) -> bool,
+    ) -> Vec<(String, Row)> {
         let Some(rows) = self.rows(set) else {
             return Vec::new();
         };
         rows.iter()
             .filter(|(id, _)| after.is_none_or(|a| id.as_str() > a))
+            .filter(|(id, row)| keep(id, row))
             .take(limit)
             .map(|(id, row)| (id.clone(), row.clone()))
             .collect()

@@ -2,24 +2,41 @@
 //! `demo` command run without Azure.
 //!
 //! One base URL serves both roles: `POST {base}/{tenant}/oauth2/v2.0/token` (Entra, see
-//! `entra`) and `{base}/api/data/v9.2/...` (Dataverse, see `dataverse`, `records`, `path`,
-//! `query`, `payload`, `stream`). Rows live in memory per simulator (`data`, seeded by `seed`).
-//! What the simulator does NOT do: `$filter`, `$orderby`, `$expand`, `$batch`, navigation and
-//! property paths, client assertions; `$filter`/`$orderby`/`$expand` are accepted and ignored,
-//! the others answer as Dataverse/Entra do for something unknown.
+//! `entra`) and `{base}/api/data/v9.2/...` (Dataverse: `dataverse` authenticates and throttles,
+//! `dispatch` routes one request, `path` and `query` parse it, `records`, `property`, `actions`
+//! and `definitions` serve it, `batch` and `multipart` run and answer `$batch`, `filter`
+//! evaluates simple `$filter`s, `stream` generates the large `annotations` body). Rows live in
+//! memory per simulator (`data`, seeded by `seed`).
+//!
+//! What the simulator does NOT do: `$orderby`, `$expand` on rows, `$count`, `$apply`, FetchXML,
+//! `sql=`, functions other than `WhoAmI`/`RetrieveVersion`, unbound actions, `$ref`,
+//! collection-valued navigation, multi-hop paths, and `$filter`s other than `and`-joined
+//! `eq`/`ne` comparisons of a column with a literal (comparisons on columns the simulated tables
+//! lack, such as `statecode`, are dropped); ignored query options are accepted, unknown paths
+//! answer as Dataverse does for something unknown. Nor client assertions on the Entra side.
 //!
 //! Invariants: "now" is read only from the injected [`Clock`] (token expiry, Entra timestamps);
-//! no request can panic the server; every Dataverse request is recorded before it is checked;
-//! the `annotations` collection body is generated lazily and never held in memory whole.
+//! no request can panic the server; every Dataverse request is recorded before it is checked (a
+//! `$batch` as one record, not one per part); the `annotations` collection body is generated
+//! lazily and never held in memory whole, except as a `$batch` part (a batch answer is built in
+//! memory).
 //! Dropping a [`Simulator`] or calling [`Simulator::shutdown`] stops accepting connections and
 //! lets open ones finish for up to five seconds.
 
+mod actions;
+mod attributes;
+mod batch;
 mod data;
 mod dataverse;
+mod definitions;
+mod dispatch;
 mod entra;
+mod filter;
 mod form;
+mod multipart;
 mod path;
 mod payload;
+mod property;
 mod query;
 mod records;
 mod response;

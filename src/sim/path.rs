@@ -1,16 +1,22 @@
 //! Parses the part of a Dataverse URL path after `/api/data/v9.2/` into a typed [`Target`].
 //!
-//! Supported shapes: `` (service document), `$metadata`, `WhoAmI`, `WhoAmI()`,
-//! `RetrieveVersion()`, `<set>`, `<set>(<guid>)`, `<set>(<key>=<guid>)` and alternate keys
-//! `<set>(col='text',col2=123)`. Anything else (including extra segments such as navigation or
-//! property paths) is [`Target::NotFound`] naming the first segment the simulator does not serve.
-//! Names are case-sensitive, as in Dataverse. Each segment is percent-decoded after splitting on
-//! `/`, so an encoded `%2F` inside a key value stays part of the value.
+//! Supported shapes: `` (service document), `$metadata`, `$batch`, `WhoAmI`, `WhoAmI()`,
+//! `RetrieveVersion()`; `<set>`, `<set>/Microsoft.Dynamics.CRM.{Create,Update,Upsert}Multiple`;
+//! records `<set>(<guid>)`, `<set>(<key>=<guid>)` and alternate keys `<set>(col='text',col2=123)`,
+//! each optionally followed by `/<column>`, `/<column>/$value` or `/<single-valued navigation>`;
+//! and `EntityDefinitions...`, whose grammar is `definitions`'s. Anything else is
+//! [`Target::NotFound`] naming the first segment the simulator does not serve. Names are
+//! case-sensitive, as in Dataverse. Each segment is percent-decoded after splitting on `/`, so an
+//! encoded `%2F` inside a key value stays part of the value.
 //!
 //! Pure: no I/O, no clock.
 
+use super::definitions::{self, Definitions};
 use super::form::decode;
-use super::schema::{Table, is_guid, table};
+use super::schema::{Lookup, Table, is_guid, table};
+
+/// The namespace qualifying bound operations and metadata casts.
+pub const NAMESPACE: &str = "Microsoft.Dynamics.CRM.";
 
 /// How a single row is addressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +27,34 @@ pub enum Key {
     Columns(Vec<(String, String)>),
 }
 
+/// The collection-bound bulk actions `CreateMultiple`, `UpdateMultiple` and `UpsertMultiple`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bulk {
+    Create,
+    Update,
+    Upsert,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
     ServiceDocument,
     Metadata,
+    Batch,
     WhoAmI,
     RetrieveVersion,
     Collection(&'static Table),
     Record(&'static Table, Key),
+    /// `<set>(<key>)/<column>`, or its raw value (`/$value`) when `raw`.
+    Property {
+        table: &'static Table,
+        key: Key,
+        column: &'static str,
+        raw: bool,
+    },
+    /// `<set>(<key>)/<nav>`: the row a lookup points at, in another table.
+    Navigation(&'static Table, Key, &'static Lookup),
+    Action(&'static Table, Bulk),
+    Definitions(Definitions),
     /// The first segment the simulator does not know.
     NotFound(String),
 }
@@ -39,12 +65,23 @@ pub struct BadKey(pub String);
 
 pub fn parse(rest: &str) -> Result<Target, BadKey> {
     let segments: Vec<String> = rest.split('/').map(|s| decode(s, false)).collect();
-    let first = segments.first().map(String::as_str).unwrap_or_default();
-    if let Some(extra) = segments.get(1) {
+    let (first, tail) = match segments.split_first() {
+        Some((first, tail)) => (first.as_str(), tail),
+        None => ("", &[][..]),
+    };
+    if first == "EntityDefinitions" || first.starts_with("EntityDefinitions(") {
+        return definitions::parse_path(first, tail);
+    }
+    match table_of(first) {
+        Some((table, None)) => return Ok(collection(table, tail)),
+        Some((table, Some(inner))) => return Ok(record(table, parse_key(table, inner)?, tail)),
+        None => {}
+    }
+    if let Some(extra) = tail.first() {
         let known = matches!(
             first,
-            "$metadata" | "WhoAmI" | "WhoAmI()" | "RetrieveVersion()"
-        ) || table_of(first).is_some();
+            "$metadata" | "$batch" | "WhoAmI" | "WhoAmI()" | "RetrieveVersion()"
+        );
         return Ok(Target::NotFound(if known {
             extra.clone()
         } else {
@@ -54,14 +91,53 @@ pub fn parse(rest: &str) -> Result<Target, BadKey> {
     Ok(match first {
         "" => Target::ServiceDocument,
         "$metadata" => Target::Metadata,
+        "$batch" => Target::Batch,
         "WhoAmI" | "WhoAmI()" => Target::WhoAmI,
         "RetrieveVersion" | "RetrieveVersion()" => Target::RetrieveVersion,
-        segment => match table_of(segment) {
-            None => Target::NotFound(segment.to_string()),
-            Some((table, None)) => Target::Collection(table),
-            Some((table, Some(inner))) => Target::Record(table, parse_key(table, inner)?),
-        },
+        segment => Target::NotFound(segment.to_string()),
     })
+}
+
+fn collection(table: &'static Table, tail: &[String]) -> Target {
+    let Some((segment, rest)) = tail.split_first() else {
+        return Target::Collection(table);
+    };
+    let bulk = match segment.strip_prefix(NAMESPACE) {
+        Some("CreateMultiple") => Bulk::Create,
+        Some("UpdateMultiple") => Bulk::Update,
+        Some("UpsertMultiple") => Bulk::Upsert,
+        _ => return Target::NotFound(segment.clone()),
+    };
+    match rest.first() {
+        None => Target::Action(table, bulk),
+        Some(extra) => Target::NotFound(extra.clone()),
+    }
+}
+
+fn record(table: &'static Table, key: Key, tail: &[String]) -> Target {
+    let Some((segment, rest)) = tail.split_first() else {
+        return Target::Record(table, key);
+    };
+    let column = (segment == table.key)
+        .then_some(table.key)
+        .or_else(|| table.columns.iter().copied().find(|c| c == segment));
+    match (column, table.lookup(segment), rest) {
+        (Some(column), _, []) => Target::Property {
+            table,
+            key,
+            column,
+            raw: false,
+        },
+        (Some(column), _, [value]) if value == "$value" => Target::Property {
+            table,
+            key,
+            column,
+            raw: true,
+        },
+        (None, Some(lookup), []) => Target::Navigation(table, key, lookup),
+        (Some(_), _, [extra, ..]) | (None, Some(_), [extra, ..]) => Target::NotFound(extra.clone()),
+        (None, None, _) => Target::NotFound(segment.clone()),
+    }
 }
 
 /// Splits `contacts(...)` into the table and the text between the parentheses.
@@ -99,7 +175,7 @@ fn parse_key(table: &Table, inner: &str) -> Result<Key, BadKey> {
 }
 
 /// Parses `a='x',b=12` honouring `''` inside quotes. `None` when malformed or empty.
-fn split_pairs(inner: &str) -> Option<Vec<(String, String)>> {
+pub fn split_pairs(inner: &str) -> Option<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     let mut rest = inner;
     loop {
@@ -159,6 +235,38 @@ mod tests {
         assert_eq!(parse("WhoAmI"), Ok(Target::WhoAmI));
         assert_eq!(parse("WhoAmI()"), Ok(Target::WhoAmI));
         assert_eq!(parse("RetrieveVersion()"), Ok(Target::RetrieveVersion));
+        assert_eq!(parse("$batch"), Ok(Target::Batch));
+    }
+
+    #[test]
+    fn properties_navigation_and_actions() {
+        let id = "c0000000-0000-4000-8000-000000000001";
+        let key = || Key::Id(id.into());
+        let property = |column, raw| Target::Property {
+            table: t("contacts"),
+            key: key(),
+            column,
+            raw,
+        };
+        assert_eq!(
+            parse(&format!("contacts({id})/fullname")),
+            Ok(property("fullname", false))
+        );
+        assert_eq!(
+            parse(&format!("contacts({id})/contactid/$value")),
+            Ok(property("contactid", true))
+        );
+        let nav = t("contacts")
+            .lookup("parentcustomerid_account")
+            .expect("nav");
+        assert_eq!(
+            parse(&format!("contacts({id})/parentcustomerid_account")),
+            Ok(Target::Navigation(t("contacts"), key(), nav))
+        );
+        assert_eq!(
+            parse("accounts/Microsoft.Dynamics.CRM.UpsertMultiple"),
+            Ok(Target::Action(t("accounts"), Bulk::Upsert))
+        );
     }
 
     #[test]
@@ -201,11 +309,24 @@ mod tests {
             parse("contacts(x"),
             Ok(Target::NotFound("contacts(x".into()))
         );
-        assert_eq!(parse("$batch"), Ok(Target::NotFound("$batch".into())));
         let id = "c0000000-0000-4000-8000-000000000001";
         assert_eq!(
-            parse(&format!("contacts({id})/fullname")),
-            Ok(Target::NotFound("fullname".into()))
+            parse(&format!("contacts({id})/nope")),
+            Ok(Target::NotFound("nope".into()))
+        );
+        assert_eq!(
+            parse(&format!("contacts({id})/fullname/x")),
+            Ok(Target::NotFound("x".into()))
+        );
+        assert_eq!(
+            parse("contacts/Microsoft.Dynamics.CRM.DeleteMultiple"),
+            Ok(Target::NotFound(
+                "Microsoft.Dynamics.CRM.DeleteMultiple".into()
+            ))
+        );
+        assert_eq!(
+            parse("EntityDefinitions(LogicalName='contact')/Keys"),
+            Ok(Target::NotFound("Keys".into()))
         );
         assert_eq!(parse("nope/contacts"), Ok(Target::NotFound("nope".into())));
     }

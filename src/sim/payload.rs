@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 
+use super::response::Fault;
 use super::schema::{Table, is_guid};
 
 /// A rejected payload: Dataverse's error code and message (always HTTP 400).
@@ -18,6 +19,16 @@ pub struct BadPayload {
     pub message: String,
 }
 
+impl From<BadPayload> for Fault {
+    fn from(e: BadPayload) -> Self {
+        Fault {
+            status: http::StatusCode::BAD_REQUEST,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
 /// The columns to write and, when the body names it, the primary key.
 #[derive(Debug, Default, PartialEq)]
 pub struct Payload {
@@ -25,19 +36,30 @@ pub struct Payload {
     pub id: Option<String>,
 }
 
-pub fn parse(table: &Table, body: &[u8]) -> Result<Payload, BadPayload> {
-    let malformed = |detail: String| BadPayload {
+/// The `0x80040333` rejection of a payload, with `detail` after Dataverse's standard prefix.
+pub fn malformed(table: &Table, detail: String) -> BadPayload {
+    BadPayload {
         code: "0x80040333",
         message: format!(
             "Error identified in Payload provided by the user for Entity :'{}'. {detail}",
             table.set
         ),
-    };
-    let object = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return Err(malformed("The payload must be a JSON object.".into())),
-        Err(e) => return Err(malformed(format!("Invalid JSON: {e}."))),
-    };
+    }
+}
+
+pub fn parse(table: &Table, body: &[u8]) -> Result<Payload, BadPayload> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => parse_object(table, object),
+        Ok(_) => Err(malformed(
+            table,
+            "The payload must be a JSON object.".into(),
+        )),
+        Err(e) => Err(malformed(table, format!("Invalid JSON: {e}."))),
+    }
+}
+
+/// Like [`parse`], for a body already read as a JSON object (e.g. one item of `Targets`).
+pub fn parse_object(table: &Table, object: Map<String, Value>) -> Result<Payload, BadPayload> {
     let mut payload = Payload::default();
     for (name, value) in object {
         if let Some(nav) = name.strip_suffix("@odata.bind") {
@@ -48,7 +70,7 @@ pub fn parse(table: &Table, body: &[u8]) -> Result<Payload, BadPayload> {
         } else if name == table.key {
             match value.as_str().filter(|v| is_guid(v)) {
                 Some(id) => payload.id = Some(id.to_ascii_lowercase()),
-                None => return Err(malformed(format!("'{name}' must be a GUID."))),
+                None => return Err(malformed(table, format!("'{name}' must be a GUID."))),
             }
         } else if table.has_column(&name) {
             payload.fields.insert(name, value);

@@ -1,8 +1,10 @@
 //! Query options, `Prefer` and the paging cookie of collection reads.
 //!
-//! Honoured: `$select`, `$top`, `$skiptoken` and `Prefer: odata.maxpagesize=N`. Every other
-//! option (`$filter`, `$orderby`, `$expand`, `$count`, ...) is accepted and ignored, and is
-//! carried into `@odata.nextLink` unchanged so a client's next page request looks like the first.
+//! Honoured: `$select`, `$top`, `$skiptoken` and `Prefer: odata.maxpagesize=N`; `$filter` and
+//! `$expand` are kept (decoded) for the handlers that understand a simple form of them (see
+//! `filter` and `definitions`). Every other option (`$orderby`, `$count`, ...) is accepted and
+//! ignored. All options but `$skiptoken` are carried into `@odata.nextLink` unchanged, so a
+//! client's next page request looks like the first.
 //! `$top` wins over `maxpagesize`: a `$top` read is a single page without a nextLink.
 //!
 //! The skiptoken is opaque to clients; inside it is a Dataverse-like cookie
@@ -18,6 +20,10 @@ pub struct Query {
     pub select: Option<Vec<String>>,
     pub top: Option<usize>,
     pub skip: Option<Cookie>,
+    /// The decoded `$filter` expression.
+    pub filter: Option<String>,
+    /// The decoded `$expand` expression.
+    pub expand: Option<String>,
     /// The raw `key=value` pieces other than `$skiptoken`, for the nextLink.
     pub carried: Vec<String>,
 }
@@ -53,6 +59,8 @@ pub fn parse(raw: Option<&str>) -> Result<Query, BadQuery> {
                     .map_err(|_| BadQuery(format!("Invalid value '{value}' for $top.")))?;
                 query.top = Some(top);
             }
+            "$filter" => query.filter = Some(value),
+            "$expand" => query.expand = Some(value),
             "$skiptoken" => {
                 let cookie = Cookie::parse(&value)
                     .ok_or_else(|| BadQuery("The skiptoken is not valid.".into()))?;
@@ -158,6 +166,7 @@ mod tests {
             Some(vec!["fullname".to_string(), "emailaddress1".to_string()])
         );
         assert_eq!(query.top, Some(3));
+        assert_eq!(query.filter.as_deref(), Some("statecode eq 0"));
         assert_eq!(query.carried.len(), 3);
         assert!(parse(Some("$top=many")).is_err());
         assert!(parse(Some("$select=a,,b")).is_err());

@@ -1,22 +1,24 @@
-//! Table operations of the Dataverse side: list (with `$select`, `$top` and paging), retrieve,
-//! create, upsert and delete, plus the streamed `annotations` list.
+//! Table operations of the Dataverse side: list (with `$select`, `$top`, simple `$filter` and
+//! paging), retrieve, create, upsert and delete, plus the streamed `annotations` list.
 //!
-//! Each operation takes an authenticated, privilege-checked [`Call`] and returns a response.
-//! Invariants: the store lock is never held across an await (these functions are synchronous);
-//! every URL in a response is absolute to the simulator's base URL.
+//! Each operation takes an authenticated, privilege-checked [`Call`] and the store, locked by the
+//! caller (so a `$batch` change set can run several operations under one lock), and returns a
+//! response. Invariants: these functions are synchronous, so the lock is never held across an
+//! await; every URL in a response is absolute to the simulator's base URL.
 
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::data::{Row, Store};
+use super::filter;
 use super::path::Key;
 use super::query::{self, Cookie, Query};
 use super::response::{
     Fault, ODATA_JSON, SimBody, dataverse_error, no_content, odata_json, odata_text, set_header,
 };
 use super::schema::Table;
-use super::state::{Shared, lock};
+use super::state::Shared;
 use super::{payload, stream};
 
 /// Dataverse's default page size.
@@ -31,11 +33,12 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    fn api(&self) -> String {
+    /// `{base}/api/data/v9.2`.
+    pub fn api(&self) -> String {
         format!("{}/api/data/v9.2", self.shared.base_url)
     }
 
-    fn prefer(&self) -> impl Iterator<Item = &str> {
+    pub fn prefer(&self) -> impl Iterator<Item = &str> {
         self.headers
             .get_all("prefer")
             .iter()
@@ -50,30 +53,48 @@ impl Call<'_> {
     }
 
     /// The `$select` columns, or the 400 Dataverse sends for an unknown one.
-    fn select(&self, table: &Table) -> Result<Option<&[String]>, Fault> {
+    pub fn select(&self, table: &Table) -> Result<Option<&[String]>, Fault> {
         let select = self.query.select.as_deref();
         match select.into_iter().flatten().find(|c| !table.has_column(c)) {
-            Some(c) => Err(Fault::bad_request(format!(
-                "Could not find a property named '{c}' on type 'Microsoft.Dynamics.CRM.{}'.",
-                table.logical
-            ))),
+            Some(c) => Err(unknown_property(table, c)),
             None => Ok(select),
         }
     }
+
+    /// The simple `$filter` conditions (see `filter`) on columns the table has; `None` when
+    /// there is no filter or one the simulator ignores. Conditions on other columns are dropped:
+    /// the simulated tables lack columns real ones have (`statecode eq 0` is a common filter).
+    fn filter(&self, table: &Table) -> Option<Vec<filter::Condition>> {
+        let mut conditions = filter::parse(self.query.filter.as_deref()?)?;
+        conditions.retain(|c| table.has_column(&c.property));
+        Some(conditions)
+    }
 }
 
-pub fn list(call: &Call, table: &Table) -> Response<SimBody> {
+fn unknown_property(table: &Table, name: &str) -> Fault {
+    Fault::bad_request(format!(
+        "Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{}'.",
+        table.logical
+    ))
+}
+
+pub fn list(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
     if table.set == "annotations" {
-        return stream_annotations(call, table);
+        return stream_annotations(call, store, table);
     }
     let select = match call.select(table) {
         Ok(select) => select,
         Err(fault) => return fault.into(),
     };
+    let conditions = call.filter(table);
     let max_page = query::max_page_size(call.prefer()).filter(|_| call.query.top.is_none());
     let page_size = call.query.top.or(max_page).unwrap_or(DEFAULT_PAGE);
     let after = call.query.skip.as_ref().map(|c| c.last_id.as_str());
-    let mut rows = lock(&call.shared.store).page(table.set, after, page_size.saturating_add(1));
+    let keep = |id: &str, row: &Row| match (&conditions, row.to_json(table, id, None)) {
+        (Some(conditions), Value::Object(entity)) => filter::matches(conditions, &entity),
+        _ => true,
+    };
+    let mut rows = store.page_where(table.set, after, page_size.saturating_add(1), keep);
     let more = rows.len() > page_size && call.query.top.is_none();
     rows.truncate(page_size);
     let values: Vec<String> = rows
@@ -86,15 +107,7 @@ pub fn list(call: &Call, table: &Table) -> Response<SimBody> {
         values.join(",")
     );
     if let (true, Some((last_id, _))) = (more, rows.last()) {
-        let page = call.query.skip.as_ref().map_or(1, |c| c.page) + 1;
-        let next = query::next_query(
-            &call.query.carried,
-            &Cookie {
-                page,
-                last_id: last_id.clone(),
-            },
-        );
-        let link = Value::String(format!("{}/{}?{next}", call.api(), table.set));
+        let link = Value::String(next_link(call, table, last_id));
         text.push_str(&format!(",\"@odata.nextLink\":{link}"));
     }
     text.push('}');
@@ -109,10 +122,21 @@ pub fn list(call: &Call, table: &Table) -> Response<SimBody> {
     response
 }
 
+/// The absolute URL of the page after the row `last_id`, with the request's other options.
+fn next_link(call: &Call, table: &Table, last_id: &str) -> String {
+    let page = call.query.skip.as_ref().map_or(1, |c| c.page) + 1;
+    let cookie = Cookie {
+        page,
+        last_id: last_id.to_string(),
+    };
+    let next = query::next_query(&call.query.carried, &cookie);
+    format!("{}/{}?{next}", call.api(), table.set)
+}
+
 /// The annotations collection: stored rows, then synthetic ones, streamed. Query options and
 /// paging are ignored for it.
-fn stream_annotations(call: &Call, table: &Table) -> Response<SimBody> {
-    let stored: Vec<String> = lock(&call.shared.store)
+fn stream_annotations(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
+    let stored: Vec<String> = store
         .all(table.set)
         .iter()
         .map(|(id, row)| row.to_json(table, id, None).to_string())
@@ -124,13 +148,12 @@ fn stream_annotations(call: &Call, table: &Table) -> Response<SimBody> {
     response
 }
 
-pub fn retrieve(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
+pub fn retrieve(call: &Call, store: &Store, table: &Table, key: &Key) -> Response<SimBody> {
     let select = match call.select(table) {
         Ok(select) => select,
         Err(fault) => return fault.into(),
     };
-    let store = lock(&call.shared.store);
-    let id = match resolve(&store, table, key) {
+    let id = match resolve(store, table, key) {
         Ok(Some(id)) => id,
         Ok(None) => return not_found(table, key),
         Err(fault) => return fault.into(),
@@ -141,7 +164,7 @@ pub fn retrieve(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
     }
 }
 
-pub fn create(call: &Call, table: &Table) -> Response<SimBody> {
+pub fn create(call: &Call, store: &mut Store, table: &Table) -> Response<SimBody> {
     let payload = match payload::parse(table, call.body) {
         Ok(payload) => payload,
         Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
@@ -149,23 +172,21 @@ pub fn create(call: &Call, table: &Table) -> Response<SimBody> {
     let id = payload
         .id
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let mut store = lock(&call.shared.store);
     if store.get(table.set, &id).is_some() {
         return duplicate();
     }
     store.put(table.set, &id, payload.fields);
-    written(call, &store, table, &id, StatusCode::CREATED)
+    written(call, store, table, &id, StatusCode::CREATED)
 }
 
 /// PATCH: update, or create when absent (unless `If-Match: *`); `If-None-Match: *` is
 /// create-only; `If-Match: W/"n"` must equal the row's ETag.
-pub fn upsert(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
+pub fn upsert(call: &Call, store: &mut Store, table: &Table, key: &Key) -> Response<SimBody> {
     let mut payload = match payload::parse(table, call.body) {
         Ok(payload) => payload,
         Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    let mut store = lock(&call.shared.store);
-    let existing = match resolve(&store, table, key) {
+    let existing = match resolve(store, table, key) {
         Ok(existing) => existing,
         Err(fault) => return fault.into(),
     };
@@ -180,7 +201,7 @@ pub fn upsert(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
             return dataverse_error(StatusCode::PRECONDITION_FAILED, "0x80060882", message);
         }
         store.merge(table.set, &id, payload.fields);
-        return written(call, &store, table, &id, StatusCode::OK);
+        return written(call, store, table, &id, StatusCode::OK);
     }
     if if_match.is_some() {
         return not_found(table, key);
@@ -199,12 +220,11 @@ pub fn upsert(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
         }
     };
     store.put(table.set, &id, payload.fields);
-    written(call, &store, table, &id, StatusCode::CREATED)
+    written(call, store, table, &id, StatusCode::CREATED)
 }
 
-pub fn delete(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
-    let mut store = lock(&call.shared.store);
-    match resolve(&store, table, key) {
+pub fn delete(store: &mut Store, table: &Table, key: &Key) -> Response<SimBody> {
+    match resolve(store, table, key) {
         Ok(Some(id)) if store.delete(table.set, &id) => no_content(),
         Ok(_) => not_found(table, key),
         Err(fault) => fault.into(),
@@ -212,7 +232,7 @@ pub fn delete(call: &Call, table: &Table, key: &Key) -> Response<SimBody> {
 }
 
 /// The id a key addresses, `None` when no row matches, or a 400 for a column the table lacks.
-fn resolve(store: &Store, table: &Table, key: &Key) -> Result<Option<String>, Fault> {
+pub fn resolve(store: &Store, table: &Table, key: &Key) -> Result<Option<String>, Fault> {
     match key {
         Key::Id(id) => Ok(store.get(table.set, id).map(|_| id.clone())),
         Key::Columns(pairs) => match pairs.iter().find(|(c, _)| !table.has_column(c)) {
@@ -225,7 +245,7 @@ fn resolve(store: &Store, table: &Table, key: &Key) -> Result<Option<String>, Fa
     }
 }
 
-fn etag(row: &Row) -> String {
+pub fn etag(row: &Row) -> String {
     format!("W/\"{}\"", row.version)
 }
 
@@ -250,7 +270,8 @@ fn written(
     response
 }
 
-fn entity(
+/// A row as a single-entity response (`@odata.context` `<set>/$entity`, `ETag` header).
+pub fn entity(
     call: &Call,
     table: &Table,
     id: &str,
@@ -266,7 +287,12 @@ fn entity(
     response
 }
 
-fn not_found(table: &Table, key: &Key) -> Response<SimBody> {
+pub fn not_found(table: &Table, key: &Key) -> Response<SimBody> {
+    missing(table, key).into()
+}
+
+/// The 404 for a key that addresses no row.
+pub fn missing(table: &Table, key: &Key) -> Fault {
     let message = match key {
         Key::Id(id) => format!("{} With Id = {id} Does Not Exist", table.logical),
         Key::Columns(_) => format!(
@@ -274,13 +300,22 @@ fn not_found(table: &Table, key: &Key) -> Response<SimBody> {
             table.logical
         ),
     };
-    dataverse_error(StatusCode::NOT_FOUND, "0x80040217", &message)
+    Fault {
+        status: StatusCode::NOT_FOUND,
+        code: "0x80040217",
+        message,
+    }
 }
 
-fn duplicate() -> Response<SimBody> {
-    dataverse_error(
-        StatusCode::PRECONDITION_FAILED,
-        "0x80040237",
-        "A record with matching key values already exists.",
-    )
+pub fn duplicate() -> Response<SimBody> {
+    conflict().into()
+}
+
+/// The 412 for a create whose key is taken.
+pub fn conflict() -> Fault {
+    Fault {
+        status: StatusCode::PRECONDITION_FAILED,
+        code: "0x80040237",
+        message: "A record with matching key values already exists.".into(),
+    }
 }

@@ -6,10 +6,13 @@
 //! Dataverse handler for all its responses.
 
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Body;
 use serde_json::{Value, json};
 
 /// The body of every simulator response: a full buffer or the annotations stream.
@@ -19,6 +22,20 @@ pub const ODATA_JSON: &str = "application/json; odata.metadata=minimal";
 
 pub fn full(bytes: impl Into<Bytes>) -> SimBody {
     Full::new(bytes.into()).boxed()
+}
+
+/// The whole of a body whose frames are all ready at once, as every simulator body is (a buffer,
+/// or the annotations stream, which generates each chunk when polled). Reading stops at a frame
+/// that is not ready, so it never blocks.
+pub fn body_now(mut body: SimBody) -> Bytes {
+    let mut context = Context::from_waker(Waker::noop());
+    let mut out = BytesMut::new();
+    while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut context) {
+        if let Ok(data) = frame.into_data() {
+            out.extend_from_slice(&data);
+        }
+    }
+    out.freeze()
 }
 
 pub fn empty() -> SimBody {

@@ -20,6 +20,8 @@ pub struct Table {
     /// Schema name, as used in privilege names (`prvReadContact`).
     pub schema: &'static str,
     pub key: &'static str,
+    /// The primary name column (`PrimaryNameAttribute` in `EntityDefinitions`).
+    pub primary_name: &'static str,
     /// Object type code, quoted in privilege errors.
     pub otc: u32,
     /// Columns other than the key.
@@ -49,6 +51,7 @@ pub static TABLES: &[Table] = &[
         logical: "contact",
         schema: "Contact",
         key: "contactid",
+        primary_name: "fullname",
         otc: 2,
         columns: &[
             "fullname",
@@ -72,6 +75,7 @@ pub static TABLES: &[Table] = &[
         logical: "account",
         schema: "Account",
         key: "accountid",
+        primary_name: "name",
         otc: 1,
         columns: &[
             "name",
@@ -93,6 +97,7 @@ pub static TABLES: &[Table] = &[
         logical: "lead",
         schema: "Lead",
         key: "leadid",
+        primary_name: "fullname",
         otc: 4,
         columns: &["subject", "fullname", "emailaddress1", "_createdby_value"],
         lookups: &[CREATEDBY],
@@ -102,6 +107,7 @@ pub static TABLES: &[Table] = &[
         logical: "opportunity",
         schema: "Opportunity",
         key: "opportunityid",
+        primary_name: "name",
         otc: 3,
         columns: &[
             "name",
@@ -124,6 +130,7 @@ pub static TABLES: &[Table] = &[
         logical: "systemuser",
         schema: "SystemUser",
         key: "systemuserid",
+        primary_name: "fullname",
         otc: 8,
         columns: &["fullname", "domainname"],
         lookups: &[],
@@ -133,6 +140,7 @@ pub static TABLES: &[Table] = &[
         logical: "annotation",
         schema: "Annotation",
         key: "annotationid",
+        primary_name: "subject",
         otc: 5,
         columns: &[
             "subject",
@@ -159,6 +167,11 @@ pub static TABLES: &[Table] = &[
 /// The table behind an entity set name (case-sensitive, as in Dataverse).
 pub fn table(set: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.set == set)
+}
+
+/// The table whose logical name is `logical` (case-sensitive).
+pub fn table_by_logical(logical: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.logical == logical)
 }
 
 /// A deterministic id: `<prefix>-0000-4000-8000-<n as 12 hex digits>`.
@@ -192,6 +205,10 @@ mod tests {
     #[test]
     fn metadata_declares_every_table_column_and_lookup() {
         let xml = include_str!("metadata.xml");
+        for action in ["CreateMultiple", "UpdateMultiple", "UpsertMultiple"] {
+            let declared = format!("<Action Name=\"{action}\" IsBound=\"true\">");
+            assert!(xml.contains(&declared), "{action}");
+        }
         for t in TABLES {
             assert!(
                 xml.contains(&format!("<EntityType Name=\"{}\"", t.logical)),
@@ -207,6 +224,7 @@ mod tests {
                 "{}",
                 t.key
             );
+            assert!(t.has_column(t.primary_name), "{}", t.primary_name);
             for column in t.columns {
                 assert!(
                     xml.contains(&format!("<Property Name=\"{column}\" ")),
