@@ -2,14 +2,20 @@
 //! token validation) reads it from a [`Clock`], so tests can move time with [`ManualClock`]
 //! instead of sleeping.
 //!
-//! Invariant: a clock never goes backwards.
+//! Invariant: a clock never goes backwards. Wall time ([`Clock::wall`], for JWT claims) moves
+//! with the same clock.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A source of monotonic time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Instant;
+
+    /// Wall-clock time (client assertions' `iat`/`nbf`/`exp`, certificate validity).
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// The real monotonic clock.
@@ -26,6 +32,7 @@ impl Clock for SystemClock {
 #[derive(Debug)]
 pub struct ManualClock {
     start: Instant,
+    wall_start: SystemTime,
     offset: Mutex<Duration>,
 }
 
@@ -33,6 +40,7 @@ impl ManualClock {
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
+            wall_start: SystemTime::now(),
             offset: Mutex::new(Duration::ZERO),
         }
     }
@@ -51,6 +59,10 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         self.start + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wall(&self) -> SystemTime {
+        self.wall_start + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

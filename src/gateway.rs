@@ -15,6 +15,7 @@ use crate::limit::TenantLimits;
 use crate::metadata::Metadata;
 use crate::route::Routes;
 use crate::token::TokenSource;
+use crate::token::registry::Registry;
 use crate::upstream::{Upstream, UpstreamError};
 
 pub struct TenantRuntime {
@@ -40,6 +41,8 @@ pub struct Snapshot {
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     clock: Arc<dyn Clock>,
+    /// Token sources shared by tenants with the same key, and across swaps.
+    tokens: Registry,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +55,12 @@ pub enum BuildError {
 
 impl Gateway {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, BuildError> {
-        let snapshot = build(config, &clock)?;
+        let tokens = Registry::default();
+        let snapshot = build(config, &clock, &tokens)?;
         let gateway = Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
+            tokens,
         });
         crate::metadata_loader::start(&gateway.snapshot());
         Ok(gateway)
@@ -67,7 +72,7 @@ impl Gateway {
 
     /// Replaces the configuration; requests in flight keep the snapshot they started with.
     pub fn swap(&self, config: Config) -> Result<(), BuildError> {
-        let snapshot = build(config, &self.clock)?;
+        let snapshot = build(config, &self.clock, &self.tokens)?;
         let snapshot = Arc::new(snapshot);
         crate::metadata_loader::start(&snapshot);
         self.snapshot.store(snapshot);
@@ -75,7 +80,11 @@ impl Gateway {
     }
 }
 
-fn build(config: Config, clock: &Arc<dyn Clock>) -> Result<Snapshot, BuildError> {
+fn build(
+    config: Config,
+    clock: &Arc<dyn Clock>,
+    tokens: &Registry,
+) -> Result<Snapshot, BuildError> {
     let upstream = Upstream::new(&config.upstream_tls, &config.timeouts)?;
     let mut tenants = Vec::new();
     for t in &config.tenants {
@@ -90,7 +99,7 @@ fn build(config: Config, clock: &Arc<dyn Clock>) -> Result<Snapshot, BuildError>
         };
         tenants.push(Arc::new(TenantRuntime {
             config: t.clone(),
-            token: TokenSource::new(t.auth.clone(), upstream.entra.clone(), Arc::clone(clock)),
+            token: tokens.source(&t.auth, &upstream.entra, clock),
             limits: TenantLimits::new(&t.limits),
             metadata: ArcSwapOption::new(metadata),
         }));

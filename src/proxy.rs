@@ -157,17 +157,28 @@ async fn proxy(
         (None, None, Some(stream)) => stream,
         (None, None, None) => body::empty(),
     };
-    let upstream_req = upstream_request(
-        tenant,
-        &parts,
-        body,
-        routed.resource,
-        uri.query(),
-        &inspected.decision,
-        token.expose(),
-        &ex.request_id,
-    )?;
-    let response = send(snapshot, tenant, upstream_req).await?;
+    let bodyless = hyper::body::Body::is_end_stream(&body);
+    let forward = |body: BoxBody, token: &str| {
+        let (query, decision) = (uri.query(), &inspected.decision);
+        upstream_request(
+            tenant,
+            &parts,
+            body,
+            routed.resource,
+            query,
+            decision,
+            token,
+            &ex.request_id,
+        )
+    };
+    let mut response = send(snapshot, tenant, forward(body, token.expose())?).await?;
+    if response.status() == http::StatusCode::UNAUTHORIZED && bodyless {
+        // Dataverse refused the cached token (revoked, reissued): one retry with a new one.
+        tenant.token.reject(&token);
+        let fresh = tenant.token.token().await;
+        let fresh = fresh.map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
+        response = send(snapshot, tenant, forward(body::empty(), fresh.expose())?).await?;
+    }
     ex.upstream_status = Some(response.status().as_u16());
     respond(response, &dv.url, &base, permit)
 }
