@@ -25,7 +25,7 @@
 //! Pure (no I/O, no clock): [`config`] (parse + validate), [`route`], [`odata`], [`policy`],
 //! [`headers`], [`rewrite`], [`error`], [`report`], the cache policy in [`token`].
 //! Shells: [`server`], [`proxy`], [`gateway`] (the swappable config snapshot), [`upstream`],
-//! [`cli`], [`demo`]. [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
+//! [`cli`], [`demo`], [`doctor`] (the setup guide's validation steps against the real org). [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
 //! and the tests. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]
 
@@ -36,6 +36,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod gateway;
 pub mod headers;

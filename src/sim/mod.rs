@@ -14,10 +14,13 @@
 //! Dropping a [`Simulator`] or calling [`Simulator::shutdown`] stops accepting connections and
 //! lets open ones finish for up to five seconds.
 
+mod assertion;
+mod credentials;
 mod data;
 mod dataverse;
 mod entra;
 mod form;
+mod imds;
 mod path;
 mod payload;
 mod query;
@@ -47,6 +50,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::clock::{Clock, SystemClock};
+pub use credentials::{FEDERATED_AUDIENCE, IDENTITY_HEADER, SimCertificate, SimFederated};
 pub use seed::{BUSINESS_UNIT_ID, ORGANIZATION_ID};
 use state::{Shared, lock};
 
@@ -76,6 +80,12 @@ pub struct SimConfig {
     pub large_response_bytes: u64,
     /// The only source of "now".
     pub clock: Arc<dyn Clock>,
+    /// Certificates registered on the apps (see `credentials`).
+    pub certificates: Vec<SimCertificate>,
+    /// Federated credentials (workload identity) of the apps.
+    pub federated: Vec<SimFederated>,
+    /// The app the managed identity endpoints issue tokens for (`None`: no managed identity).
+    pub managed_identity_app: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -100,6 +110,9 @@ impl Default for SimConfig {
             .to_vec(),
             large_response_bytes: 1024 * 1024,
             clock: Arc::new(SystemClock),
+            certificates: Vec::new(),
+            federated: Vec::new(),
+            managed_identity_app: Some(0),
         }
     }
 }
@@ -288,6 +301,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<response
     if path == "/api" || path.starts_with("/api/") {
         let body = read_body(body, MAX_API_BODY).await;
         return dataverse::handle(shared, parts, body).await;
+    }
+    if let Some(answer) = imds::route(&shared, &parts) {
+        return answer;
     }
     if let Some(tenant) = token_tenant(path) {
         if parts.method != http::Method::POST {
