@@ -172,9 +172,12 @@ async fn proxy(
         )
     };
     let mut response = send(snapshot, tenant, forward(body, token.expose())?).await?;
-    if response.status() == http::StatusCode::UNAUTHORIZED && bodyless {
-        // Dataverse refused the cached token (revoked, reissued): one retry with a new one.
+    if response.status() == http::StatusCode::UNAUTHORIZED {
+        // Dataverse refused the cached token (revoked, reissued): drop it; one retry with a
+        // new one when the request can be sent again (no body).
         tenant.token.reject(&token);
+    }
+    if response.status() == http::StatusCode::UNAUTHORIZED && bodyless {
         let fresh = tenant.token.token().await;
         let fresh = fresh.map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
         response = send(snapshot, tenant, forward(body::empty(), fresh.expose())?).await?;

@@ -13,7 +13,7 @@ use http::{Response, StatusCode};
 
 use super::response::{SimBody, set_header, with_body};
 use super::state::{Shared, lock};
-use super::{SimConfig, Simulator};
+use super::{SimApp, SimConfig, Simulator};
 
 /// The audience of federated tokens (what Entra ID expects from workload identity).
 pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -52,6 +52,8 @@ pub struct CredState {
     pub certificates: Mutex<Vec<SimCertificate>>,
     pub federated: Mutex<Vec<SimFederated>>,
     pub managed_identity_app: Option<usize>,
+    /// Client secrets replaced at run time (`set_secret`), by app index.
+    secrets: Mutex<Vec<(usize, String)>>,
     /// HMAC key signing the federated tokens this simulator issues.
     pub federation_key: Vec<u8>,
     faults: Mutex<Faults>,
@@ -65,10 +67,22 @@ impl CredState {
             certificates: Mutex::new(config.certificates.clone()),
             federated: Mutex::new(config.federated.clone()),
             managed_identity_app: config.managed_identity_app,
+            secrets: Mutex::new(Vec::new()),
             federation_key: key,
             faults: Mutex::new(Faults::default()),
         }
     }
+}
+
+/// The apps with their current client secrets.
+pub fn apps_now(shared: &Shared) -> Vec<SimApp> {
+    let mut apps = shared.apps.clone();
+    for (app, secret) in lock(&shared.creds.secrets).iter() {
+        if let Some(a) = apps.get_mut(*app) {
+            a.secret = secret.clone();
+        }
+    }
+    apps
 }
 
 /// The issuer of this simulator's federated tokens.
@@ -131,6 +145,11 @@ impl Simulator {
     /// Removes every certificate of app number `app`.
     pub fn remove_certificates(&self, app: usize) {
         lock(&self.shared.creds.certificates).retain(|c| c.app != app);
+    }
+
+    /// Replaces app number `app`'s client secret (the old one stops working).
+    pub fn set_secret(&self, app: usize, secret: &str) {
+        lock(&self.shared.creds.secrets).push((app, secret.to_string()));
     }
 
     /// While `down`, every token request gets 503.

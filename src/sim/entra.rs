@@ -178,7 +178,8 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response<SimBody> {
         return refused;
     }
     let assertion = |app| super::assertion::verify(shared, tenant, app, &form);
-    match check_with(&shared.apps, &shared.base_url, tenant, &form, assertion) {
+    let apps = super::credentials::apps_now(shared);
+    match check_with(&apps, &shared.base_url, tenant, &form, assertion) {
         Ok(app) => issue(shared, tenant, app),
         Err(e) => error_response(shared, &e),
     }
