@@ -296,7 +296,7 @@ fn check_never_prints_a_resolvable_secret() {
     );
     assert!(
         run.stdout
-            .contains("gateway.yaml:65:22: tenants.fabrikam.auth.client_secret")
+            .contains("gateway.yaml:79:22: tenants.fabrikam.auth.client_secret")
     );
 }
 

@@ -3,9 +3,12 @@
 //!
 //! One base URL serves both roles: `POST {base}/{tenant}/oauth2/v2.0/token` (Entra, see
 //! `entra`) and `{base}/api/data/v9.2/...` (Dataverse, see `dataverse`, `records`, `path`,
-//! `query`, `payload`, `stream`). Rows live in memory per simulator (`data`, seeded by `seed`).
+//! `query`, `payload`, `stream`). Client assertions and federated tokens are verified in
+//! `assertion`, the managed identity endpoints live in `imds`, and the registered certificates,
+//! federated credentials and token-endpoint faults in `credentials`. Rows live in memory per
+//! simulator (`data`, seeded by `seed`).
 //! What the simulator does NOT do: `$filter`, `$orderby`, `$expand`, `$batch`, navigation and
-//! property paths, client assertions; `$filter`/`$orderby`/`$expand` are accepted and ignored,
+//! property paths; `$filter`/`$orderby`/`$expand` are accepted and ignored,
 //! the others answer as Dataverse/Entra do for something unknown.
 //!
 //! Invariants: "now" is read only from the injected [`Clock`] (token expiry, Entra timestamps);
