@@ -158,3 +158,26 @@ fn debug_never_shows_key_material() {
     assert!(!shown.contains(&key_b64), "{shown}");
     assert!(shown.len() < 400, "{shown}");
 }
+
+#[test]
+fn expiry_under_30_days_is_warned_about() {
+    let (cert, key) = generate(12);
+    let c = Certificate::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    let w = crate::token::credential::expiry_warning(&c, SystemTime::now()).unwrap();
+    assert!(
+        w.contains("expires in 11 day(s)") || w.contains("expires in 12 day(s)"),
+        "{w}"
+    );
+    let (cert, key) = generate(90);
+    let c = Certificate::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    assert_eq!(
+        crate::token::credential::expiry_warning(&c, SystemTime::now()),
+        None
+    );
+    let later = SystemTime::now() + Duration::from_secs(91 * 86_400);
+    assert!(
+        crate::token::credential::expiry_warning(&c, later)
+            .unwrap()
+            .contains("expired")
+    );
+}
