@@ -55,6 +55,13 @@ enum Command {
         method: String,
         url: String,
     },
+    /// Validate against the real org: token, WhoAmI, least-privilege probe (exit 0 = all pass).
+    Doctor {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -77,6 +84,10 @@ pub fn main() -> ExitCode {
         }
         Command::Demo { port } => runtime(|| run_demo(port)),
         Command::Check { config } => check(&config_path(config)),
+        Command::Doctor { config, tenant } => {
+            let path = config_path(config);
+            runtime(|| crate::doctor::main(&path, tenant.as_deref()))
+        }
         Command::Explain {
             config,
             tenant,
@@ -117,7 +128,7 @@ fn runtime<'a, F: std::future::Future<Output = ExitCode> + 'a>(f: impl FnOnce() 
     }
 }
 
-fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), ExitCode> {
+pub(crate) fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), ExitCode> {
     config::load_file(path).map_err(|diags| {
         for e in &diags.errors {
             eprintln!("{e}");

@@ -3,11 +3,12 @@
 //! with [`Clock::sleep_until`], so tests move time with [`ManualClock`] instead of sleeping.
 //!
 //! Invariant: a clock never goes backwards; a sleep ends once the clock reaches its deadline.
+//! Wall time ([`Clock::wall`], for JWT claims) moves with the same clock.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 
@@ -19,6 +20,11 @@ pub trait Clock: Send + Sync + 'static {
 
     /// Completes when [`Clock::now`] reaches `deadline`.
     fn sleep_until(&self, deadline: Instant) -> Sleep;
+
+    /// Wall-clock time (client assertions' `iat`/`nbf`/`exp`, certificate validity).
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// The real monotonic clock.
@@ -39,6 +45,7 @@ impl Clock for SystemClock {
 #[derive(Debug)]
 pub struct ManualClock {
     start: Instant,
+    wall_start: SystemTime,
     offset: Arc<Mutex<Duration>>,
     moved: Arc<Notify>,
 }
@@ -47,6 +54,7 @@ impl ManualClock {
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
+            wall_start: SystemTime::now(),
             offset: Arc::default(),
             moved: Arc::new(Notify::new()),
         }
@@ -90,6 +98,10 @@ impl Clock for ManualClock {
                 notified.await;
             }
         })
+    }
+
+    fn wall(&self) -> SystemTime {
+        self.wall_start + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

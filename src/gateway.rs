@@ -22,6 +22,7 @@ use crate::metadata::Metadata;
 use crate::metrics::Metrics;
 use crate::route::Routes;
 use crate::token::TokenSource;
+use crate::token::registry::Registry;
 use crate::upstream::{Upstream, UpstreamError};
 
 pub struct TenantRuntime {
@@ -51,6 +52,8 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     audit: std::sync::OnceLock<AuditSink>,
+    /// Token sources shared by tenants with the same key, and across swaps.
+    tokens: Registry,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +68,12 @@ pub enum BuildError {
 
 impl Gateway {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, BuildError> {
-        let snapshot = build(config, &clock, None)?;
+        let tokens = Registry::default();
+        let snapshot = build(config, &clock, None, &tokens)?;
         let gateway = Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
+            tokens,
             metrics: Metrics::default(),
             audit: std::sync::OnceLock::new(),
         });
@@ -92,7 +97,7 @@ impl Gateway {
     /// Replaces the configuration; requests in flight keep the snapshot they started with.
     pub fn swap(&self, config: Config) -> Result<(), BuildError> {
         let previous = self.snapshot.load_full();
-        let snapshot = Arc::new(build(config, &self.clock, Some(&previous))?);
+        let snapshot = Arc::new(build(config, &self.clock, Some(&previous), &self.tokens)?);
         crate::metadata_loader::start(&snapshot);
         self.snapshot.store(snapshot);
         Ok(())
@@ -103,6 +108,7 @@ fn build(
     config: Config,
     clock: &Arc<dyn Clock>,
     previous: Option<&Snapshot>,
+    tokens: &Registry,
 ) -> Result<Snapshot, BuildError> {
     let same_upstream = previous.filter(|p| {
         p.config.upstream_tls == config.upstream_tls && p.config.timeouts == config.timeouts
@@ -129,10 +135,9 @@ fn build(
     let mut tenants = Vec::new();
     for t in &config.tenants {
         let before = previous.and_then(|p| p.tenants.iter().find(|o| o.config.name == t.name));
-        let token = match before {
-            Some(o) if same_upstream.is_some() && o.config.auth == t.auth => Arc::clone(&o.token),
-            _ => TokenSource::new(t.auth.clone(), upstream.entra.clone(), Arc::clone(clock)),
-        };
+        // One token source per (authority, tenant, client, scope, credential), shared by
+        // tenants and kept across reloads while any snapshot uses it.
+        let token = tokens.source(&t.auth, &upstream.entra, clock);
         let limits = match before {
             Some(o) if o.config.limits == t.limits && same_store => Arc::clone(&o.limits),
             _ => Arc::new(TenantLimits::new(

@@ -34,7 +34,8 @@
 //! [`headers`], [`rewrite`], [`error`], [`report`], [`clients`], the cache policy in [`token`],
 //! the record shaping in [`audit`].
 //! Shells: [`server`], [`proxy`], [`gateway`] (the swappable config snapshot), [`upstream`],
-//! [`cli`], [`demo`], [`service`], [`admin`], [`reload`], [`observe`]. [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
+//! [`cli`], [`demo`], [`doctor`] (the setup guide's validation steps against the real org),
+//! [`service`], [`admin`], [`reload`], [`observe`]. [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
 //! and the tests. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]
 
@@ -48,6 +49,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod gateway;
 pub mod headers;

@@ -265,7 +265,12 @@ impl Forward<'_> {
         ex: &mut Exchange,
     ) -> Result<(Response<Incoming>, crate::limit::Slot), GatewayError> {
         let limits = &self.tenant.limits;
+        let bodyless = match &body {
+            Outgoing::Buffered(b) => b.is_empty(),
+            Outgoing::Streamed(s) => hyper::body::Body::is_end_stream(s),
+        };
         let mut body = Some(body);
+        let mut reauthorized = false;
         loop {
             limits.pass_cooldown(&self.parts.method).await?;
             let slot = limits.acquire().await?;
@@ -295,6 +300,17 @@ impl Forward<'_> {
             let response = send(self.snapshot, self.tenant, req).await?;
             ex.upstream_latency = Some(sent.elapsed());
             ex.upstream_status = Some(response.status().as_u16());
+            if response.status() == http::StatusCode::UNAUTHORIZED && !reauthorized {
+                // Dataverse refused the cached token (revoked, reissued): drop it, and send a
+                // request without a body once more with a fresh one.
+                self.tenant.token.reject(&token);
+                if bodyless {
+                    reauthorized = true;
+                    body = None;
+                    drop(slot);
+                    continue;
+                }
+            }
             if response.status() != http::StatusCode::TOO_MANY_REQUESTS {
                 return Ok((response, slot));
             }

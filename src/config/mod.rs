@@ -156,9 +156,52 @@ impl Auth {
     }
 }
 
+/// How the gateway proves the app's identity to Entra ID (exactly one per tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     ClientSecret(SecretRef),
+    Certificate(CertificateFiles),
+    /// Azure managed identity (IMDS, or App Service when `IDENTITY_ENDPOINT` is set).
+    ManagedIdentity {
+        /// A user-assigned identity's client id; `None` for the system-assigned one.
+        client_id: Option<String>,
+        /// Full URL of the IMDS token endpoint (default: Azure's link-local address).
+        endpoint: Option<String>,
+    },
+    /// A federated token file (AKS workload identity), read for every token request.
+    WorkloadIdentity {
+        token_file: PathBuf,
+    },
+}
+
+/// A certificate credential: where the certificate and its private key live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    pub source: CertificateSource,
+    pub alg: AssertionAlg,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateSource {
+    /// PEM certificate and key; `key_file` `None` means both are in `cert_file`.
+    Pem {
+        cert_file: PathBuf,
+        key_file: Option<PathBuf>,
+    },
+    Pkcs12 {
+        file: PathBuf,
+        password: Option<SecretRef>,
+    },
+}
+
+/// The client assertion's signature form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssertionAlg {
+    /// PS256 with `x5t#S256` (current Microsoft guidance).
+    #[default]
+    Ps256,
+    /// RS256 with the SHA-1 `x5t` (older form, still accepted).
+    Rs256,
 }
 
 /// Per-tenant traffic limits. `None` means unlimited.

@@ -77,6 +77,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<(Config, Vec<Diagnostic>), Di
         file: file.to_string(),
         diags: Diagnostics::default(),
         defaults: Vec::new(),
+        client_ids: Vec::new(),
     };
     let root = match yaml::parse(text) {
         Ok(root) => root,
@@ -104,6 +105,8 @@ struct Reader {
     diags: Diagnostics,
     /// Tenants marked `default: true`, valid or not, with where they say so.
     defaults: Vec<(String, Pos)>,
+    /// Client ids seen so far, with the tenant path that uses each.
+    client_ids: Vec<(String, String)>,
 }
 
 /// A mapping being read: tracks which keys were used so the rest can be reported as unknown.
@@ -400,6 +403,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
+mod credential;
 mod ops;
 mod policy;
 mod sections;

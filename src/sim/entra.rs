@@ -4,8 +4,8 @@
 //! [`check`] is the pure decision (which app, or which AADSTS error); [`token`] is the shell that
 //! issues and remembers the token. Checks run in this order: tenant (90002), required fields
 //! (900144), grant type (70003), client id (700016), scope suffix (1002012), scope resource
-//! (500011), credential (7000218 missing, 700027 for a client assertion, which the simulator
-//! cannot verify, 7000215 wrong, 7000222 expired). Tenant and client ids compare
+//! (500011), credential (7000218 missing, 7000215 wrong, 7000222 expired; a client assertion is
+//! verified by `assertion`, which [`check_with`] takes as a function). Tenant and client ids compare
 //! case-insensitively. Timestamps shown to clients are a fixed 2025-01-01T00:00:00Z plus the
 //! time elapsed on the injected clock, so they are deterministic.
 
@@ -31,7 +31,7 @@ pub struct AadError {
     pub text: String,
 }
 
-fn err(status: StatusCode, error: &'static str, code: u32, text: String) -> AadError {
+pub fn err(status: StatusCode, error: &'static str, code: u32, text: String) -> AadError {
     AadError {
         status,
         error,
@@ -46,11 +46,32 @@ fn missing(field: &str) -> AadError {
 }
 
 /// Decides a token request: the index of the authenticated app, or the error Entra would send.
+/// Client assertions are refused (700027); [`check_with`] verifies them.
+#[cfg(test)]
 pub fn check(
     apps: &[SimApp],
     base_url: &str,
     tenant: &str,
     form: &Form,
+) -> Result<usize, AadError> {
+    check_with(apps, base_url, tenant, form, |_| {
+        let text = "Client assertion failed signature validation.".to_string();
+        Err(err(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            text,
+        ))
+    })
+}
+
+/// [`check`], with `assertion(app)` deciding a client assertion once the app is known.
+pub fn check_with(
+    apps: &[SimApp],
+    base_url: &str,
+    tenant: &str,
+    form: &Form,
+    assertion: impl FnOnce(usize) -> Result<(), AadError>,
 ) -> Result<usize, AadError> {
     if !apps
         .iter()
@@ -116,19 +137,17 @@ pub fn check(
             text,
         ));
     }
-    check_secret(&apps[index], form)?;
+    if form.get("client_secret").is_none() && form.get("client_assertion").is_some() {
+        assertion(index)?;
+    } else {
+        check_secret(&apps[index], form)?;
+    }
     Ok(index)
 }
 
 fn check_secret(app: &SimApp, form: &Form) -> Result<(), AadError> {
     let unauthorized = |code, text| err(StatusCode::UNAUTHORIZED, "invalid_client", code, text);
     let Some(secret) = form.get("client_secret") else {
-        if form.get("client_assertion").is_some() {
-            return Err(unauthorized(
-                700027,
-                "Client assertion failed signature validation.".into(),
-            ));
-        }
         let text = "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.";
         return Err(unauthorized(7000218, text.into()));
     };
@@ -155,13 +174,31 @@ fn check_secret(app: &SimApp, form: &Form) -> Result<(), AadError> {
 /// Handles one token request body for `tenant`.
 pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response<SimBody> {
     let form = Form::parse(body);
-    match check(&shared.apps, &shared.base_url, tenant, &form) {
+    if let Some(refused) = super::credentials::token_endpoint_fault(shared) {
+        return refused;
+    }
+    let assertion = |app| super::assertion::verify(shared, tenant, app, &form);
+    let apps = super::credentials::apps_now(shared);
+    match check_with(&apps, &shared.base_url, tenant, &form, assertion) {
         Ok(app) => issue(shared, tenant, app),
         Err(e) => error_response(shared, &e),
     }
 }
 
 fn issue(shared: &Shared, tenant: &str, app: usize) -> Response<SimBody> {
+    let access_token = mint(shared, tenant, app);
+    let lifetime = shared.token_lifetime.as_secs();
+    let mut body = json!({
+        "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access_token,
+    });
+    if let Some(refresh_in) = shared.refresh_in {
+        body["refresh_in"] = json!(refresh_in.as_secs());
+    }
+    entra_json(StatusCode::OK, body.to_string())
+}
+
+/// Creates and remembers a Dataverse access token for app number `app`.
+pub fn mint(shared: &Shared, tenant: &str, app: usize) -> String {
     let now_unix = unix_now(shared);
     let lifetime = shared.token_lifetime.as_secs();
     let claims = json!({
@@ -178,13 +215,7 @@ fn issue(shared: &Shared, tenant: &str, app: usize) -> Response<SimBody> {
         .join(".");
     let expires_at = shared.clock.now() + shared.token_lifetime;
     shared.remember_token(access_token.clone(), Issued { expires_at, app });
-    let mut body = json!({
-        "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access_token,
-    });
-    if let Some(refresh_in) = shared.refresh_in {
-        body["refresh_in"] = json!(refresh_in.as_secs());
-    }
-    entra_json(StatusCode::OK, body.to_string())
+    access_token
 }
 
 /// Entra's error body for `e`.

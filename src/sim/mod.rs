@@ -13,7 +13,10 @@
 //! collection-valued navigation, multi-hop paths, and `$filter`s other than `and`-joined
 //! `eq`/`ne` comparisons of a column with a literal (comparisons on columns the simulated tables
 //! lack, such as `statecode`, are dropped); ignored query options are accepted, unknown paths
-//! answer as Dataverse does for something unknown. Nor client assertions on the Entra side.
+//! answer as Dataverse does for something unknown.
+//! On the Entra side, client assertions and federated tokens are verified in `assertion`, the
+//! managed identity endpoints live in `imds`, and the registered certificates, federated
+//! credentials and token-endpoint faults in `credentials`.
 //!
 //! Invariants: "now" is read only from the injected [`Clock`] (token expiry, Entra timestamps);
 //! no request can panic the server; every Dataverse request is recorded before it is checked (a
@@ -24,8 +27,10 @@
 //! lets open ones finish for up to five seconds.
 
 mod actions;
+mod assertion;
 mod attributes;
 mod batch;
+mod credentials;
 mod data;
 mod dataverse;
 mod definitions;
@@ -33,6 +38,7 @@ mod dispatch;
 mod entra;
 mod filter;
 mod form;
+mod imds;
 mod multipart;
 mod path;
 mod payload;
@@ -64,6 +70,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::clock::{Clock, SystemClock};
+pub use credentials::{FEDERATED_AUDIENCE, IDENTITY_HEADER, SimCertificate, SimFederated};
 pub use seed::{BUSINESS_UNIT_ID, ORGANIZATION_ID};
 use state::{Shared, lock};
 
@@ -93,6 +100,12 @@ pub struct SimConfig {
     pub large_response_bytes: u64,
     /// The only source of "now".
     pub clock: Arc<dyn Clock>,
+    /// Certificates registered on the apps (see `credentials`).
+    pub certificates: Vec<SimCertificate>,
+    /// Federated credentials (workload identity) of the apps.
+    pub federated: Vec<SimFederated>,
+    /// The app the managed identity endpoints issue tokens for (`None`: no managed identity).
+    pub managed_identity_app: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -117,6 +130,9 @@ impl Default for SimConfig {
             .to_vec(),
             large_response_bytes: 1024 * 1024,
             clock: Arc::new(SystemClock),
+            certificates: Vec::new(),
+            federated: Vec::new(),
+            managed_identity_app: Some(0),
         }
     }
 }
@@ -305,6 +321,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<response
     if path == "/api" || path.starts_with("/api/") {
         let body = read_body(body, MAX_API_BODY).await;
         return dataverse::handle(shared, parts, body).await;
+    }
+    if let Some(answer) = imds::route(&shared, &parts) {
+        return answer;
     }
     if let Some(tenant) = token_tenant(path) {
         if parts.method != http::Method::POST {

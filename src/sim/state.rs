@@ -46,6 +46,7 @@ pub struct Shared {
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
     pub delay: Mutex<Duration>,
+    pub creds: super::credentials::CredState,
 }
 
 impl Shared {
@@ -53,6 +54,7 @@ impl Shared {
         let client_ids: Vec<&str> = config.apps.iter().map(|a| a.client_id.as_str()).collect();
         let store = super::seed::seeded_store(&client_ids);
         let started = config.clock.now();
+        let creds = super::credentials::CredState::new(&config);
         Self {
             base_url,
             readable: config.readable_tables.into_iter().collect(),
@@ -70,6 +72,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             delay: Mutex::new(Duration::ZERO),
+            creds,
         }
     }
 

@@ -53,4 +53,16 @@ mod tests {
         assert!(meaning(7000222).unwrap().contains("expired"));
         assert!(meaning(1).is_none());
     }
+
+    #[test]
+    fn every_code_of_reference_c_has_a_one_line_meaning() {
+        let codes = [
+            7000215, 7000222, 7000218, 700016, 90002, 500011, 700027, 700024, 700021, 700023,
+            50027, 70021, 53003,
+        ];
+        for code in codes {
+            let m = meaning(code).unwrap_or_else(|| panic!("AADSTS{code} has no meaning"));
+            assert!(!m.contains('\n') && m.len() < 120, "{code}: {m}");
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The Entra ID token endpoint, client-credentials flow with a client secret.
+//! The Entra ID token endpoint, client-credentials flow with a client secret or a client
+//! assertion (certificate, federated token).
 //!
 //! [`parse_response`] is pure; [`request_token`] is the only I/O. Invariant: an [`EntraError`]'s
 //! text never contains the secret or a token — it is built from the status, the `error` field,
@@ -130,7 +131,7 @@ pub fn parse_response(
 }
 
 /// Numbers may come as JSON numbers or strings.
-fn seconds(v: Option<&serde_json::Value>) -> Option<u64> {
+pub fn seconds(v: Option<&serde_json::Value>) -> Option<u64> {
     match v? {
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
@@ -138,18 +139,34 @@ fn seconds(v: Option<&serde_json::Value>) -> Option<u64> {
     }
 }
 
+/// How the client proves who it is in a token request.
+pub enum ClientAuth<'a> {
+    Secret(&'a Secret),
+    /// A signed JWT: a certificate assertion or a federated (workload identity) token.
+    Assertion(&'a Secret),
+}
+
+/// The assertion type for `client_assertion`.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// POSTs the client-credentials request.
 pub async fn request_token(
     client: &reqwest::Client,
     auth: &Auth,
-    secret: &Secret,
+    credential: ClientAuth<'_>,
 ) -> Result<Issued, EntraError> {
-    let form = [
+    let mut form = vec![
         ("client_id", auth.client_id.as_str()),
         ("scope", auth.scope.as_str()),
         ("grant_type", "client_credentials"),
-        ("client_secret", secret.expose()),
     ];
+    match credential {
+        ClientAuth::Secret(s) => form.push(("client_secret", s.expose())),
+        ClientAuth::Assertion(a) => {
+            form.push(("client_assertion_type", JWT_BEARER));
+            form.push(("client_assertion", a.expose()));
+        }
+    }
     let response = client
         .post(auth.token_endpoint())
         .header("accept", "application/json")
@@ -157,6 +174,11 @@ pub async fn request_token(
         .send()
         .await
         .map_err(|e| EntraError::Unreachable(describe(&e)))?;
+    read_response(response).await
+}
+
+/// Reads a token answer (status, `Retry-After`, body) and interprets it.
+pub async fn read_response(response: reqwest::Response) -> Result<Issued, EntraError> {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -171,7 +193,7 @@ pub async fn request_token(
 }
 
 /// A reqwest error without its URL (which is harmless, but keep messages short).
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {

@@ -1,28 +1,37 @@
-//! Per-tenant access tokens: cache, single flight, proactive refresh.
+//! Access tokens per (authority, tenant, client, scope): cache, single flight, proactive
+//! refresh, and the credentials that obtain them.
 //!
 //! Invariants:
-//! - at most one token request per tenant is in flight: N concurrent callers on a cold cache
-//!   cause exactly one request;
+//! - at most one token request per source is in flight: N concurrent callers on a cold or
+//!   expired cache cause exactly one request;
 //! - a token is never handed out within [`EXPIRY_MARGIN`] of its expiry;
-//! - from the refresh point (`refresh_in` when Entra gives it, else 5 minutes before expiry)
-//!   callers get the still-valid token while ONE background refresh runs;
+//! - from the refresh point (`refresh_in` when Entra gives it, else about 80% of the lifetime
+//!   with jitter, never later than [`REFRESH_BEFORE_EXPIRY`] before expiry) a background task
+//!   refreshes while callers keep getting the still-valid token, also when the refresh fails
+//!   (an outage of the token endpoint is invisible until the token really expires);
 //! - after a failed request, no new request is made for [`FAILURE_BACKOFF`] (or the
-//!   `Retry-After` Entra asked for, if longer); callers get the failure meanwhile;
+//!   `Retry-After` Entra asked for, if longer); callers without a valid token get the failure;
 //! - "now" comes from the injected [`Clock`].
 //!
 //! The cache policy ([`freshness`], [`refresh_at`]) is pure and unit-tested; the shell around it
-//! is async.
+//! is async. Credentials live in [`credential`]; sharing between tenants in [`registry`].
 
 pub mod aadsts;
+pub mod certificate;
+pub mod credential;
 pub mod entra;
+pub mod managed;
+pub mod registry;
+pub mod workload;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
-use crate::config::{Auth, Credential};
+use crate::config::Auth;
 use crate::secret::Secret;
+use credential::CredentialSource;
 pub use entra::EntraError;
 
 /// A token this close to expiry is not used.
@@ -31,6 +40,8 @@ pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 /// Minimum time between failed attempts.
 pub const FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+/// How often (real time, at most) the background task looks at the cache.
+const REFRESH_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone)]
 struct Cached {
@@ -58,14 +69,21 @@ pub fn freshness(now: Instant, expires_at: Instant, refresh_at: Instant) -> Fres
     }
 }
 
-/// When to refresh a token issued at `issued` with the given lifetime.
-pub fn refresh_at(issued: Instant, lifetime: Duration, refresh_in: Option<Duration>) -> Instant {
+/// When to refresh a token issued at `issued` with the given lifetime. `jitter` in `[0, 1)`
+/// spreads refreshes between 75% and 85% of the lifetime when Entra gives no `refresh_in`.
+pub fn refresh_at(
+    issued: Instant,
+    lifetime: Duration,
+    refresh_in: Option<Duration>,
+    jitter: f64,
+) -> Instant {
     let latest = if lifetime > REFRESH_BEFORE_EXPIRY * 2 {
         lifetime - REFRESH_BEFORE_EXPIRY
     } else {
         lifetime / 2
     };
-    issued + refresh_in.map_or(latest, |r| r.min(latest))
+    let around_80 = lifetime.mul_f64(0.75 + 0.10 * jitter.clamp(0.0, 1.0));
+    issued + refresh_in.unwrap_or(around_80).min(latest)
 }
 
 #[derive(Default)]
@@ -74,9 +92,10 @@ struct State {
     failure: Option<(Instant, Duration, EntraError)>,
 }
 
-/// The token source of one tenant.
+/// The token source of one (authority, tenant, client, scope, credential).
 pub struct TokenSource {
     auth: Auth,
+    credential: CredentialSource,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
@@ -84,19 +103,34 @@ pub struct TokenSource {
     requests: AtomicU64,
     /// Finished token requests by outcome (for metrics).
     outcomes: [AtomicU64; 2],
+    background: AtomicBool,
 }
 
 impl TokenSource {
     pub fn new(auth: Auth, http: reqwest::Client, clock: Arc<dyn Clock>) -> Arc<TokenSource> {
-        Arc::new(TokenSource {
+        let credential = CredentialSource::new(&auth.credential, |k| std::env::var(k).ok());
+        let source = Arc::new(TokenSource {
             auth,
+            credential,
             http,
             clock,
             state: Mutex::new(State::default()),
             flight: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
             outcomes: [AtomicU64::new(0), AtomicU64::new(0)],
-        })
+            background: AtomicBool::new(false),
+        });
+        source.warn_about_certificate();
+        source
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The credential in use, for logs and reports (never its value).
+    pub fn describe(&self) -> String {
+        self.credential.describe()
     }
 
     /// Finished token requests: (succeeded, failed).
@@ -121,8 +155,35 @@ impl TokenSource {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Seconds until the certificate credential's `notAfter` (a metric), `None` for other
+    /// credentials or when the certificate cannot be read.
+    pub fn certificate_seconds_left(&self) -> Option<i64> {
+        self.credential.certificate_seconds_left(self.clock.wall())
+    }
+
+    /// The certificate credential's expiry warning, if it needs attention.
+    pub fn certificate_warning(&self) -> Option<String> {
+        let cert = self.credential.certificate()?.ok()?;
+        credential::expiry_warning(&cert, self.clock.wall())
+    }
+
+    fn warn_about_certificate(&self) {
+        match self.credential.certificate() {
+            Some(Ok(cert)) => {
+                if let Some(w) = credential::expiry_warning(&cert, self.clock.wall()) {
+                    tracing::warn!(client_id = %self.auth.client_id, "{w}");
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(client_id = %self.auth.client_id, error = %e, "the certificate credential cannot be loaded yet")
+            }
+            None => {}
+        }
+    }
+
     /// A valid token, from cache or freshly obtained.
     pub async fn token(self: &Arc<Self>) -> Result<Secret, EntraError> {
+        self.start_background();
         match self.cached() {
             Ok(Some((token, Freshness::Fresh))) => return Ok(token),
             Ok(Some((token, _stale))) => {
@@ -142,6 +203,16 @@ impl TokenSource {
         self.fetch().await
     }
 
+    /// Dataverse refused `rejected` (401): forget it, so the next [`TokenSource::token`] call
+    /// gets a new one. A token that was already replaced is left alone.
+    pub fn reject(&self, rejected: &Secret) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.cached.as_ref().is_some_and(|c| &c.token == rejected) {
+            tracing::warn!(client_id = %self.auth.client_id, "Dataverse refused the cached token; getting a new one");
+            state.cached = None;
+        }
+    }
+
     /// The cached token and its freshness; `Err` while a recent failure blocks new attempts.
     fn cached(&self) -> Result<Option<(Secret, Freshness)>, EntraError> {
         let now = self.clock.now();
@@ -158,20 +229,48 @@ impl TokenSource {
         }
     }
 
+    /// Whether a refresh is due and allowed now (stale or expired, and not backing off).
+    fn refresh_due(&self) -> bool {
+        let now = self.clock.now();
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let due = match &state.cached {
+            Some(c) => freshness(now, c.expires_at, c.refresh_at) != Freshness::Fresh,
+            None => false,
+        };
+        let backing_off = matches!(&state.failure, Some((at, backoff, _)) if now < *at + *backoff);
+        due && !backing_off
+    }
+
     fn refresh_in_background(self: &Arc<Self>) {
-        let Ok(flight) = self.flight.try_lock() else {
+        if self.flight.try_lock().is_err() {
+            return;
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.refresh_if_due().await });
+    }
+
+    async fn refresh_if_due(&self) {
+        let Ok(_flight) = self.flight.try_lock() else {
             return;
         };
-        drop(flight);
-        let this = Arc::clone(self);
+        if self.refresh_due()
+            && let Err(e) = self.fetch().await
+        {
+            tracing::warn!(error = %e, "background token refresh failed; a still-valid token keeps serving");
+        }
+    }
+
+    /// Starts the task that refreshes proactively, once per source; it ends with the source.
+    fn start_background(self: &Arc<Self>) {
+        if self.background.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak: Weak<TokenSource> = Arc::downgrade(self);
         tokio::spawn(async move {
-            let Ok(_flight) = this.flight.try_lock() else {
-                return;
-            };
-            if let Ok(Some((_, Freshness::Stale))) = this.cached()
-                && let Err(e) = this.fetch().await
-            {
-                tracing::warn!(error = %e, "background token refresh failed; the current token is still valid");
+            loop {
+                tokio::time::sleep(REFRESH_POLL).await;
+                let Some(this) = weak.upgrade() else { return };
+                this.refresh_if_due().await;
             }
         });
     }
@@ -180,16 +279,17 @@ impl TokenSource {
     async fn fetch(&self) -> Result<Secret, EntraError> {
         let started = self.clock.now();
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let result = match self.credential() {
-            Ok(secret) => entra::request_token(&self.http, &self.auth, &secret).await,
-            Err(e) => Err(e),
-        };
+        let result = self
+            .credential
+            .acquire(&self.http, &self.auth, self.clock.wall())
+            .await;
         self.outcomes[usize::from(result.is_err())].fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(issued) => {
                 let expires_at = started + issued.expires_in;
-                let refresh_at = refresh_at(started, issued.expires_in, issued.refresh_in);
+                let jitter = f64::from(uuid::Uuid::new_v4().as_u128() as u16) / 65_536.0;
+                let refresh_at = refresh_at(started, issued.expires_in, issued.refresh_in, jitter);
                 state.cached = Some(Cached {
                     token: issued.access_token.clone(),
                     expires_at,
@@ -212,15 +312,6 @@ impl TokenSource {
             }
         }
     }
-
-    /// The secret, read now (so a rotated `file:` secret is picked up by the next request).
-    fn credential(&self) -> Result<Secret, EntraError> {
-        match &self.auth.credential {
-            Credential::ClientSecret(r) => r
-                .resolve()
-                .map_err(|e| EntraError::Credential(e.to_string())),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -231,8 +322,10 @@ mod tests {
     fn cache_policy() {
         let t0 = Instant::now();
         let life = Duration::from_secs(3599);
-        let r = refresh_at(t0, life, None);
-        assert_eq!(r - t0, Duration::from_secs(3299));
+        let r = refresh_at(t0, life, None, 0.5);
+        assert_eq!((r - t0).as_secs(), 2879, "80% of the lifetime");
+        assert_eq!((refresh_at(t0, life, None, 0.0) - t0).as_secs(), 2699);
+        assert_eq!((refresh_at(t0, life, None, 0.999) - t0).as_secs(), 3058);
         let exp = t0 + life;
         assert_eq!(freshness(t0, exp, r), Freshness::Fresh);
         assert_eq!(freshness(r, exp, r), Freshness::Stale);
@@ -243,16 +336,16 @@ mod tests {
         );
         // refresh_in wins when earlier; never later than 5 minutes before expiry
         assert_eq!(
-            refresh_at(t0, life, Some(Duration::from_secs(1800))) - t0,
+            refresh_at(t0, life, Some(Duration::from_secs(1800)), 0.5) - t0,
             Duration::from_secs(1800)
         );
         assert_eq!(
-            refresh_at(t0, life, Some(Duration::from_secs(9999))) - t0,
+            refresh_at(t0, life, Some(Duration::from_secs(9999)), 0.5) - t0,
             Duration::from_secs(3299)
         );
         // short lifetimes refresh at half-life
         assert_eq!(
-            refresh_at(t0, Duration::from_secs(300), None) - t0,
+            refresh_at(t0, Duration::from_secs(300), None, 0.999) - t0,
             Duration::from_secs(150)
         );
     }

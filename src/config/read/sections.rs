@@ -446,19 +446,14 @@ impl Reader {
 
     fn auth(&mut self, node: &Node, path: &str, dv: Option<&Dataverse>) -> Option<Auth> {
         let mut m = self.map(node, path)?;
-        let required = |r: &mut Reader, m: &mut Map<'_>, key: &str| match m.take(key) {
-            Some(n) => r.string(n, &join(path, key)),
-            None => {
-                r.error(m.pos, path, format!("missing required key `{key}`"));
-                None
-            }
+        let mut optional = |r: &mut Reader, key: &str| {
+            let n = m.take(key)?;
+            r.string(n, &join(path, key)).map(|s| (s, n.pos))
         };
-        let tenant_id = required(self, &mut m, "tenant_id");
-        let client_id = required(self, &mut m, "client_id");
-        let authority = match m.take("authority") {
-            Some(n) => self.upstream_url(n, &join(path, "authority")),
-            None => Some("https://login.microsoftonline.com".to_string()),
-        };
+        let tenant_id = optional(self, "tenant_id");
+        let client_id = optional(self, "client_id");
+        let authority_node = m.take("authority");
+        let authority = authority_node.and_then(|n| self.upstream_url(n, &join(path, "authority")));
         let scope = match m.take("scope") {
             Some(n) => {
                 let p = join(path, "scope");
@@ -477,6 +472,16 @@ impl Reader {
             None => dv.map(|dv| format!("{}/.default", dv.url)),
         };
         let credential = self.credential(&mut m, path);
+        let given = credential::Identity {
+            tenant_id,
+            client_id,
+            authority,
+        };
+        let (tenant_id, client_id, authority) =
+            self.identity(m.pos, path, given, credential.as_ref());
+        if let (Some(a), Some(dv)) = (&authority, dv) {
+            self.cloud_check(authority_node.map_or(m.pos, |n| n.pos), path, a, &dv.url);
+        }
         self.finish(m, AUTH_KEYS);
         Some(Auth {
             tenant_id: tenant_id?,
@@ -485,34 +490,6 @@ impl Reader {
             scope: scope?,
             credential: credential?,
         })
-    }
-
-    fn credential(&mut self, m: &mut Map<'_>, path: &str) -> Option<Credential> {
-        let secret = m.take("client_secret");
-        let others = ["certificate", "managed_identity", "workload_identity"];
-        let mut unsupported = Vec::new();
-        for key in others {
-            if let Some(n) = m.take(key) {
-                unsupported.push((key, n.pos));
-            }
-        }
-        for (key, pos) in &unsupported {
-            let msg =
-                format!("`{key}` credentials are not supported by this version; use client_secret");
-            self.error(*pos, &join(path, key), msg);
-        }
-        match secret {
-            Some(n) if unsupported.is_empty() => self
-                .secret_ref(n, &join(path, "client_secret"))
-                .map(Credential::ClientSecret),
-            Some(_) => None,
-            None => {
-                if unsupported.is_empty() {
-                    self.error(m.pos, path, "one credential is required: `client_secret`");
-                }
-                None
-            }
-        }
     }
 
     fn limits(&mut self, node: &Node, path: &str) -> Limits {
