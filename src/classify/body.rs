@@ -163,6 +163,10 @@ fn bind(
                 r.set
             )));
         }
+        // Binding rows to a collection-valued navigation sets THEIR lookup: a change to them.
+        if n.collection {
+            out.touch(&r.set, Verb::Patch, vec![], false);
+        }
         out.touch(&r.set, Verb::Get, r.key_columns, false);
     }
     Ok(())
@@ -208,10 +212,21 @@ pub fn resolve_reference(
                 key: key @ Some(KeySpec::Guid(_) | KeySpec::Pairs(_)),
             },
             true,
-        ) if meta.entity_set(name).is_some() => Ok(Reference {
-            set: name.clone(),
-            key_columns: super::resource::key_columns(key.as_ref()),
-        }),
+        ) if meta.entity_set(name).is_some() => {
+            let logical = meta
+                .entity_set(name)
+                .map(|t| t.logical_name.as_str())
+                .unwrap_or_default();
+            let primary = meta.key_of(logical).unwrap_or_default().to_vec();
+            let key_columns = super::resource::key_columns(key.as_ref())
+                .into_iter()
+                .filter(|k| !primary.contains(k))
+                .collect();
+            Ok(Reference {
+                set: name.clone(),
+                key_columns,
+            })
+        }
         _ => Err(ParseError::Malformed(format!(
             "`{url}` is not a reference to a row"
         ))),
@@ -221,6 +236,7 @@ pub fn resolve_reference(
 /// The body of a `$ref` change: `{"@odata.id": "<url>"}`.
 pub(super) fn reference_body(
     body: &[u8],
+    verb: Verb,
     meta: &Metadata,
     env: &Env<'_>,
     out: &mut Classified,
@@ -228,6 +244,9 @@ pub(super) fn reference_body(
     match parse(Some(body), true)? {
         Value::Object(o) if o.len() == 1 && o.get("@odata.id").is_some_and(Value::is_string) => {
             let r = resolve_reference(o["@odata.id"].as_str().unwrap_or_default(), meta, env)?;
+            if verb == Verb::Patch {
+                out.touch(&r.set, Verb::Patch, vec![], false);
+            }
             out.touch(&r.set, Verb::Get, r.key_columns, false);
             Ok(())
         }

@@ -69,10 +69,12 @@ pub(super) fn returned(
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.to_ascii_lowercase()
-                .replace(' ', "")
-                .contains("return=representation")
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            // Any `return` preference but an explicit `minimal` may return the row; quotes and
+            // spacing are not trusted to tell.
+            let p = p.to_ascii_lowercase().replace([' ', '"', '\t'], "");
+            p.starts_with("return") && p != "return=minimal"
         });
     let allowed = |n: &str| n == "$select" || n == "$expand";
     if q.options.iter().any(|(n, _)| !allowed(n)) || !q.aliases.is_empty() {
@@ -80,7 +82,8 @@ pub(super) fn returned(
             "only $select and $expand may accompany a write".into(),
         ));
     }
-    if !represent {
+    // `$select`/`$expand` on a write are checked whatever the Prefer header says.
+    if !represent && q.options.is_empty() {
         return Ok(());
     }
     read(req, set, logical, q, env, out, true)

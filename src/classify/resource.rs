@@ -117,11 +117,18 @@ fn at_set(
     let ty = meta
         .entity_set(set)
         .ok_or_else(|| not(format!("`{set}` is not an entity set of this org")))?;
+    // Naming the primary key (`contacts(contactid=<id>)`) is the same as `contacts(<id>)`; any
+    // other key property is an alternate key and counts as a column the request names.
+    let primary = meta.key_of(&ty.logical_name).unwrap_or_default().to_vec();
+    let keys = key_columns(key)
+        .into_iter()
+        .filter(|k| !primary.contains(k))
+        .collect();
     Ok(At {
         set: set.to_string(),
         logical: ty.logical_name.clone(),
         single,
-        keys: key_columns(key),
+        keys,
     })
 }
 
@@ -245,14 +252,26 @@ fn reference(
             "$ref must follow a navigation property of a row".into(),
         ));
     };
-    let _ = name;
+    // A collection-valued navigation's references live on the related rows (their lookup):
+    // changing them is a change to those rows. A single-valued one lives on the owner.
+    let owner_logical = meta
+        .entity_set(&owner)
+        .map(|t| t.logical_name.clone())
+        .unwrap_or_default();
+    let collection = meta
+        .navigation(&owner_logical, name)
+        .is_some_and(|n| n.collection);
+    let related = if collection { Verb::Patch } else { Verb::Get };
     match *req.method {
         Method::GET | Method::HEAD => out.touch(&at.set, Verb::Get, vec![], false),
         Method::POST | Method::PUT | Method::DELETE => {
             out.touch(&owner, Verb::Patch, vec![], false);
             out.touch(&at.set, Verb::Get, vec![], false);
+            if related == Verb::Patch {
+                out.touch(&at.set, Verb::Patch, vec![], false);
+            }
             if let Some(body) = req.body.filter(|b| !b.is_empty()) {
-                body::reference_body(body, meta, env, out)?;
+                body::reference_body(body, related, meta, env, out)?;
             }
         }
         ref m => return Err(not(format!("{m} on $ref is not valid"))),

@@ -536,6 +536,48 @@ fn write_bodies_binds_and_deep_inserts() {
 }
 
 #[test]
+fn writes_that_return_rows_are_reads() {
+    let mut h = HeaderMap::new();
+    h.insert("prefer", "return=\"representation\"".parse().unwrap());
+    let body = Some(r#"{"firstname":"a"}"#);
+    // the returned row expands into a table outside the allowlist
+    let url = "contacts?$expand=createdby($select=fullname)";
+    assert!(!decide_with("POST", url, body, &h, Some(meta())).allowed());
+    assert!(!decide_with("POST", url, body, &HeaderMap::new(), Some(meta())).allowed());
+    // a collection-valued bind changes the bound rows' lookup: PATCH on them
+    let bind =
+        format!(r#"{{"name":"x","contact_customer_accounts@odata.bind":["/contacts({C})"]}}"#);
+    let d = decide("POST", "accounts", Some(&bind));
+    assert!(
+        d.uses
+            .iter()
+            .any(|u| matches!(u, Use::Table(t) if t.set == "contacts" && t.verb == Verb::Patch)),
+        "{:?}",
+        d.uses
+    );
+    // so does a $ref on a collection-valued navigation
+    let d = decide(
+        "POST",
+        &format!("accounts({A})/contact_customer_accounts/$ref"),
+        Some(&format!(r#"{{"@odata.id":"contacts({C})"}}"#)),
+    );
+    assert!(
+        d.uses
+            .iter()
+            .any(|u| matches!(u, Use::Table(t) if t.set == "contacts" && t.verb == Verb::Patch)),
+        "{:?}",
+        d.uses
+    );
+    // naming the primary key is not naming a column
+    let d = decide(
+        "GET",
+        &format!("opportunities(opportunityid={C})?$select=name"),
+        None,
+    );
+    assert!(d.allowed(), "{}", d.reason);
+}
+
+#[test]
 fn column_lists() {
     let d = decide("GET", "opportunities", None);
     assert!(d.allowed(), "{}", d.reason);
