@@ -44,8 +44,16 @@ pub struct Decision {
 impl fmt::Display for Use {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Use::Table(t) if t.columns.is_empty() => write!(f, "{} {}", t.verb, t.set),
-            Use::Table(t) => write!(f, "{} {} [{}]", t.verb, t.set, t.columns.join(", ")),
+            Use::Table(t) => {
+                write!(f, "{} {}", t.verb, t.set)?;
+                if !t.columns.is_empty() {
+                    write!(f, " [{}]", t.columns.join(", "))?;
+                }
+                if t.all_columns {
+                    f.write_str(" (all columns)")?;
+                }
+                Ok(())
+            }
             Use::Function(n) => write!(f, "function {n}"),
             Use::Action(n) => write!(f, "action {n}"),
             Use::Definition(s) => write!(f, "EntityDefinitions of {s}"),

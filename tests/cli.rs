@@ -546,7 +546,7 @@ fn explain_denies_a_table_outside_the_allowlist() {
         run.stdout,
         "DENY (403) GET /api/data/v9.2/accounts
   tenant: contoso
-  touches: GET accounts
+  touches: GET accounts (all columns)
   reason: GET on `accounts`: the table is not in this tenant's allowlist
 "
     );
@@ -911,4 +911,76 @@ async fn demo_serves_an_allowed_and_a_denied_request() {
     proc.terminate();
     let status = proc.wait_async(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status}\n{}", proc.output());
+}
+
+/// Golden outputs of `explain` over the org's metadata: what a reviewer reads for the shapes
+/// that reach other tables.
+#[test]
+fn explain_golden_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = write(
+        dir.path(),
+        "bind.json",
+        r#"{"firstname":"a","parentcustomerid_account@odata.bind":"/accounts(a0000000-0000-4000-8000-000000000001)"}"#,
+    );
+    let cases: [(&str, Vec<&str>); 4] = [
+        (
+            "explain_expand.txt",
+            vec![
+                "--metadata",
+                SIM_CSDL,
+                "GET",
+                "/api/data/v9.2/contacts?$select=fullname&$expand=parentcustomerid_account($select=name)",
+            ],
+        ),
+        (
+            "explain_lookup.txt",
+            vec![
+                "--metadata",
+                SIM_CSDL,
+                "GET",
+                "/api/data/v9.2/contacts?$filter=createdby/fullname eq 'x'",
+            ],
+        ),
+        (
+            "explain_bind.txt",
+            vec![
+                "--metadata",
+                SIM_CSDL,
+                "--body",
+                &body,
+                "POST",
+                "/api/data/v9.2/contacts",
+            ],
+        ),
+        (
+            "explain_columns.txt",
+            vec![
+                "--metadata",
+                SIM_CSDL,
+                "GET",
+                "/api/data/v9.2/opportunities",
+            ],
+        ),
+    ];
+    for (file, args) in cases {
+        let run = explain(&args);
+        assert!(
+            run.code == Some(0) || run.code == Some(2),
+            "{}",
+            run.output()
+        );
+        let path = golden(file);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &run.stdout).expect("write golden file");
+        }
+        let expected =
+            std::fs::read_to_string(&path).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+        assert_eq!(
+            run.stdout,
+            expected,
+            "stdout differs from {}",
+            path.display()
+        );
+    }
 }
