@@ -30,6 +30,8 @@ pub struct TenantRuntime {
     pub token: Arc<TokenSource>,
     pub limits: Arc<TenantLimits>,
     pub metadata: ArcSwapOption<Metadata>,
+    /// The `Authorization` header for the current token.
+    pub bearer: crate::headers::Bearer,
 }
 
 impl TenantRuntime {
@@ -162,6 +164,7 @@ fn build(
             token,
             limits,
             metadata: ArcSwapOption::new(metadata),
+            bearer: Default::default(),
         }));
     }
     let routes = Routes::new(&config.tenants);

@@ -11,44 +11,56 @@
 //!   the method it sees;
 //! - responses lose hop-by-hop headers, headers named in `Connection`, and the org's cookies.
 
+use std::sync::Mutex;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Agent headers forwarded to Dataverse (lower-case). `prefer` is filtered separately.
-const FORWARDED: &[&str] = &[
-    "accept",
-    "accept-language",
-    "content-type",
-    "if-match",
-    "if-none-match",
-    "odata-version",
-    "odata-maxversion",
-    "user-agent",
-    "consistency",
-    "mscrm.suppressduplicatedetection",
+use crate::secret::Secret;
+
+/// Agent headers forwarded to Dataverse. `prefer` is filtered separately.
+static FORWARDED: [HeaderName; 10] = [
+    header::ACCEPT,
+    header::ACCEPT_LANGUAGE,
+    header::CONTENT_TYPE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    HeaderName::from_static("odata-version"),
+    HeaderName::from_static("odata-maxversion"),
+    header::USER_AGENT,
+    HeaderName::from_static("consistency"),
+    HeaderName::from_static("mscrm.suppressduplicatedetection"),
 ];
 
-const METHOD_OVERRIDES: &[&str] = &[
-    "x-http-method",
-    "x-http-method-override",
-    "x-method-override",
+static PREFER: HeaderName = HeaderName::from_static("prefer");
+
+static METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-method-override"),
 ];
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Request id headers an agent may send, in order of preference.
+static REQUEST_IDS: [HeaderName; 2] = [
+    HeaderName::from_static("x-ms-client-request-id"),
+    HeaderName::from_static("x-request-id"),
 ];
 
 /// Refuses requests that tunnel another verb through a header.
 pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
-    for name in METHOD_OVERRIDES {
-        if headers.contains_key(*name) {
+    for name in &METHOD_OVERRIDES {
+        if headers.contains_key(name) {
             return Err(format!(
                 "the `{name}` header is not accepted: send the real HTTP method"
             ));
@@ -59,13 +71,16 @@ pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
 
 /// Copies the allowlisted agent headers into `out` (the upstream request's headers).
 pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
-    for name in FORWARDED {
-        for value in agent.get_all(*name) {
-            out.append(HeaderName::from_static(name), value.clone());
+    for name in &FORWARDED {
+        for value in agent.get_all(name) {
+            out.append(name.clone(), value.clone());
         }
     }
+    if !agent.contains_key(&PREFER) {
+        return;
+    }
     let prefs: Vec<&str> = agent
-        .get_all(header::HeaderName::from_static("prefer"))
+        .get_all(&PREFER)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -75,7 +90,7 @@ pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
     if !prefs.is_empty()
         && let Ok(v) = HeaderValue::from_str(&prefs.join(","))
     {
-        out.insert(HeaderName::from_static("prefer"), v);
+        out.insert(PREFER.clone(), v);
     }
 }
 
@@ -99,14 +114,17 @@ fn harmless_preference(p: &str) -> bool {
 /// Cleans an upstream response's headers in place.
 pub fn clean_response_headers(headers: &mut HeaderMap) {
     remove_connection_listed(headers);
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
     headers.remove(header::SET_COOKIE);
     headers.remove(header::WWW_AUTHENTICATE);
 }
 
 fn remove_connection_listed(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::CONNECTION) {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -121,13 +139,35 @@ fn remove_connection_listed(headers: &mut HeaderMap) {
 
 /// A request id from the agent, if it is a sane one (visible ASCII, at most 128 bytes).
 pub fn agent_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
-    ["x-ms-client-request-id", "x-request-id"]
+    REQUEST_IDS
         .iter()
-        .filter_map(|n| headers.get(*n))
+        .filter_map(|n| headers.get(n))
         .find(|v| {
             !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
         })
         .cloned()
+}
+
+/// The upstream `Authorization` value for the tenant's current token, built once per token: a
+/// token is about 1.5 KB, and formatting and validating it for every request would cost more
+/// than all the other header work.
+#[derive(Default)]
+pub struct Bearer(Mutex<Option<(Secret, HeaderValue)>>);
+
+impl Bearer {
+    /// `Bearer {token}`, marked sensitive; `None` if the token cannot be a header value.
+    pub fn header(&self, token: &Secret) -> Option<HeaderValue> {
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, v)) = &*cached
+            && t == token
+        {
+            return Some(v.clone());
+        }
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
+        value.set_sensitive(true);
+        *cached = Some((token.clone(), value.clone()));
+        Some(value)
+    }
 }
 
 #[cfg(test)]
@@ -203,5 +243,16 @@ mod tests {
         assert_eq!(agent_request_id(&h).unwrap(), "ms-1");
         let long = "a".repeat(200);
         assert!(agent_request_id(&map(&[("x-request-id", &long)])).is_none());
+    }
+
+    #[test]
+    fn the_bearer_header_follows_the_token() {
+        let bearer = Bearer::default();
+        let a = bearer.header(&Secret::new("a")).unwrap();
+        assert_eq!(a, "Bearer a");
+        assert!(a.is_sensitive());
+        assert_eq!(bearer.header(&Secret::new("a")).unwrap(), "Bearer a");
+        assert_eq!(bearer.header(&Secret::new("b")).unwrap(), "Bearer b");
+        assert!(bearer.header(&Secret::new("bad\n")).is_none());
     }
 }

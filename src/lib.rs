@@ -20,7 +20,7 @@
 //! 7. Every gateway-made error becomes a Dataverse-shaped response in [`error`] /
 //!    [`proxy::respond_error`] only.
 //! 8. [`observe`] finishes each request when its response body ends: [`metrics`], one
-//!    [`audit`] record, one access log line. [`clients`] checks internal client keys first.
+//!    [`audit`] record, one access log line (debug level). [`clients`] checks internal client keys first.
 //!
 //! # The process
 //!

@@ -29,9 +29,17 @@ pub const NO_TENANT: &str = "-";
 pub struct RequestLabels {
     pub tenant: String,
     /// `allow`, `deny` or `none` (refused before the policy was asked).
-    pub decision: String,
+    pub decision: &'static str,
     /// `2xx`, `4xx`, ...
-    pub status_class: String,
+    pub status_class: &'static str,
+}
+
+/// `1xx` .. `9xx` for a status code (hyper's codes are 100..=999).
+pub fn status_class(status: u16) -> &'static str {
+    const CLASSES: [&str; 10] = [
+        "0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx",
+    ];
+    CLASSES[usize::from(status / 100).min(9)]
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

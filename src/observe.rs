@@ -2,11 +2,12 @@
 //!
 //! [`track`] wraps the response body; when the body has been sent to its end, fails, or is
 //! dropped (the agent went away), the request is finished exactly once: the metrics are
-//! updated, one audit record is queued and one access log line is written. Latency and
+//! updated, one audit record is queued and (at `debug` level) one access log line is written. Latency and
 //! `bytes_out` therefore cover the whole streamed body. [`InFlight`] keeps the in-flight gauge
 //! right even when a request is cancelled before it has a response. Request body bytes are
 //! counted by [`count_body`] as they are forwarded.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,19 +156,19 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
     } = p;
     let elapsed = started.elapsed();
     let tenant = ex.tenant.as_deref().unwrap_or(NO_TENANT);
-    let (decision, reason) = match (&ex.decision, &ex.error) {
-        (Some(d), _) if !d.allowed() => ("deny", d.reason.clone()),
-        (Some(d), None) => ("allow", d.reason.clone()),
-        (Some(_), Some(e)) => ("allow", e.to_string()),
-        (None, Some(e)) => ("none", e.to_string()),
-        (None, None) => ("none", String::new()),
+    let (decision, reason): (_, Cow<'_, str>) = match (&ex.decision, &ex.error) {
+        (Some(d), _) if !d.allowed() => ("deny", Cow::Borrowed(&d.reason)),
+        (Some(d), None) => ("allow", Cow::Borrowed(&d.reason)),
+        (Some(_), Some(e)) => ("allow", Cow::Owned(e.to_string())),
+        (None, Some(e)) => ("none", Cow::Owned(e.to_string())),
+        (None, None) => ("none", Cow::Borrowed("")),
     };
     let m = &gateway.metrics;
     m.requests
         .get_or_create(&RequestLabels {
             tenant: tenant.to_string(),
-            decision: decision.to_string(),
-            status_class: format!("{}xx", status / 100),
+            decision,
+            status_class: metrics::status_class(status),
         })
         .inc();
     let label = metrics::tenant(tenant);
@@ -185,11 +186,12 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
     if ex.upstream_status == Some(429) {
         m.upstream_throttled.get_or_create(&label).inc();
     }
-    let access: Vec<String> = ex
-        .decision
-        .iter()
-        .flat_map(|d| d.uses.iter().map(|a| a.to_string()))
-        .collect();
+    let access = || -> Vec<String> {
+        ex.decision
+            .iter()
+            .flat_map(|d| d.uses.iter().map(|a| a.to_string()))
+            .collect()
+    };
     let bytes_in = ex.bytes_in.load(Ordering::Relaxed);
     let request_id = ex.request_id.to_str().unwrap_or("");
     let error = ex.error.as_ref().map(GatewayError::code);
@@ -201,7 +203,7 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
             client: ex.client.as_deref(),
             method: ex.method.as_str(),
             path: audit::redact_target(&ex.path, ex.query.as_deref(), sink.query_values()),
-            access: access.clone(),
+            access: access(),
             decision,
             reason: &reason,
             error,
@@ -214,14 +216,16 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
             bytes_out,
         });
     }
-    tracing::info!(
+    // The audit log is the per-request record; this line is for debugging (its fields are
+    // only computed when the level is enabled).
+    tracing::debug!(
         target: "dataverse_gateway::access",
         request_id,
         tenant,
         client = ex.client.as_deref().unwrap_or(""),
         method = %ex.method,
         path = %audit::redact_target(&ex.path, ex.query.as_deref(), false),
-        access = %access.join("; "),
+        access = %access().join("; "),
         decision,
         reason = %reason,
         status,

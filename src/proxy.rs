@@ -7,12 +7,13 @@
 //! Invariant: nothing reaches Dataverse unless the policy allowed it, and what reaches it is the
 //! request the policy saw (same method, same raw path and query, plus at most an added `$select`).
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
@@ -24,7 +25,14 @@ use crate::headers;
 use crate::inspect;
 use crate::policy::{self, Decision};
 use crate::rewrite::{BodyRewriter, Encoding, RewriteKind, rewrite_url};
+use crate::secret::Secret;
 use crate::{clients, observe};
+
+// Header names, built at compile time.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+/// Response headers that may hold the org's URLs.
+static URL_HEADERS: [HeaderName; 2] = [HeaderName::from_static("odata-entityid"), header::LOCATION];
 
 /// What one request has gathered on its way through the phases.
 pub struct Exchange {
@@ -79,7 +87,9 @@ impl Gateway {
                 r
             }
         };
-        response.headers_mut().insert("x-request-id", request_id);
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), request_id);
         if let Some(rate) = &ex.rate {
             rate.add_headers(response.headers_mut());
         }
@@ -87,9 +97,29 @@ impl Gateway {
     }
 }
 
+/// A random (version 4) UUID. The bits come from a per-thread splitmix64 sequence seeded once
+/// from the OS: ids must be unique, not secret, and a system call per request is not free.
 fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(uuid::Uuid::new_v4().as_u64_pair().0);
+    }
+    let (a, b) = STATE.with(|s| (splitmix64(s), splitmix64(s)));
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
         .unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+fn splitmix64(state: &Cell<u64>) -> u64 {
+    let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+    state.set(s);
+    let mut z = s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The single place an error becomes a response.
@@ -292,7 +322,7 @@ impl Forward<'_> {
                 self.resource,
                 self.query,
                 self.decision,
-                token.expose(),
+                &token,
                 &ex.request_id,
             )?
             .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
@@ -407,20 +437,30 @@ fn upstream_request(
     resource: &str,
     query: Option<&str>,
     decision: &Decision,
-    token: &str,
+    token: &Secret,
     request_id: &HeaderValue,
 ) -> Result<Request<BoxBody>, GatewayError> {
     let dv = &tenant.config.dataverse;
-    let mut uri = format!("{}/api/data/{}/{}", dv.url, dv.api_version, resource);
     let query = query.filter(|q| !q.is_empty());
-    match (query, &decision.add_select) {
-        (Some(q), Some(s)) => uri.push_str(&format!("?{q}&$select={s}")),
-        (Some(q), None) => uri.push_str(&format!("?{q}")),
-        (None, Some(s)) => uri.push_str(&format!("?$select={s}")),
+    let select = decision.add_select.as_deref();
+    let mut uri = String::with_capacity(
+        dv.url.len()
+            + dv.api_version.len()
+            + resource.len()
+            + query.map_or(0, str::len)
+            + select.map_or(0, str::len)
+            + 24,
+    );
+    for part in [&dv.url, "/api/data/", &dv.api_version, "/", resource] {
+        uri.push_str(part);
+    }
+    match (query, select) {
+        (Some(q), Some(s)) => uri.extend(["?", q, "&$select=", s]),
+        (Some(q), None) => uri.extend(["?", q]),
+        (None, Some(s)) => uri.extend(["?$select=", s]),
         (None, None) => {}
     }
-    let uri: Uri = uri
-        .parse()
+    let uri = Uri::try_from(uri)
         .map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))?;
     let mut out = Request::builder()
         .method(parts.method.clone())
@@ -429,10 +469,10 @@ fn upstream_request(
         .map_err(|_| GatewayError::BadRequest("the request cannot be forwarded".into()))?;
     let h = out.headers_mut();
     headers::copy_request_headers(&parts.headers, h);
-    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+    if let Some(v) = tenant.bearer.header(token) {
         h.insert(header::AUTHORIZATION, v);
     }
-    h.insert("x-ms-client-request-id", request_id.clone());
+    h.insert(X_MS_CLIENT_REQUEST_ID.clone(), request_id.clone());
     if accepts_gzip(&parts.headers) {
         h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
     }
@@ -493,14 +533,14 @@ fn respond(
 ) -> Result<Response<BoxBody>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
     headers::clean_response_headers(&mut parts.headers);
-    for name in ["odata-entityid", "location"] {
+    for name in &URL_HEADERS {
         let rewritten = parts
             .headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| rewrite_url(v, org, base));
         if let Some(v) = rewritten.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            parts.headers.insert(name, v);
+            parts.headers.insert(name.clone(), v);
         }
     }
     let content_type = parts

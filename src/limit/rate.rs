@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::clock::Clock;
 
@@ -103,8 +103,10 @@ pub fn add_headers(headers: &mut HeaderMap, rate: Rate, remaining: u32, reset: D
         reset.as_secs() + u64::from(reset.subsec_nanos() > 0)
     );
     if let (Ok(p), Ok(n)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&now)) {
-        headers.insert("ratelimit-policy", p);
-        headers.insert("ratelimit", n);
+        static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+        static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+        headers.insert(POLICY.clone(), p);
+        headers.insert(RATELIMIT.clone(), n);
     }
 }
 

@@ -80,28 +80,90 @@ impl JsonRewriter {
 
     /// Appends the rewritten form of `chunk` to `out`, except bytes that might still be the start
     /// of a URL to rewrite (see [`Self::held_back`]).
+    ///
+    /// Outside annotation values every byte passes through unchanged: the lexer only tracks its
+    /// state over such runs (string contents are skipped to the next `"` or `\\`), and the run is
+    /// copied to `out` in one go when something else has to be written.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         out.reserve(chunk.len());
-        let mut rest = chunk;
-        while let Some(&first) = rest.first() {
-            let used = if self.state == (State::Plain { escape: false }) {
-                let n = rest
-                    .iter()
-                    .position(|&b| b == b'"' || b == b'\\')
-                    .unwrap_or(rest.len());
-                out.extend_from_slice(&rest[..n]);
-                if let Some(&b) = rest.get(n) {
-                    self.byte(b, out);
-                    n + 1
-                } else {
-                    n
+        // `chunk[copied..i]` has been lexed and goes out unchanged.
+        let mut copied = 0;
+        let mut i = 0;
+        while let Some(&b) = chunk.get(i) {
+            i = match self.state {
+                State::Url => {
+                    out.extend_from_slice(&chunk[copied..i]);
+                    self.url_byte(b, out);
+                    copied = i + 1;
+                    i + 1
                 }
-            } else {
-                self.byte(first, out);
-                1
+                State::Plain { escape: false } => {
+                    let j = string_end(chunk, i);
+                    if let Some(&end) = chunk.get(j) {
+                        self.state = match end {
+                            b'"' => State::Between(After::Other),
+                            _ => State::Plain { escape: true },
+                        };
+                    }
+                    j + 1
+                }
+                State::Plain { escape: true } => {
+                    self.state = State::Plain { escape: false };
+                    i + 1
+                }
+                State::Key { escape: false } => {
+                    let j = string_end(chunk, i);
+                    self.record_key_bytes(&chunk[i..j.min(chunk.len())]);
+                    if let Some(&end) = chunk.get(j) {
+                        self.state = match end {
+                            b'"' => State::Between(After::Key(self.is_annotation_key())),
+                            _ => {
+                                self.record_key_byte(end);
+                                State::Key { escape: true }
+                            }
+                        };
+                    }
+                    j + 1
+                }
+                State::Key { escape: true } => {
+                    self.record_key_byte(b);
+                    self.state = State::Key { escape: false };
+                    i + 1
+                }
+                State::Between(after) => self.between_run(after, chunk, i),
             };
-            rest = &rest[used..];
         }
+        out.extend_from_slice(&chunk[copied..]);
+    }
+
+    /// Lexes the bytes between strings (punctuation, whitespace, numbers, literals) from `i` up
+    /// to and including the next `"`; returns the index after it.
+    fn between_run(&mut self, mut after: After, chunk: &[u8], i: usize) -> usize {
+        let j = chunk[i..]
+            .iter()
+            .position(|&b| b == b'"')
+            .map_or(chunk.len(), |n| i + n);
+        for &b in &chunk[i..j] {
+            after = match (after, b) {
+                (_, b' ' | b'\t' | b'\n' | b'\r') => after,
+                (After::Key(annotation), b':') => After::Colon(annotation),
+                _ => After::Other,
+            };
+        }
+        self.state = match (after, j < chunk.len()) {
+            (_, false) => State::Between(after),
+            (After::Colon(true), true) if !self.origin.is_empty() => {
+                self.cursor = Cursor::default();
+                State::Url
+            }
+            (After::Colon(_), true) => State::Plain { escape: false },
+            (_, true) => {
+                self.key.clear();
+                self.key_overflow = false;
+                State::Key { escape: false }
+            }
+        };
+        j + 1
     }
 
     /// Ends the body: releases held-back bytes unchanged (the string never ended) and resets.
@@ -120,53 +182,6 @@ impl JsonRewriter {
     /// as `\/`), plus one (the `\` of the `\/` that follows it).
     pub fn max_held_back(&self) -> usize {
         self.origin.max_raw_len()
-    }
-
-    fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
-        match self.state {
-            State::Between(after) => self.between(after, b, out),
-            State::Key { escape } => {
-                if !escape && b == b'"' {
-                    self.state = State::Between(After::Key(self.is_annotation_key()));
-                } else {
-                    self.state = State::Key {
-                        escape: !escape && b == b'\\',
-                    };
-                    self.record_key_byte(b);
-                }
-                out.push(b);
-            }
-            State::Plain { escape } => {
-                self.state = if !escape && b == b'"' {
-                    State::Between(After::Other)
-                } else {
-                    State::Plain {
-                        escape: !escape && b == b'\\',
-                    }
-                };
-                out.push(b);
-            }
-            State::Url => self.url_byte(b, out),
-        }
-    }
-
-    fn between(&mut self, after: After, b: u8, out: &mut Vec<u8>) {
-        self.state = match (after, b) {
-            (_, b' ' | b'\t' | b'\n' | b'\r') => State::Between(after),
-            (After::Key(annotation), b':') => State::Between(After::Colon(annotation)),
-            (After::Colon(true), b'"') if !self.origin.is_empty() => {
-                self.cursor = Cursor::default();
-                State::Url
-            }
-            (After::Colon(_), b'"') => State::Plain { escape: false },
-            (_, b'"') => {
-                self.key.clear();
-                self.key_overflow = false;
-                State::Key { escape: false }
-            }
-            _ => State::Between(After::Other),
-        };
-        out.push(b);
     }
 
     fn url_byte(&mut self, b: u8, out: &mut Vec<u8>) {
@@ -200,17 +215,33 @@ impl JsonRewriter {
     }
 
     fn record_key_byte(&mut self, b: u8) {
-        if self.key.len() < KEY_CAP {
-            self.key.push(b);
-        } else {
-            self.key_overflow = true;
-        }
+        self.record_key_bytes(&[b]);
     }
 
-    /// Called on the key's closing quote.
-    fn is_annotation_key(&self) -> bool {
-        !self.key_overflow && ANNOTATIONS.iter().any(|a| self.key.ends_with(a.as_bytes()))
+    fn record_key_bytes(&mut self, bytes: &[u8]) {
+        let room = KEY_CAP - self.key.len();
+        if bytes.len() > room {
+            self.key_overflow = true;
+        }
+        self.key.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
+
+    /// Called on the key's closing quote. Every annotation starts with its only `@`, so the key
+    /// ends with one exactly when its part from the last `@` is one.
+    fn is_annotation_key(&self) -> bool {
+        let at = self.key.iter().rposition(|&b| b == b'@');
+        !self.key_overflow
+            && at.is_some_and(|i| ANNOTATIONS.iter().any(|a| self.key[i..] == *a.as_bytes()))
+    }
+}
+
+/// The index of the next `"` or `\\` at or after `i` (the end of a string's plain run), or
+/// `chunk.len()`.
+fn string_end(chunk: &[u8], i: usize) -> usize {
+    chunk[i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map_or(chunk.len(), |n| i + n)
 }
 
 /// `to` as JSON string content: a URL needs no escaping, but a stray `"`, `\` or control byte
