@@ -16,7 +16,6 @@ use crate::classify::{self, Env, Request, Urls};
 use crate::config::Policy;
 use crate::headers;
 use crate::metadata::Metadata;
-use crate::odata::ParseError;
 use crate::policy::{self, Decision, Denial};
 
 /// Most parts a batch may hold (Dataverse's own limit).
@@ -287,14 +286,5 @@ pub fn verdict(d: &Decision) -> &'static str {
         None => "ALLOW",
         Some(Denial::Policy) => "DENY (403)",
         Some(Denial::Malformed) => "DENY (400)",
-    }
-}
-
-impl From<ParseError> for Decision {
-    fn from(e: ParseError) -> Decision {
-        match e {
-            ParseError::Malformed(m) => Decision::malformed(m),
-            ParseError::NotUnderstood(m) => Decision::denied(m),
-        }
     }
 }

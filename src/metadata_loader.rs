@@ -38,6 +38,11 @@ pub fn start(snapshot: &Arc<Snapshot>) {
 
 async fn run(tenant: Weak<TenantRuntime>, client: HttpClient) {
     let mut retry = RETRY_MIN;
+    // A tenant that kept its metadata across a reload is due for a refresh, not a fetch.
+    let carried_over = tenant.upgrade().is_some_and(|t| t.metadata().is_some());
+    if carried_over {
+        tokio::time::sleep(REFRESH).await;
+    }
     loop {
         let Some(t) = tenant.upgrade() else { return };
         let wait = match fetch(&t, &client).await {

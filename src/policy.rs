@@ -91,6 +91,15 @@ impl Decision {
     }
 }
 
+impl From<ParseError> for Decision {
+    fn from(e: ParseError) -> Decision {
+        match e {
+            ParseError::Malformed(m) => Decision::malformed(m),
+            ParseError::NotUnderstood(m) => Decision::denied(m),
+        }
+    }
+}
+
 /// Decides on a classified request.
 pub fn decide(
     policy: &Policy,
@@ -99,8 +108,7 @@ pub fn decide(
 ) -> Decision {
     let c = match classified {
         Ok(c) => c,
-        Err(ParseError::Malformed(m)) => return Decision::malformed(m),
-        Err(ParseError::NotUnderstood(m)) => return Decision::denied(m),
+        Err(e) => return Decision::from(e),
     };
     if c.needs_metadata {
         let mut d = Decision::denied(

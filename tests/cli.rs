@@ -5,16 +5,17 @@
 //! output to files so that a failing assertion can show what the process printed. Waiting is
 //! polling with a deadline (a TCP connect, an exit status), never a fixed sleep.
 
-use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::proc::{Proc, free_port, write};
 use dataverse_gateway::sim::{SimConfig, Simulator};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dataverse-gateway");
 /// The repository root: `gateway.yaml` and `tests/golden/` live here.
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// How long a command that needs no network may take.
@@ -26,128 +27,9 @@ const QUICK: Duration = Duration::from_secs(10);
 
 /// The binary, run from the repository root with no secrets and no config from the environment.
 fn gateway() -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(ROOT)
-        .env_remove("CONTOSO_CLIENT_SECRET")
-        .env_remove("DATAVERSE_GATEWAY_CONFIG")
-        .env_remove("RUST_LOG");
+    let mut cmd = common::proc::gateway();
+    cmd.current_dir(ROOT);
     cmd
-}
-
-/// A child process that is killed and reaped when dropped, so a failing test leaves nothing
-/// running. Its stdout and stderr go to files in its own temporary directory.
-struct Proc {
-    child: Child,
-    out: tempfile::TempDir,
-}
-
-impl Proc {
-    fn spawn(cmd: &mut Command) -> Proc {
-        let out = tempfile::tempdir().expect("temporary directory");
-        let stdout = File::create(out.path().join("stdout")).expect("stdout file");
-        let stderr = File::create(out.path().join("stderr")).expect("stderr file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .expect("the binary starts");
-        Proc { child, out }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(self.out.path().join("stdout")).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.out.path().join("stderr")).unwrap_or_default()
-    }
-
-    /// Both streams, for assertion messages.
-    fn output(&self) -> String {
-        format!(
-            "--- stdout ---\n{}--- stderr ---\n{}",
-            self.stdout(),
-            self.stderr()
-        )
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
-    }
-
-    /// Sends SIGTERM, the way a process supervisor stops the gateway.
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM failed: {status}");
-    }
-
-    /// Waits for the exit status, blocking this thread; panics after `within`.
-    fn wait(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.exited() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {within:?}\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits for the exit status without blocking the runtime; panics after `within`.
-    async fn wait_async(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.exited() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {within:?}\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Waits until `addr` accepts TCP connections; panics if the process exits first or after
-    /// ten seconds.
-    async fn wait_listening(&mut self, addr: SocketAddr) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return;
-            }
-            if let Some(status) = self.exited() {
-                panic!(
-                    "exited with {status} before listening on {addr}\n{}",
-                    self.output()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not listening on {addr}\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// A command that ran to completion.
@@ -186,19 +68,6 @@ fn explain(args: &[&str]) -> Finished {
     run(gateway()
         .args(["explain", "--config", "gateway.yaml"])
         .args(args))
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// Writes `text` to `dir/name` and returns the path as a string.
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
-    path.to_str().expect("utf-8 temp path").to_string()
 }
 
 /// A config for one default tenant `sim` in front of `sim`, with the default app's secret in a
@@ -815,7 +684,7 @@ async fn serve_proxies_to_dataverse_and_exits_0_on_sigterm() {
     );
 
     proc.terminate();
-    let status = proc.wait_async(Duration::from_secs(5)).await;
+    let status = proc.wait_exit(Duration::from_secs(5)).await;
     assert_eq!(status.code(), Some(0), "{status}\n{}", proc.output());
     let secret = &SimConfig::default().apps[0].secret;
     assert!(
@@ -861,7 +730,7 @@ async fn serve_finishes_a_request_in_flight_after_sigterm() {
         .expect("the request in flight gets its answer");
     assert_eq!(r.status(), 200, "{}", proc.output());
     assert!(r.json::<Value>().await.unwrap()["UserId"].is_string());
-    let status = proc.wait_async(Duration::from_secs(5)).await;
+    let status = proc.wait_exit(Duration::from_secs(5)).await;
     assert_eq!(status.code(), Some(0), "{status}\n{}", proc.output());
 }
 
@@ -909,7 +778,7 @@ async fn demo_serves_an_allowed_and_a_denied_request() {
     assert!(message.contains("accounts"), "{body}");
 
     proc.terminate();
-    let status = proc.wait_async(Duration::from_secs(10)).await;
+    let status = proc.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status}\n{}", proc.output());
 }
 

@@ -62,9 +62,6 @@ pub enum Use {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Classified {
     pub uses: Vec<Use>,
-    /// The main read (GET of a collection or record of this set without `$select`): where the
-    /// gateway may add `$select` for a column-restricted table.
-    pub main_read: Option<String>,
     /// A PATCH on a key of this set (an upsert).
     pub upsert: Option<String>,
     /// The request needs the tenant's metadata and it was not available.
@@ -84,7 +81,6 @@ impl Classified {
 
     /// The request's own read of `set` returning whole rows: `$select` may be added.
     fn touch_main(&mut self, set: &str, columns: Vec<String>) {
-        self.main_read = Some(set.to_string());
         self.uses.push(Use::Table(Touch {
             set: set.to_string(),
             verb: Verb::Get,

@@ -7,7 +7,6 @@ use crate::odata::{ExpandItem, KeySpec, Segment, fetchxml, parse_expand};
 /// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
 /// gateway may add `$select`.
 pub(super) fn read(
-    _req: &Request<'_>,
     set: &str,
     logical: &str,
     q: &Query,
@@ -32,7 +31,7 @@ pub(super) fn read(
         }
         None => false,
     };
-    columns.extend(resolve(&refs.paths, set, logical, meta, out)?);
+    columns.extend(resolve(&refs.paths, logical, meta, out)?);
     aliases(&refs.aliases, q, meta, env, out)?;
     if let Some(x) = q.get("$expand") {
         expand(&parse_expand(x)?, logical, meta, out)?;
@@ -86,7 +85,7 @@ pub(super) fn returned(
     if !represent && q.options.is_empty() {
         return Ok(());
     }
-    read(req, set, logical, q, env, out, true)
+    read(set, logical, q, env, out, true)
 }
 
 /// Without metadata: plain columns only.
@@ -139,7 +138,6 @@ fn merge(into: &mut Refs, from: Refs) {
 /// the last segment, a column. Returns the columns of the starting table.
 fn resolve(
     paths: &[Vec<String>],
-    _set: &str,
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
@@ -206,7 +204,7 @@ fn expand(
         if !refs.aliases.is_empty() {
             return Err(not("parameter aliases inside $expand are not inspected"));
         }
-        columns.extend(resolve(&refs.paths, target, &nav.target, meta, out)?);
+        columns.extend(resolve(&refs.paths, &nav.target, meta, out)?);
         let all = item.option("$select").is_none();
         out.touch(target, Verb::Get, columns, all);
         expand(&item.children, &nav.target, meta, out)?;

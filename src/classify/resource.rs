@@ -97,7 +97,7 @@ pub(super) fn walk(
                     ));
                 }
                 super::only(req.method, &[Method::GET, Method::HEAD], "$count")?;
-                return options::read(req, &at.set, &at.logical, query, env, out, false);
+                return options::read(&at.set, &at.logical, query, env, out, false);
             }
             Segment::Ref => return reference(req, &at, &path.tail[..i], is_last, meta, env, out),
             Segment::Value => {
@@ -154,7 +154,7 @@ fn final_access(
         out.touch(&at.set, Verb::Get, at.keys.clone(), false);
     }
     match (verb, at.single) {
-        (Verb::Get, _) => options::read(req, &at.set, &at.logical, query, env, out, true),
+        (Verb::Get, _) => options::read(&at.set, &at.logical, query, env, out, true),
         (Verb::Post, false) => {
             out.touch(&at.set, Verb::Post, vec![], false);
             body::write(req.body, &at.set, &at.logical, Verb::Post, meta, env, out)?;

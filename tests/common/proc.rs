@@ -77,6 +77,24 @@ impl Proc {
         assert!(status.success(), "kill -{name} failed: {status}");
     }
 
+    /// Sends SIGTERM, the way a process supervisor stops the gateway.
+    pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Waits for the exit status, blocking this thread; panics after `within`.
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("still running after {within:?}\n{}", self.output());
+    }
+
+    /// Waits for the exit status without blocking the runtime; panics after `within`.
     pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
