@@ -10,18 +10,21 @@
 //!   `contacts(emailaddress1='...')`) can hold personal data and are replaced by their names
 //!   (or `***`) unless `audit.query_values: true`.
 //!
-//! [`redact_target`] and [`timestamp`] are pure.
+//! [`redact_target`], [`timestamp`] and [`Record::to_json`] are pure. A record is serialised
+//! by hand (it is written for every request): the same JSON as a derived serialiser would give,
+//! without its per-field dispatch, and the `access` list is written straight from the decision.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
-use serde::Serialize;
 
 use crate::config::{Audit, AuditOutput};
+use crate::classify::Use;
 
 /// Records that may wait for the writer before new ones are dropped.
 pub const CAPACITY: usize = 16 * 1024;
@@ -32,18 +35,21 @@ pub const CAPACITY: usize = 16 * 1024;
 /// long; an idle writer sleeps in `recv` and costs nothing.
 pub const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
-/// One audit line. Field names are the audit log's schema.
-#[derive(Debug, Serialize)]
+/// One audit line. Field names are the audit log's schema; [`Record::to_json`] writes them in
+/// this order, every field present (`null` when there is no value).
+#[derive(Debug)]
 pub struct Record<'a> {
-    pub timestamp: String,
+    /// Written as RFC 3339 UTC with milliseconds.
+    pub timestamp: SystemTime,
     pub request_id: &'a str,
     pub tenant: Option<&'a str>,
     pub client: Option<&'a str>,
     pub method: &'a str,
     /// Path plus query option names (values only with `query_values: true`).
     pub path: String,
-    /// Tables and verbs (or functions) the request touches, as the policy saw them.
-    pub access: Vec<String>,
+    /// Tables and verbs (or functions) the request touches, as the policy saw them; written
+    /// as a list of strings.
+    pub access: &'a [Use],
     /// `allow`, `deny` or `none` (refused before the policy was asked).
     pub decision: &'static str,
     /// The rule that allowed it or why it was refused.
@@ -54,12 +60,129 @@ pub struct Record<'a> {
     pub upstream_status: Option<u16>,
     /// Whether the response body was delivered to its end.
     pub completed: bool,
-    pub latency_ms: f64,
-    pub upstream_latency_ms: Option<f64>,
+    /// Written as `latency_ms`, milliseconds with three decimals.
+    pub latency: Duration,
+    /// Written as `upstream_latency_ms`.
+    pub upstream_latency: Option<Duration>,
     /// Request body bytes read from the agent (0 when refused before the body was read).
     pub bytes_in: u64,
     /// Response body bytes sent to the agent.
     pub bytes_out: u64,
+}
+
+impl Record<'_> {
+    /// The record as one line of JSON (without the newline).
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(320 + self.path.len() + self.reason.len());
+        out.push_str("{\"timestamp\":\"");
+        write_timestamp(&mut out, self.timestamp);
+        out.push_str("\",\"request_id\":");
+        json_str(&mut out, self.request_id);
+        out.push_str(",\"tenant\":");
+        json_opt_str(&mut out, self.tenant);
+        out.push_str(",\"client\":");
+        json_opt_str(&mut out, self.client);
+        out.push_str(",\"method\":");
+        json_str(&mut out, self.method);
+        out.push_str(",\"path\":");
+        json_str(&mut out, &self.path);
+        out.push_str(",\"access\":[");
+        for (i, u) in self.access.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            let _ = write!(Escaped(&mut out), "{u}");
+            out.push('"');
+        }
+        out.push_str("],\"decision\":");
+        json_str(&mut out, self.decision);
+        out.push_str(",\"reason\":");
+        json_str(&mut out, self.reason);
+        out.push_str(",\"error\":");
+        json_opt_str(&mut out, self.error);
+        out.push_str(",\"status\":");
+        out.push_str(itoa::Buffer::new().format(self.status));
+        out.push_str(",\"upstream_status\":");
+        match self.upstream_status {
+            Some(s) => out.push_str(itoa::Buffer::new().format(s)),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"completed\":");
+        out.push_str(if self.completed { "true" } else { "false" });
+        out.push_str(",\"latency_ms\":");
+        write_millis(&mut out, self.latency);
+        out.push_str(",\"upstream_latency_ms\":");
+        match self.upstream_latency {
+            Some(d) => write_millis(&mut out, d),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"bytes_in\":");
+        out.push_str(itoa::Buffer::new().format(self.bytes_in));
+        out.push_str(",\"bytes_out\":");
+        out.push_str(itoa::Buffer::new().format(self.bytes_out));
+        out.push('}');
+        out
+    }
+}
+
+/// `d` in milliseconds with three decimals (`12.345`), a JSON number.
+fn write_millis(out: &mut String, d: Duration) {
+    let micros = d.as_micros();
+    out.push_str(itoa::Buffer::new().format(micros / 1000));
+    out.push('.');
+    let frac = (micros % 1000) as u16;
+    for digit in [frac / 100, frac / 10 % 10, frac % 10] {
+        out.push(char::from(b'0' + digit as u8));
+    }
+}
+
+fn json_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// `s` as a JSON string, quotes included.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    escape_into(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped as JSON string content: `"`, `\` and control characters.
+fn escape_into(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+/// A `fmt::Write` that escapes what it is given as JSON string content.
+struct Escaped<'a>(&'a mut String);
+
+impl std::fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
 }
 
 enum Message {
@@ -109,9 +232,7 @@ impl AuditSink {
 
     /// Queues one record without waiting.
     pub fn write(&self, record: &Record<'_>) {
-        let Ok(line) = serde_json::to_string(record) else {
-            return;
-        };
+        let line = record.to_json();
         match self.tx.try_send(Message::Line(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -245,6 +366,9 @@ pub fn redact_target(path: &str, query: Option<&str>, values: bool) -> String {
 
 /// Replaces the contents of `'...'` (also written `%27...%27`) with `***`.
 fn redact_quoted(path: &str) -> String {
+    if memchr::memchr2(b'\'', b'%', path.as_bytes()).is_none() {
+        return path.to_string();
+    }
     let mut out = String::with_capacity(path.len());
     let mut rest = path;
     let mut inside = false;
@@ -279,21 +403,28 @@ fn redact_quoted(path: &str) -> String {
 
 /// RFC 3339 UTC with milliseconds, e.g. `2025-01-31T23:59:59.123Z`.
 pub fn timestamp(t: SystemTime) -> String {
+    let mut out = String::with_capacity(24);
+    write_timestamp(&mut out, t);
+    out
+}
+
+fn write_timestamp(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, day) = civil_from_days(days as i64);
     if !(0..=9999).contains(&y) {
-        return format!(
+        let _ = write!(
+            out,
             "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
             rem / 3600,
             rem / 60 % 60,
             rem % 60,
             d.subsec_millis()
         );
+        return;
     }
     // Written digit by digit: this runs for every request.
-    let mut out = String::with_capacity(24);
     let fields: [(u64, u32, char); 7] = [
         (y as u64, 4, '-'),
         (u64::from(m), 2, '-'),
@@ -309,7 +440,6 @@ pub fn timestamp(t: SystemTime) -> String {
         }
         out.push(separator);
     }
-    out
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
@@ -358,6 +488,71 @@ mod tests {
         );
         let guid = "/contacts(00000000-0000-0000-0000-000000000001)";
         assert_eq!(redact_target(guid, None, false), guid);
+    }
+
+    #[test]
+    fn a_record_is_the_json_of_its_fields_whatever_its_strings_hold() {
+        use crate::classify::Touch;
+        use crate::config::Verb;
+        let uses = [
+            Use::Table(Touch {
+                set: "contacts".into(),
+                verb: Verb::Get,
+                columns: vec!["fullname".into(), "we\"ird".into()],
+                all_columns: false,
+                main: true,
+            }),
+            Use::Function("WhoAmI".into()),
+        ];
+        let record = Record {
+            timestamp: UNIX_EPOCH + Duration::from_millis(1_709_251_199_123),
+            request_id: "r-1",
+            tenant: Some("contoso"),
+            client: None,
+            method: "GET",
+            path: "/api/\"q\"\\\n\u{1}\t\r/é".into(),
+            access: &uses,
+            decision: "allow",
+            reason: "allow: contacts GET",
+            error: None,
+            status: 200,
+            upstream_status: Some(204),
+            completed: true,
+            latency: Duration::from_micros(12_345_678),
+            upstream_latency: Some(Duration::from_micros(7)),
+            bytes_in: 0,
+            bytes_out: u64::MAX,
+        };
+        let line = record.to_json();
+        let got: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        let want = serde_json::json!({
+            "timestamp": "2024-02-29T23:59:59.123Z",
+            "request_id": "r-1",
+            "tenant": "contoso",
+            "client": null,
+            "method": "GET",
+            "path": "/api/\"q\"\\\n\u{1}\t\r/é",
+            "access": ["GET contacts [fullname, we\"ird]", "function WhoAmI"],
+            "decision": "allow",
+            "reason": "allow: contacts GET",
+            "error": null,
+            "status": 200,
+            "upstream_status": 204,
+            "completed": true,
+            "latency_ms": 12345.678,
+            "upstream_latency_ms": 0.007,
+            "bytes_in": 0,
+            "bytes_out": u64::MAX,
+        });
+        assert_eq!(got, want, "{line}");
+        assert!(!line.contains('\n'), "one line");
+        let keys: Vec<&str> = line.match_indices("\":").map(|(i, _)| {
+            let start = line[..i].rfind('"').unwrap() + 1;
+            &line[start..i]
+        }).collect();
+        assert_eq!(keys.len(), 17, "{keys:?}");
+        assert_eq!(keys[0], "timestamp");
+        assert_eq!(keys[16], "bytes_out");
     }
 
     #[test]

@@ -186,32 +186,27 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
     if ex.upstream_status == Some(429) {
         m.upstream_throttled.get_or_create(&label).inc();
     }
-    let access = || -> Vec<String> {
-        ex.decision
-            .iter()
-            .flat_map(|d| d.uses.iter().map(|a| a.to_string()))
-            .collect()
-    };
+    let uses = ex.decision.as_ref().map_or(&[][..], |d| &d.uses[..]);
     let bytes_in = ex.bytes_in.load(Ordering::Relaxed);
     let request_id = ex.request_id.to_str().unwrap_or("");
     let error = ex.error.as_ref().map(GatewayError::code);
     if let Some(sink) = gateway.audit() {
         sink.write(&Record {
-            timestamp: audit::timestamp(SystemTime::now()),
+            timestamp: SystemTime::now(),
             request_id,
             tenant: ex.tenant.as_deref(),
             client: ex.client.as_deref(),
             method: ex.method.as_str(),
             path: audit::redact_target(&ex.path, ex.query.as_deref(), sink.query_values()),
-            access: access(),
+            access: uses,
             decision,
             reason: &reason,
             error,
             status,
             upstream_status: ex.upstream_status,
             completed,
-            latency_ms: elapsed.as_secs_f64() * 1000.0,
-            upstream_latency_ms: ex.upstream_latency.map(|d| d.as_secs_f64() * 1000.0),
+            latency: elapsed,
+            upstream_latency: ex.upstream_latency,
             bytes_in,
             bytes_out,
         });
@@ -225,7 +220,7 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         client = ex.client.as_deref().unwrap_or(""),
         method = %ex.method,
         path = %audit::redact_target(&ex.path, ex.query.as_deref(), false),
-        access = %access().join("; "),
+        access = %uses.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
         decision,
         reason = %reason,
         status,

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::json::{ANNOTATIONS, KEY_CAP};
+use super::json::ANNOTATIONS;
 use super::{JsonRewriter, TextRewriter, rewrite_url};
 
 pub(super) const FROM: &str = "https://org.crm.dynamics.com";
@@ -72,8 +72,7 @@ fn rewrite_tree(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(rewrite_tree),
         Value::Object(map) => {
             for (key, item) in map.iter_mut() {
-                let annotation =
-                    key.len() <= KEY_CAP && ANNOTATIONS.iter().any(|a| key.ends_with(a));
+                let annotation = ANNOTATIONS.iter().any(|a| key.ends_with(a));
                 match item {
                     Value::String(s) if annotation => {
                         if let Some(new) = rewrite_url(s, FROM, TO) {
