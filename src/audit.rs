@@ -14,17 +14,17 @@
 //! by hand (it is written for every request): the same JSON as a derived serialiser would give,
 //! without its per-field dispatch, and the `access` list is written straight from the decision.
 
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
 
-use crate::config::{Audit, AuditOutput};
 use crate::classify::Use;
+use crate::config::{Audit, AuditOutput};
 
 /// Records that may wait for the writer before new ones are dropped.
 pub const CAPACITY: usize = 16 * 1024;
@@ -546,10 +546,13 @@ mod tests {
         });
         assert_eq!(got, want, "{line}");
         assert!(!line.contains('\n'), "one line");
-        let keys: Vec<&str> = line.match_indices("\":").map(|(i, _)| {
-            let start = line[..i].rfind('"').unwrap() + 1;
-            &line[start..i]
-        }).collect();
+        let keys: Vec<&str> = line
+            .match_indices("\":")
+            .map(|(i, _)| {
+                let start = line[..i].rfind('"').unwrap() + 1;
+                &line[start..i]
+            })
+            .collect();
         assert_eq!(keys.len(), 17, "{keys:?}");
         assert_eq!(keys[0], "timestamp");
         assert_eq!(keys[16], "bytes_out");

@@ -703,7 +703,12 @@ async fn serve_finishes_a_request_in_flight_after_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = sim_config(&sim, dir.path(), port);
-    let mut proc = Proc::spawn(gateway().args(["serve", "--config", &config]));
+    // On the single-threaded event loop (what a one-CPU deployment gets), shutdown included.
+    let mut proc = Proc::spawn(
+        gateway()
+            .args(["serve", "--config", &config])
+            .env("DATAVERSE_GATEWAY_THREADS", "1"),
+    );
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     proc.wait_listening(addr).await;
 
@@ -737,6 +742,20 @@ async fn serve_finishes_a_request_in_flight_after_sigterm() {
 // ---------------------------------------------------------------------------------------------
 // demo
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn serve_refuses_a_thread_count_that_is_not_a_positive_integer() {
+    let out = run(gateway()
+        .args(["serve", "--config", "gateway.yaml"])
+        .env("DATAVERSE_GATEWAY_THREADS", "0"));
+    assert_eq!(out.code, Some(1), "{}", out.output());
+    assert!(
+        out.output()
+            .contains("DATAVERSE_GATEWAY_THREADS must be a positive integer"),
+        "{}",
+        out.output()
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_an_allowed_and_a_denied_request() {

@@ -45,7 +45,9 @@ enum State {
     Between(After),
     /// In a string (key or value; which one only matters after an annotation key). `escape`:
     /// the chunk ended right after a `\`.
-    Str { escape: bool },
+    Str {
+        escape: bool,
+    },
     /// In an annotation value whose start still matches `from`; its bytes are held back.
     Url,
 }
@@ -171,7 +173,8 @@ impl JsonRewriter {
             return;
         }
         let keep = (TAIL - bytes.len()).min(self.tail_len);
-        self.tail.copy_within(self.tail_len - keep..self.tail_len, 0);
+        self.tail
+            .copy_within(self.tail_len - keep..self.tail_len, 0);
         self.tail[keep..keep + bytes.len()].copy_from_slice(bytes);
         self.tail_len = keep + bytes.len();
     }
