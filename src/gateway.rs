@@ -32,6 +32,10 @@ pub struct TenantRuntime {
     pub metadata: ArcSwapOption<Metadata>,
     /// The `Authorization` header for the current token.
     pub bearer: crate::headers::Bearer,
+    /// This tenant's request metrics.
+    pub series: crate::metrics::TenantSeries,
+    /// The tenant's URLs as seen through the gateway origin agents last used.
+    pub origin: ArcSwapOption<crate::proxy::TenantOrigin>,
 }
 
 impl TenantRuntime {
@@ -71,12 +75,13 @@ pub enum BuildError {
 impl Gateway {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, BuildError> {
         let tokens = Registry::default();
-        let snapshot = build(config, &clock, None, &tokens)?;
+        let metrics = Metrics::default();
+        let snapshot = build(config, &clock, None, &tokens, &metrics)?;
         let gateway = Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
             tokens,
-            metrics: Metrics::default(),
+            metrics,
             audit: std::sync::OnceLock::new(),
         });
         crate::metadata_loader::start(&gateway.snapshot());
@@ -99,7 +104,13 @@ impl Gateway {
     /// Replaces the configuration; requests in flight keep the snapshot they started with.
     pub fn swap(&self, config: Config) -> Result<(), BuildError> {
         let previous = self.snapshot.load_full();
-        let snapshot = Arc::new(build(config, &self.clock, Some(&previous), &self.tokens)?);
+        let snapshot = Arc::new(build(
+            config,
+            &self.clock,
+            Some(&previous),
+            &self.tokens,
+            &self.metrics,
+        )?);
         crate::metadata_loader::start(&snapshot);
         self.snapshot.store(snapshot);
         Ok(())
@@ -111,6 +122,7 @@ fn build(
     clock: &Arc<dyn Clock>,
     previous: Option<&Snapshot>,
     tokens: &Registry,
+    metrics: &Metrics,
 ) -> Result<Snapshot, BuildError> {
     let same_upstream = previous.filter(|p| {
         p.config.upstream_tls == config.upstream_tls && p.config.timeouts == config.timeouts
@@ -165,6 +177,8 @@ fn build(
             limits,
             metadata: ArcSwapOption::new(metadata),
             bearer: Default::default(),
+            series: crate::metrics::TenantSeries::new(metrics, &t.name),
+            origin: ArcSwapOption::empty(),
         }));
     }
     let routes = Routes::new(&config.tenants);

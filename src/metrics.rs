@@ -6,7 +6,7 @@
 //! Labels carry tenant names, decisions and status classes only: never a path, a client key or
 //! anything an agent controls freely, so cardinality stays bounded by the config.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -97,6 +97,98 @@ impl Default for Metrics {
             reloads,
             audit_dropped: Counter::default(),
         }
+    }
+}
+
+/// One tenant's request series, looked up in their families once (on first use) instead of
+/// hashing a label set per request. Handles share their counts with the families, so what
+/// `/metrics` shows is unchanged, and a series still appears only once it has been used.
+pub struct TenantSeries {
+    families: Metrics,
+    tenant: String,
+    /// By decision (`allow`, `deny`, `none`) and status class (`0xx`..`9xx`).
+    requests: [OnceLock<Counter>; 30],
+    request_duration: OnceLock<Histogram>,
+    upstream_duration: OnceLock<Histogram>,
+    rate_limited: OnceLock<Counter>,
+    upstream_throttled: OnceLock<Counter>,
+}
+
+impl TenantSeries {
+    pub fn new(families: &Metrics, tenant: &str) -> Self {
+        TenantSeries {
+            families: families.clone(),
+            tenant: tenant.to_string(),
+            requests: std::array::from_fn(|_| OnceLock::new()),
+            request_duration: OnceLock::new(),
+            upstream_duration: OnceLock::new(),
+            rate_limited: OnceLock::new(),
+            upstream_throttled: OnceLock::new(),
+        }
+    }
+
+    /// Counts one finished request.
+    pub fn request(&self, decision: &'static str, status: u16) {
+        let d = match decision {
+            "allow" => 0,
+            "deny" => 1,
+            _ => 2,
+        };
+        let class = usize::from(status / 100).min(9);
+        self.requests[d * 10 + class]
+            .get_or_init(|| {
+                self.families
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        tenant: self.tenant.clone(),
+                        decision,
+                        status_class: status_class(status),
+                    })
+                    .clone()
+            })
+            .inc();
+    }
+
+    pub fn request_duration(&self, seconds: f64) {
+        self.request_duration
+            .get_or_init(|| {
+                let label = tenant(&self.tenant);
+                self.families.request_duration.get_or_create(&label).clone()
+            })
+            .observe(seconds);
+    }
+
+    pub fn upstream_duration(&self, seconds: f64) {
+        self.upstream_duration
+            .get_or_init(|| {
+                let label = tenant(&self.tenant);
+                self.families
+                    .upstream_duration
+                    .get_or_create(&label)
+                    .clone()
+            })
+            .observe(seconds);
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited
+            .get_or_init(|| {
+                let label = tenant(&self.tenant);
+                self.families.rate_limited.get_or_create(&label).clone()
+            })
+            .inc();
+    }
+
+    pub fn upstream_throttled(&self) {
+        self.upstream_throttled
+            .get_or_init(|| {
+                let label = tenant(&self.tenant);
+                self.families
+                    .upstream_throttled
+                    .get_or_create(&label)
+                    .clone()
+            })
+            .inc();
     }
 }
 

@@ -155,7 +155,7 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         ..
     } = p;
     let elapsed = started.elapsed();
-    let tenant = ex.tenant.as_deref().unwrap_or(NO_TENANT);
+    let tenant = ex.tenant.as_deref().map(|t| t.config.name.as_str());
     let (decision, reason): (_, Cow<'_, str>) = match (&ex.decision, &ex.error) {
         (Some(d), _) if !d.allowed() => ("deny", Cow::Borrowed(&d.reason)),
         (Some(d), None) => ("allow", Cow::Borrowed(&d.reason)),
@@ -163,28 +163,37 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         (None, Some(e)) => ("none", Cow::Owned(e.to_string())),
         (None, None) => ("none", Cow::Borrowed("")),
     };
-    let m = &gateway.metrics;
-    m.requests
-        .get_or_create(&RequestLabels {
-            tenant: tenant.to_string(),
-            decision,
-            status_class: metrics::status_class(status),
-        })
-        .inc();
-    let label = metrics::tenant(tenant);
-    m.request_duration
-        .get_or_create(&label)
-        .observe(elapsed.as_secs_f64());
-    if let Some(d) = ex.upstream_latency {
-        m.upstream_duration
-            .get_or_create(&label)
-            .observe(d.as_secs_f64());
-    }
-    if matches!(ex.error, Some(GatewayError::RateLimited { .. })) {
-        m.rate_limited.get_or_create(&label).inc();
-    }
-    if ex.upstream_status == Some(429) {
-        m.upstream_throttled.get_or_create(&label).inc();
+    let rate_limited = matches!(ex.error, Some(GatewayError::RateLimited { .. }));
+    let throttled = ex.upstream_status == Some(429);
+    match &ex.tenant {
+        Some(t) => {
+            let s = &t.series;
+            s.request(decision, status);
+            s.request_duration(elapsed.as_secs_f64());
+            if let Some(d) = ex.upstream_latency {
+                s.upstream_duration(d.as_secs_f64());
+            }
+            if rate_limited {
+                s.rate_limited();
+            }
+            if throttled {
+                s.upstream_throttled();
+            }
+        }
+        None => {
+            // Refused before a tenant was known: rare, looked up in the families directly.
+            let m = &gateway.metrics;
+            m.requests
+                .get_or_create(&RequestLabels {
+                    tenant: NO_TENANT.to_string(),
+                    decision,
+                    status_class: metrics::status_class(status),
+                })
+                .inc();
+            m.request_duration
+                .get_or_create(&metrics::tenant(NO_TENANT))
+                .observe(elapsed.as_secs_f64());
+        }
     }
     let uses = ex.decision.as_ref().map_or(&[][..], |d| &d.uses[..]);
     let bytes_in = ex.bytes_in.load(Ordering::Relaxed);
@@ -194,7 +203,7 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         sink.write(&Record {
             timestamp: SystemTime::now(),
             request_id,
-            tenant: ex.tenant.as_deref(),
+            tenant,
             client: ex.client.as_deref(),
             method: ex.method.as_str(),
             path: audit::redact_target(&ex.path, ex.query.as_deref(), sink.query_values()),
@@ -216,7 +225,7 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
     tracing::debug!(
         target: "dataverse_gateway::access",
         request_id,
-        tenant,
+        tenant = tenant.unwrap_or(NO_TENANT),
         client = ex.client.as_deref().unwrap_or(""),
         method = %ex.method,
         path = %audit::redact_target(&ex.path, ex.query.as_deref(), false),

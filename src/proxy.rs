@@ -7,6 +7,7 @@
 //! Invariant: nothing reaches Dataverse unless the policy allowed it, and what reaches it is the
 //! request the policy saw (same method, same raw path and query, plus at most an added `$select`).
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -41,10 +42,10 @@ pub struct Exchange {
     pub path: String,
     /// The raw query (the audit log shows only its option names unless told otherwise).
     pub query: Option<String>,
-    pub tenant: Option<String>,
+    pub tenant: Option<Arc<TenantRuntime>>,
     /// The internal client, when client keys are configured.
     pub client: Option<String>,
-    pub decision: Option<Decision>,
+    pub decision: Option<Arc<Decision>>,
     /// The error the gateway answered with, if it did.
     pub error: Option<GatewayError>,
     pub upstream_status: Option<u16>,
@@ -152,7 +153,7 @@ async fn proxy(
         .route(uri.path(), host.as_deref())
         .map_err(GatewayError::NotFound)?;
     let tenant = &snapshot.tenants[routed.tenant];
-    ex.tenant = Some(tenant.config.name.clone());
+    ex.tenant = Some(Arc::clone(tenant));
     clients::authorize(client, &tenant.config.name)?;
     let dv = &tenant.config.dataverse;
     if routed.api_version != dv.api_version {
@@ -164,16 +165,9 @@ async fn proxy(
     }
     limit_rate(tenant, ex).await?;
     headers::check_request(req.headers()).map_err(GatewayError::BadRequest)?;
-    let origin = gateway_origin(snapshot, host.as_deref())?;
-    let base = match routed.prefixed {
-        true => format!("{origin}/{}", tenant.config.name),
-        false => origin.clone(),
-    };
-    let urls = Urls {
-        org: dv.url.clone(),
-        gateway: vec![format!("{origin}/{}", tenant.config.name), origin],
-        api_version: dv.api_version.clone(),
-    };
+    let origin = tenant_origin(snapshot, tenant, host.as_deref())?;
+    let urls = &origin.urls;
+    let base = &urls.gateway[if routed.prefixed { 0 } else { 1 }];
     let (parts, incoming) = req.into_parts();
     let body = read_or_stream(
         incoming,
@@ -187,7 +181,7 @@ async fn proxy(
         &inspect::Tenant {
             policy: &tenant.config.policy,
             metadata: meta.as_deref(),
-            urls: &urls,
+            urls,
         },
         &classify::Request {
             method: &parts.method,
@@ -197,8 +191,9 @@ async fn proxy(
             body: body.buffered(),
         },
     );
-    ex.decision = Some(inspected.decision.clone());
-    enforce(&inspected.decision, &tenant.config.name)?;
+    let decision = Arc::new(inspected.decision);
+    ex.decision = Some(Arc::clone(&decision));
+    enforce(&decision, &tenant.config.name)?;
     let body = match inspected.body {
         Some(replaced) => Outgoing::Buffered(replaced),
         None => body,
@@ -209,10 +204,10 @@ async fn proxy(
         parts: &parts,
         resource: routed.resource,
         query: uri.query(),
-        decision: &inspected.decision,
+        decision: &decision,
     };
     let (response, slot) = forward.send_with_limits(body, ex).await?;
-    respond(response, &dv.url, &base, Some(slot))
+    respond(response, &dv.url, base, Some(slot))
 }
 
 /// The rate phase: admits the request or answers 429; either way the response carries the
@@ -392,23 +387,63 @@ fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
     }
 }
 
-/// The Host the agent addressed, validated (it is echoed into rewritten URLs).
-fn request_host(req: &Request<Incoming>) -> Result<Option<String>, GatewayError> {
+/// The Host the agent addressed (or the request target's authority), lowercased. It is echoed
+/// into rewritten URLs, so only host name, IP literal and port characters are accepted.
+fn request_host(req: &Request<Incoming>) -> Result<Option<Cow<'_, str>>, GatewayError> {
+    let invalid = || GatewayError::BadRequest("invalid Host header".into());
     let raw = match req.headers().get(header::HOST) {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| GatewayError::BadRequest("invalid Host header".into()))?
-                .to_string(),
-        ),
-        None => req.uri().authority().map(|a| a.to_string()),
-    };
-    match raw {
-        Some(h) => match h.parse::<http::uri::Authority>() {
-            Ok(a) if !a.as_str().contains('@') => Ok(Some(a.as_str().to_ascii_lowercase())),
-            _ => Err(GatewayError::BadRequest("invalid Host header".into())),
+        Some(v) => v.to_str().map_err(|_| invalid())?,
+        None => match req.uri().authority() {
+            Some(a) => a.as_str(),
+            None => return Ok(None),
         },
-        None => Ok(None),
+    };
+    valid_host(raw).ok_or_else(invalid).map(Some)
+}
+
+fn valid_host(raw: &str) -> Option<Cow<'_, str>> {
+    let allowed =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']');
+    if raw.is_empty() || !raw.bytes().all(allowed) {
+        return None;
     }
+    Some(match raw.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(raw.to_ascii_lowercase()),
+        false => Cow::Borrowed(raw),
+    })
+}
+
+/// A tenant's URLs as agents see them through one gateway origin: built on the first request
+/// from that origin and reused while agents keep using it (per snapshot: a reload starts over).
+pub struct TenantOrigin {
+    /// The Host it was built for.
+    host: Option<String>,
+    /// `gateway[0]` is `{origin}/{tenant}`, `gateway[1]` the bare origin.
+    urls: Urls,
+}
+
+fn tenant_origin(
+    snapshot: &Snapshot,
+    tenant: &TenantRuntime,
+    host: Option<&str>,
+) -> Result<Arc<TenantOrigin>, GatewayError> {
+    if let Some(cached) = tenant.origin.load_full()
+        && cached.host.as_deref() == host
+    {
+        return Ok(cached);
+    }
+    let origin = gateway_origin(snapshot, host)?;
+    let dv = &tenant.config.dataverse;
+    let built = Arc::new(TenantOrigin {
+        host: host.map(str::to_string),
+        urls: Urls {
+            org: dv.url.clone(),
+            gateway: vec![format!("{origin}/{}", tenant.config.name), origin],
+            api_version: dv.api_version.clone(),
+        },
+    });
+    tenant.origin.store(Some(Arc::clone(&built)));
+    Ok(built)
 }
 
 /// The gateway origin agents use: `public_url` or `http(s)://{Host}`.
@@ -569,4 +604,24 @@ fn respond(
         parts,
         http_body_util::BodyExt::boxed(body),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    #[test]
+    fn hosts_are_lowercased_and_only_name_address_and_port_characters_pass() {
+        assert_eq!(
+            valid_host("gw.example:8080").as_deref(),
+            Some("gw.example:8080")
+        );
+        assert_eq!(valid_host("GW.Example").as_deref(), Some("gw.example"));
+        assert_eq!(valid_host("[::1]:8080").as_deref(), Some("[::1]:8080"));
+        for bad in [
+            "", "user@gw", "gw/x", "gw?x", "gw#x", "gw x", "gw\"x", "gw%41", "gw\\x",
+        ] {
+            assert_eq!(valid_host(bad), None, "{bad}");
+        }
+    }
 }

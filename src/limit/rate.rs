@@ -95,19 +95,37 @@ pub fn refill(rate: Rate, remaining: u32) -> Duration {
     Duration::from_secs_f64(f64::from(missing) / f64::from(rate.per_second.max(1)))
 }
 
-/// Adds `RateLimit-Policy` and `RateLimit` to `headers`.
+/// Adds `RateLimit-Policy` and `RateLimit` to `headers` (on every response: built without the
+/// formatting machinery).
 pub fn add_headers(headers: &mut HeaderMap, rate: Rate, remaining: u32, reset: Duration) {
-    let policy = format!("\"tenant\";q={};w={}", rate.burst, rate.window_secs());
-    let now = format!(
-        "\"tenant\";r={remaining};t={}",
-        reset.as_secs() + u64::from(reset.subsec_nanos() > 0)
-    );
-    if let (Ok(p), Ok(n)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&now)) {
+    let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let policy = header_value(&[
+        "\"tenant\";q=",
+        a.format(rate.burst),
+        ";w=",
+        b.format(rate.window_secs()),
+    ]);
+    let reset = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
+    let (mut c, mut d) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let now = header_value(&["\"tenant\";r=", c.format(remaining), ";t=", d.format(reset)]);
+    if let (Some(p), Some(n)) = (policy, now) {
         static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
         static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
         headers.insert(POLICY.clone(), p);
         headers.insert(RATELIMIT.clone(), n);
     }
+}
+
+/// The concatenation of `parts` (at most 96 bytes) as a header value.
+fn header_value(parts: &[&str]) -> Option<HeaderValue> {
+    let mut buf = [0u8; 96];
+    let mut len = 0;
+    for p in parts {
+        buf.get_mut(len..len + p.len())?
+            .copy_from_slice(p.as_bytes());
+        len += p.len();
+    }
+    HeaderValue::from_bytes(&buf[..len]).ok()
 }
 
 #[cfg(test)]
