@@ -92,7 +92,12 @@ impl Record<'_> {
                 out.push(',');
             }
             out.push('"');
-            let _ = write!(Escaped(&mut out), "{u}");
+            let start = out.len();
+            u.describe(&mut out);
+            if needs_escape(&out.as_bytes()[start..]) {
+                let raw = out.split_off(start);
+                escape_into(&mut out, &raw);
+            }
             out.push('"');
         }
         out.push_str("],\"decision\":");
@@ -175,14 +180,26 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// A `fmt::Write` that escapes what it is given as JSON string content.
-struct Escaped<'a>(&'a mut String);
-
-impl std::fmt::Write for Escaped<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        escape_into(self.0, s);
-        Ok(())
-    }
+/// Whether `bytes` holds a `"`, a `\\` or a control character, eight bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Some byte of `x` is below `n` (n <= 0x80), or zero: exact, no false positives.
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let special = |x: u64| {
+        below(x, 0x20)
+            || below(x ^ (ONES * u64::from(b'"')), 1)
+            || below(x ^ (ONES * u64::from(b'\\')), 1)
+    };
+    let mut words = bytes.chunks_exact(8);
+    let found = words
+        .by_ref()
+        .any(|w| special(u64::from_ne_bytes(w.try_into().unwrap_or([0x20; 8]))));
+    found
+        || words
+            .remainder()
+            .iter()
+            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 enum Message {
@@ -556,6 +573,26 @@ mod tests {
         assert_eq!(keys.len(), 17, "{keys:?}");
         assert_eq!(keys[0], "timestamp");
         assert_eq!(keys[16], "bytes_out");
+    }
+
+    #[test]
+    fn needs_escape_finds_every_special_byte_at_every_position() {
+        for len in 0..20 {
+            let clean = "aé€z".repeat(len).into_bytes();
+            assert!(!needs_escape(&clean));
+            for at in 0..clean.len() {
+                for special in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
+                    let mut dirty = clean.clone();
+                    dirty[at] = special;
+                    assert!(needs_escape(&dirty), "{special:#x} at {at} of {len}");
+                }
+                let mut fine = clean.clone();
+                fine[at] = b' ';
+                assert!(!needs_escape(&fine));
+                fine[at] = 0x7f;
+                assert!(!needs_escape(&fine));
+            }
+        }
     }
 
     #[test]

@@ -71,12 +71,15 @@ pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
 
 /// Copies the allowlisted agent headers into `out` (the upstream request's headers).
 pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
-    for name in &FORWARDED {
-        for value in agent.get_all(name) {
+    // One pass over what the agent sent (a handful of headers) rather than a lookup per name.
+    let mut prefer = false;
+    for (name, value) in agent {
+        if FORWARDED.contains(name) {
             out.append(name.clone(), value.clone());
         }
+        prefer |= name == PREFER;
     }
-    if !agent.contains_key(&PREFER) {
+    if !prefer {
         return;
     }
     let prefs: Vec<&str> = agent
@@ -114,11 +117,14 @@ fn harmless_preference(p: &str) -> bool {
 /// Cleans an upstream response's headers in place.
 pub fn clean_response_headers(headers: &mut HeaderMap) {
     remove_connection_listed(headers);
-    for name in &HOP_BY_HOP {
+    // One pass to find what is there (usually only `Connection`), then remove just that.
+    let unwanted = |n: &HeaderName| {
+        HOP_BY_HOP.contains(n) || n == header::SET_COOKIE || n == header::WWW_AUTHENTICATE
+    };
+    let found: Vec<HeaderName> = headers.keys().filter(|n| unwanted(n)).cloned().collect();
+    for name in found {
         headers.remove(name);
     }
-    headers.remove(header::SET_COOKIE);
-    headers.remove(header::WWW_AUTHENTICATE);
 }
 
 fn remove_connection_listed(headers: &mut HeaderMap) {

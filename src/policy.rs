@@ -43,23 +43,36 @@ pub struct Decision {
 
 impl fmt::Display for Use {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.describe(&mut s);
+        f.write_str(&s)
+    }
+}
+
+impl Use {
+    /// Appends how `explain` and the audit log show this use (its `Display`), without the
+    /// formatting machinery: the audit log writes it for every request.
+    pub fn describe(&self, out: &mut String) {
         match self {
             Use::Table(t) => {
-                write!(f, "{} {}", t.verb, t.set)?;
-                if !t.columns.is_empty() {
-                    write!(f, " [{}]", t.columns.join(", "))?;
+                out.extend([t.verb.as_str(), " ", &t.set]);
+                if let Some((first, rest)) = t.columns.split_first() {
+                    out.extend([" [", first]);
+                    for c in rest {
+                        out.extend([", ", c]);
+                    }
+                    out.push(']');
                 }
                 if t.all_columns {
-                    f.write_str(" (all columns)")?;
+                    out.push_str(" (all columns)");
                 }
-                Ok(())
             }
-            Use::Function(n) => write!(f, "function {n}"),
-            Use::Action(n) => write!(f, "action {n}"),
-            Use::Definition(s) => write!(f, "EntityDefinitions of {s}"),
-            Use::AllDefinitions => f.write_str("EntityDefinitions listing"),
-            Use::Metadata => f.write_str("$metadata"),
-            Use::Uninspectable { kind, set } => write!(f, "{kind} on {set}"),
+            Use::Function(n) => out.extend(["function ", n]),
+            Use::Action(n) => out.extend(["action ", n]),
+            Use::Definition(s) => out.extend(["EntityDefinitions of ", s]),
+            Use::AllDefinitions => out.push_str("EntityDefinitions listing"),
+            Use::Metadata => out.push_str("$metadata"),
+            Use::Uninspectable { kind, set } => out.extend([kind.as_str(), " on ", set]),
         }
     }
 }

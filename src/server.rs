@@ -3,7 +3,9 @@
 //! `serve(listener, gateway, shutdown, grace)`: the caller binds (port 0 in tests) and owns
 //! shutdown; [`serve_tls`] does the same over TLS (the handshake runs in the connection's task,
 //! bounded by [`TLS_HANDSHAKE_TIMEOUT`], so a slow client never stalls the accept loop).
-//! tower-http layers sit only here, at the edge: tracing and catch-panic. Header limits: at
+//! tower-http's catch-panic layer sits only here, at the edge. There is no per-request tracing
+//! layer: the audit log and the `debug` access line (`observe.rs`) are the per-request record,
+//! and a span plus a wrapped body per request cost more than the line does. Header limits: at
 //! most [`MAX_HEADERS`] headers and 64 KiB of request head (HTTP/1.1: 431 beyond), 64 KiB of
 //! header list (HTTP/2).
 
@@ -21,7 +23,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::body::{self, BoxBody};
 use crate::error::error_body;
@@ -76,7 +77,6 @@ pub async fn serve_tls(
         let gateway = Arc::clone(&gateway);
         let service = ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(TraceLayer::new_for_http())
             .service_fn(move |req: Request<Incoming>| {
                 let gateway = Arc::clone(&gateway);
                 async move { Ok::<_, Infallible>(gateway.handle(req).await) }

@@ -111,7 +111,7 @@ impl JsonRewriter {
                     self.state = State::Str { escape: false };
                     i += 1;
                 }
-                State::Str { escape: false } => match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
+                State::Str { escape: false } => match find2(b'"', b'\\', &chunk[i..]) {
                     None => i = chunk.len(),
                     Some(n) if chunk[i + n] == b'\\' => {
                         i += n + 2;
@@ -126,7 +126,7 @@ impl JsonRewriter {
                         i = end + 1;
                     }
                 },
-                State::Between(After::Other) => match memchr::memchr(b'"', &chunk[i..]) {
+                State::Between(After::Other) => match find(b'"', &chunk[i..]) {
                     None => i = chunk.len(),
                     Some(n) => {
                         i += n + 1;
@@ -254,6 +254,28 @@ impl JsonRewriter {
                 true
             }
         }
+    }
+}
+
+/// Bytes looked at one by one before handing a search to `memchr`: JSON strings and the gaps
+/// between them are mostly short, and `memchr`'s set-up costs more than a short scan.
+const SHORT: usize = 16;
+
+fn find(a: u8, hay: &[u8]) -> Option<usize> {
+    let head = &hay[..hay.len().min(SHORT)];
+    match head.iter().position(|&b| b == a) {
+        Some(n) => Some(n),
+        None if hay.len() > SHORT => memchr::memchr(a, &hay[SHORT..]).map(|n| n + SHORT),
+        None => None,
+    }
+}
+
+fn find2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    let head = &hay[..hay.len().min(SHORT)];
+    match head.iter().position(|&x| x == a || x == b) {
+        Some(n) => Some(n),
+        None if hay.len() > SHORT => memchr::memchr2(a, b, &hay[SHORT..]).map(|n| n + SHORT),
+        None => None,
     }
 }
 
