@@ -1,7 +1,12 @@
-//! Hot-path micro benchmark: the streaming URL rewriter.
+//! Hot-path micro benchmarks: the streaming URL rewriter and the audit record.
 //! Run with `cargo bench --bench hot_path`. Figures live in the benches, never in unit tests.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::time::{Duration, SystemTime};
+
+use dataverse_gateway::audit::Record;
+use dataverse_gateway::classify::{Touch, Use};
+use dataverse_gateway::config::Verb;
 use dataverse_gateway::rewrite::{BodyRewriter, Encoding, RewriteKind};
 
 /// A realistic Dataverse page of about `size` bytes: rows with ids, names and a nextLink at the
@@ -54,5 +59,40 @@ fn rewrite(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rewrite);
+/// One audit line as the load benchmark's requests produce it (written for every request).
+fn audit(c: &mut Criterion) {
+    let uses = [Use::Table(Touch {
+        set: "contacts".into(),
+        verb: Verb::Get,
+        columns: vec![],
+        all_columns: true,
+        main: true,
+    })];
+    c.bench_function("audit record to JSON", |b| {
+        b.iter(|| {
+            Record {
+                timestamp: SystemTime::now(),
+                request_id: "a24acb32-5439-42f1-a2a8-a70b1e11ae4f",
+                tenant: Some("bench"),
+                client: None,
+                method: "GET",
+                path: "/api/data/v9.2/contacts".to_string(),
+                access: &uses,
+                decision: "allow",
+                reason: "allow.contacts permits GET",
+                error: None,
+                status: 200,
+                upstream_status: Some(200),
+                completed: true,
+                latency: Duration::from_micros(2647),
+                upstream_latency: Some(Duration::from_micros(2378)),
+                bytes_in: 0,
+                bytes_out: 1024,
+            }
+            .to_json()
+        })
+    });
+}
+
+criterion_group!(benches, rewrite, audit);
 criterion_main!(benches);
