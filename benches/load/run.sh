@@ -226,14 +226,16 @@ wait_ok "http://127.0.0.1:$GW_PORT$PAGE_PATH"
 wait_ok "http://127.0.0.1:$GW_MIN_PORT$PAGE_PATH"
 NGINX_PIDS="$NGINX_MASTER $(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
 
-# CPU ticks (user + system, all threads) of a list of pids.
+# CPU ticks of a list of pids (all threads): "user system".
 ticks() {
-    local sum=0 p
+    local user=0 sys=0 p u s
     for p in "$@"; do
         # Fields after the parenthesised command: utime is the 12th, stime the 13th.
-        sum=$((sum + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+        read -r u s < <(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
+        user=$((user + u))
+        sys=$((sys + s))
     done
-    echo $sum
+    echo "$user $sys"
 }
 hwm_kib() { awk '/VmHWM/ {s += $2} END {print s}' $(for p in "$@"; do echo "/proc/$p/status"; done); }
 
@@ -241,19 +243,19 @@ hwm_kib() { awk '/VmHWM/ {s += $2} END {print s}' $(for p in "$@"; do echo "/pro
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /m$/) print n * 60e6; else print n * 1e6 }'; }
 
 RESULTS=$WORK/results.tsv
-echo -e "round\ttarget\trps\tp50_us\tp99_us\tcpu_us_per_req\tcpu_util" >"$RESULTS"
+echo -e "round\ttarget\trps\tp50_us\tp99_us\tcpu_us_per_req\tcpu_util\tuser_us\tsys_us" >"$RESULTS"
 STREAM_RESULTS=$WORK/stream.tsv
 echo -e "round\ttarget\tmib_per_s\thwm_growth_kib\thwm_kib" >"$STREAM_RESULTS"
 
 load() { # round target port pids...
     local round=$1 target=$2 port=$3
     shift 3
-    local before after out start end
-    before=$(ticks "$@")
+    local u0=0 s0=0 u1=0 s1=0 out start end
+    [ $# -gt 0 ] && read -r u0 s0 < <(ticks "$@")
     start=$(date +%s%N)
     out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port$PAGE_PATH")
     end=$(date +%s%N)
-    after=$(ticks "$@")
+    [ $# -gt 0 ] && read -r u1 s1 < <(ticks "$@")
     local requests rps p50 p99 non2xx
     requests=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -264,11 +266,12 @@ load() { # round target port pids...
         echo "$target: $non2xx non-2xx responses" >&2
         exit 1
     fi
-    local cpu_us util
-    cpu_us=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-    util=$(awk -v t=$((after - before)) -v hz="$TICK" -v ns=$((end - start)) 'BEGIN { printf "%.2f", t / hz / (ns / 1e9) }')
-    [ "$target" = direct ] && { cpu_us=0; util=0; }
-    echo -e "$round\t$target\t$rps\t$p50\t$p99\t$cpu_us\t$util" | tee -a "$RESULTS"
+    local cpu_us util user_us sys_us t=$((u1 - u0 + s1 - s0))
+    cpu_us=$(awk -v t=$t -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    user_us=$(awk -v t=$((u1 - u0)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    sys_us=$(awk -v t=$((s1 - s0)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    util=$(awk -v t=$t -v hz="$TICK" -v ns=$((end - start)) 'BEGIN { printf "%.2f", t / hz / (ns / 1e9) }')
+    echo -e "$round\t$target\t$rps\t$p50\t$p99\t$cpu_us\t$util\t$user_us\t$sys_us" | tee -a "$RESULTS"
 }
 
 stream() { # round target port pids...
@@ -320,12 +323,13 @@ def spread(xs, fmt="{:.2f}"):
     return f"{fmt.format(statistics.median(xs))} [{fmt.format(xs[0])}-{fmt.format(xs[-1])}]"
 
 print("\nper target (median [min-max] over rounds)")
-print(f"{'target':<16}{'req/s':>24}{'p50 us':>24}{'p99 us':>24}{'CPU us/req':>22}{'CPU util':>20}")
+print(f"{'target':<16}{'req/s':>24}{'p50 us':>24}{'p99 us':>24}{'CPU us/req':>22}{'user us':>20}{'system us':>20}{'CPU util':>20}")
 for t in ["direct", "nginx", "gateway", "gateway-minimal"]:
     got = [by[(r, t)] for r in rounds if (r, t) in by]
     col = lambda k, f="{:.0f}": spread([float(g[k]) for g in got], f)
     print(f"{t:<16}{col('rps'):>24}{col('p50_us'):>24}{col('p99_us'):>24}"
-          f"{col('cpu_us_per_req', '{:.1f}'):>22}{col('cpu_util', '{:.2f}'):>20}")
+          f"{col('cpu_us_per_req', '{:.1f}'):>22}{col('user_us', '{:.1f}'):>20}{col('sys_us', '{:.1f}'):>20}"
+          f"{col('cpu_util', '{:.2f}'):>20}")
 
 def ratios(a, b, key):
     return [float(by[(r, a)][key]) / float(by[(r, b)][key]) for r in rounds]
@@ -333,6 +337,8 @@ def ratios(a, b, key):
 print("\nratios, per round then median [min-max]")
 targets = [
     ("CPU us/request, gateway/nginx", ratios("gateway", "nginx", "cpu_us_per_req"), "<= 0.90"),
+    ("  user part, gateway/nginx", ratios("gateway", "nginx", "user_us"), "(info)"),
+    ("  system part, gateway/nginx", ratios("gateway", "nginx", "sys_us"), "(info)"),
     ("requests/s, gateway/nginx", ratios("gateway", "nginx", "rps"), ">= 1.00"),
     ("p50 latency, gateway/nginx", ratios("gateway", "nginx", "p50_us"), "(info)"),
     ("p99 latency, gateway/nginx", ratios("gateway", "nginx", "p99_us"), "<= 1.00"),
