@@ -52,6 +52,9 @@ pub struct Streamed {
     pending: Bytes,
     permit: Option<crate::limit::Slot>,
     done: bool,
+    /// The upstream body ended (not failed): its connection can serve another request.
+    ended: bool,
+    lease: Option<crate::org::Lease>,
 }
 
 impl Streamed {
@@ -66,15 +69,35 @@ impl Streamed {
             pending: Bytes::new(),
             permit,
             done: false,
+            ended: false,
+            lease: None,
         }
+    }
+
+    /// The upstream connection, given back when the body has been read to its end.
+    pub fn with_lease(mut self, lease: crate::org::Lease) -> Streamed {
+        self.lease = Some(lease);
+        self
     }
 
     fn end(&mut self) -> Result<Option<Bytes>, BodyError> {
         self.done = true;
+        self.ended = true;
         self.permit = None;
         match &mut self.rewriter {
             Some(r) => Ok(Some(r.finish()?).filter(|b| !b.is_empty())),
             None => Ok(None),
+        }
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        // Ended, or every byte of a sized body read (hyper may not poll after the last one).
+        if (self.ended || self.inner.is_end_stream())
+            && let Some(lease) = self.lease.take()
+        {
+            lease.release();
         }
     }
 }

@@ -27,6 +27,8 @@ use crate::upstream::{Upstream, UpstreamError};
 
 pub struct TenantRuntime {
     pub config: Tenant,
+    /// The connections to the tenant's org.
+    pub org: Arc<crate::org::OrgClient>,
     pub token: Arc<TokenSource>,
     pub limits: Arc<TenantLimits>,
     pub metadata: ArcSwapOption<Metadata>,
@@ -171,8 +173,10 @@ fn build(
             (None, Some(o)) if o.config.dataverse == t.dataverse => o.metadata(),
             (None, _) => None,
         };
+        let org = upstream.org(&t.dataverse.url)?;
         tenants.push(Arc::new(TenantRuntime {
             config: t.clone(),
+            org,
             token,
             limits,
             metadata: ArcSwapOption::new(metadata),
@@ -181,6 +185,12 @@ fn build(
             origin: ArcSwapOption::empty(),
         }));
     }
+    let orgs: Vec<&str> = config
+        .tenants
+        .iter()
+        .map(|t| t.dataverse.url.as_str())
+        .collect();
+    upstream.retain_orgs(&orgs);
     let routes = Routes::new(&config.tenants);
     Ok(Snapshot {
         config: Arc::new(config),

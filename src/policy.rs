@@ -165,10 +165,10 @@ pub fn decide(
         reasons.push("the request touches nothing the gateway can allow".into());
     }
     let denial = (!reasons.is_empty()).then_some(Denial::Policy);
-    let reason = if reasons.is_empty() {
-        rules.join("; ")
-    } else {
-        reasons.join("; ")
+    let mut reason = if reasons.is_empty() { rules } else { reasons };
+    let reason = match reason.len() {
+        1 => reason.pop().unwrap_or_default(),
+        _ => reason.join("; "),
     };
     Decision {
         denial,
@@ -218,7 +218,7 @@ fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<St
                     }
                 }
             }
-            Ok(format!("allow.{} permits {}", t.set, t.verb))
+            Ok(["allow.", &t.set, " permits ", t.verb.as_str()].concat())
         }
         Use::Function(n) if policy.functions.contains(n) => Ok(format!("functions lists {n}")),
         Use::Function(n) => Err(format!(

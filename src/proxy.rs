@@ -24,6 +24,7 @@ use crate::error::GatewayError;
 use crate::gateway::{Gateway, Snapshot, TenantRuntime};
 use crate::headers;
 use crate::inspect;
+use crate::org::Lease;
 use crate::policy::{self, Decision};
 use crate::rewrite::{BodyRewriter, Encoding, RewriteKind, rewrite_url};
 use crate::secret::Secret;
@@ -206,8 +207,8 @@ async fn proxy(
         query: uri.query(),
         decision: &decision,
     };
-    let (response, slot) = forward.send_with_limits(body, ex).await?;
-    respond(response, &dv.url, base, Some(slot))
+    let (response, lease, slot) = forward.send_with_limits(body, ex).await?;
+    respond(response, &dv.url, base, lease, Some(slot))
 }
 
 /// The rate phase: admits the request or answers 429; either way the response carries the
@@ -288,7 +289,7 @@ impl Forward<'_> {
         &self,
         body: Outgoing,
         ex: &mut Exchange,
-    ) -> Result<(Response<Incoming>, crate::limit::Slot), GatewayError> {
+    ) -> Result<(Response<Incoming>, Lease, crate::limit::Slot), GatewayError> {
         let limits = &self.tenant.limits;
         let bodyless = match &body {
             Outgoing::Buffered(b) => b.is_empty(),
@@ -322,7 +323,7 @@ impl Forward<'_> {
             )?
             .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
             let sent = Instant::now();
-            let response = send(self.snapshot, self.tenant, req).await?;
+            let (response, lease) = send(self.snapshot, self.tenant, req).await?;
             ex.upstream_latency = Some(sent.elapsed());
             ex.upstream_status = Some(response.status().as_u16());
             if response.status() == http::StatusCode::UNAUTHORIZED && !reauthorized {
@@ -337,14 +338,14 @@ impl Forward<'_> {
                 }
             }
             if response.status() != http::StatusCode::TOO_MANY_REQUESTS {
-                return Ok((response, slot));
+                return Ok((response, lease, slot));
             }
             let retry_after = crate::limit::upstream_retry_after(response.headers());
             limits.throttled(retry_after).await;
             let replayable =
                 body.is_none() && matches!(self.parts.method, Method::GET | Method::HEAD);
             if !(replayable && limits.may_retry(&self.parts.method, retry_after)) || ex.retried {
-                return Ok((response, slot));
+                return Ok((response, lease, slot));
             }
             ex.retried = true;
             drop(slot);
@@ -478,15 +479,15 @@ fn upstream_request(
     let dv = &tenant.config.dataverse;
     let query = query.filter(|q| !q.is_empty());
     let select = decision.add_select.as_deref();
+    // Origin form: the org's connections add the scheme and host as their protocol needs.
     let mut uri = String::with_capacity(
-        dv.url.len()
-            + dv.api_version.len()
+        dv.api_version.len()
             + resource.len()
             + query.map_or(0, str::len)
             + select.map_or(0, str::len)
             + 24,
     );
-    for part in [&dv.url, "/api/data/", &dv.api_version, "/", resource] {
+    for part in ["/api/data/", &dv.api_version, "/", resource] {
         uri.push_str(part);
     }
     match (query, select) {
@@ -535,9 +536,9 @@ async fn send(
     snapshot: &Snapshot,
     tenant: &TenantRuntime,
     req: Request<BoxBody>,
-) -> Result<Response<Incoming>, GatewayError> {
+) -> Result<(Response<Incoming>, Lease), GatewayError> {
     let wait = snapshot.config.timeouts.response_headers;
-    match tokio::time::timeout(wait, snapshot.upstream.client.request(req)).await {
+    match tokio::time::timeout(wait, tenant.org.send(req)).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
             let why = if e.is_connect() {
@@ -564,6 +565,7 @@ fn respond(
     response: Response<Incoming>,
     org: &str,
     base: &str,
+    lease: Lease,
     permit: Option<crate::limit::Slot>,
 ) -> Result<Response<BoxBody>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
@@ -599,7 +601,7 @@ fn respond(
         }
         None => None,
     };
-    let body = Streamed::new(incoming, rewriter, permit);
+    let body = Streamed::new(incoming, rewriter, permit).with_lease(lease);
     Ok(Response::from_parts(
         parts,
         http_body_util::BodyExt::boxed(body),

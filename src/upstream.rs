@@ -1,9 +1,12 @@
-//! Connections to Dataverse and Entra ID: one rustls configuration (aws-lc-rs), one pooled
-//! hyper client (keep-alive, ALPN h2/http1.1) and one reqwest client for token requests.
+//! Connections to Dataverse and Entra ID: one rustls configuration (aws-lc-rs), one connector
+//! (ALPN h2/http1.1), the per-org connection pools agents' requests use ([`OrgClient`], one per
+//! org URL, kept across reloads), a general pooled hyper client for `$metadata` and `doctor`,
+//! and one reqwest client for token requests.
 //!
 //! Trust: the webpki roots, the system store, and `upstream_tls.extra_ca_file` if configured.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_rustls::HttpsConnector;
@@ -16,6 +19,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::body::BoxBody;
 use crate::config::{Timeouts, UpstreamTls};
+use crate::org::OrgClient;
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, BoxBody>;
 
@@ -25,6 +29,8 @@ pub enum UpstreamError {
     ExtraCa { path: String, reason: String },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("dataverse.url: {0}")]
+    Org(String),
 }
 
 /// Installs aws-lc-rs as the process-wide rustls provider (idempotent).
@@ -36,6 +42,27 @@ pub fn install_crypto_provider() {
 pub struct Upstream {
     pub client: HttpClient,
     pub entra: reqwest::Client,
+    connector: HttpsConnector<HttpConnector>,
+    idle: Duration,
+    orgs: Arc<Mutex<HashMap<String, Arc<OrgClient>>>>,
+}
+
+/// The connector to orgs: `https` with ALPN h2 and http/1.1 (or plain `http`), TCP_NODELAY,
+/// keep-alive probes, and the connect timeout.
+pub fn org_connector(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+) -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http)
 }
 
 impl Upstream {
@@ -45,21 +72,12 @@ impl Upstream {
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeouts.connect));
-        http.set_nodelay(true);
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config.clone())
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(http);
+        let connector = org_connector(config.clone(), timeouts.connect);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .pool_idle_timeout(timeouts.idle)
-            .build(connector);
+            .build(connector.clone());
         let mut entra_tls = config;
         entra_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let entra = reqwest::Client::builder()
@@ -68,7 +86,33 @@ impl Upstream {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| UpstreamError::Client(e.to_string()))?;
-        Ok(Upstream { client, entra })
+        Ok(Upstream {
+            client,
+            entra,
+            connector,
+            idle: timeouts.idle,
+            orgs: Arc::default(),
+        })
+    }
+
+    /// The connections to the org at `url`, shared by every tenant (and every snapshot) that
+    /// uses it.
+    pub fn org(&self, url: &str) -> Result<Arc<OrgClient>, UpstreamError> {
+        let mut orgs = self.orgs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(org) = orgs.get(url) {
+            return Ok(Arc::clone(org));
+        }
+        let org =
+            OrgClient::new(url, self.connector.clone(), self.idle).map_err(UpstreamError::Org)?;
+        let org = Arc::new(org);
+        orgs.insert(url.to_string(), Arc::clone(&org));
+        Ok(org)
+    }
+
+    /// Forgets the orgs no tenant of the new configuration uses (their idle connections close).
+    pub fn retain_orgs(&self, used: &[&str]) {
+        let mut orgs = self.orgs.lock().unwrap_or_else(|e| e.into_inner());
+        orgs.retain(|url, _| used.contains(&url.as_str()));
     }
 }
 

@@ -98,22 +98,26 @@ fn malformed(msg: String) -> ParseError {
     ParseError::Malformed(msg)
 }
 
-/// Rejects non-canonical raw paths before any decoding.
+/// Rejects non-canonical raw paths before any decoding. Runs for every request: the searches
+/// for `%` sequences and absolute URLs only run when a `%` or a `:` is there at all, and compare
+/// case-insensitively in place.
 fn check_raw(raw: &str) -> Result<(), ParseError> {
-    if raw.contains('\\') {
+    let bytes = raw.as_bytes();
+    if bytes.contains(&b'\\') {
         return Err(malformed("backslashes are not allowed in the path".into()));
     }
-    if raw.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+    if bytes.iter().any(|b| b.is_ascii_control() || *b == b' ') {
         return Err(malformed(
             "control characters or spaces in the path must not be sent".into(),
         ));
     }
-    let lower = raw.to_ascii_lowercase();
-    for bad in ["%2f", "%5c", "%25", "%00"] {
-        if lower.contains(bad) {
-            return Err(malformed(format!(
-                "`{bad}` (encoded slash, backslash, percent or NUL) is not allowed in the path"
-            )));
+    if bytes.contains(&b'%') {
+        for bad in ["%2f", "%5c", "%25", "%00"] {
+            if contains_ignore_case(bytes, bad.as_bytes()) {
+                return Err(malformed(format!(
+                    "`{bad}` (encoded slash, backslash, percent or NUL) is not allowed in the path"
+                )));
+            }
         }
     }
     if raw
@@ -123,12 +127,21 @@ fn check_raw(raw: &str) -> Result<(), ParseError> {
     {
         return Err(malformed("the path has an empty or dot segment".into()));
     }
-    if lower.contains("http:") || lower.contains("https:") {
+    if bytes.contains(&b':')
+        && (contains_ignore_case(bytes, b"http:") || contains_ignore_case(bytes, b"https:"))
+    {
         return Err(malformed(
             "absolute URLs are not allowed inside the path".into(),
         ));
     }
     Ok(())
+}
+
+/// Whether `haystack` contains `needle` (lowercase ASCII), ignoring ASCII case.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn segment(raw: &str) -> Result<Segment, ParseError> {
