@@ -39,18 +39,6 @@ static METHOD_OVERRIDES: [HeaderName; 3] = [
     HeaderName::from_static("x-method-override"),
 ];
 
-static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
 /// Request id headers an agent may send, in order of preference.
 static REQUEST_IDS: [HeaderName; 2] = [
     HeaderName::from_static("x-ms-client-request-id"),
@@ -114,32 +102,69 @@ fn harmless_preference(p: &str) -> bool {
     ) && !p.to_ascii_lowercase().contains("callback")
 }
 
-/// Cleans an upstream response's headers in place.
+/// Cleans an upstream response's headers in place (without allocating for the usual
+/// `Connection: keep-alive`).
 pub fn clean_response_headers(headers: &mut HeaderMap) {
     remove_connection_listed(headers);
-    // One pass to find what is there (usually only `Connection`), then remove just that.
-    let unwanted = |n: &HeaderName| {
-        HOP_BY_HOP.contains(n) || n == header::SET_COOKIE || n == header::WWW_AUTHENTICATE
-    };
-    let found: Vec<HeaderName> = headers.keys().filter(|n| unwanted(n)).cloned().collect();
-    for name in found {
-        headers.remove(name);
+    // One pass to see which unwanted names are there (usually only `Connection`), then remove
+    // just those.
+    let mut found = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = UNWANTED_RESPONSE.iter().position(|u| u == name) {
+            found |= 1 << i;
+        }
+    }
+    for (i, name) in UNWANTED_RESPONSE.iter().enumerate() {
+        if found & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 
+/// Hop-by-hop headers, and what the org must not set on the agent's side.
+static UNWANTED_RESPONSE: [HeaderName; 11] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::SET_COOKIE,
+    header::WWW_AUTHENTICATE,
+];
+
+/// Removes the headers `Connection` names. The value is copied (to a stack buffer when short)
+/// because the names are removed from the map it lives in; names are looked up as text.
 fn remove_connection_listed(headers: &mut HeaderMap) {
-    if !headers.contains_key(header::CONNECTION) {
-        return;
-    }
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    let mut buf = [0u8; 256];
+    for i in 0.. {
+        let Some(value) = headers.get_all(header::CONNECTION).iter().nth(i) else {
+            return;
+        };
+        let bytes = value.as_bytes();
+        let long: Vec<u8>;
+        let copy: &[u8] = if bytes.len() <= buf.len() {
+            buf[..bytes.len()].copy_from_slice(bytes);
+            &buf[..bytes.len()]
+        } else {
+            long = bytes.to_vec();
+            &long
+        };
+        let Ok(text) = std::str::from_utf8(copy) else {
+            continue;
+        };
+        for name in text.split(',').map(str::trim) {
+            let hop = UNWANTED_RESPONSE
+                .iter()
+                .any(|u| u.as_str().eq_ignore_ascii_case(name));
+            if !hop && !name.is_empty() {
+                // An invalid name matches nothing.
+                headers.remove(name);
+            }
+        }
     }
 }
 
@@ -239,6 +264,23 @@ mod tests {
         clean_response_headers(&mut h);
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["odata-version"]);
+
+        // Several Connection values, any case, a long one, junk tokens.
+        let long = format!("{}, x-far-hop", "x-pad, ".repeat(60));
+        let mut h = map(&[
+            ("connection", "X-Other-Hop"),
+            ("connection", &long),
+            ("connection", "bad name, ,"),
+            ("x-other-hop", "1"),
+            ("x-far-hop", "1"),
+            ("www-authenticate", "Bearer"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authenticate", "Basic"),
+            ("etag", "W/\"1\""),
+        ]);
+        clean_response_headers(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["etag"]);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::headers;
 use crate::inspect;
 use crate::org::Lease;
 use crate::policy::{self, Decision};
-use crate::rewrite::{BodyRewriter, Encoding, RewriteKind, rewrite_url};
+use crate::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind, rewrite_url};
 use crate::secret::Secret;
 use crate::{clients, observe};
 
@@ -168,7 +168,9 @@ async fn proxy(
     headers::check_request(req.headers()).map_err(GatewayError::BadRequest)?;
     let origin = tenant_origin(snapshot, tenant, host.as_deref())?;
     let urls = &origin.urls;
-    let base = &urls.gateway[if routed.prefixed { 0 } else { 1 }];
+    let which = if routed.prefixed { 0 } else { 1 };
+    let base = &urls.gateway[which];
+    let json = &origin.json[which];
     let (parts, incoming) = req.into_parts();
     let body = read_or_stream(
         incoming,
@@ -208,7 +210,7 @@ async fn proxy(
         decision: &decision,
     };
     let (response, lease, slot) = forward.send_with_limits(body, ex).await?;
-    respond(response, &dv.url, base, lease, Some(slot))
+    respond(response, &dv.url, base, json, lease, Some(slot))
 }
 
 /// The rate phase: admits the request or answers 429; either way the response carries the
@@ -421,6 +423,8 @@ pub struct TenantOrigin {
     host: Option<String>,
     /// `gateway[0]` is `{origin}/{tenant}`, `gateway[1]` the bare origin.
     urls: Urls,
+    /// JSON rewriting from the org to `gateway[0]` and to `gateway[1]`.
+    json: [Arc<JsonTarget>; 2],
 }
 
 fn tenant_origin(
@@ -435,11 +439,16 @@ fn tenant_origin(
     }
     let origin = gateway_origin(snapshot, host)?;
     let dv = &tenant.config.dataverse;
+    let prefixed = format!("{origin}/{}", tenant.config.name);
     let built = Arc::new(TenantOrigin {
         host: host.map(str::to_string),
+        json: [
+            JsonTarget::new(&dv.url, &prefixed),
+            JsonTarget::new(&dv.url, &origin),
+        ],
         urls: Urls {
             org: dv.url.clone(),
-            gateway: vec![format!("{origin}/{}", tenant.config.name), origin],
+            gateway: vec![prefixed, origin],
             api_version: dv.api_version.clone(),
         },
     });
@@ -565,6 +574,7 @@ fn respond(
     response: Response<Incoming>,
     org: &str,
     base: &str,
+    json: &Arc<JsonTarget>,
     lease: Lease,
     permit: Option<crate::limit::Slot>,
 ) -> Result<Response<BoxBody>, GatewayError> {
@@ -597,7 +607,10 @@ fn respond(
             })?;
             parts.headers.remove(header::CONTENT_ENCODING);
             parts.headers.remove(header::CONTENT_LENGTH);
-            Some(BodyRewriter::new(kind, encoding, org, base))
+            Some(match kind {
+                RewriteKind::Json => BodyRewriter::json(encoding, Arc::clone(json)),
+                RewriteKind::Text => BodyRewriter::new(kind, encoding, org, base),
+            })
         }
         None => None,
     };

@@ -16,11 +16,12 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 
-use super::{Encoding, JsonRewriter, RewriteError, RewriteKind, TextRewriter};
+use super::{Encoding, JsonRewriter, JsonTarget, RewriteError, RewriteKind, TextRewriter};
 
 /// Compressed input is handed to the decoder at most this many bytes at a time.
 pub const SLICE: usize = 8 * 1024;
@@ -100,6 +101,15 @@ impl BodyRewriter {
             RewriteKind::Json => Rewriter::Json(JsonRewriter::new(from, to)),
             RewriteKind::Text => Rewriter::Text(TextRewriter::new(from, to)),
         };
+        Self::with(rewriter, encoding)
+    }
+
+    /// A JSON body's rewriter on a prepared [`JsonTarget`].
+    pub fn json(encoding: Encoding, target: Arc<JsonTarget>) -> Self {
+        Self::with(Rewriter::Json(JsonRewriter::with_target(target)), encoding)
+    }
+
+    fn with(rewriter: Rewriter, encoding: Encoding) -> Self {
         let decoder = match encoding {
             Encoding::Identity => Decoder::Identity,
             Encoding::Gzip => Decoder::Inflating(Box::new(MultiGzDecoder::new(Vec::new()))),

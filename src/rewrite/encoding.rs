@@ -87,13 +87,18 @@ impl RewriteKind {
     /// (`$batch`) -> Text; anything else (`$metadata` XML, `$count` text, `$value` bytes) -> None,
     /// to be passed through untouched.
     pub fn for_content_type(value: Option<&str>) -> Option<Self> {
-        let essence = value?.split(';').next()?.trim().to_ascii_lowercase();
+        let essence = value?.split(';').next()?.trim();
         let (kind, subtype) = essence.split_once('/')?;
-        match (kind, subtype) {
-            ("application", "json") => Some(Self::Json),
-            (_, s) if s.ends_with("+json") => Some(Self::Json),
-            ("multipart", "mixed") => Some(Self::Text),
-            _ => None,
+        let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        let json_suffix = subtype.len() >= 5
+            && subtype.is_char_boundary(subtype.len() - 5)
+            && is(&subtype[subtype.len() - 5..], "+json");
+        if (is(kind, "application") && is(subtype, "json")) || json_suffix {
+            Some(Self::Json)
+        } else if is(kind, "multipart") && is(subtype, "mixed") {
+            Some(Self::Text)
+        } else {
+            None
         }
     }
 }
@@ -141,6 +146,11 @@ mod tests {
                 Some("multipart/mixed; boundary=batchresponse_1"),
                 Some(RewriteKind::Text),
             ),
+            (Some("MULTIPART/Mixed"), Some(RewriteKind::Text)),
+            (Some("application/Problem+JSON"), Some(RewriteKind::Json)),
+            (Some("application/é+json"), Some(RewriteKind::Json)),
+            (Some("application/éjson"), None),
+            (Some("application/+jso"), None),
             (Some("application/xml"), None),
             (Some("text/plain"), None),
             (Some("application/octet-stream"), None),

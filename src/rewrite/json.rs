@@ -11,6 +11,8 @@
 //! runs. A string's end costs a suffix check; only after an annotation key are the bytes up to
 //! its value looked at one by one.
 
+use std::sync::Arc;
+
 use super::origin::{Cursor, Origin, Step};
 
 /// The annotations whose values are the org's URLs. A key matches when it ends with one of
@@ -52,12 +54,29 @@ enum State {
     Url,
 }
 
-/// Rewrites the org's URLs in annotation values of a JSON body fed in chunks of any size.
-#[derive(Debug, Clone)]
-pub struct JsonRewriter {
+/// What a JSON body is rewritten from and to, prepared once (per tenant and gateway origin) and
+/// shared by the rewriters of every response.
+#[derive(Debug)]
+pub struct JsonTarget {
     origin: Origin,
     /// `to` without its trailing `/`, escaped as JSON string content.
     to: Box<[u8]>,
+}
+
+impl JsonTarget {
+    /// See [`JsonRewriter::new`].
+    pub fn new(from: &str, to: &str) -> Arc<JsonTarget> {
+        Arc::new(JsonTarget {
+            origin: Origin::new(from),
+            to: escape_json(to.trim_end_matches('/')).into(),
+        })
+    }
+}
+
+/// Rewrites the org's URLs in annotation values of a JSON body fed in chunks of any size.
+#[derive(Debug, Clone)]
+pub struct JsonRewriter {
+    target: Arc<JsonTarget>,
     state: State,
     cursor: Cursor,
     held: Vec<u8>,
@@ -70,14 +89,15 @@ impl JsonRewriter {
     /// `from`: the org's base URL (`https://org.crm.dynamics.com`); `to`: the gateway's base for
     /// the tenant (`http://gw:8080/contoso`). An empty `from` rewrites nothing.
     pub fn new(from: &str, to: &str) -> Self {
-        let origin = Origin::new(from);
-        let held = Vec::with_capacity(origin.max_raw_len());
+        Self::with_target(JsonTarget::new(from, to))
+    }
+
+    pub fn with_target(target: Arc<JsonTarget>) -> Self {
         Self {
-            origin,
-            to: escape_json(to.trim_end_matches('/')).into(),
+            target,
             state: State::Between(After::Other),
             cursor: Cursor::default(),
-            held,
+            held: Vec::new(),
             tail: [0; TAIL],
             tail_len: 0,
         }
@@ -139,7 +159,7 @@ impl JsonRewriter {
                     self.state = match (after, b) {
                         (_, b' ' | b'\t' | b'\n' | b'\r') => State::Between(after),
                         (After::Key, b':') => State::Between(After::Colon),
-                        (After::Colon, b'"') if !self.origin.is_empty() => {
+                        (After::Colon, b'"') if !self.target.origin.is_empty() => {
                             self.cursor = Cursor::default();
                             State::Url
                         }
@@ -216,7 +236,7 @@ impl JsonRewriter {
     /// The bound on [`Self::held_back`]: `from`'s length, plus one per `/` in it (it may arrive
     /// as `\/`), plus one (the `\` of the `\/` that follows it).
     pub fn max_held_back(&self) -> usize {
-        self.origin.max_raw_len()
+        self.target.origin.max_raw_len()
     }
 
     /// Lexes one byte of an annotation value; `true` when the value goes on as a plain string
@@ -224,16 +244,16 @@ impl JsonRewriter {
     fn url_byte(&mut self, b: u8, out: &mut Vec<u8>) -> bool {
         let was_escape = self.cursor.is_escaping();
         if b == b'"' && !was_escape {
-            if self.cursor.is_complete(&self.origin) {
+            if self.cursor.is_complete(&self.target.origin) {
                 self.held.clear();
-                out.extend_from_slice(&self.to);
+                out.extend_from_slice(&self.target.to);
             }
             out.append(&mut self.held);
             out.push(b);
             self.state = State::Between(After::Other);
             return false;
         }
-        match self.cursor.step(&self.origin, b) {
+        match self.cursor.step(&self.target.origin, b) {
             Step::Hold => {
                 self.held.push(b);
                 false
@@ -248,7 +268,7 @@ impl JsonRewriter {
             }
             Step::Matched { escaped } => {
                 self.held.clear();
-                out.extend_from_slice(&self.to);
+                out.extend_from_slice(&self.target.to);
                 out.extend_from_slice(if escaped { b"\\/" } else { b"/" });
                 self.state = State::Str { escape: false };
                 true

@@ -31,7 +31,7 @@ pub mod text;
 
 pub use body::BodyRewriter;
 pub use encoding::{Encoding, RewriteError, RewriteKind};
-pub use json::JsonRewriter;
+pub use json::{JsonRewriter, JsonTarget};
 pub use origin::rewrite_url;
 pub use text::TextRewriter;
 
