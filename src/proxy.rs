@@ -40,9 +40,9 @@ static URL_HEADERS: [HeaderName; 2] = [HeaderName::from_static("odata-entityid")
 pub struct Exchange {
     pub request_id: HeaderValue,
     pub method: Method,
-    pub path: String,
-    /// The raw query (the audit log shows only its option names unless told otherwise).
-    pub query: Option<String>,
+    /// The request target as the agent sent it (the audit log shows only the query's option
+    /// names unless told otherwise).
+    pub uri: Uri,
     pub tenant: Option<Arc<TenantRuntime>>,
     /// The internal client, when client keys are configured.
     pub client: Option<String>,
@@ -68,8 +68,7 @@ impl Gateway {
         let mut ex = Exchange {
             request_id: request_id.clone(),
             method: req.method().clone(),
-            path: req.uri().path().to_string(),
-            query: req.uri().query().map(str::to_string),
+            uri: req.uri().clone(),
             tenant: None,
             client: None,
             decision: None,
