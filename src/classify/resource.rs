@@ -119,7 +119,7 @@ fn at_set(
         .ok_or_else(|| not(format!("`{set}` is not an entity set of this org")))?;
     // Naming the primary key (`contacts(contactid=<id>)`) is the same as `contacts(<id>)`; any
     // other key property is an alternate key and counts as a column the request names.
-    let primary = meta.key_of(&ty.logical_name).unwrap_or_default().to_vec();
+    let primary = meta.key_of(&ty.logical_name).unwrap_or_default();
     let keys = key_columns(key)
         .into_iter()
         .filter(|k| !primary.contains(k))

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::Clock;
@@ -39,6 +39,8 @@ pub struct TenantLimits {
     name: String,
     limits: Limits,
     rate: Option<(Rate, LocalRate)>,
+    /// The `RateLimit-Policy` value of `rate`.
+    policy: Option<HeaderValue>,
     slots: Option<Arc<Semaphore>>,
     waiting: AtomicUsize,
     in_flight: Arc<AtomicUsize>,
@@ -60,16 +62,16 @@ impl Drop for Slot {
 }
 
 /// Rate headers to add to the response.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RateState {
-    rate: Rate,
+    policy: HeaderValue,
     remaining: u32,
     reset: Duration,
 }
 
 impl RateState {
     pub fn add_headers(&self, headers: &mut HeaderMap) {
-        rate::add_headers(headers, self.rate, self.remaining, self.reset);
+        rate::add_headers(headers, &self.policy, self.remaining, self.reset);
     }
 }
 
@@ -97,6 +99,7 @@ impl TenantLimits {
         TenantLimits {
             name: name.to_string(),
             limits: *limits,
+            policy: rate.as_ref().and_then(|(r, _)| rate::policy_header(*r)),
             rate,
             slots: limits
                 .max_concurrent
@@ -133,11 +136,13 @@ impl TenantLimits {
             None => local.check(),
         };
         match verdict {
-            Verdict::Admitted { remaining, reset } => Ok(Some(RateState {
-                rate: *rate,
-                remaining,
-                reset,
-            })),
+            Verdict::Admitted { remaining, reset } => {
+                Ok(self.policy.clone().map(|policy| RateState {
+                    policy,
+                    remaining,
+                    reset,
+                }))
+            }
             Verdict::Limited { retry_after } => Err(limited(
                 format!(
                     "tenant {} is over its request rate; retry after {} s",
@@ -151,8 +156,9 @@ impl TenantLimits {
 
     /// The rate headers as they stand, for responses the limiter itself refused.
     pub fn rate_headers(&self, retry_after: Duration) -> Option<RateState> {
-        self.rate.as_ref().map(|(rate, _)| RateState {
-            rate: *rate,
+        let (rate, _) = self.rate.as_ref()?;
+        Some(RateState {
+            policy: self.policy.clone()?,
             remaining: 0,
             reset: retry_after.max(rate::refill(*rate, 0)),
         })

@@ -95,24 +95,28 @@ pub fn refill(rate: Rate, remaining: u32) -> Duration {
     Duration::from_secs_f64(f64::from(missing) / f64::from(rate.per_second.max(1)))
 }
 
-/// Adds `RateLimit-Policy` and `RateLimit` to `headers` (on every response: built without the
-/// formatting machinery).
-pub fn add_headers(headers: &mut HeaderMap, rate: Rate, remaining: u32, reset: Duration) {
+/// The `RateLimit-Policy` value of `rate`: it never changes, so it is built once per tenant.
+pub fn policy_header(rate: Rate) -> Option<HeaderValue> {
     let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let policy = header_value(&[
+    header_value(&[
         "\"tenant\";q=",
         a.format(rate.burst),
         ";w=",
         b.format(rate.window_secs()),
-    ]);
+    ])
+}
+
+/// Adds `RateLimit-Policy` (`policy`, from [`policy_header`]) and `RateLimit` to `headers` (on
+/// every response: built without the formatting machinery).
+pub fn add_headers(headers: &mut HeaderMap, policy: &HeaderValue, remaining: u32, reset: Duration) {
     let reset = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
     let (mut c, mut d) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let now = header_value(&["\"tenant\";r=", c.format(remaining), ";t=", d.format(reset)]);
-    if let (Some(p), Some(n)) = (policy, now) {
+    if let Some(now) = header_value(&["\"tenant\";r=", c.format(remaining), ";t=", d.format(reset)])
+    {
         static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
         static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-        headers.insert(POLICY.clone(), p);
-        headers.insert(RATELIMIT.clone(), n);
+        headers.insert(POLICY.clone(), policy.clone());
+        headers.insert(RATELIMIT.clone(), now);
     }
 }
 
@@ -155,15 +159,12 @@ mod tests {
     #[test]
     fn headers() {
         let mut h = HeaderMap::new();
-        add_headers(
-            &mut h,
-            Rate {
-                per_second: 20,
-                burst: 40,
-            },
-            39,
-            Duration::from_millis(50),
-        );
+        let policy = policy_header(Rate {
+            per_second: 20,
+            burst: 40,
+        })
+        .unwrap();
+        add_headers(&mut h, &policy, 39, Duration::from_millis(50));
         assert_eq!(h["ratelimit-policy"], "\"tenant\";q=40;w=2");
         assert_eq!(h["ratelimit"], "\"tenant\";r=39;t=1");
     }
