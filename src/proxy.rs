@@ -506,11 +506,11 @@ fn upstream_request(
     }
     let uri = Uri::try_from(uri)
         .map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))?;
-    let mut out = Request::builder()
-        .method(parts.method.clone())
-        .uri(uri)
-        .body(body)
-        .map_err(|_| GatewayError::BadRequest("the request cannot be forwarded".into()))?;
+    let mut out = Request::new(body);
+    *out.method_mut() = parts.method.clone();
+    *out.uri_mut() = uri;
+    // Room for what is copied and added below, without growing the map.
+    *out.headers_mut() = HeaderMap::with_capacity(16);
     let h = out.headers_mut();
     headers::copy_request_headers(&parts.headers, h);
     if let Some(v) = tenant.bearer.header(token) {

@@ -46,7 +46,14 @@ impl Routes {
     pub fn route<'a>(&self, path: &'a str, host: Option<&str>) -> Result<Routed<'a>, String> {
         if let Some(rest) = path.strip_prefix("/api/data/") {
             let tenant = host
-                .and_then(|h| self.by_host.get(&strip_port(h).to_ascii_lowercase()))
+                .filter(|_| !self.by_host.is_empty())
+                .and_then(|h| {
+                    let h = strip_port(h);
+                    match h.bytes().any(|b| b.is_ascii_uppercase()) {
+                        true => self.by_host.get(&h.to_ascii_lowercase()),
+                        false => self.by_host.get(h),
+                    }
+                })
                 .copied()
                 .or(self.default)
                 .ok_or("no tenant serves this host: use /{tenant}/api/data/... or configure a default tenant")?;
