@@ -1,334 +1,24 @@
-//! The simulator over real HTTP: Entra token issuance and errors, token expiry on a manual
-//! clock, and the Dataverse surface (paging, writes, privileges, throttling, streaming).
+//! The simulator's Dataverse side over real HTTP: paging, keys, writes, privileges, throttling,
+//! streaming, functions and metadata, HTTP/2, EntityDefinitions, filters and lookups. (Its
+//! Entra ID side is in `sim_entra.rs`.)
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
-use dataverse_gateway::clock::ManualClock;
-use dataverse_gateway::sim::{
-    DEFAULT_CLIENT_ID, DEFAULT_SECRET, DEFAULT_TENANT_ID, SimApp, SimConfig, Simulator,
-};
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use common::sim_client::SimClient;
+use dataverse_gateway::sim::SimConfig;
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    fn error_code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-struct Harness {
-    sim: Simulator,
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
-impl Harness {
-    async fn start(config: SimConfig) -> Self {
-        let sim = Simulator::start(config).await.expect("simulator starts");
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        Self { sim, client }
-    }
-
-    async fn send(&self, method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let mut request = Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_string())))
-            .expect("request");
-        let response = self.client.request(request).await.expect("response");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
-    }
-
-    async fn token_with(&self, tenant: &str, fields: &[(&str, &str)]) -> Reply {
-        let form: Vec<String> = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        let content_type = [("content-type", "application/x-www-form-urlencoded")];
-        self.send(
-            Method::POST,
-            &self.sim.token_url(tenant),
-            &content_type,
-            &form.join("&"),
-        )
-        .await
-    }
-
-    async fn token(&self) -> String {
-        let scope = self.sim.scope();
-        let fields = good_fields(&scope);
-        let reply = self.token_with(DEFAULT_TENANT_ID, &fields).await;
-        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-        reply.json()["access_token"]
-            .as_str()
-            .expect("token")
-            .to_string()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/api/data/v9.2/{path}", self.sim.base_url())
-    }
-
-    async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Reply {
-        let bearer = format!("Bearer {token}");
-        let mut all = vec![("authorization", bearer.as_str())];
-        all.extend_from_slice(headers);
-        self.send(method, &self.url(path), &all, body).await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.api(Method::GET, path, token, &[], "").await
-    }
-}
-
-fn good_fields(scope: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("client_id", DEFAULT_CLIENT_ID),
-        ("client_secret", DEFAULT_SECRET),
-        ("scope", scope),
-        ("grant_type", "client_credentials"),
-    ]
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[tokio::test]
-async fn issues_tokens_in_entras_shape() {
-    let config = SimConfig {
-        refresh_in: Some(Duration::from_secs(1800)),
-        ..SimConfig::default()
-    };
-    let h = Harness::start(config).await;
-    let scope = h.sim.scope();
-    let reply = h.token_with(DEFAULT_TENANT_ID, &good_fields(&scope)).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert!(reply.header("content-type").starts_with("application/json"));
-    let json = reply.json();
-    assert_eq!(json["token_type"], "Bearer");
-    assert_eq!(json["expires_in"], 3599);
-    assert_eq!(json["ext_expires_in"], 3599);
-    assert_eq!(json["refresh_in"], 1800);
-    let token = json["access_token"].as_str().expect("token");
-    assert_eq!(token.split('.').count(), 3);
-    assert!(
-        token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    );
-    assert_eq!(h.sim.token_requests(), 1);
-    assert!(
-        h.sim.requests().is_empty(),
-        "token requests are not Dataverse requests"
-    );
-}
-
-#[tokio::test]
-async fn token_errors_carry_aadsts_codes() {
-    let other_tenant = "11111111-1111-1111-1111-111111111111";
-    let mut config = SimConfig::default();
-    config.apps.push(SimApp {
-        tenant_id: other_tenant.into(),
-        client_id: "expired-app".into(),
-        secret: "old".into(),
-        secret_expired: true,
-    });
-    let h = Harness::start(config).await;
-    let scope = h.sim.scope();
-    let with = |field: &'static str, value: &'static str| {
-        let mut fields: Vec<(&str, &str)> = good_fields(&scope)
-            .into_iter()
-            .filter(|(k, _)| *k != field)
-            .collect();
-        if !value.is_empty() {
-            fields.push((field, value));
-        }
-        fields
-    };
-    let expired = vec![
-        ("client_id", "expired-app"),
-        ("client_secret", "old"),
-        ("scope", scope.as_str()),
-        ("grant_type", "client_credentials"),
-    ];
-    /// Tenant, form fields, then the expected status, `error` and AADSTS code.
-    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str, u64);
-    let cases: Vec<Case> = vec![
-        (
-            "22222222-2222-2222-2222-222222222222",
-            good_fields(&scope),
-            400,
-            "invalid_request",
-            90002,
-        ),
-        (
-            DEFAULT_TENANT_ID,
-            with("client_id", "unknown-app"),
-            400,
-            "unauthorized_client",
-            700016,
-        ),
-        (
-            DEFAULT_TENANT_ID,
-            with("client_secret", ""),
-            401,
-            "invalid_client",
-            7000218,
-        ),
-        (
-            DEFAULT_TENANT_ID,
-            with("client_secret", "wrong"),
-            401,
-            "invalid_client",
-            7000215,
-        ),
-        (other_tenant, expired, 401, "invalid_client", 7000222),
-        (
-            DEFAULT_TENANT_ID,
-            with("grant_type", "authorization_code"),
-            400,
-            "unsupported_grant_type",
-            70003,
-        ),
-        (
-            DEFAULT_TENANT_ID,
-            with("scope", "https://x.crm.dynamics.com/read"),
-            400,
-            "invalid_scope",
-            1002012,
-        ),
-        (
-            DEFAULT_TENANT_ID,
-            with("scope", "https://x.crm.dynamics.com/.default"),
-            400,
-            "invalid_resource",
-            500011,
-        ),
-    ];
-    let count = cases.len();
-    for (tenant, fields, status, error, code) in cases {
-        let reply = h.token_with(tenant, &fields).await;
-        assert_eq!(reply.status.as_u16(), status, "{error} {code}");
-        let json = reply.json();
-        assert_eq!(json["error"], error);
-        assert_eq!(json["error_codes"][0], code);
-        let description = json["error_description"].as_str().expect("description");
-        assert!(
-            description.starts_with(&format!("AADSTS{code}: ")),
-            "{description}"
-        );
-        assert!(description.contains("\r\nTrace ID: "), "{description}");
-        for field in ["timestamp", "trace_id", "correlation_id"] {
-            assert!(json[field].is_string(), "{field}");
-        }
-    }
-    assert_eq!(h.sim.token_requests(), count);
-}
-
-#[tokio::test]
-async fn expired_tokens_are_rejected_by_the_clock() {
-    let clock = Arc::new(ManualClock::new());
-    let config = SimConfig {
-        clock: clock.clone(),
-        ..SimConfig::default()
-    };
-    let h = Harness::start(config).await;
-    let token = h.token().await;
-    let reply = h.get("WhoAmI()", &token).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.json()["UserId"], h.sim.app_user_id(0));
-
-    clock.advance(Duration::from_secs(3598));
-    assert_eq!(h.get("WhoAmI", &token).await.status, StatusCode::OK);
-    clock.advance(Duration::from_secs(2));
-    let reply = h.get("WhoAmI", &token).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    let base = h.sim.base_url();
-    let challenge = format!(
-        "Bearer authorization_uri={base}/{DEFAULT_TENANT_ID}/oauth2/authorize, resource_id={base}/"
-    );
-    assert_eq!(reply.header("www-authenticate"), challenge);
-    assert!(reply.json()["error"]["code"].is_string());
-}
-
-#[tokio::test]
-async fn requests_are_recorded_before_authentication() {
-    let h = Harness::start(SimConfig::default()).await;
-    let reply = h
-        .send(
-            Method::POST,
-            &h.url("contacts?x=1"),
-            &[("x-probe", "1")],
-            "{\"a\":1}",
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(reply.header("odata-version"), "4.0");
-    let forged = h.get("contacts", "not-a-token").await;
-    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
-    let recorded = h.sim.requests();
-    assert_eq!(recorded.len(), 2);
-    assert_eq!(recorded[0].method, Method::POST);
-    assert_eq!(recorded[0].uri, "/api/data/v9.2/contacts?x=1");
-    assert_eq!(recorded[0].headers["x-probe"], "1");
-    assert_eq!(&recorded[0].body[..], b"{\"a\":1}");
-    h.sim.clear_requests();
-    assert!(h.sim.requests().is_empty());
-}
-
 #[tokio::test]
 async fn paging_reaches_every_row_through_absolute_next_links() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let base = h.sim.base_url();
     let prefer = [("prefer", "odata.maxpagesize=3")];
@@ -392,7 +82,7 @@ async fn paging_reaches_every_row_through_absolute_next_links() {
 
 #[tokio::test]
 async fn retrieves_single_rows_by_id_and_alternate_key() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let list = h.get("contacts", &token).await.json();
     let first = &list["value"][0];
@@ -433,7 +123,7 @@ async fn retrieves_single_rows_by_id_and_alternate_key() {
 
 #[tokio::test]
 async fn writes_change_the_rows() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let base = h.sim.base_url();
     let created = h
@@ -533,7 +223,7 @@ async fn writes_change_the_rows() {
 
 #[tokio::test]
 async fn privileges_and_unknown_sets_answer_like_dataverse() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let denied = h.get("systemusers", &token).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
@@ -586,7 +276,7 @@ async fn privileges_and_unknown_sets_answer_like_dataverse() {
 
 #[tokio::test]
 async fn throttles_the_next_requests() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     h.sim.throttle_next(2, 7);
     for _ in 0..2 {
@@ -602,7 +292,7 @@ async fn throttles_the_next_requests() {
 #[tokio::test]
 async fn streams_the_large_annotations_collection() {
     let size = 3 * 1024 * 1024 + 17;
-    let h = Harness::start(SimConfig {
+    let h = SimClient::start(SimConfig {
         large_response_bytes: size,
         ..SimConfig::default()
     })
@@ -630,7 +320,7 @@ async fn streams_the_large_annotations_collection() {
 
 #[tokio::test]
 async fn serves_functions_and_metadata() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let base = h.sim.base_url();
     let who = h.get("WhoAmI", &token).await.json();
@@ -656,7 +346,7 @@ async fn serves_functions_and_metadata() {
 
 #[tokio::test]
 async fn counts_concurrent_requests() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     h.sim.set_response_delay(Duration::from_millis(200));
     let who = || h.get("WhoAmI", &token);
@@ -674,7 +364,7 @@ async fn counts_concurrent_requests() {
 
 #[tokio::test]
 async fn speaks_http2_and_shuts_down() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let h2: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .http2_only(true)
@@ -699,7 +389,7 @@ async fn speaks_http2_and_shuts_down() {
 
 #[tokio::test]
 async fn entity_definitions_describe_every_simulated_table() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let base = h.sim.base_url();
     let reply = h
@@ -804,7 +494,7 @@ async fn entity_definitions_describe_every_simulated_table() {
 
 #[tokio::test]
 async fn simple_filters_select_and_paging_work_together() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let one = h
         .get(
@@ -858,7 +548,7 @@ async fn simple_filters_select_and_paging_work_together() {
 
 #[tokio::test]
 async fn reads_properties_and_follows_lookups() {
-    let h = Harness::start(SimConfig::default()).await;
+    let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
     let base = h.sim.base_url();
     let id = "c0000000-0000-4000-8000-000000000001";

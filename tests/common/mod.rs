@@ -12,6 +12,7 @@ use dataverse_gateway::sim::{SimConfig, Simulator};
 use tokio::sync::oneshot;
 
 pub mod proc;
+pub mod sim_client;
 
 pub const DEFAULT_POLICY: &str = "
     allow:
