@@ -59,6 +59,8 @@ pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    /// The series of requests refused before a tenant was known (tenant label `-`).
+    pub unrouted: crate::metrics::TenantSeries,
     audit: std::sync::OnceLock<AuditSink>,
     /// Token sources shared by tenants with the same key, and across swaps.
     tokens: Registry,
@@ -83,6 +85,7 @@ impl Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             clock,
             tokens,
+            unrouted: crate::metrics::TenantSeries::new(&metrics, crate::metrics::NO_TENANT),
             metrics,
             audit: std::sync::OnceLock::new(),
         });

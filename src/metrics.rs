@@ -150,45 +150,32 @@ impl TenantSeries {
     }
 
     pub fn request_duration(&self, seconds: f64) {
-        self.request_duration
-            .get_or_init(|| {
-                let label = tenant(&self.tenant);
-                self.families.request_duration.get_or_create(&label).clone()
-            })
+        self.handle(&self.request_duration, &self.families.request_duration)
             .observe(seconds);
     }
 
     pub fn upstream_duration(&self, seconds: f64) {
-        self.upstream_duration
-            .get_or_init(|| {
-                let label = tenant(&self.tenant);
-                self.families
-                    .upstream_duration
-                    .get_or_create(&label)
-                    .clone()
-            })
+        self.handle(&self.upstream_duration, &self.families.upstream_duration)
             .observe(seconds);
     }
 
     pub fn rate_limited(&self) {
-        self.rate_limited
-            .get_or_init(|| {
-                let label = tenant(&self.tenant);
-                self.families.rate_limited.get_or_create(&label).clone()
-            })
+        self.handle(&self.rate_limited, &self.families.rate_limited)
             .inc();
     }
 
     pub fn upstream_throttled(&self) {
-        self.upstream_throttled
-            .get_or_init(|| {
-                let label = tenant(&self.tenant);
-                self.families
-                    .upstream_throttled
-                    .get_or_create(&label)
-                    .clone()
-            })
+        self.handle(&self.upstream_throttled, &self.families.upstream_throttled)
             .inc();
+    }
+
+    /// The handle in `cell`: this tenant's series of `family`, looked up the first time.
+    fn handle<'a, M: Clone>(
+        &self,
+        cell: &'a OnceLock<M>,
+        family: &Family<TenantLabel, M>,
+    ) -> &'a M {
+        cell.get_or_init(|| family.get_or_create_owned(&tenant(&self.tenant)))
     }
 }
 

@@ -24,7 +24,7 @@ use crate::audit::{self, Record};
 use crate::body::{BodyError, BoxBody};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::metrics::{self, NO_TENANT, RequestLabels};
+use crate::metrics::NO_TENANT;
 use crate::proxy::Exchange;
 
 /// One request counted in `in_flight_requests` until dropped.
@@ -163,37 +163,20 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         (None, Some(e)) => ("none", Cow::Owned(e.to_string())),
         (None, None) => ("none", Cow::Borrowed("")),
     };
-    let rate_limited = matches!(ex.error, Some(GatewayError::RateLimited { .. }));
-    let throttled = ex.upstream_status == Some(429);
-    match &ex.tenant {
-        Some(t) => {
-            let s = &t.series;
-            s.request(decision, status);
-            s.request_duration(elapsed.as_secs_f64());
-            if let Some(d) = ex.upstream_latency {
-                s.upstream_duration(d.as_secs_f64());
-            }
-            if rate_limited {
-                s.rate_limited();
-            }
-            if throttled {
-                s.upstream_throttled();
-            }
-        }
-        None => {
-            // Refused before a tenant was known: rare, looked up in the families directly.
-            let m = &gateway.metrics;
-            m.requests
-                .get_or_create(&RequestLabels {
-                    tenant: NO_TENANT.to_string(),
-                    decision,
-                    status_class: metrics::status_class(status),
-                })
-                .inc();
-            m.request_duration
-                .get_or_create(&metrics::tenant(NO_TENANT))
-                .observe(elapsed.as_secs_f64());
-        }
+    let series = ex
+        .tenant
+        .as_deref()
+        .map_or(&gateway.unrouted, |t| &t.series);
+    series.request(decision, status);
+    series.request_duration(elapsed.as_secs_f64());
+    if let Some(d) = ex.upstream_latency {
+        series.upstream_duration(d.as_secs_f64());
+    }
+    if matches!(ex.error, Some(GatewayError::RateLimited { .. })) {
+        series.rate_limited();
+    }
+    if ex.upstream_status == Some(429) {
+        series.upstream_throttled();
     }
     let uses = ex.decision.as_ref().map_or(&[][..], |d| &d.uses[..]);
     let bytes_in = ex.bytes_in.load(Ordering::Relaxed);
