@@ -1,6 +1,6 @@
 //! `dataverse-gateway doctor` (SPEC section 8): the setup guide's validation steps against the
 //! real org — token acquisition with the configured credential, `WhoAmI` through the proxy's
-//! own token source and upstream client, and the least-privilege probe.
+//! own token source and connections to the org, and the least-privilege probe.
 //!
 //! The probe reads one row of every allowlisted table (must succeed) and of the common CRM
 //! tables plus the org's other tables (bounded by [`MAX_PROBES`]) that the allowlist excludes
@@ -261,7 +261,8 @@ impl Probe<'_> {
     /// GET `{org}/api/data/{version}/{path}` with the token; (status, body).
     async fn get(&self, path: &str) -> Result<(u16, Bytes), String> {
         let dv = &self.tenant.dataverse;
-        let url = format!("{}/api/data/{}/{path}", dv.url, dv.api_version);
+        let org = self.up.org(&dv.url).map_err(|e| e.to_string())?;
+        let url = format!("/api/data/{}/{path}", dv.api_version);
         let req = Request::builder()
             .method(Method::GET)
             .uri(&url)
@@ -275,7 +276,7 @@ impl Probe<'_> {
             .body(body::empty())
             .map_err(|_| format!("cannot build a request for {path}"))?;
         let wait = self.config.timeouts.response_headers;
-        let response = tokio::time::timeout(wait, self.up.client.request(req))
+        let (response, lease) = tokio::time::timeout(wait, org.send(req))
             .await
             .map_err(|_| format!("Dataverse did not answer within {} s", wait.as_secs()))?
             .map_err(|e| format!("Dataverse is unreachable: {e}"))?;
@@ -286,6 +287,7 @@ impl Probe<'_> {
             .await
             .map_err(|e| format!("the answer broke off: {e}"))?
             .to_bytes();
+        lease.release();
         Ok((status, body))
     }
 

@@ -13,7 +13,6 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::gateway::{Snapshot, TenantRuntime};
 use crate::metadata::Metadata;
-use crate::upstream::HttpClient;
 
 const REFRESH: Duration = Duration::from_secs(3600);
 const RETRY_MIN: Duration = Duration::from_secs(5);
@@ -30,13 +29,11 @@ pub fn start(snapshot: &Arc<Snapshot>) {
         if tenant.config.dataverse.metadata_file.is_some() {
             continue;
         }
-        let weak = Arc::downgrade(tenant);
-        let client = snapshot.upstream.client.clone();
-        tokio::spawn(run(weak, client));
+        tokio::spawn(run(Arc::downgrade(tenant)));
     }
 }
 
-async fn run(tenant: Weak<TenantRuntime>, client: HttpClient) {
+async fn run(tenant: Weak<TenantRuntime>) {
     let mut retry = RETRY_MIN;
     // A tenant that kept its metadata across a reload is due for a refresh, not a fetch.
     let carried_over = tenant.upgrade().is_some_and(|t| t.metadata().is_some());
@@ -45,7 +42,7 @@ async fn run(tenant: Weak<TenantRuntime>, client: HttpClient) {
     }
     loop {
         let Some(t) = tenant.upgrade() else { return };
-        let wait = match fetch(&t, &client).await {
+        let wait = match fetch(&t).await {
             Ok(meta) => {
                 tracing::info!(tenant = %t.config.name, "metadata loaded");
                 t.metadata.store(Some(Arc::new(meta)));
@@ -64,16 +61,17 @@ async fn run(tenant: Weak<TenantRuntime>, client: HttpClient) {
     }
 }
 
-async fn fetch(t: &TenantRuntime, client: &HttpClient) -> Result<Metadata, String> {
+async fn fetch(t: &TenantRuntime) -> Result<Metadata, String> {
     let token = t.token.token().await.map_err(|e| e.to_string())?;
     let dv = &t.config.dataverse;
-    let req = Request::get(format!("{}/api/data/{}/$metadata", dv.url, dv.api_version))
+    let req = Request::get(format!("/api/data/{}/$metadata", dv.api_version))
         .header(header::AUTHORIZATION, format!("Bearer {}", token.expose()))
         .header(header::ACCEPT, "application/xml")
         .body(crate::body::full(Bytes::new()))
         .map_err(|e| e.to_string())?;
-    let resp = client
-        .request(req)
+    let (resp, lease) = t
+        .org
+        .send(req)
         .await
         .map_err(|e| format!("request failed: {e}"))?;
     if !resp.status().is_success() {
@@ -83,5 +81,6 @@ async fn fetch(t: &TenantRuntime, client: &HttpClient) -> Result<Metadata, Strin
         .collect()
         .await
         .map_err(|e| format!("reading the body: {e}"))?;
+    lease.release();
     Metadata::parse(&body.to_bytes()).map_err(|e| e.to_string())
 }

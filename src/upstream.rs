@@ -1,7 +1,7 @@
 //! Connections to Dataverse and Entra ID: one rustls configuration (aws-lc-rs), one connector
-//! (ALPN h2/http1.1), the per-org connection pools agents' requests use ([`OrgClient`], one per
-//! org URL, kept across reloads), a general pooled hyper client for `$metadata` and `doctor`,
-//! and one reqwest client for token requests.
+//! (ALPN h2/http1.1), the per-org connection pools every request to Dataverse uses
+//! ([`OrgClient`], one per org URL, kept across reloads: agents' requests, `$metadata`,
+//! `doctor`), and one reqwest client for token requests.
 //!
 //! Trust: the webpki roots, the system store, and `upstream_tls.extra_ca_file` if configured.
 
@@ -10,18 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::body::BoxBody;
 use crate::config::{Timeouts, UpstreamTls};
 use crate::org::OrgClient;
-
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, BoxBody>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -40,7 +35,6 @@ pub fn install_crypto_provider() {
 
 #[derive(Clone)]
 pub struct Upstream {
-    pub client: HttpClient,
     pub entra: reqwest::Client,
     connector: HttpsConnector<HttpConnector>,
     idle: Duration,
@@ -73,11 +67,6 @@ impl Upstream {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let connector = org_connector(config.clone(), timeouts.connect);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(timeouts.idle)
-            .build(connector.clone());
         let mut entra_tls = config;
         entra_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let entra = reqwest::Client::builder()
@@ -87,7 +76,6 @@ impl Upstream {
             .build()
             .map_err(|e| UpstreamError::Client(e.to_string()))?;
         Ok(Upstream {
-            client,
             entra,
             connector,
             idle: timeouts.idle,
