@@ -15,7 +15,7 @@ const A: &str = "a0000000-0000-4000-8000-000000000001";
 fn meta() -> &'static Metadata {
     static M: OnceLock<Metadata> = OnceLock::new();
     M.get_or_init(|| {
-        Metadata::parse(include_bytes!("../sim/metadata.xml")).expect("sim CSDL parses")
+        Metadata::parse(include_bytes!("../../sim/metadata.xml")).expect("sim CSDL parses")
     })
 }
 
