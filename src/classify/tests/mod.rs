@@ -9,6 +9,8 @@ use super::*;
 use crate::config::{Policy, TableRule};
 use crate::policy::{self, Decision, Denial};
 
+mod query;
+
 const C: &str = "c0000000-0000-4000-8000-000000000001";
 const A: &str = "a0000000-0000-4000-8000-000000000001";
 
