@@ -31,7 +31,12 @@ async fn get(h: &Harness, path_and_query: &str) -> (u16, String) {
 /// The decoded query of the only request the simulator received since the last clear.
 fn forwarded(h: &Harness) -> String {
     let seen = h.upstream_requests();
-    assert_eq!(seen.len(), 1, "{:?}", seen.iter().map(|r| &r.uri).collect::<Vec<_>>());
+    assert_eq!(
+        seen.len(),
+        1,
+        "{:?}",
+        seen.iter().map(|r| &r.uri).collect::<Vec<_>>()
+    );
     let query = seen[0].uri.split_once('?').map_or("", |(_, q)| q);
     percent_decode(query, true).expect("decodable")
 }
@@ -74,9 +79,22 @@ async fn aliases_bound_to_columns_are_checked_like_the_columns() {
         refused(&h, url, &[column]).await;
     }
     refused(&h, "contacts?$select=fullname&@p=createdby", &["`@p`"]).await;
-    refused(&h, "contacts?$filter=@p eq 'x'&@p=createdby/fullname", &["`systemusers`"]).await;
-    passed_as_sent(&h, "opportunities?$select=name&$filter=contains(@p,'x')&@p=name").await;
-    passed_as_sent(&h, "opportunities?$select=name&$orderby=@p desc&@p=estimatedvalue").await;
+    refused(
+        &h,
+        "contacts?$filter=@p eq 'x'&@p=createdby/fullname",
+        &["`systemusers`"],
+    )
+    .await;
+    passed_as_sent(
+        &h,
+        "opportunities?$select=name&$filter=contains(@p,'x')&@p=name",
+    )
+    .await;
+    passed_as_sent(
+        &h,
+        "opportunities?$select=name&$orderby=@p desc&@p=estimatedvalue",
+    )
+    .await;
 }
 
 /// Item 8: about 6 GUIDs in 16 start with a letter; every one is a literal, any case.
@@ -85,10 +103,17 @@ async fn guid_literals_starting_with_a_letter_pass() {
     let h = Harness::with_policy(POLICY).await;
     for first in "0123456789abcdefABCDEF".chars() {
         let g = format!("{first}3c2aa00-0000-4000-8000-00000000000b");
-        passed_as_sent(&h, &format!("contacts?$filter=_parentcustomerid_value eq {g}")).await;
         passed_as_sent(
             &h,
-            &format!("leads?$filter=_createdby_value ne {}", g.to_ascii_uppercase()),
+            &format!("contacts?$filter=_parentcustomerid_value eq {g}"),
+        )
+        .await;
+        passed_as_sent(
+            &h,
+            &format!(
+                "leads?$filter=_createdby_value ne {}",
+                g.to_ascii_uppercase()
+            ),
         )
         .await;
     }
@@ -146,7 +171,12 @@ async fn apply_filter_without_select_gets_the_allowed_columns() {
         assert!(!row.contains_key("statuscode"), "{body}");
         assert!(!row.contains_key("_parentaccountid_value"), "{body}");
     }
-    refused(&h, "opportunities?$apply=filter(statuscode eq 1)", &["column `statuscode`"]).await;
+    refused(
+        &h,
+        "opportunities?$apply=filter(statuscode eq 1)",
+        &["column `statuscode`"],
+    )
+    .await;
 }
 
 /// The same alias rules apply to each part of a `$batch`.

@@ -65,6 +65,9 @@ const OPERATORS: &[&str] = &[
 ];
 /// Nesting (parentheses, functions, lambdas, aliases) beyond this is refused.
 const MAX_DEPTH: usize = 64;
+/// Alias expansions per expression beyond this are refused: an alias may use others, and
+/// without a bound a short query could expand exponentially.
+const MAX_EXPANSIONS: usize = 256;
 
 /// What an expression reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -201,6 +204,7 @@ struct Ctx<'a> {
     vars: Vec<(String, Vec<String>)>,
     /// Aliases being expanded (a cycle is refused).
     expanding: Vec<String>,
+    expansions: usize,
     depth: usize,
 }
 
@@ -211,6 +215,7 @@ impl<'a> Ctx<'a> {
             refs: Refs::default(),
             vars: Vec::new(),
             expanding: Vec::new(),
+            expansions: 0,
             depth: 0,
         }
     }
@@ -482,6 +487,13 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
         }
         if is_record_reference(value) {
             return Ok(Operand::Record);
+        }
+        self.ctx.expansions += 1;
+        if self.ctx.expansions > MAX_EXPANSIONS {
+            return Err(not(format!(
+                "`{}` expands parameter aliases more than {MAX_EXPANSIONS} times",
+                self.text
+            )));
         }
         self.ctx.expanding.push(name.to_string());
         let result = Parser::new(value, self.ctx).and_then(|mut p| {

@@ -7,9 +7,19 @@ use super::*;
 /// Denied (403) with a reason that contains every `names`.
 fn denied(url: &str, names: &[&str]) {
     let d = decide("GET", url, None);
-    assert_eq!(d.denial, Some(NO), "{url}: {} (uses: {:?})", d.reason, d.uses);
+    assert_eq!(
+        d.denial,
+        Some(NO),
+        "{url}: {} (uses: {:?})",
+        d.reason,
+        d.uses
+    );
     for n in names {
-        assert!(d.reason.contains(n), "{url}: `{}` does not name {n}", d.reason);
+        assert!(
+            d.reason.contains(n),
+            "{url}: `{}` does not name {n}",
+            d.reason
+        );
     }
 }
 
@@ -101,7 +111,9 @@ fn documented_query_function_syntax_is_allowed() {
     // "my records": a lookup named by its own name compares its value column only
     let d = allowed("leads?$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby')");
     assert!(
-        d.uses.iter().any(|u| matches!(u, Use::Table(t) if t.set == "leads" && t.columns == ["_createdby_value"])),
+        d.uses.iter().any(
+            |u| matches!(u, Use::Table(t) if t.set == "leads" && t.columns == ["_createdby_value"])
+        ),
         "{:?}",
         d.uses
     );

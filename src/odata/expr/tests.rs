@@ -295,6 +295,12 @@ fn unknown_things_are_not_understood() {
     }
     let deep = format!("{}a eq 1{}", "(".repeat(200), ")".repeat(200));
     assert!(filter_refs(&deep, &[]).is_err());
+    // each alias uses the next one twice: 2^40 expansions if unbounded
+    let mut chain: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("a{i}"), format!("@a{} eq @a{}", i + 1, i + 1)))
+        .collect();
+    chain.push(("a40".into(), "x".into()));
+    assert!(filter_refs("@a0", &chain).is_err());
 }
 
 #[test]
