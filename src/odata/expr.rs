@@ -22,11 +22,12 @@
 //!   (inline or through an alias; listed in [`Refs::columns`]), `PropertyValue(s)` literals;
 //! - literals are recognised by their complete shape only (strings, numbers, dates, GUIDs).
 
+mod alias;
 mod functions;
 mod lex;
 
-use functions::{Arg, Kind};
-use lex::Tok;
+pub use alias::literal_alias;
+use lex::{Tok, describe};
 
 use super::{ParseError, is_identifier};
 
@@ -124,67 +125,6 @@ pub fn orderby_refs(expr: &str, aliases: &[(String, String)]) -> Result<Refs, Pa
         }
     }
     Ok(ctx.refs)
-}
-
-/// The value of alias `@name` where only a literal can stand (an operation's parameter): a
-/// string, number, date, GUID, `true`/`false`/`null` or an array of those.
-pub fn literal_alias(name: &str, value: &str) -> Result<(), ParseError> {
-    let toks = lex::tokenize(value).map_err(|e| in_alias(name, e))?;
-    let ok = match toks.as_slice() {
-        [Tok::Text(_) | Tok::Literal] | [Tok::Minus, Tok::Literal] => true,
-        [Tok::Word(w)] => matches!(w.as_str(), "true" | "false" | "null"),
-        [Tok::LBracket, ..] => {
-            let mut ctx = Ctx::new(&[]);
-            let mut p = Parser {
-                toks: toks.clone(),
-                pos: 1,
-                text: value,
-                ctx: &mut ctx,
-            };
-            p.array()
-                .and_then(|()| p.end())
-                .map_err(|e| in_alias(name, e))?;
-            true
-        }
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(not(format!(
-            "parameter alias `@{name}` = `{value}` is not a literal or a record reference"
-        )))
-    }
-}
-
-fn in_alias(name: &str, e: ParseError) -> ParseError {
-    match e {
-        ParseError::Malformed(m) => {
-            ParseError::Malformed(format!("parameter alias `@{name}`: {m}"))
-        }
-        ParseError::NotUnderstood(m) => {
-            ParseError::NotUnderstood(format!("parameter alias `@{name}`: {m}"))
-        }
-    }
-}
-
-fn describe(t: &Tok) -> String {
-    match t {
-        Tok::Word(w) => format!("`{w}`"),
-        Tok::Alias(a) => format!("`@{a}`"),
-        Tok::Text(s) => format!("`'{s}'`"),
-        Tok::Json => "a double-quoted string".into(),
-        Tok::Literal => "a literal".into(),
-        Tok::Open => "`(`".into(),
-        Tok::Close => "`)`".into(),
-        Tok::Comma => "`,`".into(),
-        Tok::Slash => "`/`".into(),
-        Tok::Colon => "`:`".into(),
-        Tok::Equals => "`=`".into(),
-        Tok::LBracket => "`[`".into(),
-        Tok::RBracket => "`]`".into(),
-        Tok::Minus => "`-`".into(),
-    }
 }
 
 /// What an operand is, where its kind matters (query-function arguments).
@@ -466,125 +406,6 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
                     )));
                 }
             }
-        }
-    }
-
-    /// `@name`: its value parsed in place, in the current scope.
-    fn alias(&mut self, name: &str) -> Result<Operand, ParseError> {
-        let aliases: &'a [(String, String)] = self.ctx.aliases;
-        let Some((_, value)) = aliases.iter().find(|(n, _)| n == name) else {
-            return Err(ParseError::Malformed(format!(
-                "parameter alias `@{name}` is used but not defined"
-            )));
-        };
-        if !self.ctx.refs.aliases.iter().any(|a| a == name) {
-            self.ctx.refs.aliases.push(name.to_string());
-        }
-        if self.ctx.expanding.iter().any(|a| a == name) {
-            return Err(ParseError::Malformed(format!(
-                "parameter alias `@{name}` refers to itself"
-            )));
-        }
-        if is_record_reference(value) {
-            return Ok(Operand::Record);
-        }
-        self.ctx.expansions += 1;
-        if self.ctx.expansions > MAX_EXPANSIONS {
-            return Err(not(format!(
-                "`{}` expands parameter aliases more than {MAX_EXPANSIONS} times",
-                self.text
-            )));
-        }
-        self.ctx.expanding.push(name.to_string());
-        let result = Parser::new(value, self.ctx).and_then(|mut p| {
-            let operand = p.expr()?;
-            p.end()?;
-            Ok(operand)
-        });
-        self.ctx.expanding.pop();
-        result.map_err(|e| in_alias(name, e))
-    }
-
-    /// `Microsoft.Dynamics.CRM.<name>(Arg=value, ...)` after its `(`.
-    fn query_function(&mut self, name: &str) -> Result<Operand, ParseError> {
-        let params = match functions::query_function(name) {
-            Some(Kind::Column(params)) => params,
-            Some(Kind::Hierarchy) => {
-                return Err(not(format!(
-                    "the query function `{name}` compares rows through the table's hierarchy \
-                     lookup, which the gateway cannot name: not inspected"
-                )));
-            }
-            None => {
-                return Err(not(format!(
-                    "`{name}` is not a Dataverse query function the gateway inspects"
-                )));
-            }
-        };
-        let mut seen: Vec<&str> = Vec::new();
-        if self.peek() == Some(&Tok::Close) {
-            self.pos += 1;
-            return Ok(Operand::Expression);
-        }
-        loop {
-            let (arg, kind) = match (self.next(), self.next()) {
-                (Some(Tok::Word(a)), Some(Tok::Equals)) => {
-                    match params.iter().find(|(p, _)| *p == a) {
-                        Some(&(p, kind)) => (p, kind),
-                        None => {
-                            return Err(not(format!(
-                                "`{a}` is not an argument of the query function `{name}`"
-                            )));
-                        }
-                    }
-                }
-                _ => {
-                    return Err(ParseError::Malformed(format!(
-                        "`{name}` takes `Name=value` arguments"
-                    )));
-                }
-            };
-            if seen.contains(&arg) {
-                return Err(ParseError::Malformed(format!(
-                    "`{arg}` appears twice in `{name}`"
-                )));
-            }
-            seen.push(arg);
-            self.query_argument(name, arg, kind)?;
-            match self.next() {
-                Some(Tok::Comma) => continue,
-                Some(Tok::Close) => return Ok(Operand::Expression),
-                _ => {
-                    return Err(ParseError::Malformed(format!(
-                        "`{name}(...)`: arguments end with `)`"
-                    )));
-                }
-            }
-        }
-    }
-
-    fn query_argument(&mut self, function: &str, arg: &str, kind: Arg) -> Result<(), ParseError> {
-        let before = (self.ctx.refs.paths.len(), self.ctx.refs.columns.len());
-        let operand = self.nested(|p| p.operand())?;
-        let named = (self.ctx.refs.paths.len(), self.ctx.refs.columns.len()) != before;
-        let refuse = |what: &str| Err(not(format!("`{arg}` of `{function}` must be {what}")));
-        match (kind, operand) {
-            (_, _) if named => refuse("a literal, not an expression naming data"),
-            (Arg::Column, Operand::Text(column)) => {
-                let segments: Vec<String> = column.split('/').map(str::to_string).collect();
-                if !segments.iter().all(|s| is_identifier(s)) {
-                    return Err(not(format!(
-                        "`{arg}='{column}'` of `{function}` is not a column name"
-                    )));
-                }
-                self.ctx.refs.columns.push(segments);
-                Ok(())
-            }
-            (Arg::Column, _) => refuse("a quoted column name"),
-            (Arg::Value, Operand::Text(_) | Operand::Literal) => Ok(()),
-            (Arg::Value, _) => refuse("a literal"),
-            (Arg::Values, Operand::Array) => Ok(()),
-            (Arg::Values, _) => refuse("an array of literals"),
         }
     }
 }

@@ -226,3 +226,22 @@ fn is_time_with_offset(s: &str) -> bool {
         None => is_time(s),
     }
 }
+
+pub(super) fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Word(w) => format!("`{w}`"),
+        Tok::Alias(a) => format!("`@{a}`"),
+        Tok::Text(s) => format!("`'{s}'`"),
+        Tok::Json => "a double-quoted string".into(),
+        Tok::Literal => "a literal".into(),
+        Tok::Open => "`(`".into(),
+        Tok::Close => "`)`".into(),
+        Tok::Comma => "`,`".into(),
+        Tok::Slash => "`/`".into(),
+        Tok::Colon => "`:`".into(),
+        Tok::Equals => "`=`".into(),
+        Tok::LBracket => "`[`".into(),
+        Tok::RBracket => "`]`".into(),
+        Tok::Minus => "`-`".into(),
+    }
+}
