@@ -393,11 +393,21 @@ pub(super) fn parameters(
     let mut used = Vec::new();
     if let Some(KeySpec::Pairs(pairs)) = params {
         for (name, value) in pairs {
-            if let Some(alias) = value.strip_prefix('@') {
-                used.push(alias.to_string());
-            } else if name == "EntityNames" || name == "EntityName" || name == "TargetEntityName" {
-                for logical in value.trim_matches(['[', ']']).split(',') {
-                    let logical = logical.trim().trim_matches('\'');
+            // A parameter given through an alias is checked on the alias's value.
+            let value = match value.strip_prefix('@') {
+                Some(alias) => {
+                    used.push(alias.to_string());
+                    q.alias(alias).ok_or_else(|| {
+                        ParseError::Malformed(format!(
+                            "parameter alias `@{alias}` is used but not defined"
+                        ))
+                    })?
+                }
+                None => value.as_str(),
+            };
+            if name == "EntityNames" || name == "EntityName" || name == "TargetEntityName" {
+                for logical in value.trim().trim_matches(['[', ']']).split(',') {
+                    let logical = logical.trim().trim_matches(['\'', '"']);
                     let set = meta
                         .set_of(logical)
                         .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
@@ -410,13 +420,6 @@ pub(super) fn parameters(
         return Err(ParseError::Malformed(
             "functions take no query options besides $select".into(),
         ));
-    }
-    for name in &used {
-        if q.alias(name).is_none() {
-            return Err(ParseError::Malformed(format!(
-                "parameter alias `@{name}` is used but not defined"
-            )));
-        }
     }
     // A parameter's alias is a literal or a record reference, never an expression.
     for (name, value) in &q.aliases {

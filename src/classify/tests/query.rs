@@ -198,3 +198,58 @@ fn apply_filter_without_select_is_a_main_read() {
         &["`opportunities`", "$select"],
     );
 }
+
+/// A function's table-name parameter given through an alias names those tables just the same.
+#[test]
+fn table_names_in_function_parameters_given_through_aliases() {
+    let csdl = String::from_utf8_lossy(include_bytes!("../../sim/metadata.xml"))
+        .replacen(
+            r#"<EntityContainer Name="System">"#,
+            r#"<Function Name="RetrieveTotalRecordCount"><Parameter Name="EntityNames" Type="Collection(Edm.String)" Nullable="false" /><ReturnType Type="Edm.String" /></Function><EntityContainer Name="System"><FunctionImport Name="RetrieveTotalRecordCount" Function="mscrm.RetrieveTotalRecordCount" />"#,
+            1,
+        );
+    let meta = Metadata::parse(csdl.as_bytes()).expect("CSDL parses");
+    let mut p = policy();
+    p.functions.push("RetrieveTotalRecordCount".into());
+    let urls = urls();
+    let ids = BTreeMap::new();
+    let env = Env {
+        metadata: Some(&meta),
+        known_functions: &p.functions,
+        urls: &urls,
+        content_ids: &ids,
+    };
+    let h = HeaderMap::new();
+    let run = |path: &str, query: Option<&str>| {
+        let req = Request {
+            method: &http::Method::GET,
+            path,
+            query,
+            headers: &h,
+            body: None,
+        };
+        policy::decide(&p, classify(&req, &env), &h)
+    };
+    let d = run("RetrieveTotalRecordCount(EntityNames=['contact'])", None);
+    assert!(d.allowed(), "{}", d.reason);
+    let d = run(
+        "RetrieveTotalRecordCount(EntityNames=@p1)",
+        Some(r#"@p1=["contact"]"#),
+    );
+    assert!(d.allowed(), "{}", d.reason);
+    for (path, query) in [
+        (
+            "RetrieveTotalRecordCount(EntityNames=@p1)",
+            Some("@p1=['systemuser']"),
+        ),
+        ("RetrieveTotalRecordCount(EntityNames=['systemuser'])", None),
+    ] {
+        let d = run(path, query);
+        assert!(d.reason.contains("`systemusers`"), "{path}: {}", d.reason);
+    }
+    let d = run(
+        "RetrieveTotalRecordCount(EntityNames=@p1)",
+        Some("@p1=['contact']&@p2=1"),
+    );
+    assert!(d.reason.contains("`@p2`"), "{}", d.reason);
+}
