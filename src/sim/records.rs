@@ -11,15 +11,18 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::data::{Row, Store};
+use super::expand::{self, View};
 use super::filter;
 use super::path::Key;
+use super::prefer::{self, Annotations};
 use super::query::{self, Cookie, Query};
 use super::response::{
-    Fault, ODATA_JSON, SimBody, dataverse_error, no_content, odata_json, odata_text, set_header,
+    Fault, ODATA_JSON, SimBody, bad_request, dataverse_error, no_content, odata_json, odata_text,
+    set_header,
 };
 use super::schema::Table;
 use super::state::Shared;
-use super::{payload, stream};
+use super::{fetch, payload, stream};
 
 /// Dataverse's default page size.
 const DEFAULT_PAGE: usize = 5000;
@@ -30,6 +33,8 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     pub query: Query,
     pub body: &'a [u8],
+    /// The annotations `Prefer: odata.include-annotations` asks for.
+    pub annotations: Annotations,
 }
 
 impl Call<'_> {
@@ -78,16 +83,23 @@ fn unknown_property(table: &Table, name: &str) -> Fault {
     ))
 }
 
-pub fn list(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
+pub fn list(call: &Call, store: &Store, table: &'static Table) -> Response<SimBody> {
     if table.set == "annotations" {
         return stream_annotations(call, store, table);
+    }
+    if let Some(xml) = &call.query.fetch_xml {
+        return fetch_rows(call, store, table, xml);
     }
     let select = match call.select(table) {
         Ok(select) => select,
         Err(fault) => return fault.into(),
     };
+    let expand = match expand::parse(table, call.query.expand.as_deref()) {
+        Ok(expand) => expand,
+        Err(fault) => return fault.into(),
+    };
     let conditions = call.filter(table);
-    let max_page = query::max_page_size(call.prefer()).filter(|_| call.query.top.is_none());
+    let max_page = prefer::max_page_size(call.prefer()).filter(|_| call.query.top.is_none());
     let page_size = call.query.top.or(max_page).unwrap_or(DEFAULT_PAGE);
     let after = call.query.skip.as_ref().map(|c| c.last_id.as_str());
     let keep = |id: &str, row: &Row| match (&conditions, row.to_json(table, id, None)) {
@@ -97,15 +109,13 @@ pub fn list(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
     let mut rows = store.page_where(table.set, after, page_size.saturating_add(1), keep);
     let more = rows.len() > page_size && call.query.top.is_none();
     rows.truncate(page_size);
-    let values: Vec<String> = rows
-        .iter()
-        .map(|(id, row)| row.to_json(table, id, select).to_string())
-        .collect();
-    let context = Value::String(format!("{}/$metadata#{}", call.api(), table.set));
-    let mut text = format!(
-        "{{\"@odata.context\":{context},\"value\":[{}]",
-        values.join(",")
-    );
+    let view = View {
+        store,
+        select,
+        expand: &expand,
+        annotations: &call.annotations,
+    };
+    let mut text = collection_text(call, table, &view, &rows);
     if let (true, Some((last_id, _))) = (more, rows.last()) {
         let link = Value::String(next_link(call, table, last_id));
         text.push_str(&format!(",\"@odata.nextLink\":{link}"));
@@ -113,13 +123,84 @@ pub fn list(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
     text.push('}');
     let mut response = odata_text(StatusCode::OK, text);
     if let Some(n) = max_page {
-        set_header(
-            &mut response,
-            "preference-applied",
-            &format!("odata.maxpagesize={n}"),
+        add_applied(&mut response, &format!("odata.maxpagesize={n}"));
+    }
+    annotations_applied(call, &mut response);
+    response
+}
+
+/// `{"@odata.context":...,"value":[rows]` (unclosed, for a nextLink to follow).
+fn collection_text(call: &Call, table: &Table, view: &View, rows: &[(String, Row)]) -> String {
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(id, row)| view.render(table, id, row).to_string())
+        .collect();
+    let context = Value::String(format!("{}/$metadata#{}", call.api(), table.set));
+    format!(
+        "{{\"@odata.context\":{context},\"value\":[{}]",
+        values.join(",")
+    )
+}
+
+/// A `fetchXml` read: one page of the rows its conditions keep, with its columns (every column
+/// when it names none; see `fetch`).
+fn fetch_rows(call: &Call, store: &Store, table: &'static Table, xml: &str) -> Response<SimBody> {
+    let fetch = match fetch::parse(xml) {
+        Ok(fetch) => fetch,
+        Err(message) => return bad_request(&message),
+    };
+    if fetch.entity != table.logical {
+        return bad_request(
+            "The entity name specified in FetchXml does not match the entity name in the URL.",
         );
     }
+    let columns = fetch.columns.as_deref().unwrap_or_default();
+    if let Some(bad) = columns.iter().find(|c| !table.has_column(c)) {
+        return bad_request(&format!(
+            "'{}' entity doesn't contain attribute with Name = '{bad}'.",
+            table.logical
+        ));
+    }
+    let conditions: Vec<_> = fetch
+        .conditions
+        .into_iter()
+        .filter(|c| table.has_column(&c.property))
+        .collect();
+    let keep = |id: &str, row: &Row| match row.to_json(table, id, None) {
+        Value::Object(entity) => filter::matches(&conditions, &entity),
+        _ => true,
+    };
+    let rows = store.page_where(table.set, None, fetch.top.unwrap_or(DEFAULT_PAGE), keep);
+    let view = View {
+        store,
+        select: fetch.columns.as_deref(),
+        expand: &[],
+        annotations: &call.annotations,
+    };
+    let mut text = collection_text(call, table, &view, &rows);
+    text.push('}');
+    let mut response = odata_text(StatusCode::OK, text);
+    annotations_applied(call, &mut response);
     response
+}
+
+/// Appends one preference to `Preference-Applied`.
+fn add_applied(response: &mut Response<SimBody>, preference: &str) {
+    let value = match response
+        .headers()
+        .get("preference-applied")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(before) => format!("{before}, {preference}"),
+        None => preference.to_string(),
+    };
+    set_header(response, "preference-applied", &value);
+}
+
+fn annotations_applied(call: &Call, response: &mut Response<SimBody>) {
+    if let Some(applied) = &call.annotations.applied {
+        add_applied(response, applied);
+    }
 }
 
 /// The absolute URL of the page after the row `last_id`, with the request's other options.
@@ -148,7 +229,7 @@ fn stream_annotations(call: &Call, store: &Store, table: &Table) -> Response<Sim
     response
 }
 
-pub fn retrieve(call: &Call, store: &Store, table: &Table, key: &Key) -> Response<SimBody> {
+pub fn retrieve(call: &Call, store: &Store, table: &'static Table, key: &Key) -> Response<SimBody> {
     let select = match call.select(table) {
         Ok(select) => select,
         Err(fault) => return fault.into(),
@@ -159,12 +240,12 @@ pub fn retrieve(call: &Call, store: &Store, table: &Table, key: &Key) -> Respons
         Err(fault) => return fault.into(),
     };
     match store.get(table.set, &id) {
-        Some(row) => entity(call, table, &id, row, select, StatusCode::OK),
+        Some(row) => entity(call, store, table, &id, row, select, StatusCode::OK),
         None => not_found(table, key),
     }
 }
 
-pub fn create(call: &Call, store: &mut Store, table: &Table) -> Response<SimBody> {
+pub fn create(call: &Call, store: &mut Store, table: &'static Table) -> Response<SimBody> {
     let payload = match payload::parse(table, call.body) {
         Ok(payload) => payload,
         Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
@@ -181,7 +262,12 @@ pub fn create(call: &Call, store: &mut Store, table: &Table) -> Response<SimBody
 
 /// PATCH: update, or create when absent (unless `If-Match: *`); `If-None-Match: *` is
 /// create-only; `If-Match: W/"n"` must equal the row's ETag.
-pub fn upsert(call: &Call, store: &mut Store, table: &Table, key: &Key) -> Response<SimBody> {
+pub fn upsert(
+    call: &Call,
+    store: &mut Store,
+    table: &'static Table,
+    key: &Key,
+) -> Response<SimBody> {
     let mut payload = match payload::parse(table, call.body) {
         Ok(payload) => payload,
         Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
@@ -253,15 +339,19 @@ pub fn etag(row: &Row) -> String {
 fn written(
     call: &Call,
     store: &Store,
-    table: &Table,
+    table: &'static Table,
     id: &str,
     status: StatusCode,
 ) -> Response<SimBody> {
     let entity_id = format!("{}/{}({id})", call.api(), table.set);
     let mut response = match store.get(table.set, id) {
-        Some(row) if query::wants_representation(call.prefer()) => {
-            let mut response = entity(call, table, id, row, None, status);
-            set_header(&mut response, "preference-applied", "return=representation");
+        Some(row) if prefer::wants_representation(call.prefer()) => {
+            let select = match call.select(table) {
+                Ok(select) => select,
+                Err(fault) => return fault.into(),
+            };
+            let mut response = entity(call, store, table, id, row, select, status);
+            add_applied(&mut response, "return=representation");
             response
         }
         _ => no_content(),
@@ -270,20 +360,33 @@ fn written(
     response
 }
 
-/// A row as a single-entity response (`@odata.context` `<set>/$entity`, `ETag` header).
+/// A row as a single-entity response (`@odata.context` `<set>/$entity`, `ETag` header), with
+/// the request's `$expand` and annotations.
 pub fn entity(
     call: &Call,
-    table: &Table,
+    store: &Store,
+    table: &'static Table,
     id: &str,
     row: &Row,
     select: Option<&[String]>,
     status: StatusCode,
 ) -> Response<SimBody> {
-    let mut json = row.to_json(table, id, select);
+    let expand = match expand::parse(table, call.query.expand.as_deref()) {
+        Ok(expand) => expand,
+        Err(fault) => return fault.into(),
+    };
+    let view = View {
+        store,
+        select,
+        expand: &expand,
+        annotations: &call.annotations,
+    };
+    let mut json = view.render(table, id, row);
     json["@odata.context"] =
         Value::String(format!("{}/$metadata#{}/$entity", call.api(), table.set));
     let mut response = odata_json(status, &json);
     set_header(&mut response, "etag", &etag(row));
+    annotations_applied(call, &mut response);
     response
 }
 
