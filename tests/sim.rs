@@ -348,9 +348,22 @@ async fn serves_functions_and_metadata() {
 async fn counts_concurrent_requests() {
     let h = SimClient::start(SimConfig::default()).await;
     let token = h.token().await;
-    h.sim.set_response_delay(Duration::from_millis(200));
+    // responses are held until all five requests have arrived: they overlap by construction
+    h.sim.hold_responses();
     let who = || h.get("WhoAmI", &token);
-    let replies = tokio::join!(who(), who(), who(), who(), who());
+    let all = async { tokio::join!(who(), who(), who(), who(), who()) };
+    let arrived = async {
+        tokio::time::timeout(Duration::from_secs(10), h.sim.requests_reached(5))
+            .await
+            .expect("five requests reach the simulator");
+        assert_eq!(h.sim.max_in_flight(), 5);
+        h.sim.release_responses();
+    };
+    let (replies, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(all, arrived)
+    })
+    .await
+    .expect("the held requests are answered once released");
     let statuses = [
         replies.0.status,
         replies.1.status,
