@@ -174,13 +174,11 @@ async fn expansions_and_written_rows_are_annotated_too() {
         "prefer",
         "return=representation,odata.include-annotations=\"*\"",
     )];
-    let body = format!(
-        r#"{{"firstname":"Ann","parentcustomerid_account@odata.bind":"/accounts(a0000000-0000-4000-8000-000000000002)"}}"#
-    );
+    let body = r#"{"firstname":"Ann","parentcustomerid_account@odata.bind":"/accounts(a0000000-0000-4000-8000-000000000002)"}"#;
     let mut headers = prefer.to_vec();
     headers.push(("content-type", "application/json"));
     let created = h
-        .api(Method::POST, "contacts", &token, &headers, &body)
+        .api(Method::POST, "contacts", &token, &headers, body)
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let applied = created.header("preference-applied");

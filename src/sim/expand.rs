@@ -191,7 +191,7 @@ mod tests {
             "not selected"
         );
         assert!(
-            json.get(&format!("_parentcustomerid_value@{FORMATTED}"))
+            json.get(format!("_parentcustomerid_value@{FORMATTED}"))
                 .is_none()
         );
     }
