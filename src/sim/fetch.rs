@@ -10,14 +10,22 @@
 //!   nested filters are not evaluated.
 //!
 //! `<link-entity>` subtrees and `<order>` are accepted and not evaluated (no columns of linked
-//! rows come back). Malformed XML is a 400.
+//! rows come back). Malformed XML is a 400. The answer is one page, without a paging cookie.
 //!
-//! Pure: no I/O, no clock.
+//! [`parse`] is pure; [`serve`] answers over the store its caller locked (synchronous, no clock).
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::filter::{Condition, Literal, Op};
+use http::{Response, StatusCode};
+use serde_json::Value;
+
+use super::data::{Row, Store};
+use super::expand::View;
+use super::filter::{self, Condition, Literal, Op};
+use super::records::{Call, DEFAULT_PAGE, annotations_applied, collection_text};
+use super::response::{SimBody, bad_request, odata_text};
+use super::schema::Table;
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Fetch {
@@ -125,6 +133,48 @@ fn condition(element: &BytesStart) -> Result<Option<Condition>, String> {
         op,
         literal,
     }))
+}
+
+/// A `fetchXml` read: one page of the rows its conditions keep, with its columns (every column
+/// when it names none; see `fetch`).
+pub fn serve(call: &Call, store: &Store, table: &'static Table, xml: &str) -> Response<SimBody> {
+    let fetch = match parse(xml) {
+        Ok(fetch) => fetch,
+        Err(message) => return bad_request(&message),
+    };
+    if fetch.entity != table.logical {
+        return bad_request(
+            "The entity name specified in FetchXml does not match the entity name in the URL.",
+        );
+    }
+    let columns = fetch.columns.as_deref().unwrap_or_default();
+    if let Some(bad) = columns.iter().find(|c| !table.has_column(c)) {
+        return bad_request(&format!(
+            "'{}' entity doesn't contain attribute with Name = '{bad}'.",
+            table.logical
+        ));
+    }
+    let conditions: Vec<_> = fetch
+        .conditions
+        .into_iter()
+        .filter(|c| table.has_column(&c.property))
+        .collect();
+    let keep = |id: &str, row: &Row| match row.to_json(table, id, None) {
+        Value::Object(entity) => filter::matches(&conditions, &entity),
+        _ => true,
+    };
+    let rows = store.page_where(table.set, None, fetch.top.unwrap_or(DEFAULT_PAGE), keep);
+    let view = View {
+        store,
+        select: fetch.columns.as_deref(),
+        expand: &[],
+        annotations: &call.annotations,
+    };
+    let mut text = collection_text(call, table, &view, &rows);
+    text.push('}');
+    let mut response = odata_text(StatusCode::OK, text);
+    annotations_applied(call, &mut response);
+    response
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! Table operations of the Dataverse side: list (with `$select`, `$top`, simple `$filter` and
-//! paging), retrieve, create, upsert and delete, plus the streamed `annotations` list.
+//! Table operations of the Dataverse side: list (with `$select`, `$top`, simple `$filter`,
+//! `$expand` of lookups and paging; `fetchXml` lists go to `fetch`), retrieve, create, upsert and
+//! delete, plus the streamed `annotations` list. Rows are rendered by `expand::View`, with the
+//! annotations `Prefer` asks for (echoed in `Preference-Applied`).
 //!
 //! Each operation takes an authenticated, privilege-checked [`Call`] and the store, locked by the
 //! caller (so a `$batch` change set can run several operations under one lock), and returns a
@@ -17,15 +19,14 @@ use super::path::Key;
 use super::prefer::{self, Annotations};
 use super::query::{self, Cookie, Query};
 use super::response::{
-    Fault, ODATA_JSON, SimBody, bad_request, dataverse_error, no_content, odata_json, odata_text,
-    set_header,
+    Fault, ODATA_JSON, SimBody, dataverse_error, no_content, odata_json, odata_text, set_header,
 };
 use super::schema::Table;
 use super::state::Shared;
 use super::{fetch, payload, stream};
 
 /// Dataverse's default page size.
-const DEFAULT_PAGE: usize = 5000;
+pub const DEFAULT_PAGE: usize = 5000;
 
 /// One authenticated request to a table.
 pub struct Call<'a> {
@@ -88,7 +89,7 @@ pub fn list(call: &Call, store: &Store, table: &'static Table) -> Response<SimBo
         return stream_annotations(call, store, table);
     }
     if let Some(xml) = &call.query.fetch_xml {
-        return fetch_rows(call, store, table, xml);
+        return fetch::serve(call, store, table, xml);
     }
     let select = match call.select(table) {
         Ok(select) => select,
@@ -130,7 +131,7 @@ pub fn list(call: &Call, store: &Store, table: &'static Table) -> Response<SimBo
 }
 
 /// `{"@odata.context":...,"value":[rows]` (unclosed, for a nextLink to follow).
-fn collection_text(call: &Call, table: &Table, view: &View, rows: &[(String, Row)]) -> String {
+pub fn collection_text(call: &Call, table: &Table, view: &View, rows: &[(String, Row)]) -> String {
     let values: Vec<String> = rows
         .iter()
         .map(|(id, row)| view.render(table, id, row).to_string())
@@ -140,48 +141,6 @@ fn collection_text(call: &Call, table: &Table, view: &View, rows: &[(String, Row
         "{{\"@odata.context\":{context},\"value\":[{}]",
         values.join(",")
     )
-}
-
-/// A `fetchXml` read: one page of the rows its conditions keep, with its columns (every column
-/// when it names none; see `fetch`).
-fn fetch_rows(call: &Call, store: &Store, table: &'static Table, xml: &str) -> Response<SimBody> {
-    let fetch = match fetch::parse(xml) {
-        Ok(fetch) => fetch,
-        Err(message) => return bad_request(&message),
-    };
-    if fetch.entity != table.logical {
-        return bad_request(
-            "The entity name specified in FetchXml does not match the entity name in the URL.",
-        );
-    }
-    let columns = fetch.columns.as_deref().unwrap_or_default();
-    if let Some(bad) = columns.iter().find(|c| !table.has_column(c)) {
-        return bad_request(&format!(
-            "'{}' entity doesn't contain attribute with Name = '{bad}'.",
-            table.logical
-        ));
-    }
-    let conditions: Vec<_> = fetch
-        .conditions
-        .into_iter()
-        .filter(|c| table.has_column(&c.property))
-        .collect();
-    let keep = |id: &str, row: &Row| match row.to_json(table, id, None) {
-        Value::Object(entity) => filter::matches(&conditions, &entity),
-        _ => true,
-    };
-    let rows = store.page_where(table.set, None, fetch.top.unwrap_or(DEFAULT_PAGE), keep);
-    let view = View {
-        store,
-        select: fetch.columns.as_deref(),
-        expand: &[],
-        annotations: &call.annotations,
-    };
-    let mut text = collection_text(call, table, &view, &rows);
-    text.push('}');
-    let mut response = odata_text(StatusCode::OK, text);
-    annotations_applied(call, &mut response);
-    response
 }
 
 /// Appends one preference to `Preference-Applied`.
@@ -197,7 +156,7 @@ fn add_applied(response: &mut Response<SimBody>, preference: &str) {
     set_header(response, "preference-applied", &value);
 }
 
-fn annotations_applied(call: &Call, response: &mut Response<SimBody>) {
+pub fn annotations_applied(call: &Call, response: &mut Response<SimBody>) {
     if let Some(applied) = &call.annotations.applied {
         add_applied(response, applied);
     }
