@@ -326,7 +326,8 @@ fn expand_nested_with_options() {
         ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$expand=createdby($select=fullname))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "accounts?$expand=contact_customer_accounts($filter=createdby/fullname eq 'x')".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname'))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
-        ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(propertyname='createdby/fullname'))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(propertyname='createdby/fullname'))".into(), None, no("`propertyname` is not an argument of the query function `EqualUserId`")),
+        ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname'))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$orderby=fullname;$top=2)".into(), None, None),
         ("GET", "accounts?$expand=opportunity_parent_account".into(), None, no("this request returns every column of `opportunities`, which has a column list: add $select")),
         ("GET", "accounts?$expand=opportunity_parent_account($select=name)".into(), None, None),
@@ -381,7 +382,7 @@ fn parameter_aliases() {
             "GET",
             "contacts?$filter=fullname eq @p1&@p1=createdby/fullname".into(),
             None,
-            no("parameter alias value `createdby/fullname` is not a literal or a record reference"),
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
