@@ -155,6 +155,9 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
             None => resource::without_metadata(req, &path, &query, env, &mut out)?,
         },
     }
+    if let Some(meta) = env.metadata {
+        resource::free_own_keys(meta, &mut out);
+    }
     Ok(out)
 }
 

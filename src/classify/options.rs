@@ -15,6 +15,9 @@ pub(super) fn read(
     main: bool,
 ) -> Result<(), ParseError> {
     let meta = env.metadata.ok_or_else(|| not("metadata needed"))?;
+    if let Some(xml) = q.get("fetchXml") {
+        return fetch(xml, q, set, logical, meta, out);
+    }
     let mut columns = Vec::new();
     let selected = match q.get("$select") {
         Some(s) => {
@@ -34,17 +37,9 @@ pub(super) fn read(
     columns.extend(resolve(&refs.paths, logical, meta, out)?);
     aliases(&refs.aliases, q, meta, env, out)?;
     if let Some(x) = q.get("$expand") {
-        expand(&parse_expand(x)?, logical, meta, out)?;
+        columns.extend(expand(&parse_expand(x)?, logical, meta, out)?);
     }
     let stored = stored_queries(q, set, out)?;
-    if let Some(xml) = q.get("fetchXml") {
-        if selected || applied || q.get("$filter").is_some() || q.get("$expand").is_some() {
-            return Err(ParseError::Malformed(
-                "fetchXml cannot be combined with other query options".into(),
-            ));
-        }
-        return fetch(xml, set, logical, meta, out);
-    }
     // `main` is false only for `$count`, which returns a number, not rows.
     if main && !selected && !applied && !stored {
         out.touch_main(set, columns);
@@ -134,8 +129,9 @@ fn merge(into: &mut Refs, from: Refs) {
     into.aliases.extend(from.aliases);
 }
 
-/// Resolves member paths from `logical`: navigation segments become reads of their tables;
-/// the last segment, a column. Returns the columns of the starting table.
+/// Resolves member paths from `logical`: navigation segments become reads of their tables and
+/// observe the lookup they are bound to (see [`resource::revealed`]); the last segment, a column.
+/// Returns the columns of the starting table.
 fn resolve(
     paths: &[Vec<String>],
     logical: &str,
@@ -151,8 +147,13 @@ fn resolve(
                 let target = meta.set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
                 })?;
+                let (here, there) = resource::revealed(meta, &ty, seg, nav.collection);
+                match &set {
+                    Some(s) => out.touch(s, Verb::Get, here, false),
+                    None => own.extend(here),
+                }
                 // Every table a lookup path passes through is read, not only the last one.
-                out.touch(target, Verb::Get, vec![], false);
+                out.touch(target, Verb::Get, there, false);
                 ty = nav.target.clone();
                 set = Some(target.to_string());
             } else if meta.has_property(&ty, seg) && i + 1 == path.len() {
@@ -171,12 +172,15 @@ fn resolve(
     Ok(own)
 }
 
+/// Reads of the expanded tables; returns the columns of `logical` the expansions observe (the
+/// lookups single-valued navigations are bound to).
 fn expand(
     items: &[ExpandItem],
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
-) -> Result<(), ParseError> {
+) -> Result<Vec<String>, ParseError> {
+    let mut parent = Vec::new();
     for item in items {
         let nav = meta.navigation(logical, &item.nav).ok_or_else(|| {
             not(format!(
@@ -194,6 +198,9 @@ fn expand(
             Some(s) => Query::select_list(s)?,
             None => Vec::new(),
         };
+        let (here, there) = resource::revealed(meta, logical, &item.nav, nav.collection);
+        parent.extend(here);
+        columns.extend(there);
         let mut refs = Refs::default();
         if let Some(f) = item.option("$filter") {
             merge(&mut refs, expr::filter_refs(f)?);
@@ -205,11 +212,11 @@ fn expand(
             return Err(not("parameter aliases inside $expand are not inspected"));
         }
         columns.extend(resolve(&refs.paths, &nav.target, meta, out)?);
+        columns.extend(expand(&item.children, &nav.target, meta, out)?);
         let all = item.option("$select").is_none();
         out.touch(target, Verb::Get, columns, all);
-        expand(&item.children, &nav.target, meta, out)?;
     }
-    Ok(())
+    Ok(parent)
 }
 
 /// `$apply`: `filter(...)`, `groupby((paths)[,aggregate(...)])`, `aggregate(...)`, joined by `/`.
@@ -400,13 +407,29 @@ fn stored_queries(q: &Query, set: &str, out: &mut Classified) -> Result<bool, Pa
     Ok(any)
 }
 
+/// `fetchXml=`: the whole query is in the parameter, so nothing may accompany it (another
+/// option would be resolved by Dataverse in ways the XML does not show, or ignored).
 fn fetch(
     xml: &str,
+    q: &Query,
     set: &str,
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
+    let others: Vec<String> = q
+        .options
+        .iter()
+        .map(|(n, _)| n.clone())
+        .filter(|n| n != "fetchXml")
+        .chain(q.aliases.iter().map(|(n, _)| format!("@{n}")))
+        .collect();
+    if !others.is_empty() {
+        return Err(ParseError::Malformed(format!(
+            "fetchXml cannot be combined with other query options (`{}`): put the whole query in the FetchXML",
+            others.join("`, `")
+        )));
+    }
     let f = fetchxml::parse(xml).map_err(|e| ParseError::Malformed(e.to_string()))?;
     if f.entity != logical {
         return Err(ParseError::Malformed(format!(
@@ -421,10 +444,26 @@ fn fetch(
                 t.logical_name
             ))
         })?;
-        let all = t.all_attributes || (t.columns.is_empty() && t.logical_name == f.entity);
-        out.touch(tset, Verb::Get, t.columns.clone(), all);
+        let columns = t
+            .columns
+            .iter()
+            .map(|c| web_api_column(meta, &t.logical_name, c))
+            .collect();
+        out.touch(tset, Verb::Get, columns, t.all_attributes);
     }
     Ok(())
+}
+
+/// FetchXML names a lookup by its logical name (`parentaccountid`), the Web API and column
+/// lists by its value property (`_parentaccountid_value`): the same column is counted under
+/// the one name, so one column list entry covers both query languages.
+fn web_api_column(meta: &Metadata, logical: &str, column: &str) -> String {
+    let value = format!("_{column}_value");
+    if !meta.has_property(logical, column) && meta.has_property(logical, &value) {
+        value
+    } else {
+        column.to_string()
+    }
 }
 
 /// `EntityDefinitions` reads: one table's definition, or a listing.

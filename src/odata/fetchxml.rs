@@ -1,20 +1,32 @@
 //! FetchXML: the tables and columns a `fetchXml=` query reaches.
 //!
-//! Pure: no I/O. Input is the parameter value, already percent-decoded. Invariants:
+//! Pure: no I/O. Input is the parameter value, already percent-decoded.
+//!
+//! Fail closed by construction: every element and attribute is either understood and accounted
+//! for in [`Fetch`], or the query is refused with a [`FetchError`] that names it. Elements are
+//! matched in `Parser::child` over `(parent, element)` with refusal as the default arm;
+//! attributes in `role`, one arm per understood `(element, attribute)` pair stating what it
+//! means for the data (a table, a column, a join, an alias, or nothing), refusal as the default
+//! arm. A column list restricts every way a column's value can be observed, so every column the
+//! query selects, filters, orders, groups or joins on is listed. Invariants:
 //! - every table the query touches is in [`Fetch::tables`]: the root `<entity>` first, then one
 //!   [`TableUse`] per `<link-entity>` at any depth (also inside `<filter>`), in document order;
 //! - every column the query names is listed on the table it belongs to: `<attribute name>`,
 //!   `<order attribute>`, `<condition attribute>` and `valueof`, `link-entity from` (a column of
-//!   the link) and `to` (a column of its parent); `entityname=` and `alias.column` in `valueof`
-//!   move the column to the link-entity they name, and a name that matches no link, or more than
-//!   one, is an error;
+//!   the link) and `to` (a column of its parent), and the columns a `paging-cookie` pages on
+//!   (root table); `entityname=` and `alias.column` in `valueof` move the column to the
+//!   link-entity they name, and a name that matches no link, or more than one, is an error;
+//! - [`TableUse::all_attributes`] is set for `<all-attributes/>` and for a root `<entity>`
+//!   without any `<attribute>` (Dataverse then returns every column, whatever its filters and
+//!   orders name); a `<link-entity>` without `<attribute>` returns none of its columns, but the
+//!   columns it joins and filters on are listed;
 //! - strict: only the elements `fetch entity link-entity attribute all-attributes order filter
-//!   condition value` in their documented places, only their documented attributes, text only
-//!   inside `<value>`, no DOCTYPE, entity declarations, custom entity references or processing
-//!   instructions; every table, column and alias is a plain identifier `[A-Za-z_][A-Za-z0-9_]*`.
-//!   Anything else is a [`FetchError`]: what is not understood is never guessed at.
-//!
-//! Accepted but not inspected: `paging-cookie` (server-issued paging state for the root table).
+//!   condition value` in their documented places, only the attributes `role` lists, the
+//!   documented `link-type` values, no hierarchy operators (`under`, `above`, ...: they reveal a
+//!   hierarchy lookup the query does not name), text only inside `<value>`, no DOCTYPE, entity
+//!   declarations, custom entity references or processing instructions; every table, column and
+//!   alias is a plain identifier `[A-Za-z_][A-Za-z0-9_]*`. What is not understood is never
+//!   guessed at.
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -36,6 +48,8 @@ pub struct TableUse {
     pub logical_name: String,
     pub alias: Option<String>,
     pub columns: Vec<String>,
+    /// Every column of this table comes back: `<all-attributes/>`, or the root `<entity>`
+    /// without `<attribute>`.
     pub all_attributes: bool,
 }
 
@@ -65,22 +79,126 @@ pub enum FetchError {
     UnknownAlias(String),
     #[error("fetchXml: `{0}` matches more than one link-entity")]
     AmbiguousAlias(String),
+    #[error("fetchXml: {attribute}=\"{value}\" is not a value the gateway understands")]
+    UnknownValue {
+        attribute: &'static str,
+        value: String,
+    },
+    #[error(
+        "fetchXml: the hierarchy operator `{0}` reveals the table's hierarchy lookup, which the query does not name"
+    )]
+    Hierarchy(String),
+    #[error("fetchXml: the paging-cookie is not understood: {0}")]
+    PagingCookie(&'static str),
 }
 
-/// Documented attributes per element, space-separated.
-const FETCH_ATTRS: &str = "version count page paging-cookie utc-offset aggregate aggregatelimit \
-    distinct top mapping min-active-row-version output-format returntotalrecordcount no-lock \
-    useraworderby latematerialize options datasource";
-const ENTITY_ATTRS: &str = "name enableprefiltering prefilterparametername";
-const LINK_ATTRS: &str =
-    "name from to alias link-type visible intersect enableprefiltering prefilterparametername";
-const ATTRIBUTE_ATTRS: &str =
-    "name alias aggregate groupby distinct dategrouping usertimezone rowaggregate build addedby";
-const ORDER_ATTRS: &str = "attribute alias descending entityname";
-const FILTER_ATTRS: &str = "type hint isquickfindfields overridequickfindrecordlimitenabled \
-    overridequickfindrecordlimitdisabled bypassquickfind";
-const CONDITION_ATTRS: &str = "attribute entityname operator value valueof uiname uitype uihidden";
-const VALUE_ATTRS: &str = "uiname uitype";
+/// What one attribute of one element says about the data the query observes. [`role`] is the
+/// only place an attribute becomes understood: every `(element, attribute)` pair it does not
+/// list is refused, so a new attribute cannot slip through without a decision here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A table's logical name (`entity name`, `link-entity name`).
+    Table,
+    /// A column of the element's own table, or of the link-entity `entityname` names.
+    Column,
+    /// `link-entity to`: a column of the parent table, joined on.
+    ParentColumn,
+    /// `condition valueof`: a column, or `alias.column` of a link-entity.
+    ColumnReference,
+    /// `entityname`: moves the element's columns to that link-entity.
+    LinkReference,
+    /// A name given to a link-entity or to a returned value: names no data.
+    Alias,
+    /// `paging-cookie`: server-issued paging state that names the root table's order columns.
+    PagingCookie,
+    /// `link-entity link-type`: one of [`LINK_TYPES`].
+    LinkType,
+    /// `condition operator`: any but the hierarchy operators ([`HIERARCHY_OPERATORS`]).
+    Operator,
+    /// Shapes paging, aggregation, sorting direction, literal values or the query plan, and
+    /// names no table or column.
+    Inert,
+}
+
+/// The attributes this parser understands, and what each means; `None` refuses the attribute.
+fn role(element: &str, attribute: &str) -> Option<Role> {
+    use Role::*;
+    Some(match (element, attribute) {
+        ("fetch", "paging-cookie") => PagingCookie,
+        (
+            "fetch",
+            "version"
+            | "count"
+            | "page"
+            | "utc-offset"
+            | "aggregate"
+            | "aggregatelimit"
+            | "distinct"
+            | "top"
+            | "mapping"
+            | "min-active-row-version"
+            | "output-format"
+            | "returntotalrecordcount"
+            | "no-lock"
+            | "useraworderby"
+            | "latematerialize"
+            | "options"
+            | "datasource",
+        ) => Inert,
+        ("entity" | "link-entity", "name") => Table,
+        ("entity" | "link-entity", "enableprefiltering" | "prefilterparametername") => Inert,
+        ("link-entity", "from") => Column,
+        ("link-entity", "to") => ParentColumn,
+        ("link-entity", "alias") => Alias,
+        ("link-entity", "link-type") => LinkType,
+        ("link-entity", "visible" | "intersect") => Inert,
+        ("attribute", "name") => Column,
+        ("attribute", "alias") => Alias,
+        (
+            "attribute",
+            "aggregate" | "groupby" | "distinct" | "dategrouping" | "usertimezone" | "build"
+            | "addedby",
+        ) => Inert,
+        ("order", "attribute") => Column,
+        ("order", "alias") => Alias,
+        ("order", "entityname") => LinkReference,
+        ("order", "descending") => Inert,
+        (
+            "filter",
+            "type"
+            | "hint"
+            | "isquickfindfields"
+            | "overridequickfindrecordlimitenabled"
+            | "overridequickfindrecordlimitdisabled"
+            | "bypassquickfind",
+        ) => Inert,
+        ("condition", "attribute") => Column,
+        ("condition", "entityname") => LinkReference,
+        ("condition", "valueof") => ColumnReference,
+        ("condition", "operator") => Operator,
+        ("condition", "value" | "uiname" | "uitype" | "uihidden") => Inert,
+        ("value", "uiname" | "uitype") => Inert,
+        _ => return None,
+    })
+}
+
+/// Join types a `link-entity` may declare: each joins on `from`/`to` and returns at most the
+/// link's `<attribute>` columns.
+const LINK_TYPES: &[&str] = &[
+    "inner",
+    "outer",
+    "any",
+    "not any",
+    "all",
+    "not all",
+    "exists",
+    "in",
+    "matchfirstrowusingcrossapply",
+];
+
+/// Condition operators that walk a table's hierarchy: they reveal its hierarchy lookup, a
+/// column the query does not name, so they are refused.
+const HIERARCHY_OPERATORS: &[&str] = &["above", "eq-or-above", "under", "eq-or-under", "not-under"];
 
 /// An open element; table-bearing nodes carry the index of the table they apply to.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +249,10 @@ struct Parser {
     /// Columns attributed to a link-entity by name or alias, resolved at the end.
     deferred: Vec<(String, String)>,
     root_done: bool,
+    /// Whether the root `<entity>` lists any `<attribute>`: without one, it returns every column.
+    root_listed: bool,
+    /// Columns of the root table named by the `paging-cookie`.
+    cookie_columns: Vec<String>,
 }
 
 /// Parses a FetchXML query; see the module invariants.
@@ -187,29 +309,30 @@ impl Parser {
     ) -> Result<Node, FetchError> {
         match (parent, name) {
             (None, "fetch") if !self.root_done => {
-                attributes(e, "fetch", FETCH_ATTRS)?;
+                let attrs = attributes(e, "fetch")?;
+                if let Some(cookie) = attrs.get("paging-cookie") {
+                    self.cookie_columns = paging_cookie(cookie)?;
+                }
                 self.root_done = true;
                 Ok(Node::Fetch)
             }
             (None, _) => Err(FetchError::Structure(
                 "the document root must be one <fetch>",
             )),
-            (Some(Node::Fetch), "entity") => self.entity(&attributes(e, "entity", ENTITY_ATTRS)?),
+            (Some(Node::Fetch), "entity") => self.entity(&attributes(e, "entity")?),
             (Some(Node::Entity(t) | Node::Link(t)), "attribute" | "all-attributes" | "order") => {
                 self.leaf(t, name, e)
             }
             (Some(Node::Entity(t) | Node::Link(t) | Node::Filter(t)), "link-entity") => {
-                self.link(t, &attributes(e, "link-entity", LINK_ATTRS)?)
+                self.link(t, &attributes(e, "link-entity")?)
             }
             (Some(Node::Entity(t) | Node::Link(t) | Node::Filter(t)), "filter") => {
-                attributes(e, "filter", FILTER_ATTRS)?;
+                attributes(e, "filter")?;
                 Ok(Node::Filter(t))
             }
-            (Some(Node::Filter(t)), "condition") => {
-                self.condition(t, &attributes(e, "condition", CONDITION_ATTRS)?)
-            }
+            (Some(Node::Filter(t)), "condition") => self.condition(t, &attributes(e, "condition")?),
             (Some(Node::Condition), "value") => {
-                attributes(e, "value", VALUE_ATTRS)?;
+                attributes(e, "value")?;
                 Ok(Node::Value)
             }
             (Some(parent), element) => Err(FetchError::UnexpectedElement {
@@ -223,16 +346,17 @@ impl Parser {
     fn leaf(&mut self, t: usize, name: &str, e: &BytesStart) -> Result<Node, FetchError> {
         match name {
             "attribute" => {
-                let attrs = attributes(e, "attribute", ATTRIBUTE_ATTRS)?;
+                let attrs = attributes(e, "attribute")?;
                 attrs.name("alias")?;
                 let column = attrs.required("name")?.to_string();
                 add_column(&mut self.tables[t], &column);
+                self.root_listed |= t == 0;
             }
             "all-attributes" => {
-                attributes(e, "all-attributes", "")?;
+                attributes(e, "all-attributes")?;
                 self.tables[t].all_attributes = true;
             }
-            _ => self.order(t, &attributes(e, "order", ORDER_ATTRS)?)?,
+            _ => self.order(t, &attributes(e, "order")?)?,
         }
         Ok(Node::Leaf)
     }
@@ -330,6 +454,12 @@ impl Parser {
             let t = self.resolve(&target)?;
             add_column(&mut self.tables[t], &column);
         }
+        for column in std::mem::take(&mut self.cookie_columns) {
+            add_column(&mut self.tables[0], &column);
+        }
+        // A root entity without `<attribute>` returns every column, whatever its filters and
+        // orders name (a link-entity without one returns none of its columns).
+        self.tables[0].all_attributes |= !self.root_listed;
         Ok(Fetch {
             entity: self.tables[0].logical_name.clone(),
             tables: self.tables,
@@ -349,24 +479,85 @@ impl Parser {
     }
 }
 
-/// Reads and unescapes the attributes of `e`, refusing any not in `allowed`.
-fn attributes(e: &BytesStart, element: &'static str, allowed: &str) -> Result<Attrs, FetchError> {
+/// Reads and unescapes the attributes of `e`, refusing any [`role`] does not understand and
+/// any value an enumerated attribute does not allow.
+fn attributes(e: &BytesStart, element: &'static str) -> Result<Attrs, FetchError> {
     let mut list = Vec::new();
     for attr in e.attributes() {
         let attr = attr.map_err(|e| FetchError::Xml(e.to_string()))?;
         let key = attr.key.0;
-        if !allowed.split_whitespace().any(|a| a == key) {
+        let Some(role) = role(element, key) else {
             return Err(FetchError::UnknownAttribute {
                 element: element.to_string(),
                 attribute: key.to_string(),
             });
-        }
+        };
         let value = attr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| FetchError::Xml(e.to_string()))?;
+        match role {
+            Role::LinkType if !LINK_TYPES.contains(&value.as_ref()) => {
+                return Err(FetchError::UnknownValue {
+                    attribute: "link-type",
+                    value: value.into_owned(),
+                });
+            }
+            Role::Operator if HIERARCHY_OPERATORS.contains(&value.as_ref()) => {
+                return Err(FetchError::Hierarchy(value.into_owned()));
+            }
+            _ => {}
+        }
         list.push((key.to_string(), value.into_owned()));
     }
     Ok(Attrs { element, list })
+}
+
+/// The columns a `paging-cookie` names: `<cookie page="N"><col last=".." first=".."/>...</cookie>`.
+/// Dataverse pages by comparing them, so they count as filtered columns of the root table.
+fn paging_cookie(cookie: &str) -> Result<Vec<String>, FetchError> {
+    let bad = |why: &'static str| FetchError::PagingCookie(why);
+    let mut reader = Reader::from_str(cookie);
+    let (mut depth, mut seen_root, mut columns) = (0usize, false, Vec::new());
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| FetchError::Xml(e.to_string()))?;
+        let (e, opens) = match event {
+            Event::Start(e) => (e, true),
+            Event::Empty(e) => (e, false),
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            Event::Text(t) if t.bytes().all(|b| b" \t\r\n".contains(&b)) => continue,
+            Event::Eof if depth == 0 && seen_root => return Ok(columns),
+            Event::Eof => return Err(bad("it ends inside an element")),
+            _ => return Err(bad("only elements and attributes are understood")),
+        };
+        let name = e.name().0.to_string();
+        let allowed: &[&str] = match depth {
+            0 if !seen_root && name == "cookie" => &["page"],
+            1 if is_identifier(&name) => &["last", "first", "lastnull", "firstnull"],
+            0 => return Err(bad("its root must be one <cookie>")),
+            _ => return Err(bad("only column elements may appear inside <cookie>")),
+        };
+        for attr in e.attributes() {
+            let attr = attr.map_err(|e| FetchError::Xml(e.to_string()))?;
+            if !allowed.contains(&attr.key.0) {
+                return Err(FetchError::UnknownAttribute {
+                    element: format!("paging-cookie {name}"),
+                    attribute: attr.key.0.to_string(),
+                });
+            }
+        }
+        if depth == 1 && !columns.contains(&name) {
+            columns.push(name);
+        }
+        seen_root = true;
+        if opens {
+            depth += 1;
+        }
+    }
 }
 
 fn table(name: &str, alias: Option<&str>) -> TableUse {
@@ -496,6 +687,46 @@ mod tests {
         assert_eq!(columns(&fetch, 1), ["parentcustomerid", "statecode"]);
     }
 
+    #[test]
+    fn root_without_attribute_returns_every_column_a_link_without_returns_none() {
+        let xml = "<fetch><entity name='a'><order attribute='x'/><filter><condition \
+            attribute='y' operator='null'/></filter><link-entity name='b' from='bid' to='b'>\
+            <filter><condition attribute='z' operator='null'/></filter></link-entity></entity></fetch>";
+        let fetch = parse(xml).unwrap();
+        assert!(fetch.tables[0].all_attributes, "root without <attribute>");
+        assert_eq!(columns(&fetch, 0), ["x", "y", "b"]);
+        assert!(!fetch.tables[1].all_attributes, "link without <attribute>");
+        assert_eq!(columns(&fetch, 1), ["bid", "z"]);
+        let listed =
+            parse("<fetch><entity name='a'><attribute name='x'/></entity></fetch>").unwrap();
+        assert!(!listed.tables[0].all_attributes);
+        // an <attribute> of a link is not one of the root
+        let xml = "<fetch><entity name='a'><link-entity name='b' from='bid' to='b'>\
+            <attribute name='n'/></link-entity></entity></fetch>";
+        assert!(parse(xml).unwrap().tables[0].all_attributes);
+    }
+
+    #[test]
+    fn paging_cookie_names_root_columns() {
+        let xml = "<fetch page='2' paging-cookie='&lt;cookie page=&quot;1&quot;&gt;&lt;name \
+            last=&quot;b&quot; first=&quot;a&quot;/&gt;&lt;aid last=&quot;{1}&quot; \
+            first=&quot;{2}&quot;/&gt;&lt;/cookie&gt;'><entity name='a'><attribute name='name'/>\
+            </entity></fetch>";
+        let fetch = parse(xml).unwrap();
+        assert_eq!(columns(&fetch, 0), ["name", "aid"]);
+        for bad in [
+            "&lt;x/&gt;",
+            "&lt;cookie/&gt;&lt;cookie/&gt;",
+            "&lt;cookie page=&quot;1&quot;&gt;&lt;a-b/&gt;&lt;/cookie&gt;",
+            "&lt;cookie&gt;&lt;a&gt;&lt;b/&gt;&lt;/a&gt;&lt;/cookie&gt;",
+            "&lt;cookie&gt;text&lt;/cookie&gt;",
+            "&lt;cookie&gt;",
+        ] {
+            let xml = format!("<fetch paging-cookie='{bad}'><entity name='a'/></fetch>");
+            assert!(parse(&xml).is_err(), "{bad}");
+        }
+    }
+
     /// `wrapper|xml|expected message`; wrapper `E` puts the xml in an entity, `F` in a filter.
     const REJECTED: &[&str] = &[
         "|<entity name='account'/>|root must be one <fetch>",
@@ -534,6 +765,11 @@ mod tests {
         "F|<condition attribute='a' operator='eq'><value>&x;</value></condition>|entity references",
         "E|<?pi x?>|must not contain processing instructions",
         "|<fetch><entity name='a'/></fetch><?xml version='1.0'?>|processing instructions",
+        "E|<attribute name='x' rowaggregate='CountChildren'/>|attribute `rowaggregate`",
+        "E|<link-entity name='b' link-type='cross'/>|link-type=\"cross\"",
+        "F|<condition attribute='aid' operator='eq-or-under' value='1'/>|operator `eq-or-under`",
+        "F|<condition attribute='a' operator='eq'><value value='1'/></condition>|attribute `value`",
+        "|<fetch paging-cookie='&lt;cookie x=&quot;1&quot;/&gt;'><entity name='a'/></fetch>|`x`",
     ];
 
     #[test]
