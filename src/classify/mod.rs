@@ -2,7 +2,9 @@
 //!
 //! Pure: request parts and the tenant's metadata in, [`Classified`] out — no I/O, no clock, no
 //! policy. The invariant the policy relies on: every table a request can read or write appears
-//! in [`Classified::uses`] with the verb it implies and every column it names; every operation
+//! in [`Classified::uses`] with the verb it implies and every column whose value it can observe
+//! (named, filtered, ordered, grouped, joined on, or navigated through: a navigation counts the
+//! lookup it is bound to, see `resource`), except the table's own primary key; every operation
 //! it invokes appears too. A shape this module cannot resolve completely is an error
 //! ([`ParseError::NotUnderstood`], denied) — never a partial answer.
 //!
