@@ -4,7 +4,7 @@
 //! policy. The invariant the policy relies on: every table a request can read or write appears
 //! in [`Classified::uses`] with the verb it implies and every column whose value it can observe
 //! (named, filtered, ordered, grouped, joined on, or navigated through: a navigation counts the
-//! lookup it is bound to, see `resource`), except the table's own primary key; every operation
+//! lookup it is bound to, see `lookups`), except the table's own primary key; every operation
 //! it invokes appears too. A shape this module cannot resolve completely is an error
 //! ([`ParseError::NotUnderstood`], denied) — never a partial answer.
 //!
@@ -13,6 +13,8 @@
 //! `UpdateMultiple`), PUT is a single-property write, DELETE deletes a row.
 
 mod body;
+mod fetch;
+mod lookups;
 mod options;
 mod resource;
 #[cfg(test)]
@@ -158,7 +160,7 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
         },
     }
     if let Some(meta) = env.metadata {
-        resource::free_own_keys(meta, &mut out);
+        lookups::free_own_keys(meta, &mut out);
     }
     Ok(out)
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::odata::expr::{self, Refs};
-use crate::odata::{ExpandItem, KeySpec, Segment, fetchxml, parse_expand};
+use crate::odata::{ExpandItem, KeySpec, Segment, parse_expand};
 
 /// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
 /// gateway may add `$select`.
@@ -16,7 +16,7 @@ pub(super) fn read(
 ) -> Result<(), ParseError> {
     let meta = env.metadata.ok_or_else(|| not("metadata needed"))?;
     if let Some(xml) = q.get("fetchXml") {
-        return fetch(xml, q, set, logical, meta, out);
+        return super::fetch::classify(xml, q, set, logical, meta, out);
     }
     let mut columns = Vec::new();
     let selected = match q.get("$select") {
@@ -130,7 +130,7 @@ fn merge(into: &mut Refs, from: Refs) {
 }
 
 /// Resolves member paths from `logical`: navigation segments become reads of their tables and
-/// observe the lookup they are bound to (see [`resource::revealed`]); the last segment, a column.
+/// observe the lookup they are bound to (see [`lookups::revealed`]); the last segment, a column.
 /// Returns the columns of the starting table.
 fn resolve(
     paths: &[Vec<String>],
@@ -147,7 +147,7 @@ fn resolve(
                 let target = meta.set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
                 })?;
-                let (here, there) = resource::revealed(meta, &ty, seg, nav.collection);
+                let (here, there) = lookups::revealed(meta, &ty, seg, nav.collection);
                 match &set {
                     Some(s) => out.touch(s, Verb::Get, here, false),
                     None => own.extend(here),
@@ -198,7 +198,7 @@ fn expand(
             Some(s) => Query::select_list(s)?,
             None => Vec::new(),
         };
-        let (here, there) = resource::revealed(meta, logical, &item.nav, nav.collection);
+        let (here, there) = lookups::revealed(meta, logical, &item.nav, nav.collection);
         parent.extend(here);
         columns.extend(there);
         let mut refs = Refs::default();
@@ -405,65 +405,6 @@ fn stored_queries(q: &Query, set: &str, out: &mut Classified) -> Result<bool, Pa
         }
     }
     Ok(any)
-}
-
-/// `fetchXml=`: the whole query is in the parameter, so nothing may accompany it (another
-/// option would be resolved by Dataverse in ways the XML does not show, or ignored).
-fn fetch(
-    xml: &str,
-    q: &Query,
-    set: &str,
-    logical: &str,
-    meta: &Metadata,
-    out: &mut Classified,
-) -> Result<(), ParseError> {
-    let others: Vec<String> = q
-        .options
-        .iter()
-        .map(|(n, _)| n.clone())
-        .filter(|n| n != "fetchXml")
-        .chain(q.aliases.iter().map(|(n, _)| format!("@{n}")))
-        .collect();
-    if !others.is_empty() {
-        return Err(ParseError::Malformed(format!(
-            "fetchXml cannot be combined with other query options (`{}`): put the whole query in the FetchXML",
-            others.join("`, `")
-        )));
-    }
-    let f = fetchxml::parse(xml).map_err(|e| ParseError::Malformed(e.to_string()))?;
-    if f.entity != logical {
-        return Err(ParseError::Malformed(format!(
-            "fetchXml queries `{}` but the URL names `{set}`",
-            f.entity
-        )));
-    }
-    for t in &f.tables {
-        let tset = meta.set_of(&t.logical_name).ok_or_else(|| {
-            not(format!(
-                "fetchXml names `{}`, which is not a table of this org",
-                t.logical_name
-            ))
-        })?;
-        let columns = t
-            .columns
-            .iter()
-            .map(|c| web_api_column(meta, &t.logical_name, c))
-            .collect();
-        out.touch(tset, Verb::Get, columns, t.all_attributes);
-    }
-    Ok(())
-}
-
-/// FetchXML names a lookup by its logical name (`parentaccountid`), the Web API and column
-/// lists by its value property (`_parentaccountid_value`): the same column is counted under
-/// the one name, so one column list entry covers both query languages.
-fn web_api_column(meta: &Metadata, logical: &str, column: &str) -> String {
-    let value = format!("_{column}_value");
-    if !meta.has_property(logical, column) && meta.has_property(logical, &value) {
-        value
-    } else {
-        column.to_string()
-    }
 }
 
 /// `EntityDefinitions` reads: one table's definition, or a listing.

@@ -14,12 +14,13 @@
 //!   collection-valued one (the metadata's referential constraints and partners, see
 //!   [`revealed`]; when the metadata does not name it, a placeholder that no column list
 //!   contains);
-//! - never a table's own primary key ([`free_own_keys`]): it is returned with every row.
+//! - never a table's own primary key (`lookups::free_own_keys`): it is returned with every row.
 
 use http::Method;
 
+use super::lookups::revealed;
 use super::*;
-use crate::metadata::{Binding, Metadata, Observed};
+use crate::metadata::{Binding, Metadata};
 use crate::odata::{KeySpec, ResourcePath, Segment};
 
 /// Where the walk stands: a table, and whether it addresses one row or a collection.
@@ -314,45 +315,6 @@ fn reference(
         ref m => return Err(not(format!("{m} on $ref is not valid"))),
     }
     Ok(())
-}
-
-/// The lookup column following `nav` from `logical` observes, as `(columns of the starting
-/// table, columns of the related table)`. When the metadata does not name it, a placeholder no
-/// column list can contain stands in for it, so a column list refuses it and no other rule does.
-pub(super) fn revealed(
-    meta: &Metadata,
-    logical: &str,
-    nav: &str,
-    collection: bool,
-) -> (Vec<String>, Vec<String>) {
-    match meta.observed_lookup(logical, nav) {
-        Observed::Own(column) => (vec![column.to_string()], vec![]),
-        Observed::Related(column) => (vec![], vec![column.to_string()]),
-        Observed::Association => (vec![], vec![]),
-        Observed::Unknown => {
-            let placeholder = format!("the lookup behind {nav}");
-            match collection {
-                true => (vec![], vec![placeholder]),
-                false => (vec![placeholder], vec![]),
-            }
-        }
-    }
-}
-
-/// A table's own primary key comes back with every row and addresses it: naming it (in
-/// `$select`, a filter, an expansion, FetchXML) observes nothing more, so it is not counted
-/// against the table's column list. Only the key of the table the use is about is removed:
-/// another table's id or a lookup column stays.
-pub(super) fn free_own_keys(meta: &Metadata, out: &mut Classified) {
-    for u in &mut out.uses {
-        if let Use::Table(t) = u
-            && let Some(key) = meta
-                .entity_set(&t.set)
-                .and_then(|ty| meta.key_of(&ty.logical_name))
-        {
-            t.columns.retain(|c| !key.contains(c));
-        }
-    }
 }
 
 /// `Microsoft.Dynamics.CRM.X` bound to the current row or collection.
