@@ -96,6 +96,7 @@ pub(super) fn walk(
                     at = at_set(meta, target, !nav.collection || key.is_some(), key.as_ref())?;
                     at.keys.extend(there);
                 } else if meta.has_property(&at.logical, name) {
+                    no_options(query)?;
                     return property(req, &at, name, key.as_ref(), &path.tail[i + 1..], out);
                 } else {
                     return Err(not(format!(
@@ -207,13 +208,22 @@ fn final_access(
     }
 }
 
+/// Refuses any query option or parameter alias, naming them: the shape has no use for them,
+/// and Dataverse might still apply them.
 fn no_options(query: &Query) -> Result<(), ParseError> {
-    if query.options.is_empty() && query.aliases.is_empty() {
+    let named: Vec<String> = query
+        .options
+        .iter()
+        .map(|(n, _)| n.clone())
+        .chain(query.aliases.iter().map(|(n, _)| format!("@{n}")))
+        .collect();
+    if named.is_empty() {
         Ok(())
     } else {
-        Err(ParseError::Malformed(
-            "this request takes no query options".into(),
-        ))
+        Err(ParseError::Malformed(format!(
+            "this request takes no query options (`{}`)",
+            named.join("`, `")
+        )))
     }
 }
 
@@ -346,6 +356,7 @@ fn bound(
         })?;
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
+        no_options(query)?;
         out.uses.push(Use::Action(name.to_string()));
         body::action(req.body, name, Some((&at.set, &at.logical)), meta, env, out)?;
     } else {
@@ -392,6 +403,7 @@ fn unbound(
                 "`{name}` is an action: parameters go in the body"
             )));
         }
+        no_options(query)?;
         out.uses.push(Use::Action(name.to_string()));
         return body::action(req.body, name, None, meta, env, out);
     }
@@ -422,7 +434,8 @@ pub(super) fn without_metadata(
             &[Method::GET, Method::HEAD],
             &format!("the function {name}"),
         )?;
-        if !query.aliases.is_empty() || matches!(key, Some(KeySpec::Pairs(_))) {
+        let only_select = query.options.iter().all(|(n, _)| n == "$select");
+        if !query.aliases.is_empty() || !only_select || matches!(key, Some(KeySpec::Pairs(_))) {
             return unavailable(out);
         }
         out.uses.push(Use::Function(name.clone()));

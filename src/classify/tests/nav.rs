@@ -430,3 +430,36 @@ fn uninspectable_queries_never_open_a_column_restricted_table() {
         );
     }
 }
+
+#[test]
+fn shapes_without_query_options_refuse_them_by_name() {
+    let d = decide(
+        "GET",
+        &format!("contacts({C})/fullname?$filter=createdby/fullname eq 'x'"),
+        None,
+    );
+    denied(
+        &d,
+        BAD,
+        &["takes no query options", "`$filter`"],
+        "property",
+    );
+    let d = decide("GET", &format!("contacts({C})/fullname/$value?@p1=1"), None);
+    denied(&d, BAD, &["`@p1`"], "property value");
+    let targets =
+        r#"{"Targets":[{"@odata.type":"Microsoft.Dynamics.CRM.contact","firstname":"a"}]}"#;
+    let d = decide(
+        "POST",
+        "contacts/Microsoft.Dynamics.CRM.CreateMultiple?$expand=createdby",
+        Some(targets),
+    );
+    denied(&d, BAD, &["`$expand`"], "bound action");
+    // without metadata a listed function takes `$select` only
+    let h = HeaderMap::new();
+    allowed(
+        &decide_with("GET", "WhoAmI?$select=UserId", None, &h, None),
+        "WhoAmI",
+    );
+    let d = decide_with("GET", "WhoAmI?$expand=x", None, &h, None);
+    denied(&d, NO, &["metadata"], "WhoAmI with $expand");
+}
