@@ -22,8 +22,8 @@
 //!   columns it joins and filters on are listed;
 //! - strict: only the elements `fetch entity link-entity attribute all-attributes order filter
 //!   condition value` in their documented places, only the attributes `role` lists, the
-//!   documented `link-type` values, no hierarchy operators (`under`, `above`, ...: they reveal a
-//!   hierarchy lookup the query does not name), text only inside `<value>`, no DOCTYPE, entity
+//!   documented `link-type` values, no operator whose result depends on data the query does not
+//!   name (hierarchy `under`/`above`..., the caller's teams or reports `eq-userteams`...), text only inside `<value>`, no DOCTYPE, entity
 //!   declarations, custom entity references or processing instructions; every table, column and
 //!   alias is a plain identifier `[A-Za-z_][A-Za-z0-9_]*`. What is not understood is never
 //!   guessed at.
@@ -89,9 +89,9 @@ pub enum FetchError {
         value: String,
     },
     #[error(
-        "fetchXml: the hierarchy operator `{0}` reveals the table's hierarchy lookup, which the query does not name"
+        "fetchXml: the operator `{operator}` {why}, which the query does not name as columns or tables"
     )]
-    Hierarchy(String),
+    Operator { operator: String, why: &'static str },
     #[error("fetchXml: the paging-cookie is not understood: {0}")]
     PagingCookie(&'static str),
 }

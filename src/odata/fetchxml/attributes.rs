@@ -31,7 +31,7 @@ enum Role {
     PagingCookie,
     /// `link-entity link-type`: one of [`LINK_TYPES`].
     LinkType,
-    /// `condition operator`: any but the hierarchy operators ([`HIERARCHY_OPERATORS`]).
+    /// `condition operator`: any but the [`REFUSED_OPERATORS`].
     Operator,
     /// Shapes paging, aggregation, sorting direction, literal values or the query plan, and
     /// names no table or column.
@@ -114,9 +114,21 @@ const LINK_TYPES: &[&str] = &[
     "matchfirstrowusingcrossapply",
 ];
 
-/// Condition operators that walk a table's hierarchy: they reveal its hierarchy lookup, a
-/// column the query does not name, so they are refused.
-const HIERARCHY_OPERATORS: &[&str] = &["above", "eq-or-above", "under", "eq-or-under", "not-under"];
+/// Condition operators whose result depends on data the query does not name, with why.
+const REFUSED_OPERATORS: &[(&str, &str)] = &[
+    ("above", HIERARCHY),
+    ("eq-or-above", HIERARCHY),
+    ("under", HIERARCHY),
+    ("eq-or-under", HIERARCHY),
+    ("not-under", HIERARCHY),
+    ("eq-userteams", TEAMS),
+    ("eq-useroruserteams", TEAMS),
+    ("eq-useroruserhierarchy", MANAGERS),
+    ("eq-useroruserhierarchyandteams", MANAGERS),
+];
+const HIERARCHY: &str = "walks the table's hierarchy, revealing its hierarchy lookup";
+const TEAMS: &str = "compares with the caller's teams, reading team membership";
+const MANAGERS: &str = "compares with the users who report to the caller, reading systemusers";
 
 /// Reads and unescapes the attributes of `e`, refusing any [`role`] does not understand and
 /// any value an enumerated attribute does not allow.
@@ -141,8 +153,13 @@ pub(super) fn attributes(e: &BytesStart, element: &'static str) -> Result<Attrs,
                     value: value.into_owned(),
                 });
             }
-            Role::Operator if HIERARCHY_OPERATORS.contains(&value.as_ref()) => {
-                return Err(FetchError::Hierarchy(value.into_owned()));
+            Role::Operator => {
+                if let Some((_, why)) = REFUSED_OPERATORS.iter().find(|(op, _)| *op == value) {
+                    return Err(FetchError::Operator {
+                        operator: value.into_owned(),
+                        why,
+                    });
+                }
             }
             _ => {}
         }

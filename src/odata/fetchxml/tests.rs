@@ -166,7 +166,9 @@ const REJECTED: &[&str] = &[
     "|<fetch><entity name='a'/></fetch><?xml version='1.0'?>|processing instructions",
     "E|<attribute name='x' rowaggregate='CountChildren'/>|attribute `rowaggregate`",
     "E|<link-entity name='b' link-type='cross'/>|link-type=\"cross\"",
-    "F|<condition attribute='aid' operator='eq-or-under' value='1'/>|operator `eq-or-under`",
+    "F|<condition attribute='aid' operator='eq-or-under' value='1'/>|operator `eq-or-under` walks",
+    "F|<condition attribute='ownerid' operator='eq-useroruserteams'/>|caller's teams",
+    "F|<condition attribute='ownerid' operator='eq-useroruserhierarchy'/>|report to the caller",
     "F|<condition attribute='a' operator='eq'><value value='1'/></condition>|attribute `value`",
     "|<fetch paging-cookie='&lt;cookie x=&quot;1&quot;/&gt;'><entity name='a'/></fetch>|`x`",
 ];
