@@ -13,7 +13,7 @@
 //!   [`TableUse`] per `<link-entity>` at any depth (also inside `<filter>`), in document order;
 //! - every column the query names is listed on the table it belongs to: `<attribute name>`,
 //!   `<order attribute>`, `<condition attribute>` and `valueof`, `link-entity from` (a column of
-//!   the link) and `to` (a column of its parent), and the columns a `paging-cookie` pages on
+//!   the link) and `to` (a column of its parent), both required, and the columns a `paging-cookie` pages on
 //!   (root table); `entityname=` and `alias.column` in `valueof` move the column to the
 //!   link-entity they name, and a name that matches no link, or more than one, is an error;
 //! - [`TableUse::all_attributes`] is set for `<all-attributes/>` and for a root `<entity>`
@@ -288,12 +288,11 @@ impl Parser {
             return Err(FetchError::DuplicateAlias(alias.to_string()));
         }
         let mut link = table(name, alias);
-        if let Some(from) = attrs.name("from")? {
-            add_column(&mut link, from);
-        }
-        if let Some(to) = attrs.name("to")? {
-            add_column(&mut self.tables[parent], to);
-        }
+        // Both join columns must be named: what Dataverse would join on otherwise is not
+        // documented, and a join observes its columns.
+        add_column(&mut link, attrs.required("from")?);
+        let to = attrs.required("to")?.to_string();
+        add_column(&mut self.tables[parent], &to);
         self.tables.push(link);
         Ok(Node::Link(self.tables.len() - 1))
     }
