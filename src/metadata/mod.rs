@@ -2,8 +2,8 @@
 //!
 //! [`Metadata::parse`] turns the XML into what the policy engine needs and nothing more: entity
 //! sets, entity types (keys, structural property names including lookup `_x_value` columns,
-//! navigation properties with their target type), and the functions and actions with their
-//! bindings. Documentation, annotations, vocabularies and the members of complex and enum types
+//! navigation properties with their target type, partner and the lookup column their
+//! `ReferentialConstraint` binds them to), and the functions and actions with their bindings. Documentation, annotations, vocabularies and the members of complex and enum types
 //! are skipped.
 //!
 //! Pure: no I/O, no clock, no global state; the caller passes the bytes in. Never panics on any
