@@ -8,6 +8,8 @@
 //!   request's main read, and then the gateway adds `$select` with the allowed columns;
 //! - a request the classifier could not resolve, or that needs metadata the gateway does not
 //!   have, is denied;
+//! - `savedQuery`/`userQuery`/`sql` (uninspectable) are allowed only when `allow_uninspectable`
+//!   lists them AND the table has no column list: their columns cannot be checked;
 //! - PATCH on a table that allows PATCH but not POST carries `If-Match: *` (no upsert-create),
 //!   and `If-None-Match: *` (create-only) on such a table is denied.
 
@@ -212,7 +214,7 @@ fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<St
                         *add_select = Some(cols.join(","));
                     } else {
                         return Err(format!(
-                            "this request returns every column of `{}`, which has a column list: add $select",
+                            "this request returns every column of `{}`, which has a column list: name the columns ($select, or <attribute> in fetchXml)",
                             t.set
                         ));
                     }
@@ -240,6 +242,15 @@ fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<St
         ),
         Use::Metadata if policy.allow_metadata => Ok("allow_metadata".into()),
         Use::Metadata => Err("$metadata is not allowed for this tenant (allow_metadata)".into()),
+        // A stored or SQL query can return any column: a column list cannot be enforced on it,
+        // so allow_uninspectable never opens a column-restricted table.
+        Use::Uninspectable { kind, set }
+            if policy.tables.get(set).is_some_and(|r| r.columns.is_some()) =>
+        {
+            Err(format!(
+                "{kind} on `{set}` is refused: the gateway cannot inspect which columns it returns and `{set}` has a column list (allow_uninspectable does not apply to column-restricted tables)"
+            ))
+        }
         Use::Uninspectable { kind, .. } if policy.allow_uninspectable.contains(kind) => {
             Ok(format!("allow_uninspectable lists {kind}"))
         }

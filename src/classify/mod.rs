@@ -2,7 +2,9 @@
 //!
 //! Pure: request parts and the tenant's metadata in, [`Classified`] out — no I/O, no clock, no
 //! policy. The invariant the policy relies on: every table a request can read or write appears
-//! in [`Classified::uses`] with the verb it implies and every column it names; every operation
+//! in [`Classified::uses`] with the verb it implies and every column whose value it can observe
+//! (named, filtered, ordered, grouped, joined on, or navigated through: a navigation counts the
+//! lookup it is bound to, see `lookups`), except the table's own primary key; every operation
 //! it invokes appears too. A shape this module cannot resolve completely is an error
 //! ([`ParseError::NotUnderstood`], denied) — never a partial answer.
 //!
@@ -11,6 +13,8 @@
 //! `UpdateMultiple`), PUT is a single-property write, DELETE deletes a row.
 
 mod body;
+mod fetch;
+mod lookups;
 mod options;
 mod resource;
 #[cfg(test)]
@@ -154,6 +158,9 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
             Some(meta) => resource::walk(req, &path, &query, meta, env, &mut out)?,
             None => resource::without_metadata(req, &path, &query, env, &mut out)?,
         },
+    }
+    if let Some(meta) = env.metadata {
+        lookups::free_own_keys(meta, &mut out);
     }
     Ok(out)
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::odata::expr::{self, Refs};
-use crate::odata::{ExpandItem, KeySpec, Segment, fetchxml, parse_expand};
+use crate::odata::{ExpandItem, KeySpec, Segment, parse_expand};
 
 /// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
 /// gateway may add `$select`.
@@ -15,6 +15,9 @@ pub(super) fn read(
     main: bool,
 ) -> Result<(), ParseError> {
     let meta = env.metadata.ok_or_else(|| not("metadata needed"))?;
+    if let Some(xml) = q.get("fetchXml") {
+        return super::fetch::classify(xml, q, set, logical, meta, out);
+    }
     let mut columns = Vec::new();
     let selected = match q.get("$select") {
         Some(s) => {
@@ -37,22 +40,10 @@ pub(super) fn read(
     columns.extend(resolve_columns(&refs.columns, logical, meta, out)?);
     let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
-        expand(&parse_expand(x)?, logical, q, meta, out, &mut used)?;
+        columns.extend(expand(&parse_expand(x)?, logical, q, meta, out, &mut used)?);
     }
     aliases(&used, q, meta, env, out)?;
     let stored = stored_queries(q, set, out)?;
-    if let Some(xml) = q.get("fetchXml") {
-        if selected
-            || apply_rows.is_some()
-            || q.get("$filter").is_some()
-            || q.get("$expand").is_some()
-        {
-            return Err(ParseError::Malformed(
-                "fetchXml cannot be combined with other query options".into(),
-            ));
-        }
-        return fetch(xml, set, logical, meta, out);
-    }
     // `main` is false only for `$count`, which returns a number, not rows. An `$apply` that
     // only filters returns whole rows like a plain read: `$select` is added the same way.
     if main && !selected && apply_rows != Some(false) && !stored {
@@ -176,8 +167,9 @@ fn resolve_columns(
     Ok(own)
 }
 
-/// Resolves member paths from `logical`: navigation segments become reads of their tables;
-/// the last segment, a column. Returns the columns of the starting table.
+/// Resolves member paths from `logical`: navigation segments become reads of their tables and
+/// observe the lookup they are bound to (see [`lookups::revealed`]); the last segment, a column.
+/// Returns the columns of the starting table.
 fn resolve(
     paths: &[Vec<String>],
     logical: &str,
@@ -193,8 +185,13 @@ fn resolve(
                 let target = meta.set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
                 })?;
+                let (here, there) = lookups::revealed(meta, &ty, seg, nav.collection);
+                match &set {
+                    Some(s) => out.touch(s, Verb::Get, here, false),
+                    None => own.extend(here),
+                }
                 // Every table a lookup path passes through is read, not only the last one.
-                out.touch(target, Verb::Get, vec![], false);
+                out.touch(target, Verb::Get, there, false);
                 ty = nav.target.clone();
                 set = Some(target.to_string());
             } else if meta.has_property(&ty, seg) && i + 1 == path.len() {
@@ -213,7 +210,9 @@ fn resolve(
     Ok(own)
 }
 
-/// `$expand` items from `logical`; aliases used in nested options are added to `used`.
+/// Reads of the expanded tables; returns the columns of `logical` the expansions observe (the
+/// lookups single-valued navigations are bound to). Aliases used in nested options are added to
+/// `used`.
 fn expand(
     items: &[ExpandItem],
     logical: &str,
@@ -221,7 +220,8 @@ fn expand(
     meta: &Metadata,
     out: &mut Classified,
     used: &mut Vec<String>,
-) -> Result<(), ParseError> {
+) -> Result<Vec<String>, ParseError> {
+    let mut parent = Vec::new();
     for item in items {
         let nav = meta.navigation(logical, &item.nav).ok_or_else(|| {
             not(format!(
@@ -239,6 +239,9 @@ fn expand(
             Some(s) => Query::select_list(s)?,
             None => Vec::new(),
         };
+        let (here, there) = lookups::revealed(meta, logical, &item.nav, nav.collection);
+        parent.extend(here);
+        columns.extend(there);
         let mut refs = Refs::default();
         if let Some(f) = item.option("$filter") {
             merge(&mut refs, expr::filter_refs(f, &q.aliases)?);
@@ -253,11 +256,11 @@ fn expand(
                 used.push(a);
             }
         }
+        columns.extend(expand(&item.children, &nav.target, q, meta, out, used)?);
         let all = item.option("$select").is_none();
         out.touch(target, Verb::Get, columns, all);
-        expand(&item.children, &nav.target, q, meta, out, used)?;
     }
-    Ok(())
+    Ok(parent)
 }
 
 /// `$apply`: `filter(...)`, `groupby((paths)[,aggregate(...)])`, `aggregate(...)`, joined by `/`.
@@ -448,33 +451,6 @@ fn stored_queries(q: &Query, set: &str, out: &mut Classified) -> Result<bool, Pa
         }
     }
     Ok(any)
-}
-
-fn fetch(
-    xml: &str,
-    set: &str,
-    logical: &str,
-    meta: &Metadata,
-    out: &mut Classified,
-) -> Result<(), ParseError> {
-    let f = fetchxml::parse(xml).map_err(|e| ParseError::Malformed(e.to_string()))?;
-    if f.entity != logical {
-        return Err(ParseError::Malformed(format!(
-            "fetchXml queries `{}` but the URL names `{set}`",
-            f.entity
-        )));
-    }
-    for t in &f.tables {
-        let tset = meta.set_of(&t.logical_name).ok_or_else(|| {
-            not(format!(
-                "fetchXml names `{}`, which is not a table of this org",
-                t.logical_name
-            ))
-        })?;
-        let all = t.all_attributes || (t.columns.is_empty() && t.logical_name == f.entity);
-        out.touch(tset, Verb::Get, t.columns.clone(), all);
-    }
-    Ok(())
 }
 
 /// `EntityDefinitions` reads: one table's definition, or a listing.

@@ -1,7 +1,24 @@
-//! Walking a resource path over the tenant's metadata: which tables each segment reaches.
+//! Walking a resource path over the tenant's metadata: which tables each segment reaches, and
+//! which of their columns it observes.
+//!
+//! Pure. Fail closed by construction: every path segment is matched exhaustively — a navigation
+//! property, a column, a bound operation, `$count`, `$ref` or `$value` in the place each may
+//! stand — and whatever else is refused with a reason naming it; the query options of every
+//! shape that returns rows (collections, rows, `$count`, `$ref` reads) are classified by
+//! `options`, and the shapes that take none refuse any. A column list restricts every way a
+//! column's value can be observed, so the walk counts, on the table they belong to:
+//! - the alternate-key columns that locate a row (with or without metadata);
+//! - the lookup a navigation is bound to, whenever the request navigates through it — a path
+//!   segment, `$expand`, a lookup path in `$filter`/`$orderby`/`$apply`, a `$ref`: the starting
+//!   row's lookup for a single-valued navigation, the related rows' lookup for a
+//!   collection-valued one (the metadata's referential constraints and partners, see
+//!   [`revealed`]; when the metadata does not name it, a placeholder that no column list
+//!   contains);
+//! - never a table's own primary key (`lookups::free_own_keys`): it is returned with every row.
 
 use http::Method;
 
+use super::lookups::revealed;
 use super::*;
 use crate::metadata::{Binding, Metadata};
 use crate::odata::{KeySpec, ResourcePath, Segment};
@@ -11,7 +28,8 @@ struct At {
     set: String,
     logical: String,
     single: bool,
-    /// Alternate-key columns the path names for this row: locating it by them probes them.
+    /// Columns of this table the path observes: alternate-key columns that locate the row (they
+    /// are probed), and the lookup a collection-valued navigation into it is bound to.
     keys: Vec<String>,
 }
 
@@ -65,7 +83,10 @@ pub(super) fn walk(
                             "`{name}` is single-valued and takes no key"
                         )));
                     }
-                    out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+                    let (here, there) = revealed(meta, &at.logical, name, nav.collection);
+                    let mut columns = at.keys.clone();
+                    columns.extend(here);
+                    out.touch(&at.set, Verb::Get, columns, false);
                     let target = meta.set_of(&nav.target).ok_or_else(|| {
                         not(format!(
                             "`{name}` leads to `{}`, which has no entity set",
@@ -73,7 +94,9 @@ pub(super) fn walk(
                         ))
                     })?;
                     at = at_set(meta, target, !nav.collection || key.is_some(), key.as_ref())?;
+                    at.keys.extend(there);
                 } else if meta.has_property(&at.logical, name) {
+                    no_options(query)?;
                     return property(req, &at, name, key.as_ref(), &path.tail[i + 1..], out);
                 } else {
                     return Err(not(format!(
@@ -97,9 +120,14 @@ pub(super) fn walk(
                     ));
                 }
                 super::only(req.method, &[Method::GET, Method::HEAD], "$count")?;
+                if !at.keys.is_empty() {
+                    out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+                }
                 return options::read(&at.set, &at.logical, query, env, out, false);
             }
-            Segment::Ref => return reference(req, &at, &path.tail[..i], is_last, meta, env, out),
+            Segment::Ref => {
+                return reference(req, &at, &path.tail[..i], is_last, query, meta, env, out);
+            }
             Segment::Value => {
                 return Err(ParseError::Malformed("$value must follow a column".into()));
             }
@@ -156,7 +184,7 @@ fn final_access(
     match (verb, at.single) {
         (Verb::Get, _) => options::read(&at.set, &at.logical, query, env, out, true),
         (Verb::Post, false) => {
-            out.touch(&at.set, Verb::Post, vec![], false);
+            out.touch(&at.set, Verb::Post, at.keys.clone(), false);
             body::write(req.body, &at.set, &at.logical, Verb::Post, meta, env, out)?;
             options::returned(req, &at.set, &at.logical, query, env, out)
         }
@@ -180,13 +208,22 @@ fn final_access(
     }
 }
 
+/// Refuses any query option or parameter alias, naming them: the shape has no use for them,
+/// and Dataverse might still apply them.
 fn no_options(query: &Query) -> Result<(), ParseError> {
-    if query.options.is_empty() && query.aliases.is_empty() {
+    let named: Vec<String> = query
+        .options
+        .iter()
+        .map(|(n, _)| n.clone())
+        .chain(query.aliases.iter().map(|(n, _)| format!("@{n}")))
+        .collect();
+    if named.is_empty() {
         Ok(())
     } else {
-        Err(ParseError::Malformed(
-            "this request takes no query options".into(),
-        ))
+        Err(ParseError::Malformed(format!(
+            "this request takes no query options (`{}`)",
+            named.join("`, `")
+        )))
     }
 }
 
@@ -226,12 +263,15 @@ fn property(
     Ok(())
 }
 
-/// `.../nav/$ref`: reading or changing an association.
+/// `.../nav/$ref`: reading or changing an association. A read takes the query options of the
+/// collection it lists, classified the same way; a change takes none.
+#[allow(clippy::too_many_arguments)]
 fn reference(
     req: &Request<'_>,
     at: &At,
     before: &[Segment],
     is_last: bool,
+    query: &Query,
     meta: &Metadata,
     env: &Env<'_>,
     out: &mut Classified,
@@ -261,14 +301,22 @@ fn reference(
     let collection = meta
         .navigation(&owner_logical, name)
         .is_some_and(|n| n.collection);
-    let related = if collection { Verb::Patch } else { Verb::Get };
+    let (here, _) = revealed(meta, &owner_logical, name, collection);
     match *req.method {
-        Method::GET | Method::HEAD => out.touch(&at.set, Verb::Get, vec![], false),
+        Method::GET | Method::HEAD => {
+            // `at.keys` already holds the related rows' lookup for a collection.
+            if !at.keys.is_empty() {
+                out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+            }
+            options::read(&at.set, &at.logical, query, env, out, false)?;
+        }
         Method::POST | Method::PUT | Method::DELETE => {
-            out.touch(&owner, Verb::Patch, vec![], false);
+            no_options(query)?;
+            let related = if collection { Verb::Patch } else { Verb::Get };
+            out.touch(&owner, Verb::Patch, here, false);
             out.touch(&at.set, Verb::Get, vec![], false);
             if related == Verb::Patch {
-                out.touch(&at.set, Verb::Patch, vec![], false);
+                out.touch(&at.set, Verb::Patch, at.keys.clone(), false);
             }
             if let Some(body) = req.body.filter(|b| !b.is_empty()) {
                 body::reference_body(body, related, meta, env, out)?;
@@ -308,6 +356,7 @@ fn bound(
         })?;
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
+        no_options(query)?;
         out.uses.push(Use::Action(name.to_string()));
         body::action(req.body, name, Some((&at.set, &at.logical)), meta, env, out)?;
     } else {
@@ -354,6 +403,7 @@ fn unbound(
                 "`{name}` is an action: parameters go in the body"
             )));
         }
+        no_options(query)?;
         out.uses.push(Use::Action(name.to_string()));
         return body::action(req.body, name, None, meta, env, out);
     }
@@ -384,7 +434,8 @@ pub(super) fn without_metadata(
             &[Method::GET, Method::HEAD],
             &format!("the function {name}"),
         )?;
-        if !query.aliases.is_empty() || matches!(key, Some(KeySpec::Pairs(_))) {
+        let only_select = query.options.iter().all(|(n, _)| n == "$select");
+        if !query.aliases.is_empty() || !only_select || matches!(key, Some(KeySpec::Pairs(_))) {
             return unavailable(out);
         }
         out.uses.push(Use::Function(name.clone()));
@@ -398,12 +449,20 @@ pub(super) fn without_metadata(
     if query_needs_metadata(query) || matches!(key, Some(KeySpec::Empty)) {
         return unavailable(out);
     }
+    // Without metadata the primary key cannot be told from an alternate key: every key
+    // property is counted as a column the request names (probed to locate the row).
+    let keys = key_columns(key.as_ref());
     let verb = method_verb(req.method)?;
     match (verb, key.is_some(), count) {
-        (Verb::Get, _, _) => options::read_plain(name, query, out, !count),
+        (Verb::Get, _, _) => {
+            if !keys.is_empty() {
+                out.touch(name, Verb::Get, keys, false);
+            }
+            options::read_plain(name, query, out, !count)
+        }
         (Verb::Delete, true, false) => {
             no_options(query)?;
-            out.touch(name, Verb::Delete, vec![], false);
+            out.touch(name, Verb::Delete, keys, false);
             Ok(())
         }
         _ => unavailable(out),

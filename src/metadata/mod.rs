@@ -2,8 +2,8 @@
 //!
 //! [`Metadata::parse`] turns the XML into what the policy engine needs and nothing more: entity
 //! sets, entity types (keys, structural property names including lookup `_x_value` columns,
-//! navigation properties with their target type), and the functions and actions with their
-//! bindings. Documentation, annotations, vocabularies and the members of complex and enum types
+//! navigation properties with their target type, partner and the lookup column their
+//! `ReferentialConstraint` binds them to), and the functions and actions with their bindings. Documentation, annotations, vocabularies and the members of complex and enum types
 //! are skipped.
 //!
 //! Pure: no I/O, no clock, no global state; the caller passes the bytes in. Never panics on any
@@ -64,6 +64,25 @@ pub struct Navigation {
     pub target: String,
     /// `Collection(...)`: the property yields many rows.
     pub collection: bool,
+    /// The lookup column this property is bound to on its own type (its first
+    /// `ReferentialConstraint`'s `Property`, e.g. `_parentcustomerid_value`); single-valued only.
+    pub lookup: Option<String>,
+    /// The navigation property on the target type that is the other side of the relationship.
+    pub partner: Option<String>,
+}
+
+/// The lookup column whose value following a navigation property reveals: navigating through
+/// it observes that column as surely as selecting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed<'m> {
+    /// Single-valued: this lookup column of the row the navigation starts from.
+    Own(&'m str),
+    /// Collection-valued: this lookup column of the related rows (the partner's lookup).
+    Related(&'m str),
+    /// Many-to-many: the relationship lives in an intersect table, in no column of either side.
+    Association,
+    /// The metadata does not say (no referential constraint, or no resolvable partner).
+    Unknown,
 }
 
 /// A function or an action; overloads are separate values with the same name.
@@ -151,6 +170,28 @@ impl Metadata {
     /// A navigation property of the type or of any of its base types.
     pub fn navigation(&self, logical: &str, nav: &str) -> Option<&Navigation> {
         self.ancestry(logical).find_map(|t| t.navigation.get(nav))
+    }
+
+    /// The lookup column that following `nav` from `logical` observes (see [`Observed`]).
+    pub fn observed_lookup(&self, logical: &str, nav: &str) -> Observed<'_> {
+        let Some(n) = self.navigation(logical, nav) else {
+            return Observed::Unknown;
+        };
+        if !n.collection {
+            return n.lookup.as_deref().map_or(Observed::Unknown, Observed::Own);
+        }
+        let partner = n
+            .partner
+            .as_deref()
+            .and_then(|p| self.navigation(&n.target, p));
+        match partner {
+            Some(p) if p.collection => Observed::Association,
+            Some(Navigation {
+                lookup: Some(column),
+                ..
+            }) => Observed::Related(column),
+            _ => Observed::Unknown,
+        }
     }
 
     /// Whether the type or any of its base types declares the structural property.

@@ -194,15 +194,33 @@ impl<'a> Parser<'a> {
     }
 
     fn navigation(&mut self, el: Element<'a>, ty: &mut EntityType) -> Result<()> {
-        let mut a = self.attrs(&el, "NavigationProperty", ["Name", "Type"])?;
-        let (name, target) = (a.required(0)?, a.required(1)?);
+        let mut a = self.attrs(&el, "NavigationProperty", ["Name", "Type", "Partner"])?;
+        let (name, target, partner) = (a.required(0)?, a.required(1)?, a.optional(2));
         if ty.navigation.contains_key(&name) {
             return Err(self.duplicate(el.at, "navigation property", name));
         }
-        let collection = false; // decided in `resolve`, from `target`
-        ty.navigation
-            .insert(name, super::Navigation { target, collection });
-        self.skip(el)
+        let mut lookup = None;
+        while let Some(child) = self.child(&el, "NavigationProperty")? {
+            if child.local() == "ReferentialConstraint" {
+                let property = self
+                    .attrs(&child, "ReferentialConstraint", ["Property"])?
+                    .required(0)?;
+                // A composite constraint names more than one column: none of them alone is it.
+                lookup = match lookup {
+                    None => Some(Some(property)),
+                    Some(_) => Some(None),
+                };
+            }
+            self.skip(child)?;
+        }
+        let nav = super::Navigation {
+            target,
+            collection: false, // decided in `resolve`, from `target`
+            lookup: lookup.flatten(),
+            partner,
+        };
+        ty.navigation.insert(name, nav);
+        Ok(())
     }
 
     fn type_name(&mut self, el: Element<'a>, is_enum: bool) -> Result<()> {

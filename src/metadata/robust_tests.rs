@@ -213,6 +213,8 @@ fn random_model(rng: &mut Rng) -> (String, Vec<EntityType>) {
                 let nav = Navigation {
                     target: format!("t{}", rng.below(count)),
                     collection: rng.chance(),
+                    lookup: None,
+                    partner: None,
                 };
                 (format!("n{n}"), nav)
             })

@@ -32,6 +32,17 @@ fn nav(target: &str, collection: bool) -> Navigation {
     Navigation {
         target: target.into(),
         collection,
+        lookup: None,
+        partner: None,
+    }
+}
+
+/// `nav` with the lookup it is bound to and its partner.
+fn bound(target: &str, collection: bool, lookup: Option<&str>, partner: &str) -> Navigation {
+    Navigation {
+        lookup: lookup.map(str::to_string),
+        partner: Some(partner.into()),
+        ..nav(target, collection)
     }
 }
 
@@ -65,21 +76,79 @@ fn sim_navigation_targets() {
     let m = sim();
     assert_eq!(
         m.navigation("contact", "parentcustomerid_account"),
-        Some(&nav("account", false))
+        Some(&bound(
+            "account",
+            false,
+            Some("_parentcustomerid_value"),
+            "contact_customer_accounts"
+        ))
     );
     assert_eq!(
         m.navigation("account", "contact_customer_accounts"),
-        Some(&nav("contact", true))
+        Some(&bound("contact", true, None, "parentcustomerid_account"))
     );
     assert_eq!(
         m.navigation("systemuser", "lk_annotationbase_createdby"),
-        Some(&nav("annotation", true))
+        Some(&bound("annotation", true, None, "createdby"))
     );
     assert_eq!(m.navigation("contact", "parentcustomerid"), None);
     assert_eq!(m.navigation("nosuchtable", "createdby"), None);
     let contact = m.entity_type("contact").unwrap();
     assert_eq!(contact.navigation.len(), 4);
 }
+
+#[test]
+fn sim_observed_lookups() {
+    use super::Observed;
+    let m = sim();
+    let cases = [
+        (
+            "contact",
+            "parentcustomerid_account",
+            Observed::Own("_parentcustomerid_value"),
+        ),
+        (
+            "opportunity",
+            "createdby",
+            Observed::Own("_createdby_value"),
+        ),
+        (
+            "account",
+            "opportunity_parent_account",
+            Observed::Related("_parentaccountid_value"),
+        ),
+        (
+            "systemuser",
+            "lk_contact_createdby",
+            Observed::Related("_createdby_value"),
+        ),
+        // the partner `objectid_contact` is bound to `_objectid_value`
+        (
+            "contact",
+            "Contact_Annotation",
+            Observed::Related("_objectid_value"),
+        ),
+        ("contact", "nosuchnav", Observed::Unknown),
+    ];
+    for (logical, nav, expected) in cases {
+        assert_eq!(m.observed_lookup(logical, nav), expected, "{logical}.{nav}");
+    }
+    // a partner that is itself a collection is a many-to-many association
+    let m = Metadata::parse(SIM_N2N.as_bytes()).unwrap();
+    assert_eq!(m.observed_lookup("a", "a_b"), Observed::Association);
+    assert_eq!(m.observed_lookup("b", "b_a"), Observed::Association);
+    // a composite constraint names no single lookup
+    assert_eq!(m.observed_lookup("a", "pair"), Observed::Unknown);
+}
+
+const SIM_N2N: &str = r#"<Schema Namespace="N" Alias="n">
+<EntityType Name="a"><Key><PropertyRef Name="aid"/></Key><Property Name="aid" Type="Edm.Guid"/>
+<NavigationProperty Name="a_b" Type="Collection(n.b)" Partner="b_a"/>
+<NavigationProperty Name="pair" Type="n.b" Partner="x"><ReferentialConstraint Property="_x_value" ReferencedProperty="bid"/><ReferentialConstraint Property="_y_value" ReferencedProperty="bid2"/></NavigationProperty>
+</EntityType>
+<EntityType Name="b"><Key><PropertyRef Name="bid"/></Key><Property Name="bid" Type="Edm.Guid"/>
+<NavigationProperty Name="b_a" Type="Collection(n.a)" Partner="a_b"/>
+</EntityType></Schema>"#;
 
 #[test]
 fn sim_columns_and_keys() {
@@ -361,10 +430,12 @@ fn synthetic_counts() {
         assert_eq!(ty.navigation.len(), navigation_count(i), "{name}");
         assert_eq!(m.set_of(&name), Some(format!("{name}s").as_str()));
         let target = format!("new_entity{}", synthetic::target(i, 0, tables));
+        let lookup = m.navigation(&name, "new_lookup0").unwrap();
         assert_eq!(
-            m.navigation(&name, "new_lookup0"),
-            Some(&nav(&target, false))
+            (lookup.target.as_str(), lookup.collection),
+            (target.as_str(), false)
         );
+        assert_eq!(lookup.lookup.as_deref(), Some("_new_lookup0_value"));
         assert!(m.has_property(&name, "_new_lookup0_value"));
         let key = if synthetic::is_activity(i) {
             "activityid".into()

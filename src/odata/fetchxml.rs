@@ -1,25 +1,41 @@
 //! FetchXML: the tables and columns a `fetchXml=` query reaches.
 //!
-//! Pure: no I/O. Input is the parameter value, already percent-decoded. Invariants:
+//! Pure: no I/O. Input is the parameter value, already percent-decoded.
+//!
+//! Fail closed by construction: every element and attribute is either understood and accounted
+//! for in [`Fetch`], or the query is refused with a [`FetchError`] that names it. Elements are
+//! matched in `Parser::child` over `(parent, element)` with refusal as the default arm;
+//! attributes in `role`, one arm per understood `(element, attribute)` pair stating what it
+//! means for the data (a table, a column, a join, an alias, or nothing), refusal as the default
+//! arm. A column list restricts every way a column's value can be observed, so every column the
+//! query selects, filters, orders, groups or joins on is listed. Invariants:
 //! - every table the query touches is in [`Fetch::tables`]: the root `<entity>` first, then one
 //!   [`TableUse`] per `<link-entity>` at any depth (also inside `<filter>`), in document order;
 //! - every column the query names is listed on the table it belongs to: `<attribute name>`,
 //!   `<order attribute>`, `<condition attribute>` and `valueof`, `link-entity from` (a column of
-//!   the link) and `to` (a column of its parent); `entityname=` and `alias.column` in `valueof`
-//!   move the column to the link-entity they name, and a name that matches no link, or more than
-//!   one, is an error;
+//!   the link) and `to` (a column of its parent), both required, and the columns a `paging-cookie` pages on
+//!   (root table); `entityname=` and `alias.column` in `valueof` move the column to the
+//!   link-entity they name, and a name that matches no link, or more than one, is an error;
+//! - [`TableUse::all_attributes`] is set for `<all-attributes/>` and for a root `<entity>`
+//!   without any `<attribute>` (Dataverse then returns every column, whatever its filters and
+//!   orders name); a `<link-entity>` without `<attribute>` returns none of its columns, but the
+//!   columns it joins and filters on are listed;
 //! - strict: only the elements `fetch entity link-entity attribute all-attributes order filter
-//!   condition value` in their documented places, only their documented attributes, text only
-//!   inside `<value>`, no DOCTYPE, entity declarations, custom entity references or processing
-//!   instructions; every table, column and alias is a plain identifier `[A-Za-z_][A-Za-z0-9_]*`.
-//!   Anything else is a [`FetchError`]: what is not understood is never guessed at.
-//!
-//! Accepted but not inspected: `paging-cookie` (server-issued paging state for the root table).
+//!   condition value` in their documented places, only the attributes `role` lists, the
+//!   documented `link-type` values, no operator whose result depends on data the query does not
+//!   name (hierarchy `under`/`above`..., the caller's teams or reports `eq-userteams`...), text only inside `<value>`, no DOCTYPE, entity
+//!   declarations, custom entity references or processing instructions; every table, column and
+//!   alias is a plain identifier `[A-Za-z_][A-Za-z0-9_]*`. What is not understood is never
+//!   guessed at.
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::is_identifier;
+
+mod attributes;
+
+use attributes::{attributes, paging_cookie};
 
 /// A parsed FetchXML query reduced to what the policy needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +52,8 @@ pub struct TableUse {
     pub logical_name: String,
     pub alias: Option<String>,
     pub columns: Vec<String>,
+    /// Every column of this table comes back: `<all-attributes/>`, or the root `<entity>`
+    /// without `<attribute>`.
     pub all_attributes: bool,
 }
 
@@ -65,22 +83,18 @@ pub enum FetchError {
     UnknownAlias(String),
     #[error("fetchXml: `{0}` matches more than one link-entity")]
     AmbiguousAlias(String),
+    #[error("fetchXml: {attribute}=\"{value}\" is not a value the gateway understands")]
+    UnknownValue {
+        attribute: &'static str,
+        value: String,
+    },
+    #[error(
+        "fetchXml: the operator `{operator}` {why}, which the query does not name as columns or tables"
+    )]
+    Operator { operator: String, why: &'static str },
+    #[error("fetchXml: the paging-cookie is not understood: {0}")]
+    PagingCookie(&'static str),
 }
-
-/// Documented attributes per element, space-separated.
-const FETCH_ATTRS: &str = "version count page paging-cookie utc-offset aggregate aggregatelimit \
-    distinct top mapping min-active-row-version output-format returntotalrecordcount no-lock \
-    useraworderby latematerialize options datasource";
-const ENTITY_ATTRS: &str = "name enableprefiltering prefilterparametername";
-const LINK_ATTRS: &str =
-    "name from to alias link-type visible intersect enableprefiltering prefilterparametername";
-const ATTRIBUTE_ATTRS: &str =
-    "name alias aggregate groupby distinct dategrouping usertimezone rowaggregate build addedby";
-const ORDER_ATTRS: &str = "attribute alias descending entityname";
-const FILTER_ATTRS: &str = "type hint isquickfindfields overridequickfindrecordlimitenabled \
-    overridequickfindrecordlimitdisabled bypassquickfind";
-const CONDITION_ATTRS: &str = "attribute entityname operator value valueof uiname uitype uihidden";
-const VALUE_ATTRS: &str = "uiname uitype";
 
 /// An open element; table-bearing nodes carry the index of the table they apply to.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +145,10 @@ struct Parser {
     /// Columns attributed to a link-entity by name or alias, resolved at the end.
     deferred: Vec<(String, String)>,
     root_done: bool,
+    /// Whether the root `<entity>` lists any `<attribute>`: without one, it returns every column.
+    root_listed: bool,
+    /// Columns of the root table named by the `paging-cookie`.
+    cookie_columns: Vec<String>,
 }
 
 /// Parses a FetchXML query; see the module invariants.
@@ -187,29 +205,30 @@ impl Parser {
     ) -> Result<Node, FetchError> {
         match (parent, name) {
             (None, "fetch") if !self.root_done => {
-                attributes(e, "fetch", FETCH_ATTRS)?;
+                let attrs = attributes(e, "fetch")?;
+                if let Some(cookie) = attrs.get("paging-cookie") {
+                    self.cookie_columns = paging_cookie(cookie)?;
+                }
                 self.root_done = true;
                 Ok(Node::Fetch)
             }
             (None, _) => Err(FetchError::Structure(
                 "the document root must be one <fetch>",
             )),
-            (Some(Node::Fetch), "entity") => self.entity(&attributes(e, "entity", ENTITY_ATTRS)?),
+            (Some(Node::Fetch), "entity") => self.entity(&attributes(e, "entity")?),
             (Some(Node::Entity(t) | Node::Link(t)), "attribute" | "all-attributes" | "order") => {
                 self.leaf(t, name, e)
             }
             (Some(Node::Entity(t) | Node::Link(t) | Node::Filter(t)), "link-entity") => {
-                self.link(t, &attributes(e, "link-entity", LINK_ATTRS)?)
+                self.link(t, &attributes(e, "link-entity")?)
             }
             (Some(Node::Entity(t) | Node::Link(t) | Node::Filter(t)), "filter") => {
-                attributes(e, "filter", FILTER_ATTRS)?;
+                attributes(e, "filter")?;
                 Ok(Node::Filter(t))
             }
-            (Some(Node::Filter(t)), "condition") => {
-                self.condition(t, &attributes(e, "condition", CONDITION_ATTRS)?)
-            }
+            (Some(Node::Filter(t)), "condition") => self.condition(t, &attributes(e, "condition")?),
             (Some(Node::Condition), "value") => {
-                attributes(e, "value", VALUE_ATTRS)?;
+                attributes(e, "value")?;
                 Ok(Node::Value)
             }
             (Some(parent), element) => Err(FetchError::UnexpectedElement {
@@ -223,16 +242,17 @@ impl Parser {
     fn leaf(&mut self, t: usize, name: &str, e: &BytesStart) -> Result<Node, FetchError> {
         match name {
             "attribute" => {
-                let attrs = attributes(e, "attribute", ATTRIBUTE_ATTRS)?;
+                let attrs = attributes(e, "attribute")?;
                 attrs.name("alias")?;
                 let column = attrs.required("name")?.to_string();
                 add_column(&mut self.tables[t], &column);
+                self.root_listed |= t == 0;
             }
             "all-attributes" => {
-                attributes(e, "all-attributes", "")?;
+                attributes(e, "all-attributes")?;
                 self.tables[t].all_attributes = true;
             }
-            _ => self.order(t, &attributes(e, "order", ORDER_ATTRS)?)?,
+            _ => self.order(t, &attributes(e, "order")?)?,
         }
         Ok(Node::Leaf)
     }
@@ -268,12 +288,11 @@ impl Parser {
             return Err(FetchError::DuplicateAlias(alias.to_string()));
         }
         let mut link = table(name, alias);
-        if let Some(from) = attrs.name("from")? {
-            add_column(&mut link, from);
-        }
-        if let Some(to) = attrs.name("to")? {
-            add_column(&mut self.tables[parent], to);
-        }
+        // Both join columns must be named: what Dataverse would join on otherwise is not
+        // documented, and a join observes its columns.
+        add_column(&mut link, attrs.required("from")?);
+        let to = attrs.required("to")?.to_string();
+        add_column(&mut self.tables[parent], &to);
         self.tables.push(link);
         Ok(Node::Link(self.tables.len() - 1))
     }
@@ -330,6 +349,12 @@ impl Parser {
             let t = self.resolve(&target)?;
             add_column(&mut self.tables[t], &column);
         }
+        for column in std::mem::take(&mut self.cookie_columns) {
+            add_column(&mut self.tables[0], &column);
+        }
+        // A root entity without `<attribute>` returns every column, whatever its filters and
+        // orders name (a link-entity without one returns none of its columns).
+        self.tables[0].all_attributes |= !self.root_listed;
         Ok(Fetch {
             entity: self.tables[0].logical_name.clone(),
             tables: self.tables,
@@ -347,26 +372,6 @@ impl Parser {
             (Some(_), Some(_)) => Err(FetchError::AmbiguousAlias(target.to_string())),
         }
     }
-}
-
-/// Reads and unescapes the attributes of `e`, refusing any not in `allowed`.
-fn attributes(e: &BytesStart, element: &'static str, allowed: &str) -> Result<Attrs, FetchError> {
-    let mut list = Vec::new();
-    for attr in e.attributes() {
-        let attr = attr.map_err(|e| FetchError::Xml(e.to_string()))?;
-        let key = attr.key.0;
-        if !allowed.split_whitespace().any(|a| a == key) {
-            return Err(FetchError::UnknownAttribute {
-                element: element.to_string(),
-                attribute: key.to_string(),
-            });
-        }
-        let value = attr
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| FetchError::Xml(e.to_string()))?;
-        list.push((key.to_string(), value.into_owned()));
-    }
-    Ok(Attrs { element, list })
 }
 
 fn table(name: &str, alias: Option<&str>) -> TableUse {
@@ -408,164 +413,4 @@ fn describe(node: Node) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn columns(fetch: &Fetch, table: usize) -> Vec<&str> {
-        fetch.tables[table]
-            .columns
-            .iter()
-            .map(String::as_str)
-            .collect()
-    }
-
-    const NESTED: &str = r#"<?xml version="1.0"?>
-<fetch top="5" version="1.0" mapping="logical">
-  <!-- accounts with their contacts and the contacts' owners -->
-  <entity name="account">
-    <attribute name="name"/>
-    <order attribute="name" descending="false"/>
-    <filter type="and">
-      <condition attribute="statecode" operator="eq" value="0"/>
-      <condition entityname="c" attribute="fullname" operator="like" value="%a&amp;b%"/>
-      <filter type="or">
-        <condition attribute="revenue" operator="gt" valueof="c.annualincome"/>
-        <condition attribute="industrycode" operator="in"><value>1</value><value>2</value></condition>
-      </filter>
-    </filter>
-    <link-entity name="contact" from="parentcustomerid" to="accountid" alias="c" link-type="outer">
-      <attribute name="fullname"/>
-      <link-entity name="systemuser" from="systemuserid" to="owninguser" alias="u">
-        <all-attributes/>
-        <order attribute="fullname" entityname="u"/>
-      </link-entity>
-    </link-entity>
-  </entity>
-</fetch>"#;
-
-    #[test]
-    fn nested_links_aliases_and_references() {
-        let fetch = parse(NESTED).unwrap();
-        assert_eq!(fetch.entity, "account");
-        assert_eq!(fetch.tables.len(), 3);
-        assert_eq!(
-            columns(&fetch, 0),
-            ["name", "statecode", "revenue", "industrycode", "accountid"]
-        );
-        assert_eq!(fetch.tables[1].logical_name, "contact");
-        assert_eq!(fetch.tables[1].alias.as_deref(), Some("c"));
-        assert_eq!(
-            columns(&fetch, 1),
-            ["parentcustomerid", "fullname", "owninguser", "annualincome"]
-        );
-        assert_eq!(fetch.tables[2].logical_name, "systemuser");
-        assert!(fetch.tables[2].all_attributes && !fetch.tables[0].all_attributes);
-        assert_eq!(columns(&fetch, 2), ["systemuserid", "fullname"]);
-    }
-
-    #[test]
-    fn valueof_same_table_and_unaliased_entityname() {
-        let xml = "<fetch><entity name='contact'><filter><condition attribute='a' operator='gt' \
-            valueof='b'/><condition entityname='account' attribute='x' operator='eq' valueof='y'/>\
-            </filter><link-entity name='account' from='accountid' to='parentcustomerid'/>\
-            </entity></fetch>";
-        let fetch = parse(xml).unwrap();
-        assert_eq!(columns(&fetch, 0), ["a", "b", "parentcustomerid"]);
-        assert_eq!(fetch.tables[1].alias, None);
-        assert_eq!(columns(&fetch, 1), ["accountid", "x", "y"]);
-    }
-
-    #[test]
-    fn aggregate_groupby_and_order_by_alias() {
-        let xml = r#"<fetch aggregate="true"><entity name="account">
-            <attribute name="accountid" alias="n" aggregate="count"/>
-            <attribute name="industrycode" alias="industry" groupby="true"/>
-            <order alias="n" descending="true"/></entity></fetch>"#;
-        let fetch = parse(xml).unwrap();
-        assert_eq!(columns(&fetch, 0), ["accountid", "industrycode"]);
-    }
-
-    #[test]
-    fn link_entity_inside_filter() {
-        let xml = "<fetch><entity name='account'><filter><link-entity name='contact' \
-            from='parentcustomerid' to='accountid' link-type='any'><filter><condition \
-            attribute='statecode' operator='eq' value='0'/></filter></link-entity></filter>\
-            </entity></fetch>";
-        let fetch = parse(xml).unwrap();
-        assert_eq!(columns(&fetch, 0), ["accountid"]);
-        assert_eq!(columns(&fetch, 1), ["parentcustomerid", "statecode"]);
-    }
-
-    /// `wrapper|xml|expected message`; wrapper `E` puts the xml in an entity, `F` in a filter.
-    const REJECTED: &[&str] = &[
-        "|<entity name='account'/>|root must be one <fetch>",
-        "||exactly one <entity>",
-        "|<fetch/>|exactly one <entity>",
-        "|<fetch><entity name='a'/><entity name='b'/></fetch>|exactly one <entity>",
-        "|<fetch><entity name='a'/></fetch><fetch/>|root must be one <fetch>",
-        "E|<savedquery name='x'/>|<savedquery> is not allowed inside <entity>",
-        "F|<attribute name='x'/>|<attribute> is not allowed inside <filter>",
-        "E|<attribute name='x'><value/></attribute>|inside an element that holds nothing",
-        "E|<Attribute name='x'/>|<Attribute> is not allowed",
-        "E|<x:attribute name='x'/>|<x:attribute> is not allowed",
-        "E|text|text is only allowed inside <value>",
-        "E|<![CDATA[x]]>|text is only allowed inside <value>",
-        "E|&amp;|text is only allowed inside <value>",
-        "|<fetch><entity name='account'>|ends inside an element",
-        "|<fetch><entity name='a'></fetch>|not well-formed",
-        "|<fetch><entity name='a' name='b'/></fetch>|not well-formed",
-        "E|<attribute name='x' extra='1'/>|<attribute> does not take the attribute `extra`",
-        "|<fetch xmlns:a='urn:x'><entity name='a'/></fetch>|attribute `xmlns:a`",
-        "E|<attribute/>|<attribute> needs the attribute `name`",
-        "E|<order descending='true'/>|<order> needs the attribute `attribute`",
-        "F|<condition operator='null'/>|<condition> needs the attribute `attribute`",
-        "E|<attribute name='a b'/>|name=\"a b\" is not a plain identifier",
-        "E|<attribute name='contact.x'/>|is not a plain identifier",
-        "|<fetch><entity name='9x'/></fetch>|name=\"9x\" is not a plain identifier",
-        "E|<link-entity name='c' to='a-b'/>|to=\"a-b\" is not a plain identifier",
-        "F|<condition attribute='a' operator='eq' valueof='a.b.c'/>|valueof=\"a.b.c\"",
-        "F|<condition entityname='zz' attribute='a' operator='null'/>|`zz` names no link-entity",
-        "F|<condition attribute='a' operator='eq' valueof='zz.b'/>|`zz` names no link-entity",
-        "E|<order attribute='a' entityname='account'/>|`account` names no link-entity",
-        "E|<link-entity name='a' alias='c'/><link-entity name='b' alias='c'/>|alias `c` is used",
-        "E|<link-entity name='c'/><link-entity name='c'/><filter><condition entityname='c' \
-            attribute='a' operator='null'/></filter>|`c` matches more than one link-entity",
-        "|<!DOCTYPE fetch [<!ENTITY x 'y'>]><fetch/>|must not contain a DOCTYPE",
-        "F|<condition attribute='a' operator='eq'><value>&x;</value></condition>|entity references",
-        "E|<?pi x?>|must not contain processing instructions",
-        "|<fetch><entity name='a'/></fetch><?xml version='1.0'?>|processing instructions",
-    ];
-
-    #[test]
-    fn every_error_case() {
-        for case in REJECTED {
-            let mut fields = case.splitn(3, '|');
-            let (wrapper, xml, expected) = (fields.next(), fields.next(), fields.next());
-            let xml = match (wrapper, xml.unwrap_or_default()) {
-                (Some("E"), inner) => format!("<fetch><entity name='a'>{inner}</entity></fetch>"),
-                (Some("F"), inner) => {
-                    format!("<fetch><entity name='a'><filter>{inner}</filter></entity></fetch>")
-                }
-                (_, xml) => xml.to_string(),
-            };
-            let err = parse(&xml).expect_err(&xml).to_string();
-            assert!(err.contains(expected.unwrap_or_default()), "{xml}: {err}");
-        }
-    }
-
-    #[test]
-    fn truncations_and_corruptions_never_panic() {
-        for end in 0..NESTED.len() {
-            if let Some(prefix) = NESTED.get(..end) {
-                assert!(parse(prefix).is_err(), "prefix of {end} bytes was accepted");
-            }
-        }
-        for (i, _) in NESTED.char_indices() {
-            for junk in ["<", ">", "\"", "&", "/", "'"] {
-                let mut xml = NESTED.to_string();
-                xml.insert_str(i, junk);
-                let _ = parse(&xml);
-            }
-        }
-    }
-}
+mod tests;

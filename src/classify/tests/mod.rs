@@ -88,6 +88,43 @@ fn decide(method: &str, url: &str, body: Option<&str>) -> Decision {
     decide_with(method, url, body, &HeaderMap::new(), Some(meta()))
 }
 
+/// `opportunities` may also show the lookup to their account.
+fn with_lookup() -> Policy {
+    let mut p = policy();
+    if let Some(rule) = p.tables.get_mut("opportunities") {
+        rule.columns = Some(vec![
+            "name".into(),
+            "estimatedvalue".into(),
+            "_parentaccountid_value".into(),
+        ]);
+    }
+    p
+}
+
+fn decide_under(policy: &Policy, method: &str, url: &str, metadata: Option<&Metadata>) -> Decision {
+    let (path, query) = url
+        .split_once('?')
+        .map_or((url, None), |(p, q)| (p, Some(q)));
+    let urls = urls();
+    let ids = BTreeMap::new();
+    let env = Env {
+        metadata,
+        known_functions: &policy.functions,
+        urls: &urls,
+        content_ids: &ids,
+    };
+    let h = HeaderMap::new();
+    let method: http::Method = method.parse().unwrap();
+    let req = Request {
+        method: &method,
+        path,
+        query,
+        headers: &h,
+        body: None,
+    };
+    policy::decide(policy, classify(&req, &env), &h)
+}
+
 /// An expected denial: its kind and a text its reason must contain, naming the table, verb,
 /// column or construct that caused it (so "not understood" and "not allowlisted" never pass for
 /// each other).
@@ -129,6 +166,8 @@ fn check(rows: &[(&str, String, Option<&str>, Expect)]) {
 }
 
 use Denial::Policy as NO;
+
+mod nav;
 
 #[test]
 fn collections_records_and_keys() {
@@ -253,11 +292,12 @@ fn navigation_single_and_multi_hop() {
             None,
             no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
+        // the related opportunities' lookup is observed, and their column list omits it
         (
             "GET",
             format!("contacts({C})/parentcustomerid_account/opportunity_parent_account"),
             None,
-            None,
+            no("`_parentaccountid_value` of `opportunities`"),
         ),
         (
             "POST",
@@ -329,8 +369,9 @@ fn expand_nested_with_options() {
         ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(propertyname='createdby/fullname'))".into(), None, no("`propertyname` is not an argument of the query function `EqualUserId`")),
         ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname'))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$orderby=fullname;$top=2)".into(), None, None),
-        ("GET", "accounts?$expand=opportunity_parent_account".into(), None, no("this request returns every column of `opportunities`, which has a column list: add $select")),
-        ("GET", "accounts?$expand=opportunity_parent_account($select=name)".into(), None, None),
+        ("GET", "accounts?$expand=opportunity_parent_account".into(), None, no("column `_parentaccountid_value` of `opportunities` is not in its column list")),
+        // observes the opportunities' `_parentaccountid_value`, outside their column list
+        ("GET", "accounts?$expand=opportunity_parent_account($select=name)".into(), None, no("column `_parentaccountid_value` of `opportunities` is not in its column list")),
         ("GET", "accounts?$expand=opportunity_parent_account($select=name,secret)".into(), None, no("column `secret` of `opportunities` is not in its column list")),
         ("GET", "accounts?$expand=*".into(), None, no("`$expand=*`: only navigation property names are inspected")),
         ("GET", "accounts?$expand=nosuchnav".into(), None, no("`nosuchnav` is not a navigation property of account")),
@@ -746,17 +787,18 @@ fn column_lists() {
             None,
             no("column `statuscode` of `opportunities` is not in its column list"),
         ),
+        // navigating into opportunities observes their lookup `_parentaccountid_value`
         (
             "GET",
             format!("accounts({A})/opportunity_parent_account"),
             None,
-            None,
+            no("`_parentaccountid_value` of `opportunities`"),
         ),
         (
             "GET",
             format!("accounts({A})/opportunity_parent_account?$select=name"),
             None,
-            None,
+            no("`_parentaccountid_value` of `opportunities`"),
         ),
         (
             "GET",

@@ -4,9 +4,19 @@
 
 use super::*;
 
+/// The decision for `GET url`. An expansion into `opportunities` observes their account lookup,
+/// so those requests are decided under a policy whose column list shows it.
+fn get(url: &str) -> Decision {
+    if url.contains("$expand=opportunity_parent_account") {
+        decide_under(&with_lookup(), "GET", url, Some(meta()))
+    } else {
+        decide("GET", url, None)
+    }
+}
+
 /// Denied (403) with a reason that contains every `names`.
 fn denied(url: &str, names: &[&str]) {
-    let d = decide("GET", url, None);
+    let d = get(url);
     assert_eq!(
         d.denial,
         Some(Denial::Policy),
@@ -24,7 +34,7 @@ fn denied(url: &str, names: &[&str]) {
 }
 
 fn allowed(url: &str) -> Decision {
-    let d = decide("GET", url, None);
+    let d = get(url);
     assert!(d.allowed(), "{url}: {} (uses: {:?})", d.reason, d.uses);
     d
 }
