@@ -37,13 +37,17 @@ for target in $targets; do
   scratch="$(mktemp -d)"
   mkdir -p "fuzz/artifacts/$target"
   echo "== fuzzing $target for ${seconds}s"
+  log="$scratch.log"
+  status=0
   "$CARGO_TARGET_DIR/$host/debug/$target" \
     -max_total_time="$seconds" -timeout=10 -max_len="$max_len" \
     -dict="fuzz/dict/$dict" -artifact_prefix="fuzz/artifacts/$target/" \
-    -print_final_stats=1 "$scratch" "fuzz/corpus/$target" 2>&1 \
-    | grep -E '^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY|.*panicked|.*artifact)' \
-    || true
-  status="${PIPESTATUS[0]}"
+    -print_final_stats=1 "$scratch" "fuzz/corpus/$target" > "$log" 2>&1 || status=$?
+  grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY)|panicked|assertion|artifact' "$log" || true
+  if [ "$status" != 0 ]; then
+    grep -A8 'panicked' "$log" | head -20 >&2 || true
+  fi
+  rm -f "$log"
   rm -rf "$scratch"
   if [ "$status" != 0 ]; then
     echo "fuzz target $target failed (exit $status); the input is in fuzz/artifacts/$target/" >&2

@@ -190,7 +190,11 @@ fn survey() {
                 .find(|l| l.starts_with("  gateway:"))
                 .filter(|_| msg.contains("OVER-DENIAL"))
                 .unwrap_or_default();
-            let first = format!("{} {gateway}", msg.lines().next().unwrap_or_default());
+            let first = format!(
+                "{}{} {gateway}",
+                msg.lines().next().unwrap_or_default(),
+                tags(&msg)
+            );
             let class: String = first
                 .split('`')
                 .enumerate()
@@ -210,4 +214,43 @@ fn survey() {
     for (class, (n, example)) in &classes {
         println!("=== {n} × {class}\n{example}\n");
     }
+}
+
+/// Survey tags: the constructs a failing case uses, to tell failure classes apart.
+fn tags(msg: &str) -> String {
+    let requests: String = msg
+        .split("  schema CSDL:")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with("    oracle") && !l.starts_with("  gateway"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let has = |s: &str| requests.contains(s);
+    let mut t = Vec::new();
+    for (tag, present) in [
+        ("$ref", has("/$ref")),
+        ("fetchXml", has("fetchXml=")),
+        (
+            "annotations",
+            has("FormattedValue") || has("include-annotations=\"*\""),
+        ),
+        (
+            "alias",
+            has("=@p") || has("(@p") || has(" @p") || has("+@p"),
+        ),
+        ("bulk", has("Multiple")),
+        ("batch", has("sent as one $batch")),
+        ("expand", has("expand=")),
+        ("definitions", has("EntityDefinitions")),
+    ] {
+        if present {
+            t.push(tag);
+        }
+    }
+    let col = msg.lines().next().unwrap_or_default();
+    if col.contains("column `_") {
+        t.push("lookup-column");
+    }
+    format!(" [{}]", t.join(","))
 }
