@@ -1,0 +1,178 @@
+//! The independent side of the `classify_url` invariant: a plain lexical scan, sharing no code
+//! with the classifier, of everything in a request that could name data — every identifier in
+//! the percent-decoded path and query, every JSON key of the body and every annotation value
+//! (`x@odata.bind`, `@odata.id`, `@odata.type`) — mapped to the tables it could reach through
+//! the tenant's metadata: an entity set name, a table's logical name, or a navigation property
+//! name (its target table). Comparisons ignore case.
+//!
+//! It errs on the side of reaching MORE tables, never fewer, except for text that is data and
+//! not a name: single-quoted OData literals (unless they are a `PropertyName='...'` argument, the
+//! value `@p='...'` of an alias used as `PropertyName=@p`, or an XML attribute), double-quoted values inside `[...]` lists, the
+//! fetchXml `value` attribute, and plain JSON string values.
+
+use std::collections::BTreeSet;
+
+use dataverse_gateway::metadata::Metadata;
+
+/// Percent-decodes `s` (`+` stays as is); invalid escapes are kept verbatim.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Identifiers of a URL (path and query, decoded), skipping the literals described above.
+pub fn url_identifiers(url: &str) -> Vec<String> {
+    let text: Vec<char> = percent_decode(url).chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        if c == '\'' || c == '"' {
+            let end = closing(&text, i, c);
+            if counts(&text, i, c) {
+                collect(&text[i + 1..end], &mut out);
+            }
+            i = end + 1;
+        } else if is_ident_start(c) {
+            let start = i;
+            while i < text.len() && is_ident(text[i]) {
+                i += 1;
+            }
+            out.push(text[start..i].iter().collect());
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Index of the quote closing the one at `open` (a doubled quote is an escaped one), or the end.
+fn closing(text: &[char], open: usize, q: char) -> usize {
+    let mut i = open + 1;
+    while i < text.len() {
+        if text[i] == q {
+            if text.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i;
+        }
+        i += 1;
+    }
+    text.len()
+}
+
+/// Whether the quoted text opening at `open` may be a name rather than data.
+fn counts(text: &[char], open: usize, q: char) -> bool {
+    let before: String = text[..open].iter().collect();
+    let trimmed = before.trim_end();
+    if q == '"' {
+        return !(trimmed.ends_with('[')
+            || trimmed.ends_with(',')
+            || ends_with_word(trimmed, "value="));
+    }
+    if ends_with_word(trimmed, "PropertyName=") {
+        return true;
+    }
+    let Some(head) = trimmed.strip_suffix('=') else {
+        return false;
+    };
+    // `@alias='...'` or an XML attribute ` name='...'` (not `value`), not a key `(col='...')`.
+    let word_start = head
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !is_ident(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let word = &head[word_start..];
+    let prev = head[..word_start].chars().last();
+    match prev {
+        // An alias's literal is a name only where the alias is a `PropertyName` argument.
+        Some('@') => {
+            let all: String = text.iter().collect::<String>().to_ascii_lowercase();
+            all.contains(&format!("propertyname=@{}", word.to_ascii_lowercase()))
+        }
+        Some(c) if c.is_whitespace() => !word.eq_ignore_ascii_case("value"),
+        _ => false,
+    }
+}
+
+fn ends_with_word(s: &str, w: &str) -> bool {
+    s.len() >= w.len() && s[s.len() - w.len()..].eq_ignore_ascii_case(w)
+}
+
+fn collect(text: &[char], out: &mut Vec<String>) {
+    let s: String = text.iter().collect();
+    out.extend(url_identifiers(&s.replace(['\'', '"'], " ")));
+}
+
+/// Identifiers of a JSON body: every key, and the values of annotation keys (`...@...`).
+/// `None` when the body is not JSON.
+pub fn json_identifiers(body: &[u8]) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut out = Vec::new();
+    walk(&v, false, &mut out);
+    Some(out)
+}
+
+fn walk(v: &serde_json::Value, annotation: bool, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                out.extend(url_identifiers(k));
+                walk(v, k.contains('@'), out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, annotation, out)),
+        serde_json::Value::String(s) if annotation => out.extend(url_identifiers(s)),
+        _ => {}
+    }
+}
+
+/// The entity sets the identifiers could reach in `meta`.
+pub fn reachable(meta: &Metadata, idents: &[String]) -> BTreeSet<String> {
+    let wanted: BTreeSet<String> = idents.iter().map(|i| i.to_ascii_lowercase()).collect();
+    let mut sets = BTreeSet::new();
+    for (set, logical) in meta.entity_sets() {
+        if wanted.contains(&set.to_ascii_lowercase())
+            || wanted.contains(&logical.to_ascii_lowercase())
+        {
+            sets.insert(set.to_string());
+        }
+    }
+    for ty in meta.entity_types() {
+        for (name, nav) in &ty.navigation {
+            if wanted.contains(&name.to_ascii_lowercase())
+                && let Some(set) = meta.set_of(&nav.target)
+            {
+                sets.insert(set.to_string());
+            }
+        }
+    }
+    sets
+}
