@@ -183,6 +183,7 @@ impl<'a> Gen<'a> {
             return format!("{path}{col} eq null");
         }
         let nav = *self.c.one(&colls);
+        self.through(at_need, nav);
         write!(path, "{}", nav.name).unwrap();
         let range = self.need(nav.target, Verb::Get, vec![]);
         match self.c.below(3) {

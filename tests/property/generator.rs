@@ -68,12 +68,17 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// Passing through the single-valued `nav` from the row of `need` observes its lookup.
+    /// Passing through `nav` from the row of `need` observes the lookup it is bound to: a
+    /// single-valued navigation, the source row's lookup; a collection-valued one, the related
+    /// rows' lookup pointing back (they all hold the source row's id), a GET of that column.
     pub fn through(&mut self, need: usize, nav: &Nav) {
-        if !nav.collection
-            && let Some(l) = &nav.lookup
-        {
-            self.col(need, &l.clone());
+        match (&nav.lookup, nav.collection) {
+            (Some(l), false) => self.col(need, &l.clone()),
+            (Some(l), true) => {
+                let related = self.need(nav.target, Verb::Get, vec![]);
+                self.col(related, &l.clone());
+            }
+            (None, _) => {}
         }
     }
 
