@@ -1,14 +1,20 @@
 //! Header hygiene, both directions.
 //!
-//! Pure. Invariants:
-//! - upstream requests carry only the agent headers on an explicit allowlist; so the agent's
-//!   `Authorization` and `Cookie`, hop-by-hop headers, impersonation (`MSCRMCallerID`,
-//!   `CallerObjectId`) and logic-bypass (`MSCRM.Bypass*`,
+//! Pure. Fail closed by construction: an agent header reaches Dataverse only when it is on an
+//! explicit allowlist ([`FORWARDED`], and `Prefer` preference by preference); every other header
+//! is dropped, and the headers that would change what a request does beyond what the policy
+//! judged are refused. Invariants:
+//! - the agent's `Authorization` and `Cookie`, hop-by-hop headers, impersonation
+//!   (`MSCRMCallerID`, `CallerObjectId`) and logic-bypass (`MSCRM.Bypass*`,
 //!   `MSCRM.SuppressCallbackRegistrationExpanderJob`) headers never reach Dataverse, and a header
 //!   invented tomorrow does not either;
-//! - `Prefer` keeps only harmless preferences (no `respond-async`, no `odata.callback`);
+//! - `Prefer` is parsed as RFC 7240 (quoted strings may hold commas and semicolons); one that
+//!   does not parse is refused, and only harmless preferences are forwarded, re-serialised
+//!   (`return`, `odata.maxpagesize`, `odata.include-annotations`, `odata.continue-on-error`,
+//!   `odata.track-changes`; no `respond-async`, no `odata.callback`, no parameters);
 //! - verb-tunnelling headers (`X-HTTP-Method`, ...) are refused, because the policy decides on
 //!   the method it sees;
+//! - the same rules apply to the requests inside a `$batch` (see [`crate::inspect`]);
 //! - responses lose hop-by-hop headers, headers named in `Connection`, and the org's cookies.
 
 use std::sync::Mutex;
@@ -45,7 +51,8 @@ static REQUEST_IDS: [HeaderName; 2] = [
     HeaderName::from_static("x-request-id"),
 ];
 
-/// Refuses requests that tunnel another verb through a header.
+/// Refuses requests that tunnel another verb through a header, and `Prefer` headers that are not
+/// RFC 7240 (the policy reads them: what it cannot parse it cannot judge).
 pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
     for name in &METHOD_OVERRIDES {
         if headers.contains_key(name) {
@@ -54,7 +61,7 @@ pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    preferences(headers).map(|_| ())
 }
 
 /// Copies the allowlisted agent headers into `out` (the upstream request's headers).
@@ -70,36 +77,218 @@ pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
     if !prefer {
         return;
     }
-    let prefs: Vec<&str> = agent
-        .get_all(&PREFER)
+    // A Prefer header that does not parse was refused by `check_request`; here it is dropped.
+    let kept: Vec<String> = preferences(agent)
+        .unwrap_or_default()
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| harmless_preference(p))
+        .filter_map(Preference::forwarded)
         .collect();
-    if !prefs.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&prefs.join(","))
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join(","))
     {
         out.insert(PREFER.clone(), v);
     }
 }
 
-fn harmless_preference(p: &str) -> bool {
-    let name = p
-        .split(['=', ';'])
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    matches!(
-        name.as_str(),
-        "return"
-            | "odata.maxpagesize"
-            | "odata.include-annotations"
-            | "odata.continue-on-error"
-            | "odata.track-changes"
-    ) && !p.to_ascii_lowercase().contains("callback")
+/// One preference of a `Prefer` header (RFC 7240): `name[=value][; param[=value]]...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preference {
+    /// Lower case (preference names are case-insensitive).
+    pub name: String,
+    /// The value, unquoted.
+    pub value: Option<String>,
+    /// Parameters, names lower case, values unquoted.
+    pub params: Vec<(String, Option<String>)>,
+}
+
+impl Preference {
+    /// The preference as it is sent upstream, or `None` when it is not forwarded. Only harmless
+    /// preferences pass (no `respond-async`, no `odata.callback`), without parameters, their
+    /// value re-quoted as needed.
+    fn forwarded(&self) -> Option<String> {
+        let valid = match self.name.as_str() {
+            "return" => matches!(self.value.as_deref(), Some("representation" | "minimal")),
+            "odata.maxpagesize" => self
+                .value
+                .as_deref()
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())),
+            "odata.include-annotations" => self.value.is_some(),
+            "odata.continue-on-error" | "odata.track-changes" => {
+                matches!(self.value.as_deref(), None | Some("true" | "false"))
+            }
+            _ => false,
+        };
+        if !valid {
+            return None;
+        }
+        Some(match &self.value {
+            None => self.name.clone(),
+            Some(v) if self.name == "odata.include-annotations" => {
+                format!("{}={}", self.name, quoted(v))
+            }
+            Some(v) => format!("{}={}", self.name, word(v)),
+        })
+    }
+}
+
+/// Every preference of every `Prefer` header, in order. Commas and semicolons inside quoted
+/// strings belong to the value (`odata.include-annotations="A,B"` is one preference).
+pub fn preferences(headers: &HeaderMap) -> Result<Vec<Preference>, String> {
+    let mut out = Vec::new();
+    for value in headers.get_all(&PREFER) {
+        let text = value
+            .to_str()
+            .map_err(|_| "the Prefer header is not visible ASCII".to_string())?;
+        for element in split_outside_quotes(text, ',')? {
+            if let Some(p) = preference(element)? {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn preference(element: &str) -> Result<Option<Preference>, String> {
+    let mut pieces = split_outside_quotes(element, ';')?.into_iter();
+    let first = pieces.next().unwrap_or_default();
+    let Some((name, value)) = pair(first)? else {
+        return Ok(None);
+    };
+    let mut params = Vec::new();
+    for piece in pieces {
+        if let Some(p) = pair(piece)? {
+            params.push(p);
+        }
+    }
+    Ok(Some(Preference {
+        name,
+        value,
+        params,
+    }))
+}
+
+/// `token [= (token | quoted-string)]`, or `None` for an empty piece.
+fn pair(piece: &str) -> Result<Option<(String, Option<String>)>, String> {
+    let piece = piece.trim_matches([' ', '\t']);
+    if piece.is_empty() {
+        return Ok(None);
+    }
+    let bad = || format!("the Prefer header is not RFC 7240 at `{piece}`");
+    let (name, value) = match piece.split_once('=') {
+        Some((n, v)) => (
+            n.trim_end_matches([' ', '\t']),
+            Some(v.trim_start_matches([' ', '\t'])),
+        ),
+        None => (piece, None),
+    };
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return Err(bad());
+    }
+    let value = match value {
+        None => None,
+        Some(v) if v.starts_with('"') => Some(unquote(v).ok_or_else(bad)?),
+        Some(v) if !v.is_empty() && v.bytes().all(is_tchar) => Some(v.to_string()),
+        Some(_) => return Err(bad()),
+    };
+    Ok(Some((name.to_ascii_lowercase(), value)))
+}
+
+/// Splits at `sep` outside quoted strings; an unterminated quoted string is an error.
+fn split_outside_quotes(text: &str, sep: char) -> Result<Vec<&str>, String> {
+    let (mut out, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, c) in text.char_indices() {
+        match (quoted, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, _, '"') => quoted = !quoted,
+            (false, _, c) if c == sep => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err("the Prefer header has an unterminated quoted string".into());
+    }
+    out.push(&text[start..]);
+    Ok(out)
+}
+
+/// The content of a quoted string that makes up all of `v`.
+fn unquote(v: &str) -> Option<String> {
+    let inner = v.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+fn quoted(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn word(v: &str) -> String {
+    if !v.is_empty() && v.bytes().all(is_tchar) {
+        v.to_string()
+    } else {
+        quoted(v)
+    }
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether the `odata.include-annotations` preferences ask for the annotation `term` (e.g.
+/// `OData.Community.Display.V1.FormattedValue`). OData's rules: `*` and `Namespace.*` match by
+/// prefix, the most specific filter wins, an exclusion (`-...`) wins a tie. Any preference that
+/// asks for it counts, names are compared without case: the org may read either.
+pub fn asks_annotation(prefs: &[Preference], term: &str) -> bool {
+    prefs
+        .iter()
+        .filter(|p| p.name == "odata.include-annotations")
+        .filter_map(|p| p.value.as_deref())
+        .any(|list| annotation_included(list, term))
+}
+
+fn annotation_included(list: &str, term: &str) -> bool {
+    let term = term.to_ascii_lowercase();
+    // (specificity, excluded) of the best filter so far.
+    let mut best: Option<(usize, bool)> = None;
+    for filter in list.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let (excluded, pattern) = match filter.strip_prefix('-') {
+            Some(p) => (true, p.trim()),
+            None => (false, filter),
+        };
+        let pattern = pattern.to_ascii_lowercase();
+        let specificity = if pattern == "*" {
+            Some(0)
+        } else if let Some(ns) = pattern.strip_suffix(".*") {
+            term.strip_prefix(ns)
+                .is_some_and(|rest| rest.starts_with('.'))
+                .then_some(1 + ns.len())
+        } else {
+            // A term may carry a qualifier: `Term#Qualifier` still names the term.
+            let name = pattern.split('#').next().unwrap_or_default();
+            (name == term).then_some(usize::MAX)
+        };
+        if let Some(s) = specificity {
+            best = match best {
+                Some((b, _)) if b > s => best,
+                Some((b, ex)) if b == s => Some((s, ex || excluded)),
+                _ => Some((s, excluded)),
+            };
+        }
+    }
+    best.is_some_and(|(_, excluded)| !excluded)
 }
 
 /// Cleans an upstream response's headers in place (without allocating for the usual
@@ -246,9 +435,76 @@ mod tests {
     }
 
     #[test]
+    fn prefer_is_parsed_with_quoted_strings() {
+        let agent = map(&[(
+            "prefer",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\", return=representation",
+        )]);
+        assert!(check_request(&agent).is_ok());
+        let mut out = HeaderMap::new();
+        copy_request_headers(&agent, &mut out);
+        assert_eq!(
+            out["prefer"],
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\",return=representation"
+        );
+        // Semicolons and escaped quotes inside the value, parameters dropped, junk dropped.
+        let agent = map(&[(
+            "prefer",
+            "odata.include-annotations=\"a;b\\\"c\";x=1, odata.maxpagesize=abc, Return=minimal",
+        )]);
+        let mut out = HeaderMap::new();
+        copy_request_headers(&agent, &mut out);
+        assert_eq!(
+            out["prefer"],
+            "odata.include-annotations=\"a;b\\\"c\",return=minimal"
+        );
+        for bad in [
+            "odata.include-annotations=\"*",
+            "return=\"representation\"x",
+            "a b",
+            "=x",
+        ] {
+            let e = check_request(&map(&[("prefer", bad)])).unwrap_err();
+            assert!(e.contains("Prefer"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn annotation_filters_follow_odata_rules() {
+        let term = "OData.Community.Display.V1.FormattedValue";
+        let asks = |v: &str| {
+            let prefs = preferences(&map(&[("prefer", v)])).unwrap();
+            asks_annotation(&prefs, term)
+        };
+        for yes in [
+            "odata.include-annotations=\"*\"",
+            "odata.include-annotations=*",
+            "odata.include-annotations=\"OData.Community.*\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"odata.community.display.v1.formattedvalue\"",
+            "odata.include-annotations=\"-OData.*,OData.Community.Display.V1.*\"",
+            "odata.include-annotations=\"x\", odata.include-annotations=\"*\"",
+        ] {
+            assert!(asks(yes), "{yes}");
+        }
+        for no in [
+            "return=representation",
+            "odata.include-annotations=\"Microsoft.Dynamics.CRM.*\"",
+            "odata.include-annotations=\"*,-OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,-OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"OData.Community.*,-OData.Community.Display.*\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValueX\"",
+            "odata.include-annotations=\"OData.Comm*\"",
+        ] {
+            assert!(!asks(no), "{no}");
+        }
+    }
+
+    #[test]
     fn method_overrides_are_refused() {
         assert!(check_request(&map(&[("X-HTTP-Method", "DELETE")])).is_err());
         assert!(check_request(&map(&[("x-method-override", "PATCH")])).is_err());
+        assert!(check_request(&map(&[("X-HTTP-Method-Override", "PUT")])).is_err());
         assert!(check_request(&map(&[("accept", "*/*")])).is_ok());
     }
 

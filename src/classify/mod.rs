@@ -10,7 +10,9 @@
 //! changing a row is PATCH (also single-property `DELETE`, `$ref` changes and
 //! `UpdateMultiple`), PUT is a single-property write, DELETE deletes a row.
 
+mod annotations;
 mod body;
+mod json;
 mod options;
 mod resource;
 #[cfg(test)]
@@ -24,6 +26,7 @@ use crate::config::Verb;
 use crate::metadata::Metadata;
 use crate::odata::{self, Head, ParseError, Query};
 
+pub use annotations::{AnnotationRead, FORMATTED_VALUE};
 pub use body::resolve_reference;
 
 /// One table access.
@@ -66,6 +69,8 @@ pub struct Classified {
     pub upsert: Option<String>,
     /// The request needs the tenant's metadata and it was not available.
     pub needs_metadata: bool,
+    /// Tables in `uses` read only through an annotation the request asks for (for the reason).
+    pub annotation_reads: Vec<AnnotationRead>,
 }
 
 impl Classified {
@@ -155,6 +160,7 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
             None => resource::without_metadata(req, &path, &query, env, &mut out)?,
         },
     }
+    annotations::reads(req, env.metadata, &mut out)?;
     Ok(out)
 }
 

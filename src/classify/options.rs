@@ -330,8 +330,7 @@ fn alias_value(
 ) -> Result<(), ParseError> {
     let v = value.trim();
     if v.starts_with('{') || v.starts_with("[{") {
-        let json: serde_json::Value = serde_json::from_str(v)
-            .map_err(|_| ParseError::Malformed(format!("alias value `{v}` is not valid JSON")))?;
+        let json = body::alias_json(v)?;
         return body::references_in(&json, meta, env, out);
     }
     let literal = v.starts_with('\'') && v.ends_with('\'') && v.len() >= 2

@@ -209,10 +209,10 @@ fn property(
             "only $value may follow the column `{name}`"
         )));
     }
+    // Setting or clearing one column is an update of the row: the PATCH right covers it.
     let verb = match method_verb(req.method)? {
         Verb::Get => Verb::Get,
-        Verb::Put => Verb::Put,
-        Verb::Delete => Verb::Patch,
+        Verb::Put | Verb::Delete => Verb::Patch,
         _ => {
             return Err(not(format!(
                 "{} on the column `{name}` is not valid",
@@ -264,8 +264,26 @@ fn reference(
     let related = if collection { Verb::Patch } else { Verb::Get };
     match *req.method {
         Method::GET | Method::HEAD => out.touch(&at.set, Verb::Get, vec![], false),
+        // Clearing a single-valued reference empties the owner's own lookup: an update of that
+        // column, reading nothing.
+        Method::DELETE if !collection => {
+            out.touch(&owner, Verb::Patch, vec![name.clone()], false);
+            if req
+                .body
+                .is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace))
+            {
+                return Err(ParseError::Malformed(
+                    "DELETE of a $ref takes no body".into(),
+                ));
+            }
+        }
         Method::POST | Method::PUT | Method::DELETE => {
-            out.touch(&owner, Verb::Patch, vec![], false);
+            let own = if collection {
+                vec![]
+            } else {
+                vec![name.clone()]
+            };
+            out.touch(&owner, Verb::Patch, own, false);
             out.touch(&at.set, Verb::Get, vec![], false);
             if related == Verb::Patch {
                 out.touch(&at.set, Verb::Patch, vec![], false);
@@ -308,8 +326,11 @@ fn bound(
         })?;
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
-        out.uses.push(Use::Action(name.to_string()));
         body::action(req.body, name, Some((&at.set, &at.logical)), meta, env, out)?;
+        if !at.single && body::bulk_verbs(name).is_some() {
+            // A bulk write returns ids, not rows: its table's write verbs are all it needs.
+            return Ok(());
+        }
     } else {
         super::only(
             req.method,
@@ -354,7 +375,6 @@ fn unbound(
                 "`{name}` is an action: parameters go in the body"
             )));
         }
-        out.uses.push(Use::Action(name.to_string()));
         return body::action(req.body, name, None, meta, env, out);
     }
     Err(not(format!(

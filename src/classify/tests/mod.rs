@@ -100,6 +100,8 @@ fn check(rows: &[(&str, String, Option<&str>, Option<Denial>)]) {
 
 use Denial::{Malformed as BAD, Policy as NO};
 
+mod body;
+
 #[test]
 fn collections_records_and_keys() {
     check(&[
@@ -131,9 +133,16 @@ fn properties_value_and_count() {
         ("GET", format!("contacts({C})/fullname"), None, None),
         ("GET", format!("contacts({C})/fullname/$value"), None, None),
         ("DELETE", format!("contacts({C})/fullname"), None, None),
+        // Setting one column is an update: the PATCH right covers it.
         (
             "PUT",
             format!("contacts({C})/fullname"),
+            Some(r#"{"value":"x"}"#),
+            None,
+        ),
+        (
+            "PUT",
+            format!("accounts({A})/name"),
             Some(r#"{"value":"x"}"#),
             Some(NO),
         ),
