@@ -11,7 +11,7 @@
 //!   without column lists.
 //!
 //! Verbs in the oracle: reading rows is GET, creating (POST, deep insert) POST, changing a row
-//! PATCH (also deleting one column), PUT one column PUT, deleting a row DELETE; an `@odata.bind`
+//! PATCH (also setting or deleting one column), deleting a row DELETE; an `@odata.bind`
 //! target and every table a navigation passes through (path, lookup path, lambda, `$expand`)
 //! GET, and a collection-valued bind's targets also PATCH (their lookup changes). Columns: `$select`, `$filter`/`$orderby` members, alternate-key columns (a key naming
 //! the primary key, `contacts(contactid=<id>)`, is the row's address like `contacts(<id>)`, not
@@ -859,7 +859,7 @@ impl<'a> Gen<'a> {
                 let (m, verb) = match kind {
                     4 => (Method::GET, Verb::Get),
                     6 => (Method::DELETE, Verb::Patch),
-                    _ => (Method::PUT, Verb::Put),
+                    _ => (Method::PUT, Verb::Patch),
                 };
                 let mut cols = keys;
                 cols.push(col.name.clone());

@@ -385,6 +385,29 @@ pub fn resolve_reference(
     }
 }
 
+/// The body of a one-column `PUT`: `{"value": <scalar>}` (instance annotations a read returns
+/// may come along); anything else is refused.
+pub(super) fn property_value(body: Option<&[u8]>, column: &str) -> Result<(), ParseError> {
+    let shape = || {
+        ParseError::Malformed(format!(
+            "a PUT of the column `{column}` sends {{\"value\": <value>}}"
+        ))
+    };
+    let json = parse(body, true)?;
+    let obj = json.as_object().ok_or_else(shape)?;
+    let mut value = false;
+    for (key, v) in obj {
+        match Key::of(key)? {
+            Key::Ignored => {}
+            Key::Property("value") if !v.is_object() && !v.is_array() => value = true,
+            Key::Property(_) | Key::Bind(_) | Key::Type | Key::PropertyType(_) | Key::Id => {
+                return Err(shape());
+            }
+        }
+    }
+    if value { Ok(()) } else { Err(shape()) }
+}
+
 /// The body of a `$ref` change: `{"@odata.id": "<url>"}`.
 pub(super) fn reference_body(
     body: &[u8],

@@ -6,9 +6,10 @@
 //! it invokes appears too. A shape this module cannot resolve completely is an error
 //! ([`ParseError::NotUnderstood`], denied) — never a partial answer.
 //!
-//! Verbs: reading rows is GET, creating is POST (also deep inserts and `CreateMultiple`),
-//! changing a row is PATCH (also single-property `DELETE`, `$ref` changes and
-//! `UpdateMultiple`), PUT is a single-property write, DELETE deletes a row.
+//! Verbs are data operations: reading rows is GET (also a table whose rows' primary names come
+//! back as annotations), creating is POST (also deep inserts and `CreateMultiple`), changing a
+//! row is PATCH (also a one-column `PUT` or `DELETE`, `$ref` changes and `UpdateMultiple`),
+//! DELETE deletes a row. No request implies PUT.
 
 mod annotations;
 mod body;

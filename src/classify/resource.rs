@@ -220,6 +220,9 @@ fn property(
             )));
         }
     };
+    if *req.method == Method::PUT && rest.is_empty() {
+        body::property_value(req.body, name)?;
+    }
     let mut columns = at.keys.clone();
     columns.push(name.to_string());
     out.touch(&at.set, verb, columns, false);

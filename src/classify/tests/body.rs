@@ -509,6 +509,17 @@ fn setting_or_clearing_one_column_is_a_patch() {
         None,
         &[],
     ));
+    // The body of a one-column PUT is that column's value and nothing else.
+    for body in [
+        r##"{"value":{"name":"x"}}"##,
+        r##"{"value":"a","lastname":"b"}"##,
+        r##"{"value":"a","parentcustomerid_account@odata.bind":"accounts(1)"}"##,
+        r##"{}"##,
+        r##"["a"]"##,
+    ] {
+        let d = judge("PUT", &format!("contacts({C})/firstname"), Some(body), &[]);
+        denied(&d, BAD, &["PUT of the column `firstname`"]);
+    }
     for method in ["PUT", "DELETE"] {
         let d = judge(
             method,
