@@ -57,9 +57,12 @@ pub fn inspect(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
 /// Classifies and decides one request; `decide_headers` are the headers it is sent with.
 /// A denial caused by a table read only through a requested annotation says so.
 fn judge(t: &Tenant<'_>, req: &Request<'_>, env: &Env<'_>, decide_headers: &HeaderMap) -> Decision {
-    let classified = classify::classify(req, env);
-    let reads = match &classified {
-        Ok(c) => c.annotation_reads.clone(),
+    let mut classified = classify::classify(req, env);
+    let reads = match &mut classified {
+        Ok(c) => {
+            count_conditional_reads(c, t.policy);
+            c.annotation_reads.clone()
+        }
         Err(_) => vec![],
     };
     let mut decision = policy::decide(t.policy, classified, decide_headers);
@@ -69,31 +72,51 @@ fn judge(t: &Tenant<'_>, req: &Request<'_>, env: &Env<'_>, decide_headers: &Head
     decision
 }
 
+/// The lookups of a main read without `$select` come back unless the table's column list (which
+/// the gateway then adds as `$select`) leaves them out: those reads count; the others are dropped.
+fn count_conditional_reads(c: &mut classify::Classified, policy: &crate::config::Policy) {
+    let kept = |r: &classify::AnnotationRead| {
+        !r.conditional
+            || policy
+                .tables
+                .get(&r.owner)
+                .and_then(|rule| rule.columns.as_ref())
+                .is_none_or(|cols| cols.contains(&r.column))
+    };
+    c.annotation_reads.retain(kept);
+    for read in &c.annotation_reads {
+        let touch = classify::Use::Table(read.touch());
+        if read.conditional && !c.uses.contains(&touch) {
+            c.uses.push(touch);
+        }
+    }
+}
+
 /// Rewrites the reasons that concern annotation reads to name the annotation and the lookup.
 fn explain_annotation_reads(
     decision: &mut Decision,
     reads: &[classify::AnnotationRead],
     policy: &crate::config::Policy,
 ) {
+    let mut explained_sets: Vec<&str> = Vec::new();
     for read in reads {
+        if explained_sets.contains(&read.set.as_str()) {
+            continue;
+        }
+        explained_sets.push(&read.set);
         let mut alone = classify::Classified::default();
-        alone.uses.push(classify::Use::Table(classify::Touch {
-            set: read.set.clone(),
-            verb: crate::config::Verb::Get,
-            columns: vec![],
-            all_columns: true,
-            main: false,
-        }));
+        alone.uses.push(classify::Use::Table(read.touch()));
         let d = policy::decide(policy, Ok(alone), &HeaderMap::new());
         if d.allowed() {
             continue;
         }
         let explained = format!(
             "Prefer odata.include-annotations asks for {}, which returns the primary name of \
-             the `{}` row {} points to: {}",
+             the `{}` row `{}`.`{}` points to: {}",
             classify::FORMATTED_VALUE,
             read.set,
-            read.lookup,
+            read.owner,
+            read.column,
             d.reason
         );
         decision.reason = match decision.reason.contains(&d.reason) {

@@ -109,6 +109,34 @@ async fn formatted_values_of_lookups_to_other_tables_are_refused() {
     )
     .await;
     refused(&h, r, StatusCode::FORBIDDEN, &["`systemusers`"]).await;
+    // The batch's own Prefer counts for its parts.
+    let part = "--b\r\nContent-Type: application/http\r\n\r\nGET contacts?$select=_createdby_value HTTP/1.1\r\n\r\n\r\n--b--\r\n";
+    let r = h
+        .http
+        .post(h.api("$batch"))
+        .header("content-type", "multipart/mixed; boundary=b")
+        .header("prefer", "odata.include-annotations=\"*\"")
+        .body(part)
+        .send()
+        .await
+        .expect("the gateway answers");
+    refused(&h, r, StatusCode::FORBIDDEN, &["part 1", "`systemusers`"]).await;
+}
+
+#[tokio::test]
+async fn a_column_list_keeps_lookups_and_their_names_out() {
+    let h = harness().await;
+    let star = [("prefer", "odata.include-annotations=\"*\"")];
+    let r = send(&h, Method::GET, "opportunities", &star, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let up = only_upstream(&h);
+    assert!(
+        up.uri
+            .ends_with("opportunities?$select=name,estimatedvalue"),
+        "{}",
+        up.uri
+    );
+    assert_eq!(up.headers["prefer"], "odata.include-annotations=\"*\"");
 }
 
 #[tokio::test]

@@ -11,8 +11,12 @@
 //! column is not in `$metadata`, so the read counts as one of every column: a target with a
 //! column list refuses it. A lookup whose target cannot be told refuses the request.
 //!
-//! Over-approximations, on the side of refusing: a lookup named only in `$filter`/`$orderby`,
-//! and the lookups a column list would cut from a main read without `$select`, count too.
+//! The lookups of the request's main read without `$select` are recorded as conditional
+//! [`AnnotationRead`]s, not in `uses`: for a table with a column list the gateway adds `$select`
+//! and only the listed lookups come back, which only the policy knows.
+//! [`crate::inspect`] turns them into reads against the column list before deciding.
+//! Over-approximation, on the side of refusing: a lookup named only in `$filter`/`$orderby`
+//! counts too.
 //!
 //! `Microsoft.Dynamics.CRM.lookuplogicalname` and `associatednavigationproperty` name the
 //! target's table and navigation property: part of the lookup value itself, no other row's data.
@@ -29,8 +33,25 @@ pub const FORMATTED_VALUE: &str = "OData.Community.Display.V1.FormattedValue";
 pub struct AnnotationRead {
     /// The table read.
     pub set: String,
-    /// The lookup whose annotation reads it, as `set`.`column`.
-    pub lookup: String,
+    /// The table whose lookup column returns the annotation.
+    pub owner: String,
+    /// The lookup column (`_x_value`).
+    pub column: String,
+    /// Returned only if the main read without `$select` keeps `column`: not yet in `uses`.
+    pub conditional: bool,
+}
+
+impl AnnotationRead {
+    /// The GET this read implies.
+    pub fn touch(&self) -> Touch {
+        Touch {
+            set: self.set.clone(),
+            verb: Verb::Get,
+            columns: vec![],
+            all_columns: true,
+            main: false,
+        }
+    }
 }
 
 /// Adds the reads the requested annotations imply to `out`.
@@ -71,14 +92,19 @@ pub(super) fn reads(
                     t.set
                 )));
             }
+            let conditional = t.main && t.all_columns;
             for target in sets {
-                if !out.annotation_reads.iter().any(|r| r.set == target) {
-                    out.touch(&target, Verb::Get, vec![], true);
-                    out.annotation_reads.push(AnnotationRead {
-                        set: target,
-                        lookup: format!("`{}`.`{lookup}`", t.set),
-                    });
+                let read = AnnotationRead {
+                    set: target,
+                    owner: t.set.clone(),
+                    column: lookup.clone(),
+                    conditional,
+                };
+                let counted = |r: &AnnotationRead| !r.conditional && r.set == read.set;
+                if !conditional && !out.annotation_reads.iter().any(counted) {
+                    out.uses.push(Use::Table(read.touch()));
                 }
+                out.annotation_reads.push(read);
             }
         }
     }

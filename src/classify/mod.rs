@@ -70,7 +70,9 @@ pub struct Classified {
     pub upsert: Option<String>,
     /// The request needs the tenant's metadata and it was not available.
     pub needs_metadata: bool,
-    /// Tables in `uses` read only through an annotation the request asks for (for the reason).
+    /// Tables read only through an annotation the request asks for: in `uses`, except the
+    /// conditional ones (lookups of a main read without `$select`), which depend on the table's
+    /// column list and are counted by [`crate::inspect`] before the decision.
     pub annotation_reads: Vec<AnnotationRead>,
 }
 

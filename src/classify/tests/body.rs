@@ -148,6 +148,29 @@ fn formatted_values_read_the_tables_lookups_point_to() {
     }
     // No lookup returned: nothing else read.
     allowed(&judge("GET", "contacts?$select=firstname", None, &star));
+    // A main read without $select of a table with a column list returns the listed columns only.
+    let d = judge("GET", "opportunities", None, &star);
+    allowed(&d);
+    assert_eq!(d.add_select.as_deref(), Some("name,estimatedvalue"));
+    let mut p = example_policy();
+    p.tables.insert(
+        "opportunities".into(),
+        TableRule {
+            verbs: vec![Verb::Get],
+            columns: Some(vec!["name".into(), "_parentaccountid_value".into()]),
+        },
+    );
+    let d = judge_with(&p, "GET", "opportunities", None, &star);
+    denied(
+        &d,
+        NO,
+        &[
+            "`accounts`",
+            "`opportunities`.`_parentaccountid_value`",
+            FORMATTED,
+        ],
+    );
+    assert!(!d.reason.contains("systemusers"), "{}", d.reason);
 }
 
 #[test]
