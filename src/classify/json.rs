@@ -89,3 +89,31 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Object(obj))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_as_serde_json_parses_them() {
+        let text = r#"{"a":1.5,"b":[1,-2,18446744073709551615,{"c":null}],"d":true,"e":"x\"y"}"#;
+        let expected: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(parse(text.as_bytes()).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth_and_in_any_spelling() {
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"x":[{"a":1,"a":{}}]}"#,
+            r#"{"x":{"y":{"a":[],"a":[{"b":1}]}}}"#,
+            // The same key once escaped: one key for every JSON reader.
+            r#"{"a":1,"\u0061":2}"#,
+        ] {
+            let e = parse(text.as_bytes()).unwrap_err();
+            assert!(e.contains("the key `a` appears twice"), "{text}: {e}");
+        }
+        assert!(parse(br#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#).is_ok());
+        assert!(parse(b"{\"a\":1").is_err());
+    }
+}

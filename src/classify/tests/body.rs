@@ -254,6 +254,75 @@ fn formatted_values_in_every_spelling_and_every_returned_row() {
     );
 }
 
+/// The simulator's CSDL with polymorphic lookups on contact: `ownerid` (a user or a team, through
+/// the abstract `principal`) and `parentcustomerid` (an account or a contact).
+fn meta_polymorphic() -> Metadata {
+    let xml = std::str::from_utf8(include_bytes!("../../sim/metadata.xml")).unwrap();
+    let xml = xml
+        .replacen(
+            r#"<Property Name="_createdby_value" Type="Edm.Guid" />"#,
+            r#"<Property Name="_createdby_value" Type="Edm.Guid" /><Property Name="_ownerid_value" Type="Edm.Guid" /><NavigationProperty Name="ownerid" Type="mscrm.principal" /><NavigationProperty Name="parentcustomerid_contact" Type="mscrm.contact" />"#,
+            1,
+        )
+        .replacen(
+            r#"<EntityType Name="systemuser" BaseType="mscrm.crmbaseentity">"#,
+            r#"<EntityType Name="principal" BaseType="mscrm.crmbaseentity" Abstract="true" /><EntityType Name="team" BaseType="mscrm.principal"><Key><PropertyRef Name="teamid" /></Key><Property Name="teamid" Type="Edm.Guid" /></EntityType><EntityType Name="systemuser" BaseType="mscrm.principal">"#,
+            1,
+        )
+        .replacen(
+            r#"<EntitySet Name="systemusers""#,
+            r#"<EntitySet Name="teams" EntityType="mscrm.team" /><EntitySet Name="systemusers""#,
+            1,
+        );
+    Metadata::parse(xml.as_bytes()).expect("the polymorphic CSDL parses")
+}
+
+#[test]
+fn a_polymorphic_lookup_reads_every_target() {
+    let meta = meta_polymorphic();
+    let policy = example_policy();
+    let urls = urls();
+    let mut h = HeaderMap::new();
+    h.insert("prefer", "odata.include-annotations=\"*\"".parse().unwrap());
+    let judge = |query: &str| {
+        let req = Request {
+            method: &http::Method::GET,
+            path: "contacts",
+            query: Some(query),
+            headers: &h,
+            body: None,
+        };
+        let tenant = crate::inspect::Tenant {
+            policy: &policy,
+            metadata: Some(&meta),
+            urls: &urls,
+        };
+        crate::inspect::inspect(&tenant, &req).decision
+    };
+    let d = judge("$select=_ownerid_value");
+    denied(
+        &d,
+        NO,
+        &["`systemusers`", "`teams`", "`contacts`.`_ownerid_value`"],
+    );
+    let d = judge("$select=_parentcustomerid_value");
+    denied(
+        &d,
+        NO,
+        &["`accounts`", "`contacts`.`_parentcustomerid_value`"],
+    );
+    assert!(
+        tables(&d).contains(&"GET contacts".to_string()),
+        "{:?}",
+        d.uses
+    );
+    let targets: Vec<String> = tables(&d);
+    assert!(
+        targets.iter().filter(|t| *t == "GET contacts").count() >= 2,
+        "{targets:?}"
+    );
+}
+
 #[test]
 fn a_prefer_header_that_does_not_parse_is_refused() {
     let d = judge(
