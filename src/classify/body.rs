@@ -16,98 +16,15 @@
 //! `Targets` row is checked like a write body, its `@odata.type` must be the table's own type,
 //! and an `@odata.id` in it must name a row of that table (an upsert's alternate key).
 
+mod action;
+mod keys;
+
 use serde_json::{Map, Value};
 
 use super::*;
 use crate::odata::KeySpec;
-
-/// Bulk write actions: the verbs they imply on their bound table.
-const MULTIPLE: &[(&str, &[Verb])] = &[
-    ("CreateMultiple", &[Verb::Post]),
-    ("UpdateMultiple", &[Verb::Patch]),
-    ("UpsertMultiple", &[Verb::Post, Verb::Patch]),
-];
-
-/// The verbs a bulk write `name` implies, when it is one.
-pub(super) fn bulk_verbs(name: &str) -> Option<&'static [Verb]> {
-    MULTIPLE.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-}
-
-/// What a JSON key in a body is.
-#[derive(Debug, PartialEq, Eq)]
-enum Key<'k> {
-    /// A column, or a navigation property holding nested rows.
-    Property(&'k str),
-    /// `nav@odata.bind`.
-    Bind(&'k str),
-    /// `@odata.type`.
-    Type,
-    /// `prop@odata.type`: the type of a property's value.
-    PropertyType(&'k str),
-    /// `@odata.id`: the row this object is.
-    Id,
-    /// `@odata.etag`, `@odata.context`: returned by reads, ignored by writes.
-    Ignored,
-}
-
-impl<'k> Key<'k> {
-    fn of(key: &'k str) -> Result<Key<'k>, ParseError> {
-        let Some((prop, annotation)) = key.split_once('@') else {
-            return Ok(Key::Property(key));
-        };
-        let unknown = || {
-            not(format!(
-                "the annotation `{key}` in a request body is not one the gateway understands"
-            ))
-        };
-        match (prop, annotation) {
-            ("", "odata.type") => Ok(Key::Type),
-            ("", "odata.id") => Ok(Key::Id),
-            ("", "odata.etag" | "odata.context") => Ok(Key::Ignored),
-            (p, "odata.bind") if !p.is_empty() => Ok(Key::Bind(p)),
-            (p, "odata.type") if !p.is_empty() => Ok(Key::PropertyType(p)),
-            _ => Err(unknown()),
-        }
-    }
-}
-
-/// A type named by `@odata.type`.
-enum TypeName<'t> {
-    /// An entity type of the org (logical name).
-    Entity(&'t str),
-    /// A complex type, enum type or `Edm` primitive: no table.
-    Other,
-}
-
-/// Resolves an `@odata.type` value: `[#](Namespace|Alias).Name`, `[#]Edm.X`,
-/// `[#]Collection(...)`. Unqualified and unknown names are refused.
-fn type_name<'t>(value: &'t Value, meta: &Metadata) -> Result<TypeName<'t>, ParseError> {
-    let raw = value
-        .as_str()
-        .ok_or_else(|| ParseError::Malformed(format!("@odata.type {value} is not a string")))?;
-    let name = raw.strip_prefix('#').unwrap_or(raw);
-    let name = name
-        .strip_prefix("Collection(")
-        .and_then(|n| n.strip_suffix(')'))
-        .unwrap_or(name);
-    if name
-        .strip_prefix("Edm.")
-        .is_some_and(crate::odata::is_identifier)
-    {
-        return Ok(TypeName::Other);
-    }
-    let local = match name.rsplit_once('.') {
-        Some(_) => meta.unqualify(name),
-        None => None,
-    };
-    match local {
-        Some(l) if meta.entity_type(l).is_some() => Ok(TypeName::Entity(l)),
-        Some(l) if meta.has_complex_type(l) || meta.has_enum_type(l) => Ok(TypeName::Other),
-        _ => Err(not(format!(
-            "@odata.type `{raw}` is not a type of this org qualified by its namespace"
-        ))),
-    }
-}
+pub(super) use action::{action, bulk_verbs, references_in};
+use keys::{Key, TypeName, type_name};
 
 fn parse(body: Option<&[u8]>, required: bool) -> Result<Value, ParseError> {
     let body = body.ok_or_else(|| ParseError::Malformed("the request body was not read".into()))?;
@@ -428,93 +345,6 @@ pub(super) fn reference_body(
         _ => Err(ParseError::Malformed(
             "a $ref body is {\"@odata.id\": \"<url>\"}".into(),
         )),
-    }
-}
-
-/// An action's parameters. Bulk writes bound to a collection write every `Targets` row to the
-/// bound table; any other action is listed as a [`Use::Action`], and its entity-typed or
-/// referenced rows count as reads of their tables.
-pub(super) fn action(
-    body: Option<&[u8]>,
-    name: &str,
-    bound: Option<(&str, &str)>,
-    meta: &Metadata,
-    env: &Env<'_>,
-    out: &mut Classified,
-) -> Result<(), ParseError> {
-    let json = parse(body, false)?;
-    let (Some(verbs), Some((set, logical))) = (bulk_verbs(name), bound) else {
-        out.uses.push(Use::Action(name.to_string()));
-        return references_in(&json, meta, env, out);
-    };
-    let targets = match json.as_object().map(|o| (o.len(), o.get("Targets"))) {
-        Some((1, Some(Value::Array(t)))) => t,
-        _ => {
-            return Err(ParseError::Malformed(format!(
-                "{name} takes one parameter, a Targets array"
-            )));
-        }
-    };
-    for target in targets {
-        let obj = target
-            .as_object()
-            .ok_or_else(|| ParseError::Malformed("Targets must hold objects".into()))?;
-        if !obj.contains_key("@odata.type") {
-            return Err(ParseError::Malformed(format!(
-                "every {name} target needs @odata.type"
-            )));
-        }
-        for verb in verbs {
-            let row = Row {
-                set,
-                logical,
-                verb: *verb,
-                target: true,
-            };
-            entity(obj, &row, meta, env, out)?;
-        }
-    }
-    Ok(())
-}
-
-/// Every row a JSON value names: `@odata.type` entity objects, `@odata.id` and
-/// `@odata.bind` references, at any depth. Other annotations are refused.
-pub(super) fn references_in(
-    json: &Value,
-    meta: &Metadata,
-    env: &Env<'_>,
-    out: &mut Classified,
-) -> Result<(), ParseError> {
-    match json {
-        Value::Array(a) => a.iter().try_for_each(|v| references_in(v, meta, env, out)),
-        Value::Object(o) => o.iter().try_for_each(|(k, v)| match Key::of(k)? {
-            Key::Type | Key::PropertyType(_) => {
-                if let TypeName::Entity(t) = type_name(v, meta)? {
-                    let set = meta
-                        .set_of(t)
-                        .ok_or_else(|| not(format!("`{t}` has no entity set")))?;
-                    out.touch(set, Verb::Get, vec![], true);
-                }
-                Ok(())
-            }
-            Key::Id | Key::Bind(_) => {
-                let refs: Vec<&Value> = match v {
-                    Value::Array(a) => a.iter().collect(),
-                    other => vec![other],
-                };
-                for r in refs {
-                    let url = r
-                        .as_str()
-                        .ok_or_else(|| ParseError::Malformed(format!("`{k}` must be a URL")))?;
-                    let r = resolve_reference(url, meta, env)?;
-                    out.touch(&r.set, Verb::Get, r.key_columns, false);
-                }
-                Ok(())
-            }
-            Key::Ignored => Ok(()),
-            Key::Property(_) => references_in(v, meta, env, out),
-        }),
-        _ => Ok(()),
     }
 }
 
