@@ -329,6 +329,8 @@ fn bound(
         })?;
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
+        // Query options on an action (`$expand` of the row it returns) are not inspected.
+        no_options(query)?;
         body::action(req.body, name, Some((&at.set, &at.logical)), meta, env, out)?;
         if !at.single && body::bulk_verbs(name).is_some() {
             // A bulk write returns ids, not rows: its table's write verbs are all it needs.
@@ -373,6 +375,7 @@ fn unbound(
     }
     if meta.unbound_action(name).is_some() {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
+        no_options(query)?;
         if key.is_some() {
             return Err(ParseError::Malformed(format!(
                 "`{name}` is an action: parameters go in the body"

@@ -422,6 +422,23 @@ fn bulk_writes_are_writes_on_their_table_without_an_actions_entry() {
 }
 
 #[test]
+fn actions_take_no_query_options() {
+    let create =
+        r##"{"Targets":[{"@odata.type":"Microsoft.Dynamics.CRM.contact","firstname":"a"}]}"##;
+    let url = "contacts/Microsoft.Dynamics.CRM.CreateMultiple?$expand=createdby";
+    denied(
+        &judge("POST", url, Some(create), &[]),
+        BAD,
+        &["no query options"],
+    );
+    let mut p = example_policy();
+    p.actions.push("Tag".into());
+    let body = r##"{"Target":{"@odata.type":"Microsoft.Dynamics.CRM.contact"}}"##;
+    let d = judge_with(&p, "POST", "Tag?$select=x", Some(body), &[]);
+    denied(&d, BAD, &["no query options"]);
+}
+
+#[test]
 fn every_bulk_target_is_checked_like_a_write_body() {
     let url = "contacts/Microsoft.Dynamics.CRM.CreateMultiple";
     let target = |extra: &str| {
