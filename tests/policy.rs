@@ -20,61 +20,128 @@ const POLICY: &str = "
     actions: [CreateMultiple]
 ";
 
-async fn send(h: &Harness, method: &str, path: &str, body: Option<&str>) -> u16 {
+fn request(h: &Harness, method: &str, path: &str, body: Option<&str>) -> reqwest::RequestBuilder {
     let mut req = h.http.request(method.parse().unwrap(), h.api(path));
     if let Some(b) = body {
         req = req
             .header("content-type", "application/json")
             .body(b.to_string());
     }
-    req.send().await.unwrap().status().as_u16()
+    req
+}
+
+async fn send(h: &Harness, method: &str, path: &str, body: Option<&str>) -> u16 {
+    request(h, method, path, body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// An expected refusal: status, error code, and a text of the message naming the table, verb,
+/// column or construct refused.
+type Expect = (u16, &'static str, &'static str);
+
+/// Refused by the allowlist (or not inspectable): 403.
+fn denied(reason: &'static str) -> Expect {
+    (403, "GatewayPolicyDenied", reason)
+}
+
+/// Not canonical or malformed: 400.
+fn malformed(reason: &'static str) -> Expect {
+    (400, "GatewayBadRequest", reason)
 }
 
 #[tokio::test]
 async fn denied_requests_never_reach_dataverse() {
     let h = Harness::with_policy(POLICY).await;
-    let cases: Vec<(&str, String, Option<String>)> = vec![
-        ("GET", "systemusers".into(), None),
-        ("GET", format!("contacts({C})/createdby"), None),
-        ("GET", "contacts?$expand=createdby".into(), None),
+    let cases: Vec<(&str, String, Option<String>, Expect)> = vec![
+        (
+            "GET",
+            "systemusers".into(),
+            None,
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        ),
+        (
+            "GET",
+            format!("contacts({C})/createdby"),
+            None,
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        ),
+        (
+            "GET",
+            "contacts?$expand=createdby".into(),
+            None,
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        ),
         (
             "GET",
             "contacts?$filter=createdby/fullname eq 'x'".into(),
             None,
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
             "accounts?$filter=contact_customer_accounts/any(c:c/createdby/fullname eq 'x')".into(),
             None,
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
             "accounts?$apply=groupby((createdby/fullname))".into(),
             None,
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
             "contacts?$filter=fullname eq @p&@p=createdby/fullname".into(),
             None,
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
             "accounts?savedQuery=00000000-0000-0000-0000-000000000001".into(),
             None,
+            denied(
+                "savedQuery runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)",
+            ),
         ),
-        ("GET", "$metadata".into(), None),
-        ("GET", "EntityDefinitions".into(), None),
-        ("GET", "opportunities?$select=statuscode".into(), None),
-        ("POST", "accounts".into(), Some(r#"{"name":"x"}"#.into())),
+        (
+            "GET",
+            "$metadata".into(),
+            None,
+            denied("$metadata is not allowed for this tenant (allow_metadata)"),
+        ),
+        (
+            "GET",
+            "EntityDefinitions".into(),
+            None,
+            denied("unfiltered EntityDefinitions listings are not allowed (filter by LogicalName)"),
+        ),
+        (
+            "GET",
+            "opportunities?$select=statuscode".into(),
+            None,
+            denied("column `statuscode` of `opportunities` is not in its column list"),
+        ),
+        (
+            "POST",
+            "accounts".into(),
+            Some(r#"{"name":"x"}"#.into()),
+            denied("POST on `accounts` is not allowed (allowed: GET)"),
+        ),
         (
             "POST",
             "contacts".into(),
             Some(format!(r#"{{"createdby@odata.bind":"/systemusers({C})"}}"#)),
+            denied("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "POST",
             "contacts".into(),
             Some(r#"{"parentcustomerid_account":{"name":"deep"}}"#.into()),
+            denied("POST on `accounts` is not allowed (allowed: GET)"),
         ),
         (
             "POST",
@@ -83,15 +150,44 @@ async fn denied_requests_never_reach_dataverse() {
                 r#"{"Targets":[{"@odata.type":"Microsoft.Dynamics.CRM.account","name":"a"}]}"#
                     .into(),
             ),
+            denied("POST on `accounts` is not allowed (allowed: GET)"),
         ),
-        ("DELETE", format!("contacts({C})"), None),
-        ("PATCH", format!("accounts({A})"), Some("{}".into())),
-        ("GET", "contacts?$Select=fullname".into(), None),
-        ("GET", "contacts%2F".into(), None),
+        (
+            "DELETE",
+            format!("contacts({C})"),
+            None,
+            denied("DELETE on `contacts` is not allowed (allowed: GET, POST, PATCH)"),
+        ),
+        (
+            "PATCH",
+            format!("accounts({A})"),
+            Some("{}".into()),
+            denied("PATCH on `accounts` is not allowed (allowed: GET)"),
+        ),
+        (
+            "GET",
+            "contacts?$Select=fullname".into(),
+            None,
+            malformed("`$Select` must be written exactly `$select`"),
+        ),
+        (
+            "GET",
+            "contacts%2F".into(),
+            None,
+            malformed(
+                "`%2f` (encoded slash, backslash, percent or NUL) is not allowed in the path",
+            ),
+        ),
     ];
-    for (m, p, b) in &cases {
-        let status = send(&h, m, p, b.as_deref()).await;
-        assert!(status == 403 || status == 400, "{m} {p}: {status}");
+    for (m, p, b, (status, code, reason)) in &cases {
+        let r = request(&h, m, p, b.as_deref()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), *status, "{m} {p}");
+        let (got_code, message) = error_of(r).await;
+        assert_eq!(got_code, *code, "{m} {p}: {message}");
+        assert!(
+            message.contains(reason),
+            "{m} {p}: the reason should say `{reason}`, it says `{message}`"
+        );
     }
     assert!(
         h.upstream_requests().is_empty(),
@@ -189,7 +285,13 @@ async fn oversized_inspected_bodies_are_413() {
     let policy = format!("{POLICY}    limits:\n      max_body_bytes: 2KiB\n");
     let h = Harness::with_policy(&policy).await;
     let big = format!(r#"{{"firstname":"{}"}}"#, "x".repeat(4096));
-    assert_eq!(send(&h, "POST", "contacts", Some(&big)).await, 413);
+    let r = request(&h, "POST", "contacts", Some(&big))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let (code, message) = error_of(r).await;
+    assert_eq!(code, "GatewayPayloadTooLarge", "{message}");
     assert!(h.upstream_requests().is_empty());
 }
 

@@ -335,15 +335,53 @@ async fn malformed_requests_get_400_in_dataverse_shape() {
         assert_eq!(r.status(), 400, "{path}");
         assert_eq!(error_of(r).await.0, "GatewayBadRequest");
     }
-    let r = h
-        .http
-        .post(h.api("contacts"))
-        .header("X-HTTP-Method", "DELETE")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
     assert!(h.upstream_requests().is_empty());
+}
+
+/// A verb tunnelled through a header on a request the policy allows as sent: the PATCH of a
+/// lead is allowed, a DELETE is not, and Dataverse may honour the header. Without the header
+/// check the PATCH would reach the org, so this fails when the check is removed.
+#[tokio::test]
+async fn verb_tunnelling_headers_are_refused_whatever_the_request() {
+    let h = Harness::start().await;
+    let lead = h.api("leads(1ead0000-0000-4000-8000-000000000001)");
+    let patch = || {
+        h.http
+            .patch(&lead)
+            .header("content-type", "application/json")
+            .body(r#"{"subject":"renamed"}"#)
+    };
+    for name in [
+        "X-HTTP-Method",
+        "X-HTTP-Method-Override",
+        "X-Method-Override",
+    ] {
+        let r = patch().header(name, "DELETE").send().await.unwrap();
+        assert_eq!(r.status(), 400, "{name}");
+        let (code, message) = error_of(r).await;
+        assert_eq!(code, "GatewayBadRequest", "{name}");
+        assert!(
+            message
+                .to_ascii_lowercase()
+                .contains(&name.to_ascii_lowercase()),
+            "{name}: {message}"
+        );
+        let r = h
+            .http
+            .get(h.api("contacts"))
+            .header(name, "DELETE")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "GET with {name}");
+    }
+    assert!(h.upstream_requests().is_empty(), "nothing reached the org");
+    // the same PATCH without the header is allowed and reaches the org as a PATCH
+    let r = patch().send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let seen = h.upstream_requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, http::Method::PATCH);
 }
 
 #[tokio::test]

@@ -1,4 +1,10 @@
 //! Traffic control through the gateway: rate, concurrency, Dataverse throttling.
+//!
+//! Time that the gateway measures (rate, queue timeout, cooldown, retry delay) moves only with
+//! the injected clock. Requests that must stay in flight are held by the simulator
+//! (`hold_responses`) rather than delayed in real time, so no outcome depends on how fast the
+//! machine is; arrivals at the simulator are awaited, never polled; every wait and every test
+//! has a deadline (`within`, `TEST_DEADLINE`).
 
 mod common;
 
@@ -7,12 +13,45 @@ use std::time::Duration;
 use common::*;
 use dataverse_gateway::sim::SimConfig;
 
+/// The longest any test here may run.
+const TEST_DEADLINE: Duration = Duration::from_secs(60);
+
 fn policy_with(limits: &str) -> String {
     format!("{DEFAULT_POLICY}    limits:\n{limits}")
 }
 
+/// Runs a test body within [`TEST_DEADLINE`].
+async fn bounded(test: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_DEADLINE, test).await.is_err() {
+        panic!("the test did not finish within {TEST_DEADLINE:?}");
+    }
+}
+
+/// Advances the injected clock by `step` until `task` finishes; panics after [`DEADLINE`].
+/// The gateway offers no event for "this request now waits on the clock", so each step gives
+/// the task a moment to register its wait; the outcome does not depend on that moment.
+async fn advance_until_done<T>(
+    h: &Harness,
+    step: Duration,
+    task: &mut tokio::task::JoinHandle<T>,
+) -> T {
+    within("the request to finish as the clock advances", async {
+        loop {
+            h.clock.advance(step);
+            if let Ok(done) = tokio::time::timeout(Duration::from_millis(5), &mut *task).await {
+                return done.expect("the request task");
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn offered_load_at_three_times_the_rate_is_admitted_at_the_rate() {
+    bounded(offered_load()).await;
+}
+
+async fn offered_load() {
     let h = Harness::with_policy(&policy_with(
         "      requests_per_second: 20\n      burst: 20\n",
     ))
@@ -60,8 +99,12 @@ async fn offered_load_at_three_times_the_rate_is_admitted_at_the_rate() {
 
 #[tokio::test]
 async fn in_flight_requests_never_exceed_max_concurrent() {
+    bounded(in_flight_capped()).await;
+}
+
+async fn in_flight_capped() {
     let h = Harness::with_policy(&policy_with("      max_concurrent: 4\n")).await;
-    h.sim.set_response_delay(Duration::from_millis(40));
+    h.sim.hold_responses();
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (http, url) = (h.http.clone(), h.api("WhoAmI"));
@@ -69,51 +112,51 @@ async fn in_flight_requests_never_exceed_max_concurrent() {
             http.get(url).send().await.unwrap().status().as_u16()
         }));
     }
+    // four requests are held at the simulator at once: the cap is reached, not exceeded
+    h.upstream_reached(4).await;
+    assert_eq!(h.sim.max_in_flight(), 4);
+    h.sim.release_responses();
     for t in tasks {
-        assert_eq!(
-            t.await.unwrap(),
-            200,
-            "waiting requests are served, not refused"
-        );
+        let status = within("a queued request", t).await.unwrap();
+        assert_eq!(status, 200, "waiting requests are served, not refused");
     }
-    assert!(
-        h.sim.max_in_flight() <= 4,
-        "{} in flight",
-        h.sim.max_in_flight()
-    );
-    assert!(h.sim.max_in_flight() >= 2, "the test did overlap requests");
+    assert_eq!(h.upstream_requests().len(), 20);
+    assert_eq!(h.sim.max_in_flight(), 4, "never more than max_concurrent");
 }
 
 #[tokio::test]
 async fn a_full_queue_is_refused_with_429() {
+    bounded(full_queue()).await;
+}
+
+async fn full_queue() {
     let h = Harness::with_policy(&policy_with(
         "      max_concurrent: 1\n      queue_timeout: 1s\n",
     ))
     .await;
-    h.sim.set_response_delay(Duration::from_millis(200));
+    // the first request holds the only slot until the test releases it
+    h.sim.hold_responses();
     let slow = {
         let (http, url) = (h.http.clone(), h.api("WhoAmI"));
         tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
     };
-    while h.upstream_requests().is_empty() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    h.upstream_reached(1).await;
     // a second request waits; the injected clock passes its queue timeout
-    let waiting = {
+    let mut waiting = {
         let (http, url) = (h.http.clone(), h.api("WhoAmI"));
         tokio::spawn(async move { http.get(url).send().await.unwrap() })
     };
-    for _ in 0..100 {
-        if waiting.is_finished() {
-            break;
-        }
-        h.clock.advance(Duration::from_millis(200));
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let r = waiting.await.unwrap();
+    let r = advance_until_done(&h, Duration::from_millis(200), &mut waiting).await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
-    assert_eq!(slow.await.unwrap(), 200);
+    assert_eq!(error_of(r).await.0, "GatewayRateLimited");
+    assert_eq!(
+        h.upstream_requests().len(),
+        1,
+        "the refused one never reached the org"
+    );
+    h.sim.release_responses();
+    assert_eq!(within("the held request", slow).await.unwrap(), 200);
 }
 
 async fn two_tenants(limits: &str) -> Harness {
@@ -130,6 +173,10 @@ async fn two_tenants(limits: &str) -> Harness {
 
 #[tokio::test]
 async fn a_dataverse_429_pauses_the_tenant_for_its_retry_after() {
+    bounded(cooldown()).await;
+}
+
+async fn cooldown() {
     let h = two_tenants("      max_concurrent: 8\n").await;
     h.sim.throttle_next(1, 2);
     let r = h.get("WhoAmI").await;
@@ -170,23 +217,19 @@ async fn a_dataverse_429_pauses_the_tenant_for_its_retry_after() {
 
 #[tokio::test]
 async fn retry_throttled_makes_a_throttled_get_succeed() {
+    bounded(retry_throttled()).await;
+}
+
+async fn retry_throttled() {
     let h = Harness::with_policy(&policy_with("      retry_throttled: { max_wait: 10s }\n")).await;
     h.sim.throttle_next(1, 2);
-    let get = {
+    let mut get = {
         let (http, url) = (h.http.clone(), h.api("WhoAmI"));
         tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
     };
-    while h.upstream_requests().is_empty() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    for _ in 0..50 {
-        if get.is_finished() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        h.clock.advance(Duration::from_millis(500));
-    }
-    assert_eq!(get.await.unwrap(), 200, "the agent never saw the 429");
+    h.upstream_reached(1).await;
+    let status = advance_until_done(&h, Duration::from_millis(500), &mut get).await;
+    assert_eq!(status, 200, "the agent never saw the 429");
     assert_eq!(
         h.upstream_requests().len(),
         2,
@@ -209,6 +252,10 @@ async fn retry_throttled_makes_a_throttled_get_succeed() {
 
 #[tokio::test]
 async fn declared_bodies_over_the_limit_are_413_even_when_streamed() {
+    bounded(declared_bodies()).await;
+}
+
+async fn declared_bodies() {
     let h = Harness::with_policy(&policy_with("      max_body_bytes: 1KiB\n")).await;
     let r = h
         .http

@@ -23,30 +23,39 @@ pub(super) fn read(
         }
         None => false,
     };
-    let mut refs = filter_and_order(q)?;
-    let applied = match q.get("$apply") {
+    let mut refs = filter_and_order(q, &q.aliases)?;
+    // `Some(true)`: the `$apply` only filters, so it returns whole rows.
+    let apply_rows = match q.get("$apply") {
         Some(a) => {
-            merge(&mut refs, apply_refs(a)?);
-            true
+            let (r, rows) = apply_refs(a, &q.aliases)?;
+            merge(&mut refs, r);
+            Some(rows)
         }
-        None => false,
+        None => None,
     };
     columns.extend(resolve(&refs.paths, logical, meta, out)?);
-    aliases(&refs.aliases, q, meta, env, out)?;
+    columns.extend(resolve_columns(&refs.columns, logical, meta, out)?);
+    let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
-        expand(&parse_expand(x)?, logical, meta, out)?;
+        expand(&parse_expand(x)?, logical, q, meta, out, &mut used)?;
     }
+    aliases(&used, q, meta, env, out)?;
     let stored = stored_queries(q, set, out)?;
     if let Some(xml) = q.get("fetchXml") {
-        if selected || applied || q.get("$filter").is_some() || q.get("$expand").is_some() {
+        if selected
+            || apply_rows.is_some()
+            || q.get("$filter").is_some()
+            || q.get("$expand").is_some()
+        {
             return Err(ParseError::Malformed(
                 "fetchXml cannot be combined with other query options".into(),
             ));
         }
         return fetch(xml, set, logical, meta, out);
     }
-    // `main` is false only for `$count`, which returns a number, not rows.
-    if main && !selected && !applied && !stored {
+    // `main` is false only for `$count`, which returns a number, not rows. An `$apply` that
+    // only filters returns whole rows like a plain read: `$select` is added the same way.
+    if main && !selected && apply_rows != Some(false) && !stored {
         out.touch_main(set, columns);
     } else {
         out.touch(set, Verb::Get, columns, false);
@@ -99,9 +108,11 @@ pub(super) fn read_plain(
         Some(s) => Query::select_list(s)?,
         None => Vec::new(),
     };
-    let refs = filter_and_order(q)?;
+    let refs = filter_and_order(q, &q.aliases)?;
+    // A query function's column may be a lookup named by its logical name: metadata tells.
     if QUERY_PARAMS_NEED_META.iter().any(|p| q.get(p).is_some())
         || refs.paths.iter().any(|p| p.len() != 1)
+        || !refs.columns.is_empty()
     {
         out.needs_metadata = true;
         return Ok(());
@@ -116,22 +127,53 @@ pub(super) fn read_plain(
 
 const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fetchXml"];
 
-/// The member paths and aliases in `$filter` (including CRM functions' `PropertyName`) and
-/// `$orderby`.
-fn filter_and_order(q: &Query) -> Result<Refs, ParseError> {
+/// What `$filter` and `$orderby` read (parameter aliases bound where they are used).
+fn filter_and_order(q: &Query, aliases: &[(String, String)]) -> Result<Refs, ParseError> {
     let mut refs = Refs::default();
     if let Some(f) = q.get("$filter") {
-        merge(&mut refs, expr::filter_refs(f)?);
+        merge(&mut refs, expr::filter_refs(f, aliases)?);
     }
     if let Some(o) = q.get("$orderby") {
-        merge(&mut refs, expr::orderby_refs(o)?);
+        merge(&mut refs, expr::orderby_refs(o, aliases)?);
     }
     Ok(refs)
 }
 
 fn merge(into: &mut Refs, from: Refs) {
     into.paths.extend(from.paths);
-    into.aliases.extend(from.aliases);
+    into.columns.extend(from.columns);
+    for a in from.aliases {
+        if !into.aliases.contains(&a) {
+            into.aliases.push(a);
+        }
+    }
+}
+
+/// Columns named by query functions' `PropertyName`, from `logical`: a column by its name, a
+/// lookup by its own name (`ownerid` compares the column `_ownerid_value`, not the related row);
+/// a longer path resolves like a member path. Returns the columns of the starting table.
+fn resolve_columns(
+    names: &[Vec<String>],
+    logical: &str,
+    meta: &Metadata,
+    out: &mut Classified,
+) -> Result<Vec<String>, ParseError> {
+    let mut own = Vec::new();
+    for name in names {
+        match name.as_slice() {
+            [column] if meta.has_property(logical, column) => own.push(column.clone()),
+            [lookup]
+                if meta
+                    .navigation(logical, lookup)
+                    .is_some_and(|n| !n.collection)
+                    && meta.has_property(logical, &format!("_{lookup}_value")) =>
+            {
+                own.push(format!("_{lookup}_value"))
+            }
+            _ => own.extend(resolve(std::slice::from_ref(name), logical, meta, out)?),
+        }
+    }
+    Ok(own)
 }
 
 /// Resolves member paths from `logical`: navigation segments become reads of their tables;
@@ -171,11 +213,14 @@ fn resolve(
     Ok(own)
 }
 
+/// `$expand` items from `logical`; aliases used in nested options are added to `used`.
 fn expand(
     items: &[ExpandItem],
     logical: &str,
+    q: &Query,
     meta: &Metadata,
     out: &mut Classified,
+    used: &mut Vec<String>,
 ) -> Result<(), ParseError> {
     for item in items {
         let nav = meta.navigation(logical, &item.nav).ok_or_else(|| {
@@ -196,25 +241,30 @@ fn expand(
         };
         let mut refs = Refs::default();
         if let Some(f) = item.option("$filter") {
-            merge(&mut refs, expr::filter_refs(f)?);
+            merge(&mut refs, expr::filter_refs(f, &q.aliases)?);
         }
         if let Some(o) = item.option("$orderby") {
-            merge(&mut refs, expr::orderby_refs(o)?);
-        }
-        if !refs.aliases.is_empty() {
-            return Err(not("parameter aliases inside $expand are not inspected"));
+            merge(&mut refs, expr::orderby_refs(o, &q.aliases)?);
         }
         columns.extend(resolve(&refs.paths, &nav.target, meta, out)?);
+        columns.extend(resolve_columns(&refs.columns, &nav.target, meta, out)?);
+        for a in refs.aliases {
+            if !used.contains(&a) {
+                used.push(a);
+            }
+        }
         let all = item.option("$select").is_none();
         out.touch(target, Verb::Get, columns, all);
-        expand(&item.children, &nav.target, meta, out)?;
+        expand(&item.children, &nav.target, q, meta, out, used)?;
     }
     Ok(())
 }
 
 /// `$apply`: `filter(...)`, `groupby((paths)[,aggregate(...)])`, `aggregate(...)`, joined by `/`.
-fn apply_refs(value: &str) -> Result<Refs, ParseError> {
+/// The flag is true when every step is a `filter`: the result is whole rows, not groups.
+fn apply_refs(value: &str, aliases: &[(String, String)]) -> Result<(Refs, bool), ParseError> {
     let mut refs = Refs::default();
+    let mut rows = true;
     for step in split_top(value, '/') {
         let step = step.trim();
         let (name, args) = step
@@ -224,8 +274,9 @@ fn apply_refs(value: &str) -> Result<Refs, ParseError> {
             .strip_suffix(')')
             .ok_or_else(|| ParseError::Malformed(format!("unbalanced `$apply={value}`")))?;
         match name {
-            "filter" => merge(&mut refs, expr::filter_refs(args)?),
+            "filter" => merge(&mut refs, expr::filter_refs(args, aliases)?),
             "groupby" => {
+                rows = false;
                 let (group, rest) = match args.strip_prefix('(').and_then(|a| a.split_once(')')) {
                     Some(x) => x,
                     None => {
@@ -251,7 +302,10 @@ fn apply_refs(value: &str) -> Result<Refs, ParseError> {
                     return Err(not(format!("`$apply={value}` is not inspected")));
                 }
             }
-            "aggregate" => merge(&mut refs, aggregate_refs(args)?),
+            "aggregate" => {
+                rows = false;
+                merge(&mut refs, aggregate_refs(args)?)
+            }
             _ => return Err(not(format!("`{name}` in $apply is not inspected"))),
         }
     }
@@ -265,7 +319,7 @@ fn apply_refs(value: &str) -> Result<Refs, ParseError> {
             "`$apply={value}`: only member paths are inspected"
         )));
     }
-    Ok(refs)
+    Ok((refs, rows))
 }
 
 /// `col with sum as total, $count as n`.
@@ -301,7 +355,9 @@ fn split_top(s: &str, sep: char) -> Vec<&str> {
     out
 }
 
-/// Every alias used must be defined; every alias value must be a literal or a record reference.
+/// Every alias defined must have been used where the gateway bound it (`used`; using an
+/// undefined one is refused where it is used): Dataverse could bind an alias the gateway did
+/// not see. An alias whose value is a record reference reads that record's table.
 fn aliases(
     used: &[String],
     q: &Query,
@@ -309,41 +365,19 @@ fn aliases(
     env: &Env<'_>,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
-    for name in used {
-        if q.alias(name).is_none() {
-            return Err(ParseError::Malformed(format!(
-                "parameter alias `@{name}` is used but not defined"
+    for (name, value) in &q.aliases {
+        if !used.contains(name) {
+            return Err(not(format!(
+                "parameter alias `@{name}` is not used where the gateway inspects aliases"
             )));
         }
-    }
-    for (_, value) in &q.aliases {
-        alias_value(value, meta, env, out)?;
+        if expr::is_record_reference(value) {
+            // Parsed like a body: a key given twice is refused.
+            let json = body::alias_json(value.trim())?;
+            body::references_in(&json, meta, env, out)?;
+        }
     }
     Ok(())
-}
-
-fn alias_value(
-    value: &str,
-    meta: &Metadata,
-    env: &Env<'_>,
-    out: &mut Classified,
-) -> Result<(), ParseError> {
-    let v = value.trim();
-    if v.starts_with('{') || v.starts_with("[{") {
-        let json = body::alias_json(v)?;
-        return body::references_in(&json, meta, env, out);
-    }
-    let literal = v.starts_with('\'') && v.ends_with('\'') && v.len() >= 2
-        || v.starts_with('[') && v.ends_with(']')
-        || v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.:+".contains(c));
-    if literal && !v.contains('/') && !v.contains('@') {
-        Ok(())
-    } else {
-        Err(not(format!(
-            "parameter alias value `{v}` is not a literal or a record reference"
-        )))
-    }
 }
 
 /// Function parameters in the path: literals, aliases, and table names for the few functions
@@ -358,11 +392,21 @@ pub(super) fn parameters(
     let mut used = Vec::new();
     if let Some(KeySpec::Pairs(pairs)) = params {
         for (name, value) in pairs {
-            if let Some(alias) = value.strip_prefix('@') {
-                used.push(alias.to_string());
-            } else if name == "EntityNames" || name == "EntityName" || name == "TargetEntityName" {
-                for logical in value.trim_matches(['[', ']']).split(',') {
-                    let logical = logical.trim().trim_matches('\'');
+            // A parameter given through an alias is checked on the alias's value.
+            let value = match value.strip_prefix('@') {
+                Some(alias) => {
+                    used.push(alias.to_string());
+                    q.alias(alias).ok_or_else(|| {
+                        ParseError::Malformed(format!(
+                            "parameter alias `@{alias}` is used but not defined"
+                        ))
+                    })?
+                }
+                None => value.as_str(),
+            };
+            if name == "EntityNames" || name == "EntityName" || name == "TargetEntityName" {
+                for logical in value.trim().trim_matches(['[', ']']).split(',') {
+                    let logical = logical.trim().trim_matches(['\'', '"']);
                     let set = meta
                         .set_of(logical)
                         .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
@@ -375,6 +419,12 @@ pub(super) fn parameters(
         return Err(ParseError::Malformed(
             "functions take no query options besides $select".into(),
         ));
+    }
+    // A parameter's alias is a literal or a record reference, never an expression.
+    for (name, value) in &q.aliases {
+        if used.contains(name) && !expr::is_record_reference(value) {
+            expr::literal_alias(name, value)?;
+        }
     }
     aliases(&used, q, meta, env, out)
 }
@@ -440,6 +490,11 @@ pub(super) fn entity_definitions(
         &[http::Method::GET, http::Method::HEAD],
         "EntityDefinitions",
     )?;
+    if let Some((name, _)) = q.aliases.first() {
+        return Err(not(format!(
+            "parameter alias `@{name}` is not used where the gateway inspects aliases"
+        )));
+    }
     let Some(meta) = env.metadata else {
         out.needs_metadata = true;
         return Ok(());

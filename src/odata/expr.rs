@@ -1,19 +1,37 @@
-//! Member paths in `$filter`, `$orderby` and `$apply` expressions.
+//! OData expressions in `$filter`, `$orderby` and `$apply=filter(...)`: every piece of data
+//! they name.
 //!
-//! Pure. The result lists every path the expression reads, as segments from the request's
-//! table: `parentcustomerid_account/name` is `["parentcustomerid_account", "name"]`. Lambda
-//! variables are replaced by the path they range over, so
-//! `contact_customer_accounts/any(c: c/fullname eq 'x')` yields `["contact_customer_accounts"]`
-//! and `["contact_customer_accounts", "fullname"]`. Whether a segment is a navigation property
-//! or a column is for the classifier to decide with the tenant's metadata. Parameter aliases
-//! used are listed so their values can be checked. Anything unknown is not understood.
+//! Pure. **Invariant (fail closed by construction): every token that can name data is
+//! understood and accounted for in [`Refs`], or the expression is refused with an error naming
+//! it.** The lexer (`lex`) yields a closed set of token kinds; the parser matches exhaustively
+//! over them in each position, and its default arm refuses. Nothing is skipped:
+//! - a word in operand position is a literal keyword (`true`, `false`, `null`), `not`, a
+//!   function the gateway knows followed by `(`, or a member path. A member path is listed as
+//!   segments from the request's table (`parentcustomerid_account/name` is
+//!   `["parentcustomerid_account", "name"]`); whether a segment is a navigation property or a
+//!   column is for the classifier to decide with the tenant's metadata;
+//! - lambda variables are replaced by the path they range over, so
+//!   `contact_customer_accounts/any(c: c/fullname eq 'x')` yields `["contact_customer_accounts"]`
+//!   and `["contact_customer_accounts", "fullname"]`;
+//! - a parameter alias is bound where it is used, as Dataverse binds it: its value is parsed in
+//!   place of `@p`, so `contains(@p,'x')&@p=description` reads `description`, in `$filter`,
+//!   `$orderby`, `$apply` and `$expand` alike. A value that is a record reference
+//!   (`{"@odata.id":...}`) is left to the classifier; every alias used is listed;
+//! - a Dataverse query function (`Microsoft.Dynamics.CRM.In(...)`) must be in the catalogue
+//!   (`functions`), and each argument must be one it declares: `PropertyName` is a column
+//!   (inline or through an alias; listed in [`Refs::columns`]), `PropertyValue(s)` literals;
+//! - literals are recognised by their complete shape only (strings, numbers, dates, GUIDs).
+
+mod alias;
+mod functions;
+mod lex;
+
+pub use alias::literal_alias;
+use lex::{Tok, describe};
 
 use super::{ParseError, is_identifier};
 
-const KEYWORDS: &[&str] = &[
-    "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "has", "in", "true", "false", "null",
-    "add", "sub", "mul", "div", "mod", "asc", "desc", "with", "as", "from",
-];
+/// OData built-in functions: their arguments are ordinary expressions.
 const FUNCTIONS: &[&str] = &[
     "contains",
     "startswith",
@@ -42,321 +60,354 @@ const FUNCTIONS: &[&str] = &[
     "mindatetime",
     "maxdatetime",
 ];
+/// Binary operators.
+const OPERATORS: &[&str] = &[
+    "eq", "ne", "gt", "ge", "lt", "le", "and", "or", "in", "add", "sub", "mul", "div", "mod",
+];
+/// Nesting (parentheses, functions, lambdas, aliases) beyond this is refused.
+const MAX_DEPTH: usize = 64;
+/// Alias expansions per expression beyond this are refused: an alias may use others, and
+/// without a bound a short query could expand exponentially.
+const MAX_EXPANSIONS: usize = 256;
 
+/// What an expression reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Refs {
+    /// Member paths, from the request's table.
     pub paths: Vec<Vec<String>>,
+    /// Columns named by query functions' `PropertyName`, by logical name: a lookup may be named
+    /// by its own name (`ownerid`) rather than its value property (`_ownerid_value`).
+    pub columns: Vec<Vec<String>>,
+    /// Parameter aliases used, each once, in order of first use.
     pub aliases: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Ident(String),
-    Alias(String),
-    Literal,
-    Open,
-    Close,
-    Comma,
-    Slash,
-    Colon,
-    Other,
 }
 
 fn not(msg: String) -> ParseError {
     ParseError::NotUnderstood(msg)
 }
 
-fn tokenize(expr: &str) -> Result<Vec<Tok>, ParseError> {
-    let b = expr.as_bytes();
-    let mut toks = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        i += 1;
-        let tok = match c {
-            b' ' | b'\t' => continue,
-            b'\'' => {
-                i = skip_string(expr, i - 1)?;
-                Tok::Literal
-            }
-            b'(' => Tok::Open,
-            b')' => Tok::Close,
-            b',' => Tok::Comma,
-            b'/' => Tok::Slash,
-            b':' => Tok::Colon,
-            b'[' | b']' | b'-' | b'+' | b'*' | b'='
-                if !(c == b'-' && b.get(i).is_some_and(u8::is_ascii_digit)) =>
-            {
-                Tok::Other
-            }
-            b'@' | b'$' | b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
-                let start = i - 1;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.')
-                {
-                    i += 1;
-                }
-                let word = &expr[start..i];
-                if let Some(alias) = word.strip_prefix('@') {
-                    Tok::Alias(alias.to_string())
-                } else if word.starts_with('$') {
-                    return Err(not(format!("`{word}` in an expression is not inspected")));
-                } else {
-                    Tok::Ident(word.to_string())
-                }
-            }
-            b'0'..=b'9' | b'-' => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b"-:.+".contains(&b[i])) {
-                    i += 1;
-                }
-                Tok::Literal
-            }
-            _ => {
-                return Err(ParseError::Malformed(format!(
-                    "unexpected character `{}` in `{expr}`",
-                    c as char
+/// Whether an alias value is a record reference (`{"@odata.id":...}` or an array of them).
+pub fn is_record_reference(value: &str) -> bool {
+    let v = value.trim_start();
+    v.starts_with('{')
+        || v.strip_prefix('[')
+            .is_some_and(|r| r.trim_start().starts_with('{'))
+}
+
+/// What `$filter` (or any boolean/common expression) reads; `aliases` are the request's
+/// parameter aliases.
+pub fn filter_refs(expr: &str, aliases: &[(String, String)]) -> Result<Refs, ParseError> {
+    let mut ctx = Ctx::new(aliases);
+    let mut p = Parser::new(expr, &mut ctx)?;
+    p.expr()?;
+    p.end()?;
+    Ok(ctx.refs)
+}
+
+/// What an `$orderby` list reads: `expr [asc|desc], ...`.
+pub fn orderby_refs(expr: &str, aliases: &[(String, String)]) -> Result<Refs, ParseError> {
+    let mut ctx = Ctx::new(aliases);
+    let mut p = Parser::new(expr, &mut ctx)?;
+    loop {
+        p.expr()?;
+        if matches!(p.peek(), Some(Tok::Word(w)) if w == "asc" || w == "desc") {
+            p.pos += 1;
+        }
+        match p.next() {
+            None => break,
+            Some(Tok::Comma) => continue,
+            Some(t) => {
+                return Err(not(format!(
+                    "`$orderby={expr}`: unexpected {} after an item",
+                    describe(&t)
                 )));
             }
-        };
-        toks.push(tok);
-    }
-    Ok(toks)
-}
-
-fn skip_string(expr: &str, start: usize) -> Result<usize, ParseError> {
-    let bytes = expr.as_bytes();
-    let mut i = start + 1;
-    while i < bytes.len() {
-        if bytes[i] == b'\'' {
-            if bytes.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
-            }
-            return Ok(i + 1);
         }
-        i += 1;
     }
-    Err(ParseError::Malformed(format!(
-        "unterminated string literal in `{expr}`"
-    )))
+    Ok(ctx.refs)
 }
 
-/// Paths and aliases read by a `$filter` (or any boolean/common) expression.
-pub fn filter_refs(expr: &str) -> Result<Refs, ParseError> {
-    let toks = tokenize(expr)?;
-    let mut refs = Refs::default();
-    let mut p = Parser {
-        toks: &toks,
-        pos: 0,
-        vars: Vec::new(),
-        refs: &mut refs,
-        text: expr,
-    };
-    p.sequence(None)?;
-    // Query functions (`Microsoft.Dynamics.CRM.LastXDays(PropertyName='x',...)`) name their
-    // column in a string argument: those are member paths too.
-    refs.paths.extend(property_name_args(expr)?);
-    Ok(refs)
+/// What an operand is, where its kind matters (query-function arguments).
+enum Operand {
+    Text(String),
+    Literal,
+    Array,
+    Record,
+    Expression,
 }
 
-/// Paths in an `$orderby` list: `path [asc|desc], ...`.
-pub fn orderby_refs(expr: &str) -> Result<Refs, ParseError> {
-    let mut refs = Refs::default();
-    for item in expr.split(',') {
-        let item = item.trim();
-        let (path, dir) = item
-            .rsplit_once(' ')
-            .map_or((item, None), |(p, d)| (p.trim(), Some(d)));
-        if !matches!(dir, None | Some("asc") | Some("desc")) {
-            return Err(not(format!(
-                "`$orderby={expr}`: only paths with asc/desc are inspected"
-            )));
-        }
-        let segments: Vec<String> = path.split('/').map(str::to_string).collect();
-        if segments.iter().any(|s| !is_identifier(s)) {
-            return Err(not(format!(
-                "`$orderby={expr}`: only member paths are inspected"
-            )));
-        }
-        refs.paths.push(segments);
-    }
-    Ok(refs)
-}
-
-struct Parser<'a> {
-    toks: &'a [Tok],
-    pos: usize,
+/// State shared by the parse of an expression and of the alias values it uses.
+struct Ctx<'a> {
+    aliases: &'a [(String, String)],
+    refs: Refs,
     /// Lambda variables in scope and the path each ranges over.
     vars: Vec<(String, Vec<String>)>,
-    refs: &'a mut Refs,
-    text: &'a str,
+    /// Aliases being expanded (a cycle is refused).
+    expanding: Vec<String>,
+    expansions: usize,
+    depth: usize,
 }
 
-impl Parser<'_> {
-    /// Parses tokens until the `)` matching an already consumed `(` (when `closing`), or the end.
-    fn sequence(&mut self, closing: Option<()>) -> Result<(), ParseError> {
-        while let Some(tok) = self.toks.get(self.pos).cloned() {
-            self.pos += 1;
-            match tok {
-                Tok::Close if closing.is_some() => return Ok(()),
-                Tok::Close => {
-                    return Err(ParseError::Malformed(format!(
-                        "unbalanced `)` in `{}`",
-                        self.text
-                    )));
-                }
-                Tok::Open => self.sequence(Some(()))?,
-                Tok::Alias(a) => self.refs.aliases.push(a),
-                Tok::Ident(word) => self.word(word)?,
-                Tok::Slash | Tok::Colon => {
-                    return Err(not(format!("`{}`: unexpected `/` or `:`", self.text)));
-                }
-                Tok::Literal | Tok::Comma | Tok::Other => {}
-            }
+impl<'a> Ctx<'a> {
+    fn new(aliases: &'a [(String, String)]) -> Self {
+        Ctx {
+            aliases,
+            refs: Refs::default(),
+            vars: Vec::new(),
+            expanding: Vec::new(),
+            expansions: 0,
+            depth: 0,
         }
-        match closing {
-            Some(()) => Err(ParseError::Malformed(format!(
-                "unbalanced `(` in `{}`",
-                self.text
+    }
+}
+
+struct Parser<'t, 'c, 'a> {
+    toks: Vec<Tok>,
+    pos: usize,
+    text: &'t str,
+    ctx: &'c mut Ctx<'a>,
+}
+
+impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
+    fn new(text: &'t str, ctx: &'c mut Ctx<'a>) -> Result<Self, ParseError> {
+        Ok(Parser {
+            toks: lex::tokenize(text)?,
+            pos: 0,
+            text,
+            ctx,
+        })
+    }
+
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn expect(&mut self, want: Tok) -> Result<(), ParseError> {
+        match self.next() {
+            Some(t) if t == want => Ok(()),
+            Some(t) => Err(ParseError::Malformed(format!(
+                "`{}`: expected {} but found {}",
+                self.text,
+                describe(&want),
+                describe(&t)
             ))),
-            None => Ok(()),
+            None => Err(ParseError::Malformed(format!(
+                "`{}` ends before {}",
+                self.text,
+                describe(&want)
+            ))),
         }
     }
 
-    fn word(&mut self, word: String) -> Result<(), ParseError> {
-        let next_open = self.toks.get(self.pos) == Some(&Tok::Open);
-        if KEYWORDS.contains(&word.as_str()) {
-            return Ok(());
+    fn end(&self) -> Result<(), ParseError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(t) => Err(ParseError::Malformed(format!(
+                "`{}`: unexpected {}",
+                self.text,
+                describe(t)
+            ))),
         }
-        if next_open && FUNCTIONS.contains(&word.as_str()) {
-            return Ok(());
+    }
+
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.ctx.depth >= MAX_DEPTH {
+            return Err(not(format!("`{}` is nested too deeply", self.text)));
         }
-        if next_open && word.starts_with(super::path::NAMESPACE) {
+        self.ctx.depth += 1;
+        let r = f(self);
+        self.ctx.depth -= 1;
+        r
+    }
+
+    /// `operand (operator operand)*`.
+    fn expr(&mut self) -> Result<Operand, ParseError> {
+        let first = self.operand()?;
+        let mut binary = false;
+        while let Some(Tok::Word(w)) = self.peek() {
+            if !OPERATORS.contains(&w.as_str()) {
+                break;
+            }
             self.pos += 1;
-            return self.crm_function(&word);
+            self.operand()?;
+            binary = true;
         }
-        if next_open || word.contains('.') {
-            return Err(not(format!("`{word}` in `{}` is not inspected", self.text)));
+        Ok(if binary { Operand::Expression } else { first })
+    }
+
+    fn operand(&mut self) -> Result<Operand, ParseError> {
+        let Some(tok) = self.next() else {
+            return Err(ParseError::Malformed(format!(
+                "`{}` ends where a value is expected",
+                self.text
+            )));
+        };
+        match tok {
+            Tok::Text(s) => Ok(Operand::Text(s)),
+            Tok::Literal => Ok(Operand::Literal),
+            Tok::Minus => self.nested(|p| p.operand()).map(|_| Operand::Expression),
+            Tok::LBracket => self.nested(|p| p.array()).map(|()| Operand::Array),
+            Tok::Open => self.nested(|p| {
+                p.expr()?;
+                while p.peek() == Some(&Tok::Comma) {
+                    p.pos += 1;
+                    p.expr()?;
+                }
+                p.expect(Tok::Close)?;
+                Ok(Operand::Expression)
+            }),
+            Tok::Alias(a) => self.nested(|p| p.alias(&a)),
+            Tok::Word(w) => self.word(w),
+            Tok::Json
+            | Tok::Close
+            | Tok::Comma
+            | Tok::Slash
+            | Tok::Colon
+            | Tok::Equals
+            | Tok::RBracket => Err(ParseError::Malformed(format!(
+                "`{}`: unexpected {}",
+                self.text,
+                describe(&tok)
+            ))),
         }
-        self.path(word)
+    }
+
+    fn word(&mut self, w: String) -> Result<Operand, ParseError> {
+        let call = self.peek() == Some(&Tok::Open);
+        match w.as_str() {
+            "true" | "false" | "null" => Ok(Operand::Literal),
+            "not" => self.nested(|p| p.operand()).map(|_| Operand::Expression),
+            _ if call && FUNCTIONS.contains(&w.as_str()) => {
+                self.pos += 1;
+                self.nested(|p| p.arguments())
+            }
+            _ if call && w.starts_with(super::path::NAMESPACE) => {
+                self.pos += 1;
+                let name = &w[super::path::NAMESPACE.len()..];
+                self.nested(|p| p.query_function(name))
+            }
+            _ if call || w.contains('.') || !is_identifier(&w) => Err(not(format!(
+                "`{w}` in `{}` is not a function or member the gateway inspects",
+                self.text
+            ))),
+            _ => self.path(w),
+        }
+    }
+
+    /// The arguments of a built-in function after its `(`.
+    fn arguments(&mut self) -> Result<Operand, ParseError> {
+        if self.peek() == Some(&Tok::Close) {
+            self.pos += 1;
+            return Ok(Operand::Expression);
+        }
+        loop {
+            self.expr()?;
+            match self.next() {
+                Some(Tok::Comma) => continue,
+                Some(Tok::Close) => return Ok(Operand::Expression),
+                other => {
+                    return Err(ParseError::Malformed(format!(
+                        "`{}`: a function's arguments end with `)`, not {}",
+                        self.text,
+                        other.as_ref().map_or("the end".into(), describe)
+                    )));
+                }
+            }
+        }
     }
 
     /// A member path starting with `first`, possibly ending in a lambda.
-    fn path(&mut self, first: String) -> Result<(), ParseError> {
-        let mut segments = match self.vars.iter().rev().find(|(v, _)| *v == first) {
+    fn path(&mut self, first: String) -> Result<Operand, ParseError> {
+        let mut segments = match self.ctx.vars.iter().rev().find(|(v, _)| *v == first) {
             Some((_, base)) => base.clone(),
             None => vec![first],
         };
-        while self.toks.get(self.pos) == Some(&Tok::Slash) {
-            let Some(Tok::Ident(seg)) = self.toks.get(self.pos + 1).cloned() else {
-                return Err(not(format!(
-                    "`{}`: a path segment is not a plain name",
-                    self.text
-                )));
-            };
-            self.pos += 2;
-            if (seg == "any" || seg == "all") && self.toks.get(self.pos) == Some(&Tok::Open) {
-                self.pos += 1;
-                return self.lambda(segments);
-            }
-            if !is_identifier(&seg) {
-                return Err(not(format!(
-                    "`{seg}` in `{}`: casts and qualified names are not inspected",
-                    self.text
-                )));
-            }
-            segments.push(seg);
-        }
-        if !segments.iter().all(|s| is_identifier(s)) {
-            return Err(not(format!(
-                "`{}` is not a plain member path",
-                segments.join("/")
-            )));
-        }
-        self.refs.paths.push(segments);
-        Ok(())
-    }
-
-    /// After `any(` / `all(`: `var: expr)` or `)`.
-    fn lambda(&mut self, collection: Vec<String>) -> Result<(), ParseError> {
-        self.refs.paths.push(collection.clone());
-        if self.toks.get(self.pos) == Some(&Tok::Close) {
+        while self.peek() == Some(&Tok::Slash) {
             self.pos += 1;
-            return Ok(());
-        }
-        let (Some(Tok::Ident(var)), Some(Tok::Colon)) = (
-            self.toks.get(self.pos).cloned(),
-            self.toks.get(self.pos + 1),
-        ) else {
-            return Err(ParseError::Malformed(format!(
-                "`{}`: a lambda needs `variable: expression`",
-                self.text
-            )));
-        };
-        self.pos += 2;
-        self.vars.push((var, collection));
-        let result = self.sequence(Some(()));
-        self.vars.pop();
-        result
-    }
-
-    /// `Microsoft.Dynamics.CRM.Fn(Name=value, ...)` after its `(`: `PropertyName` values are paths.
-    fn crm_function(&mut self, word: &str) -> Result<(), ParseError> {
-        let start = self.pos;
-        let mut depth = 1;
-        while depth > 0 {
-            match self.toks.get(self.pos) {
-                Some(Tok::Open) => depth += 1,
-                Some(Tok::Close) => depth -= 1,
-                Some(Tok::Alias(a)) => self.refs.aliases.push(a.clone()),
-                Some(Tok::Ident(_)) | Some(Tok::Literal) | Some(Tok::Comma) | Some(Tok::Other) => {}
-                Some(_) => return Err(not(format!("`{word}` arguments are not inspected"))),
-                None => {
-                    return Err(ParseError::Malformed(format!(
-                        "unbalanced `(` in `{}`",
+            match self.next() {
+                Some(Tok::Word(seg))
+                    if (seg == "any" || seg == "all") && self.peek() == Some(&Tok::Open) =>
+                {
+                    self.pos += 1;
+                    return self.nested(|p| p.lambda(segments));
+                }
+                Some(Tok::Word(seg)) if is_identifier(&seg) => segments.push(seg),
+                other => {
+                    return Err(not(format!(
+                        "`{}/{}` in `{}`: only plain member names are inspected after `/`",
+                        segments.join("/"),
+                        other.as_ref().map_or("".into(), describe),
                         self.text
                     )));
                 }
             }
-            self.pos += 1;
         }
-        let _ = start;
-        Ok(())
+        self.ctx.refs.paths.push(segments);
+        Ok(Operand::Expression)
     }
-}
 
-/// Columns named by `PropertyName='...'` arguments of CRM query functions in `expr`.
-pub fn property_name_args(expr: &str) -> Result<Vec<Vec<String>>, ParseError> {
-    const NAME: &str = "propertyname";
-    let lower = expr.to_ascii_lowercase();
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(found) = lower[from..].find(NAME) {
-        let at = from + found + NAME.len();
-        from = at;
-        let Some(value) = expr[at..]
-            .trim_start()
-            .strip_prefix('=')
-            .map(str::trim_start)
-        else {
-            continue;
-        };
-        let Some(body) = value.strip_prefix('\'') else {
-            return Err(not("PropertyName must be a quoted column name".into()));
-        };
-        let end = body
-            .find('\'')
-            .ok_or_else(|| ParseError::Malformed("unterminated PropertyName".into()))?;
-        let segments: Vec<String> = body[..end].split('/').map(str::to_string).collect();
-        if segments.iter().any(|s| !is_identifier(s)) {
-            return Err(not(format!(
-                "PropertyName='{}' is not a member path",
-                &body[..end]
-            )));
+    /// After `any(` / `all(`: `var: expr)` or `)`.
+    fn lambda(&mut self, collection: Vec<String>) -> Result<Operand, ParseError> {
+        self.ctx.refs.paths.push(collection.clone());
+        if self.peek() == Some(&Tok::Close) {
+            self.pos += 1;
+            return Ok(Operand::Expression);
         }
-        out.push(segments);
-        from = expr.len() - body.len() + end;
+        let var = match (self.next(), self.next()) {
+            (Some(Tok::Word(var)), Some(Tok::Colon)) if is_identifier(&var) => var,
+            _ => {
+                return Err(ParseError::Malformed(format!(
+                    "`{}`: a lambda needs `variable: expression`",
+                    self.text
+                )));
+            }
+        };
+        self.ctx.vars.push((var, collection));
+        let result = self.expr().and_then(|_| self.expect(Tok::Close));
+        self.ctx.vars.pop();
+        result.map(|()| Operand::Expression)
     }
-    Ok(out)
+
+    /// After `[`: literals separated by commas, then `]`.
+    fn array(&mut self) -> Result<(), ParseError> {
+        if self.peek() == Some(&Tok::RBracket) {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            match self.next() {
+                Some(Tok::Text(_) | Tok::Json | Tok::Literal) => {}
+                Some(Tok::Minus) if self.peek() == Some(&Tok::Literal) => self.pos += 1,
+                Some(Tok::Word(w)) if matches!(w.as_str(), "true" | "false" | "null") => {}
+                other => {
+                    return Err(not(format!(
+                        "`{}`: an array holds literals only, not {}",
+                        self.text,
+                        other.as_ref().map_or("the end".into(), describe)
+                    )));
+                }
+            }
+            match self.next() {
+                Some(Tok::Comma) => continue,
+                Some(Tok::RBracket) => return Ok(()),
+                _ => {
+                    return Err(ParseError::Malformed(format!(
+                        "`{}`: unbalanced `[`",
+                        self.text
+                    )));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

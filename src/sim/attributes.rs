@@ -117,7 +117,7 @@ fn kind(table: &Table, column: &str, logical: &str) -> &'static str {
         }
     } else {
         match column {
-            "revenue" | "estimatedvalue" => "Money",
+            c if is_money(c) => "Money",
             "statuscode" => "Status",
             "documentbody" => "Memo",
             _ => "String",
@@ -145,6 +145,20 @@ fn targets(table: &Table, column: &str) -> Vec<&'static str> {
         .filter_map(|l| table_of(l.target_set))
         .map(|t| t.logical)
         .collect()
+}
+
+/// The label of a `statuscode` value of `table`, if it has that option.
+pub fn status_label(table: &Table, value: i64) -> Option<&'static str> {
+    OPPORTUNITY_STATUS
+        .iter()
+        .filter(|_| table.set == "opportunities")
+        .find(|(v, _, _)| *v == value)
+        .map(|(_, _, text)| *text)
+}
+
+/// True for the columns whose `AttributeType` is `Money`.
+pub fn is_money(column: &str) -> bool {
+    matches!(column, "revenue" | "estimatedvalue")
 }
 
 fn option_set(table: &Table) -> Value {

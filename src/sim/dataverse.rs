@@ -1,7 +1,7 @@
 //! The simulated Dataverse Web API under `/api/`: the wire-facing shell around [`dispatch`].
 //!
 //! Phases, in order: read the body → record the request → count it in flight → optional delay
-//! → authenticate (bearer token issued by this simulator and unexpired on the injected clock)
+//! → wait while a test holds responses → authenticate (bearer token issued by this simulator and unexpired on the injected clock)
 //! → throttle (`throttle_next`) → a `POST $batch` goes to `batch`, anything else to
 //! [`dispatch`]. Recording comes first so tests see even rejected requests (a `$batch` is one
 //! record; its parts are not recorded separately); throttling comes after authentication, as in
@@ -29,7 +29,7 @@ pub async fn handle(shared: Arc<Shared>, parts: Parts, body: Option<Bytes>) -> R
     let recorded = body
         .as_ref()
         .map_or_else(Bytes::new, |b| b.slice(..b.len().min(RECORDED_BODY)));
-    lock(&shared.requests).push(RecordedRequest {
+    shared.record(RecordedRequest {
         method: parts.method.clone(),
         uri: target_of(&parts),
         headers: parts.headers.clone(),
@@ -40,6 +40,7 @@ pub async fn handle(shared: Arc<Shared>, parts: Parts, body: Option<Bytes>) -> R
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    shared.gate_open().await;
     let mut response = match body {
         Some(body) => respond(&shared, &parts, &body),
         None => {

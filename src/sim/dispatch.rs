@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::data::Store;
 use super::path::{self, Bulk, Target};
+use super::prefer::Annotations;
 use super::records::{self, Call};
 use super::response::{
     Fault, SimBody, bad_request, method_not_allowed, odata_json, segment_not_found, with_body,
@@ -78,11 +79,17 @@ pub fn dispatch(
         Ok(query) => query,
         Err(e) => return bad_request(&e.0),
     };
+    let prefer = request
+        .headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
     let call = Call {
         shared,
         headers: request.headers,
         query,
         body: request.body,
+        annotations: Annotations::from_prefer(prefer),
     };
     let method = request.method;
     let get = *method == Method::GET;

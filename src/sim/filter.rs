@@ -1,10 +1,12 @@
 //! The part of `$filter` the simulator evaluates: a conjunction of simple comparisons
-//! `<property> eq <literal>` or `<property> ne <literal>`, joined by `and`, each optionally in
-//! parentheses. Literals: `'text'` (with `''` for a quote), numbers, `true`, `false`, `null` and
-//! bare GUIDs. Text compares case-insensitively (Dataverse's default collation).
+//! `<property> eq <literal>` or `<property> ne <literal>` (either way round) and the functions
+//! `contains`, `startswith` and `endswith(<property>,'<text>')`, joined by `and`, each optionally
+//! in parentheses. Literals: `'text'` (with `''` for a quote), numbers, `true`, `false`, `null` and
+//! bare GUIDs. Text compares case-insensitively (Dataverse's default collation). Parameter
+//! aliases are bound before this parser sees the filter (see `query`).
 //!
-//! Anything else (`or`, `not`, other operators, functions such as `contains(...)`, lookup paths,
-//! lambdas) makes [`parse`] return `None`, and the caller ignores the whole filter, as the
+//! Anything else (`or`, `not`, other operators and functions, lookup paths, lambdas) makes
+//! [`parse`] return `None`, and the caller ignores the whole filter, as the
 //! simulator did for every filter before. Which properties exist is the caller's business
 //! (`records` drops comparisons on columns the simulated tables lack).
 //!
@@ -23,11 +25,22 @@ pub enum Literal {
     Null,
 }
 
-/// `property eq literal` (or `ne` when `negated`).
+/// How a property compares with a literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    /// `contains(property,'text')`, case-insensitive.
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+/// `property <op> literal`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub property: String,
-    pub negated: bool,
+    pub op: Op,
     pub literal: Literal,
 }
 
@@ -42,7 +55,18 @@ pub fn parse(filter: &str) -> Option<Vec<Condition>> {
 pub fn matches(conditions: &[Condition], entity: &Map<String, Value>) -> bool {
     conditions.iter().all(|c| {
         let value = entity.get(&c.property).unwrap_or(&Value::Null);
-        equal(value, &c.literal) != c.negated
+        let text = |v: &Value| v.as_str().map(str::to_lowercase);
+        let (have, want) = match (text(value), &c.literal) {
+            (Some(have), Literal::Text(want)) => (have, want.to_lowercase()),
+            _ => (String::new(), String::new()),
+        };
+        match c.op {
+            Op::Eq => equal(value, &c.literal),
+            Op::Ne => !equal(value, &c.literal),
+            Op::Contains => value.is_string() && have.contains(&want),
+            Op::StartsWith => value.is_string() && have.starts_with(&want),
+            Op::EndsWith => value.is_string() && have.ends_with(&want),
+        }
     })
 }
 
@@ -86,23 +110,72 @@ fn split_and(filter: &str) -> Option<Vec<&str>> {
 
 fn condition(term: &str) -> Option<Condition> {
     let term = strip_parens(term.trim());
-    let (property, rest) = term.split_once(' ')?;
-    let (operator, literal) = rest.trim_start().split_once(' ')?;
-    let negated = match operator {
-        "eq" => false,
-        "ne" => true,
-        _ => return None,
+    if let Some(call) = function(term) {
+        return Some(call);
+    }
+    let (left, op, right) =
+        [(" eq ", Op::Eq), (" ne ", Op::Ne)]
+            .into_iter()
+            .find_map(|(word, op)| {
+                let at = outside_quotes(term, word)?;
+                Some((term[..at].trim(), op, term[at + word.len()..].trim()))
+            })?;
+    // A property on either side: `@p eq 3&@p=statuscode` binds to `3 eq statuscode`.
+    let (property, literal) = match (is_property(left), is_property(right)) {
+        (true, _) => (left, right),
+        (false, true) => (right, left),
+        (false, false) => return None,
     };
-    let simple = !property.is_empty()
-        && property
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    simple.then_some(())?;
     Some(Condition {
         property: property.to_string(),
-        negated,
-        literal: parse_literal(literal.trim())?,
+        op,
+        literal: parse_literal(literal)?,
     })
+}
+
+/// `contains(p,'x')`, `startswith(p,'x')` or `endswith(p,'x')`.
+fn function(term: &str) -> Option<Condition> {
+    let (name, rest) = term.split_once('(')?;
+    let op = match name.trim() {
+        "contains" => Op::Contains,
+        "startswith" => Op::StartsWith,
+        "endswith" => Op::EndsWith,
+        _ => return None,
+    };
+    let (property, literal) = rest.strip_suffix(')')?.split_once(',')?;
+    let property = property.trim();
+    let literal @ Literal::Text(_) = parse_literal(literal.trim())? else {
+        return None;
+    };
+    is_property(property).then(|| Condition {
+        property: property.to_string(),
+        op,
+        literal,
+    })
+}
+
+/// A plain column name (not a literal keyword).
+fn is_property(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !matches!(text, "null" | "true" | "false")
+        && !is_guid(text)
+}
+
+/// Where `needle` first occurs outside single-quoted literals.
+fn outside_quotes(haystack: &str, needle: &str) -> Option<usize> {
+    let mut quoted = false;
+    for (i, c) in haystack.char_indices() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted && haystack[i..].starts_with(needle) {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// Removes parentheses that wrap the whole term, as often as they do.
@@ -164,10 +237,17 @@ mod tests {
         assert_eq!(got[1].literal, Literal::Text("O'Brien".into()));
         let got = parse("revenue ne 12.5 and statuscode eq null").expect("numbers");
         assert_eq!(
-            (got[0].negated, &got[0].literal),
-            (true, &Literal::Number(12.5))
+            (got[0].op, &got[0].literal),
+            (Op::Ne, &Literal::Number(12.5))
         );
         assert_eq!(got[1].literal, Literal::Null);
+        let got = parse("3 eq statuscode").expect("either way round");
+        assert_eq!(
+            (got[0].property.as_str(), &got[0].literal),
+            ("statuscode", &Literal::Number(3.0))
+        );
+        let got = parse("contains(name,'a b') and endswith(name,'x')").expect("functions");
+        assert_eq!((got[0].op, got[1].op), (Op::Contains, Op::EndsWith));
         let guid = "A0000000-0000-4000-8000-000000000001";
         let got = parse(&format!("_parentcustomerid_value eq {guid}")).expect("guid");
         assert_eq!(got[0].literal, Literal::Text(guid.into()));
@@ -178,7 +258,9 @@ mod tests {
     fn anything_else_is_not_evaluated() {
         for filter in [
             "a eq 1 or b eq 2",
-            "contains(name,'x')",
+            "contains(name,5)",
+            "substringof('x',name)",
+            "'a' eq 'b'",
             "revenue gt 5",
             "primarycontactid/fullname eq 'x'",
             "name eq 'open",
@@ -201,5 +283,7 @@ mod tests {
         assert!(check("missing eq null and name ne null"));
         assert!(!check("name eq 'Fabrikam'"));
         assert!(!check("revenue eq '5'"));
+        assert!(check("contains(name,'SO L') and startswith(name,'cont')"));
+        assert!(!check("contains(revenue,'5')") && !check("endswith(name,'x')"));
     }
 }

@@ -3,17 +3,27 @@
 //!
 //! One base URL serves both roles: `POST {base}/{tenant}/oauth2/v2.0/token` (Entra, see
 //! `entra`) and `{base}/api/data/v9.2/...` (Dataverse: `dataverse` authenticates and throttles,
-//! `dispatch` routes one request, `path` and `query` parse it, `records`, `property`, `actions`
-//! and `definitions` serve it, `batch` and `multipart` run and answer `$batch`, `filter`
-//! evaluates simple `$filter`s, `stream` generates the large `annotations` body). Rows live in
-//! memory per simulator (`data`, seeded by `seed`).
+//! `dispatch` routes one request, `path`, `query` and `prefer` parse it, `records`, `property`,
+//! `actions` and `definitions` serve it, `batch` and `multipart` run and answer `$batch`,
+//! `filter` evaluates simple `$filter`s, `fetch` simple FetchXML, `expand` renders rows with
+//! their lookups expanded and `annotate` adds the annotations `Prefer` asks for, `stream`
+//! generates the large `annotations` body). Rows live in memory per simulator (`data`, seeded by
+//! `seed`).
 //!
-//! What the simulator does NOT do: `$orderby`, `$expand` on rows, `$count`, `$apply`, FetchXML,
-//! `sql=`, functions other than `WhoAmI`/`RetrieveVersion`, unbound actions, `$ref`,
-//! collection-valued navigation, multi-hop paths, and `$filter`s other than `and`-joined
-//! `eq`/`ne` comparisons of a column with a literal (comparisons on columns the simulated tables
-//! lack, such as `statecode`, are dropped); ignored query options are accepted, unknown paths
-//! answer as Dataverse does for something unknown.
+//! Wherever Dataverse would return data a gateway must account for, the simulator returns it
+//! too, so that an end-to-end test can see a leak: FetchXML without `<attribute>` returns every
+//! column; a parameter alias whose value is a column (`@p=statuscode`) is that column in
+//! `$filter`; lookups carry the related row's primary name (`FormattedValue`), table and
+//! navigation property when `Prefer: odata.include-annotations` asks, on reads, expansions and
+//! `return=representation` writes.
+//!
+//! What the simulator does NOT do: `$orderby`, collection-valued `$expand`, `$count`, `$apply`,
+//! FetchXML `link-entity` and `order`, `sql=`, functions other than `WhoAmI`/`RetrieveVersion`,
+//! unbound actions, `$ref`, collection-valued navigation, multi-hop paths, and `$filter`s other
+//! than `and`-joined `eq`/`ne` comparisons of a column with a literal and
+//! `contains`/`startswith`/`endswith` (comparisons on columns the simulated tables lack, such as
+//! `statecode`, are dropped); ignored query options are accepted, unknown paths answer as
+//! Dataverse does for something unknown.
 //! On the Entra side, client assertions and federated tokens are verified in `assertion`, the
 //! managed identity endpoints live in `imds`, and the registered certificates, federated
 //! credentials and token-endpoint faults in `credentials`.
@@ -27,6 +37,7 @@
 //! lets open ones finish for up to five seconds.
 
 mod actions;
+mod annotate;
 mod assertion;
 mod attributes;
 mod batch;
@@ -36,12 +47,15 @@ mod dataverse;
 mod definitions;
 mod dispatch;
 mod entra;
+mod expand;
+mod fetch;
 mod filter;
 mod form;
 mod imds;
 mod multipart;
 mod path;
 mod payload;
+mod prefer;
 mod property;
 mod query;
 mod records;
@@ -241,7 +255,26 @@ impl Simulator {
     }
 
     pub fn clear_requests(&self) {
-        lock(&self.shared.requests).clear();
+        self.shared.clear_recorded();
+    }
+
+    /// Completes once at least `count` Dataverse requests have been recorded (since the last
+    /// [`Simulator::clear_requests`]). Never times out: callers bound the wait.
+    pub async fn requests_reached(&self, count: usize) {
+        let mut recorded = self.shared.recorded.subscribe();
+        // `wait_for` fails only when the sender is gone, and `self.shared` owns it.
+        let _ = recorded.wait_for(|n| *n >= count).await;
+    }
+
+    /// Holds every Dataverse response back (after the request is recorded and counted in
+    /// flight) until [`Simulator::release_responses`].
+    pub fn hold_responses(&self) {
+        self.shared.gate.send_replace(false);
+    }
+
+    /// Lets held and later Dataverse responses go.
+    pub fn release_responses(&self) {
+        self.shared.gate.send_replace(true);
     }
 
     /// The next `count` authenticated Dataverse requests get 429 with `Retry-After`.

@@ -124,7 +124,7 @@ pub fn navigate(
         return no_content();
     };
     match store.get(target.set, &linked) {
-        Some(row) => records::entity(call, target, &linked, row, select, StatusCode::OK),
+        Some(row) => records::entity(call, store, target, &linked, row, select, StatusCode::OK),
         None => records::not_found(target, &Key::Id(linked)),
     }
 }

@@ -1,10 +1,13 @@
 //! Query options, `Prefer` and the paging cookie of collection reads.
 //!
-//! Honoured: `$select`, `$top`, `$skiptoken` and `Prefer: odata.maxpagesize=N`; `$filter` and
-//! `$expand` are kept (decoded) for the handlers that understand a simple form of them (see
-//! `filter` and `definitions`). Every other option (`$orderby`, `$count`, ...) is accepted and
-//! ignored. All options but `$skiptoken` are carried into `@odata.nextLink` unchanged, so a
-//! client's next page request looks like the first.
+//! Honoured: `$select`, `$top`, `$skiptoken` and `Prefer: odata.maxpagesize=N` (see `prefer`);
+//! `$filter`, `$expand` and `fetchXml` are kept (decoded) for the handlers that understand a
+//! simple form of them (see `filter`, `expand`, `fetch` and `definitions`). Parameter aliases
+//! (`@p=value`) are bound in `$filter` as Dataverse binds them: the alias is replaced by its
+//! value's text, so an alias whose value is a property path (`@p1=revenue`) IS that column, and a
+//! literal value is that literal; a `$filter` naming an undefined alias is a 400. Every other
+//! option (`$orderby`, `$count`, ...) is accepted and ignored. All options but `$skiptoken` are
+//! carried into `@odata.nextLink` unchanged, so a client's next page request looks like the first.
 //! `$top` wins over `maxpagesize`: a `$top` read is a single page without a nextLink.
 //!
 //! The skiptoken is opaque to clients; inside it is a Dataverse-like cookie
@@ -20,8 +23,10 @@ pub struct Query {
     pub select: Option<Vec<String>>,
     pub top: Option<usize>,
     pub skip: Option<Cookie>,
-    /// The decoded `$filter` expression.
+    /// The decoded `$filter` expression, parameter aliases bound.
     pub filter: Option<String>,
+    /// The decoded `fetchXml` query.
+    pub fetch_xml: Option<String>,
     /// The decoded `$expand` expression.
     pub expand: Option<String>,
     /// The raw `key=value` pieces other than `$skiptoken`, for the nextLink.
@@ -41,6 +46,7 @@ pub struct BadQuery(pub String);
 
 pub fn parse(raw: Option<&str>) -> Result<Query, BadQuery> {
     let mut query = Query::default();
+    let mut aliases = Vec::new();
     for piece in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
         let (key, value) = (decode(k, true), decode(v, true));
@@ -61,6 +67,10 @@ pub fn parse(raw: Option<&str>) -> Result<Query, BadQuery> {
             }
             "$filter" => query.filter = Some(value),
             "$expand" => query.expand = Some(value),
+            "fetchXml" => query.fetch_xml = Some(value),
+            alias if alias.starts_with('@') => {
+                aliases.push((alias[1..].to_string(), value));
+            }
             "$skiptoken" => {
                 let cookie = Cookie::parse(&value)
                     .ok_or_else(|| BadQuery("The skiptoken is not valid.".into()))?;
@@ -71,7 +81,44 @@ pub fn parse(raw: Option<&str>) -> Result<Query, BadQuery> {
         }
         query.carried.push(piece.to_string());
     }
+    if let Some(filter) = &query.filter {
+        query.filter = Some(bind_aliases(filter, &aliases)?);
+    }
     Ok(query)
+}
+
+/// Replaces each `@name` outside quoted literals by the text of the alias's value.
+fn bind_aliases(expression: &str, aliases: &[(String, String)]) -> Result<String, BadQuery> {
+    let mut out = String::with_capacity(expression.len());
+    let mut quoted = false;
+    let mut chars = expression.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        if c != '@' || quoted {
+            out.push(c);
+            continue;
+        }
+        let mut end = i + 1;
+        while let Some((j, n)) = chars.peek().copied() {
+            if !(n.is_ascii_alphanumeric() || n == '_') {
+                break;
+            }
+            end = j + n.len_utf8();
+            chars.next();
+        }
+        let name = &expression[i + 1..end];
+        match aliases.iter().find(|(alias, _)| alias == name) {
+            Some((_, value)) => out.push_str(value.trim()),
+            None => {
+                return Err(BadQuery(format!(
+                    "The parameter alias '@{name}' is not defined in the query."
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl Cookie {
@@ -99,24 +146,6 @@ fn attribute<'a>(inner: &'a str, name: &str) -> Option<&'a str> {
     let start = inner.find(&format!("{name}=\""))? + name.len() + 2;
     let len = inner[start..].find('"')?;
     Some(&inner[start..start + len])
-}
-
-/// The page size asked for with `Prefer: odata.maxpagesize=N` (N ≥ 1), if any.
-pub fn max_page_size<'a>(prefer: impl IntoIterator<Item = &'a str>) -> Option<usize> {
-    prefer
-        .into_iter()
-        .flat_map(|h| h.split(','))
-        .filter_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
-        .find_map(|n| n.trim().parse().ok())
-        .filter(|n| *n > 0)
-}
-
-/// True when any `Prefer` header asks for `return=representation`.
-pub fn wants_representation<'a>(prefer: impl IntoIterator<Item = &'a str>) -> bool {
-    prefer
-        .into_iter()
-        .flat_map(|h| h.split(','))
-        .any(|p| p.trim() == "return=representation")
 }
 
 /// The query string of the next page's link: carried options, then the new skiptoken.
@@ -183,16 +212,14 @@ mod tests {
     }
 
     #[test]
-    fn prefer_parsing() {
-        assert_eq!(
-            max_page_size(["odata.include-annotations=\"*\", odata.maxpagesize=2"]),
-            Some(2)
-        );
-        assert_eq!(max_page_size(["odata.maxpagesize=0"]), None);
-        assert_eq!(max_page_size(["return=representation"]), None);
-        assert!(wants_representation([
-            "odata.maxpagesize=2,return=representation"
-        ]));
-        assert!(!wants_representation(["return=minimal"]));
+    fn aliases_bind_as_columns_or_literals() {
+        let q = parse(Some("$filter=@p1%20ne%20@p3&@p1=revenue&@p3=5")).expect("query");
+        assert_eq!(q.filter.as_deref(), Some("revenue ne 5"));
+        let q = parse(Some("$filter=contains(@p,'@x')&@p=description")).expect("query");
+        assert_eq!(q.filter.as_deref(), Some("contains(description,'@x')"));
+        let q = parse(Some("@s='a b'&$filter=name eq @s")).expect("query");
+        assert_eq!(q.filter.as_deref(), Some("name eq 'a b'"));
+        assert!(parse(Some("$filter=name eq @missing")).is_err());
+        assert_eq!(q.carried.len(), 2, "aliases are carried into the next link");
     }
 }

@@ -1,5 +1,7 @@
-//! Table operations of the Dataverse side: list (with `$select`, `$top`, simple `$filter` and
-//! paging), retrieve, create, upsert and delete, plus the streamed `annotations` list.
+//! Table operations of the Dataverse side: list (with `$select`, `$top`, simple `$filter`,
+//! `$expand` of lookups and paging; `fetchXml` lists go to `fetch`), retrieve, create, upsert and
+//! delete, plus the streamed `annotations` list. Rows are rendered by `expand::View`, with the
+//! annotations `Prefer` asks for (echoed in `Preference-Applied`).
 //!
 //! Each operation takes an authenticated, privilege-checked [`Call`] and the store, locked by the
 //! caller (so a `$batch` change set can run several operations under one lock), and returns a
@@ -11,18 +13,20 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::data::{Row, Store};
+use super::expand::{self, View};
 use super::filter;
 use super::path::Key;
+use super::prefer::{self, Annotations};
 use super::query::{self, Cookie, Query};
 use super::response::{
     Fault, ODATA_JSON, SimBody, dataverse_error, no_content, odata_json, odata_text, set_header,
 };
 use super::schema::Table;
 use super::state::Shared;
-use super::{payload, stream};
+use super::{fetch, payload, stream};
 
 /// Dataverse's default page size.
-const DEFAULT_PAGE: usize = 5000;
+pub const DEFAULT_PAGE: usize = 5000;
 
 /// One authenticated request to a table.
 pub struct Call<'a> {
@@ -30,6 +34,8 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     pub query: Query,
     pub body: &'a [u8],
+    /// The annotations `Prefer: odata.include-annotations` asks for.
+    pub annotations: Annotations,
 }
 
 impl Call<'_> {
@@ -78,16 +84,23 @@ fn unknown_property(table: &Table, name: &str) -> Fault {
     ))
 }
 
-pub fn list(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
+pub fn list(call: &Call, store: &Store, table: &'static Table) -> Response<SimBody> {
     if table.set == "annotations" {
         return stream_annotations(call, store, table);
+    }
+    if let Some(xml) = &call.query.fetch_xml {
+        return fetch::serve(call, store, table, xml);
     }
     let select = match call.select(table) {
         Ok(select) => select,
         Err(fault) => return fault.into(),
     };
+    let expand = match expand::parse(table, call.query.expand.as_deref()) {
+        Ok(expand) => expand,
+        Err(fault) => return fault.into(),
+    };
     let conditions = call.filter(table);
-    let max_page = query::max_page_size(call.prefer()).filter(|_| call.query.top.is_none());
+    let max_page = prefer::max_page_size(call.prefer()).filter(|_| call.query.top.is_none());
     let page_size = call.query.top.or(max_page).unwrap_or(DEFAULT_PAGE);
     let after = call.query.skip.as_ref().map(|c| c.last_id.as_str());
     let keep = |id: &str, row: &Row| match (&conditions, row.to_json(table, id, None)) {
@@ -97,15 +110,13 @@ pub fn list(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
     let mut rows = store.page_where(table.set, after, page_size.saturating_add(1), keep);
     let more = rows.len() > page_size && call.query.top.is_none();
     rows.truncate(page_size);
-    let values: Vec<String> = rows
-        .iter()
-        .map(|(id, row)| row.to_json(table, id, select).to_string())
-        .collect();
-    let context = Value::String(format!("{}/$metadata#{}", call.api(), table.set));
-    let mut text = format!(
-        "{{\"@odata.context\":{context},\"value\":[{}]",
-        values.join(",")
-    );
+    let view = View {
+        store,
+        select,
+        expand: &expand,
+        annotations: &call.annotations,
+    };
+    let mut text = collection_text(call, table, &view, &rows);
     if let (true, Some((last_id, _))) = (more, rows.last()) {
         let link = Value::String(next_link(call, table, last_id));
         text.push_str(&format!(",\"@odata.nextLink\":{link}"));
@@ -113,13 +124,42 @@ pub fn list(call: &Call, store: &Store, table: &Table) -> Response<SimBody> {
     text.push('}');
     let mut response = odata_text(StatusCode::OK, text);
     if let Some(n) = max_page {
-        set_header(
-            &mut response,
-            "preference-applied",
-            &format!("odata.maxpagesize={n}"),
-        );
+        add_applied(&mut response, &format!("odata.maxpagesize={n}"));
     }
+    annotations_applied(call, &mut response);
     response
+}
+
+/// `{"@odata.context":...,"value":[rows]` (unclosed, for a nextLink to follow).
+pub fn collection_text(call: &Call, table: &Table, view: &View, rows: &[(String, Row)]) -> String {
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(id, row)| view.render(table, id, row).to_string())
+        .collect();
+    let context = Value::String(format!("{}/$metadata#{}", call.api(), table.set));
+    format!(
+        "{{\"@odata.context\":{context},\"value\":[{}]",
+        values.join(",")
+    )
+}
+
+/// Appends one preference to `Preference-Applied`.
+fn add_applied(response: &mut Response<SimBody>, preference: &str) {
+    let value = match response
+        .headers()
+        .get("preference-applied")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(before) => format!("{before}, {preference}"),
+        None => preference.to_string(),
+    };
+    set_header(response, "preference-applied", &value);
+}
+
+pub fn annotations_applied(call: &Call, response: &mut Response<SimBody>) {
+    if let Some(applied) = &call.annotations.applied {
+        add_applied(response, applied);
+    }
 }
 
 /// The absolute URL of the page after the row `last_id`, with the request's other options.
@@ -148,7 +188,7 @@ fn stream_annotations(call: &Call, store: &Store, table: &Table) -> Response<Sim
     response
 }
 
-pub fn retrieve(call: &Call, store: &Store, table: &Table, key: &Key) -> Response<SimBody> {
+pub fn retrieve(call: &Call, store: &Store, table: &'static Table, key: &Key) -> Response<SimBody> {
     let select = match call.select(table) {
         Ok(select) => select,
         Err(fault) => return fault.into(),
@@ -159,12 +199,12 @@ pub fn retrieve(call: &Call, store: &Store, table: &Table, key: &Key) -> Respons
         Err(fault) => return fault.into(),
     };
     match store.get(table.set, &id) {
-        Some(row) => entity(call, table, &id, row, select, StatusCode::OK),
+        Some(row) => entity(call, store, table, &id, row, select, StatusCode::OK),
         None => not_found(table, key),
     }
 }
 
-pub fn create(call: &Call, store: &mut Store, table: &Table) -> Response<SimBody> {
+pub fn create(call: &Call, store: &mut Store, table: &'static Table) -> Response<SimBody> {
     let payload = match payload::parse(table, call.body) {
         Ok(payload) => payload,
         Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
@@ -181,7 +221,12 @@ pub fn create(call: &Call, store: &mut Store, table: &Table) -> Response<SimBody
 
 /// PATCH: update, or create when absent (unless `If-Match: *`); `If-None-Match: *` is
 /// create-only; `If-Match: W/"n"` must equal the row's ETag.
-pub fn upsert(call: &Call, store: &mut Store, table: &Table, key: &Key) -> Response<SimBody> {
+pub fn upsert(
+    call: &Call,
+    store: &mut Store,
+    table: &'static Table,
+    key: &Key,
+) -> Response<SimBody> {
     let mut payload = match payload::parse(table, call.body) {
         Ok(payload) => payload,
         Err(e) => return dataverse_error(StatusCode::BAD_REQUEST, e.code, &e.message),
@@ -253,15 +298,19 @@ pub fn etag(row: &Row) -> String {
 fn written(
     call: &Call,
     store: &Store,
-    table: &Table,
+    table: &'static Table,
     id: &str,
     status: StatusCode,
 ) -> Response<SimBody> {
     let entity_id = format!("{}/{}({id})", call.api(), table.set);
     let mut response = match store.get(table.set, id) {
-        Some(row) if query::wants_representation(call.prefer()) => {
-            let mut response = entity(call, table, id, row, None, status);
-            set_header(&mut response, "preference-applied", "return=representation");
+        Some(row) if prefer::wants_representation(call.prefer()) => {
+            let select = match call.select(table) {
+                Ok(select) => select,
+                Err(fault) => return fault.into(),
+            };
+            let mut response = entity(call, store, table, id, row, select, status);
+            add_applied(&mut response, "return=representation");
             response
         }
         _ => no_content(),
@@ -270,20 +319,33 @@ fn written(
     response
 }
 
-/// A row as a single-entity response (`@odata.context` `<set>/$entity`, `ETag` header).
+/// A row as a single-entity response (`@odata.context` `<set>/$entity`, `ETag` header), with
+/// the request's `$expand` and annotations.
 pub fn entity(
     call: &Call,
-    table: &Table,
+    store: &Store,
+    table: &'static Table,
     id: &str,
     row: &Row,
     select: Option<&[String]>,
     status: StatusCode,
 ) -> Response<SimBody> {
-    let mut json = row.to_json(table, id, select);
+    let expand = match expand::parse(table, call.query.expand.as_deref()) {
+        Ok(expand) => expand,
+        Err(fault) => return fault.into(),
+    };
+    let view = View {
+        store,
+        select,
+        expand: &expand,
+        annotations: &call.annotations,
+    };
+    let mut json = view.render(table, id, row);
     json["@odata.context"] =
         Value::String(format!("{}/$metadata#{}/$entity", call.api(), table.set));
     let mut response = odata_json(status, &json);
     set_header(&mut response, "etag", &etag(row));
+    annotations_applied(call, &mut response);
     response
 }
 

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use super::data::Store;
 use super::{RecordedRequest, SimApp, SimConfig};
 use crate::clock::Clock;
@@ -41,6 +43,10 @@ pub struct Shared {
     pub store: Mutex<Store>,
     pub token_requests: AtomicUsize,
     pub requests: Mutex<Vec<RecordedRequest>>,
+    /// How many requests `requests` holds, for tests to await rather than poll.
+    pub recorded: watch::Sender<usize>,
+    /// Open (`true`) unless a test holds Dataverse responses back.
+    pub gate: watch::Sender<bool>,
     /// Remaining throttled requests and the Retry-After to send them.
     pub throttle: Mutex<(usize, u64)>,
     pub in_flight: AtomicUsize,
@@ -68,6 +74,8 @@ impl Shared {
             store: Mutex::new(store),
             token_requests: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
+            recorded: watch::Sender::new(0),
+            gate: watch::Sender::new(true),
             throttle: Mutex::new((0, 0)),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
@@ -108,6 +116,27 @@ impl Shared {
         }
         throttle.0 -= 1;
         Some(throttle.1)
+    }
+
+    /// Records a Dataverse request and wakes whoever awaits the count.
+    pub fn record(&self, request: RecordedRequest) {
+        let mut requests = lock(&self.requests);
+        requests.push(request);
+        self.recorded.send_replace(requests.len());
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_recorded(&self) {
+        let mut requests = lock(&self.requests);
+        requests.clear();
+        self.recorded.send_replace(0);
+    }
+
+    /// Completes when no test holds responses back.
+    pub async fn gate_open(&self) {
+        let mut open = self.gate.subscribe();
+        // `wait_for` fails only when the sender is gone, and `self` owns it.
+        let _ = open.wait_for(|open| *open).await;
     }
 
     /// Counts a Dataverse request as in flight until the guard drops.

@@ -24,6 +24,19 @@ pub const DEFAULT_POLICY: &str = "
     functions: [WhoAmI]
 ";
 
+/// How long any single wait of a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+/// How long the gateway may take to load every tenant's metadata.
+pub const METADATA_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Awaits `future`, panicking with `what` when it takes longer than [`DEADLINE`].
+pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out after {DEADLINE:?} waiting for {what}"),
+    }
+}
+
 pub struct Harness {
     pub sim: Simulator,
     pub clock: Arc<ManualClock>,
@@ -126,21 +139,48 @@ impl Harness {
         h
     }
 
-    /// Waits (bounded) until every tenant has its metadata: from its file at once, or fetched
-    /// from the simulator by the background loader.
+    /// Waits until every tenant has its metadata: from its file at once, or fetched from the
+    /// simulator by the background loader. Panics after [`METADATA_DEADLINE`]: a test that goes
+    /// on without metadata would only see fail-closed denials and mislead.
     pub async fn wait_for_metadata(&self) {
-        for _ in 0..400 {
-            if self
-                .gateway
+        let loaded = || {
+            self.gateway
                 .snapshot()
                 .tenants
                 .iter()
                 .all(|t| t.metadata().is_some())
-            {
-                return;
+        };
+        // The gateway offers no event for "metadata loaded": poll, within a deadline.
+        let polled = async {
+            while !loaded() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if tokio::time::timeout(METADATA_DEADLINE, polled)
+            .await
+            .is_err()
+        {
+            let missing: Vec<String> = self
+                .gateway
+                .snapshot()
+                .tenants
+                .iter()
+                .filter(|t| t.metadata().is_none())
+                .map(|t| t.config.name.clone())
+                .collect();
+            panic!(
+                "the gateway did not load the metadata of {missing:?} within {METADATA_DEADLINE:?}"
+            );
         }
+    }
+
+    /// Waits for the simulator to have recorded `count` Dataverse requests, or panics.
+    pub async fn upstream_reached(&self, count: usize) {
+        within(
+            &format!("{count} request(s) reaching the simulator"),
+            self.sim.requests_reached(count),
+        )
+        .await;
     }
 
     /// `{url}/api/data/v9.2/{path}`

@@ -4,6 +4,8 @@
 
 use super::*;
 
+use Denial::Malformed as BAD;
+
 const L: &str = "1e000000-0000-4000-8000-000000000001";
 const FORMATTED: &str = "OData.Community.Display.V1.FormattedValue";
 

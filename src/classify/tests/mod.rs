@@ -9,6 +9,9 @@ use super::*;
 use crate::config::{Policy, TableRule};
 use crate::policy::{self, Decision, Denial};
 
+mod body;
+mod query;
+
 const C: &str = "c0000000-0000-4000-8000-000000000001";
 const A: &str = "a0000000-0000-4000-8000-000000000001";
 
@@ -86,21 +89,47 @@ fn decide(method: &str, url: &str, body: Option<&str>) -> Decision {
     decide_with(method, url, body, &HeaderMap::new(), Some(meta()))
 }
 
-/// Each row: method, URL, body, expected outcome (None = allowed).
-fn check(rows: &[(&str, String, Option<&str>, Option<Denial>)]) {
-    for (m, u, b, expected) in rows {
-        let d = decide(m, u, *b);
-        assert_eq!(
-            d.denial, *expected,
-            "{m} {u} {b:?}: {} (uses: {:?})",
-            d.reason, d.uses
+/// An expected denial: its kind and a text its reason must contain, naming the table, verb,
+/// column or construct that caused it (so "not understood" and "not allowlisted" never pass for
+/// each other).
+type Expect = Option<(Denial, &'static str)>;
+
+/// Denied by the allowlist, or not inspectable (403), for `reason`.
+fn no(reason: &'static str) -> Expect {
+    Some((Denial::Policy, reason))
+}
+
+/// Malformed (400), for `reason`.
+fn bad(reason: &'static str) -> Expect {
+    Some((Denial::Malformed, reason))
+}
+
+/// Asserts that `d` is the expected outcome, reason included.
+fn assert_outcome(d: &Decision, expected: Expect, what: &str) {
+    let denial = expected.map(|(denial, _)| denial);
+    assert_eq!(
+        d.denial, denial,
+        "{what}: {} (uses: {:?})",
+        d.reason, d.uses
+    );
+    if let Some((_, reason)) = expected {
+        assert!(
+            d.reason.contains(reason),
+            "{what}: the reason should say `{reason}`, it says `{}`",
+            d.reason
         );
     }
 }
 
-use Denial::{Malformed as BAD, Policy as NO};
+/// Each row: method, URL, body, expected outcome (None = allowed).
+fn check(rows: &[(&str, String, Option<&str>, Expect)]) {
+    for (m, u, b, expected) in rows {
+        let d = decide(m, u, *b);
+        assert_outcome(&d, *expected, &format!("{m} {u} {b:?}"));
+    }
+}
 
-mod body;
+use Denial::Policy as NO;
 
 #[test]
 fn collections_records_and_keys() {
@@ -119,11 +148,36 @@ fn collections_records_and_keys() {
             None,
             None,
         ),
-        ("GET", "systemusers".into(), None, Some(NO)),
-        ("GET", "Contacts".into(), None, Some(NO)),
-        ("DELETE", format!("contacts({C})"), None, Some(NO)),
-        ("DELETE", format!("accounts({A})"), None, Some(NO)),
-        ("GET", "contacts()".into(), None, Some(BAD)),
+        (
+            "GET",
+            "systemusers".into(),
+            None,
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        ),
+        (
+            "GET",
+            "Contacts".into(),
+            None,
+            no("`Contacts` is not an entity set or operation of this org"),
+        ),
+        (
+            "DELETE",
+            format!("contacts({C})"),
+            None,
+            no("DELETE on `contacts` is not allowed (allowed: GET, POST, PATCH)"),
+        ),
+        (
+            "DELETE",
+            format!("accounts({A})"),
+            None,
+            no("DELETE on `accounts` is not allowed (allowed: GET)"),
+        ),
+        (
+            "GET",
+            "contacts()".into(),
+            None,
+            bad("`contacts()` has an empty key"),
+        ),
     ]);
 }
 
@@ -133,24 +187,44 @@ fn properties_value_and_count() {
         ("GET", format!("contacts({C})/fullname"), None, None),
         ("GET", format!("contacts({C})/fullname/$value"), None, None),
         ("DELETE", format!("contacts({C})/fullname"), None, None),
-        // Setting one column is an update: the PATCH right covers it.
         (
             "PUT",
             format!("contacts({C})/fullname"),
             Some(r#"{"value":"x"}"#),
             None,
         ),
+        // Setting one column is an update: the PATCH right covers it.
         (
             "PUT",
             format!("accounts({A})/name"),
             Some(r#"{"value":"x"}"#),
-            Some(NO),
+            no("PATCH on `accounts` is not allowed (allowed: GET)"),
         ),
-        ("GET", format!("systemusers({C})/fullname"), None, Some(NO)),
+        (
+            "GET",
+            format!("systemusers({C})/fullname"),
+            None,
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        ),
         ("GET", "contacts/$count".into(), None, None),
-        ("GET", "systemusers/$count".into(), None, Some(NO)),
-        ("GET", format!("contacts({C})/$count"), None, Some(BAD)),
-        ("GET", format!("contacts({C})/nosuchcolumn"), None, Some(NO)),
+        (
+            "GET",
+            "systemusers/$count".into(),
+            None,
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        ),
+        (
+            "GET",
+            format!("contacts({C})/$count"),
+            None,
+            bad("$count must end a collection path"),
+        ),
+        (
+            "GET",
+            format!("contacts({C})/nosuchcolumn"),
+            None,
+            no("`nosuchcolumn` is not a navigation property or column of contact"),
+        ),
     ]);
 }
 
@@ -175,12 +249,17 @@ fn navigation_single_and_multi_hop() {
             None,
             None,
         ),
-        ("GET", format!("contacts({C})/createdby"), None, Some(NO)),
+        (
+            "GET",
+            format!("contacts({C})/createdby"),
+            None,
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        ),
         (
             "GET",
             format!("contacts({C})/parentcustomerid_account/createdby"),
             None,
-            Some(NO),
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
@@ -198,7 +277,7 @@ fn navigation_single_and_multi_hop() {
             "GET",
             "contacts/parentcustomerid_account".into(),
             None,
-            Some(BAD),
+            bad("`parentcustomerid_account` needs a single contacts row before it"),
         ),
     ]);
 }
@@ -218,7 +297,7 @@ fn references() {
             "POST",
             format!("accounts({A})/contact_customer_accounts/$ref"),
             Some(&body_c),
-            Some(NO),
+            no("PATCH on `accounts` is not allowed (allowed: GET)"),
         ),
         (
             "PUT",
@@ -230,7 +309,7 @@ fn references() {
             "PUT",
             format!("contacts({C})/parentcustomerid_account/$ref"),
             Some(&body_u),
-            Some(NO),
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "DELETE",
@@ -242,7 +321,7 @@ fn references() {
             "PUT",
             format!("contacts({C})/parentcustomerid_account/$ref"),
             Some(r#"{"@odata.id":"https://evil.example/api/data/v9.2/accounts(1)"}"#),
-            Some(BAD),
+            bad("`https://evil.example/api/data/v9.2/accounts(1)` refers to another host"),
         ),
     ]);
 }
@@ -251,17 +330,18 @@ fn references() {
 fn expand_nested_with_options() {
     check(&[
         ("GET", "contacts?$expand=parentcustomerid_account($select=name)".into(), None, None),
-        ("GET", "contacts?$expand=createdby($select=fullname)".into(), None, Some(NO)),
-        ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$expand=createdby($select=fullname))".into(), None, Some(NO)),
-        ("GET", "accounts?$expand=contact_customer_accounts($filter=createdby/fullname eq 'x')".into(), None, Some(NO)),
-        ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname'))".into(), None, Some(NO)),
-        ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(propertyname='createdby/fullname'))".into(), None, Some(NO)),
+        ("GET", "contacts?$expand=createdby($select=fullname)".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$expand=createdby($select=fullname))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "accounts?$expand=contact_customer_accounts($filter=createdby/fullname eq 'x')".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname'))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(propertyname='createdby/fullname'))".into(), None, no("`propertyname` is not an argument of the query function `EqualUserId`")),
+        ("GET", "accounts?$apply=filter(Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname'))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$orderby=fullname;$top=2)".into(), None, None),
-        ("GET", "accounts?$expand=opportunity_parent_account".into(), None, Some(NO)),
+        ("GET", "accounts?$expand=opportunity_parent_account".into(), None, no("this request returns every column of `opportunities`, which has a column list: add $select")),
         ("GET", "accounts?$expand=opportunity_parent_account($select=name)".into(), None, None),
-        ("GET", "accounts?$expand=opportunity_parent_account($select=name,secret)".into(), None, Some(NO)),
-        ("GET", "accounts?$expand=*".into(), None, Some(NO)),
-        ("GET", "accounts?$expand=nosuchnav".into(), None, Some(NO)),
+        ("GET", "accounts?$expand=opportunity_parent_account($select=name,secret)".into(), None, no("column `secret` of `opportunities` is not in its column list")),
+        ("GET", "accounts?$expand=*".into(), None, no("`$expand=*`: only navigation property names are inspected")),
+        ("GET", "accounts?$expand=nosuchnav".into(), None, no("`nosuchnav` is not a navigation property of account")),
     ]);
 }
 
@@ -269,14 +349,14 @@ fn expand_nested_with_options() {
 fn lookups_and_lambdas_in_filter_and_orderby() {
     check(&[
         ("GET", "contacts?$filter=parentcustomerid_account/name eq 'x'".into(), None, None),
-        ("GET", "contacts?$filter=createdby/fullname eq 'x'".into(), None, Some(NO)),
+        ("GET", "contacts?$filter=createdby/fullname eq 'x'".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "accounts?$filter=contact_customer_accounts/any(c:c/fullname eq 'x')".into(), None, None),
-        ("GET", "accounts?$filter=contact_customer_accounts/any(c:c/createdby/fullname eq 'x')".into(), None, Some(NO)),
-        ("GET", "accounts?$filter=opportunity_parent_account/all(o:o/secret gt 1)".into(), None, Some(NO)),
+        ("GET", "accounts?$filter=contact_customer_accounts/any(c:c/createdby/fullname eq 'x')".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "accounts?$filter=opportunity_parent_account/all(o:o/secret gt 1)".into(), None, no("`opportunity_parent_account/secret` does not resolve on account")),
         ("GET", "contacts?$orderby=parentcustomerid_account/name desc".into(), None, None),
-        ("GET", "contacts?$orderby=createdby/fullname".into(), None, Some(NO)),
+        ("GET", "contacts?$orderby=createdby/fullname".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "contacts?$filter=Microsoft.Dynamics.CRM.LastXDays(PropertyName='fullname',PropertyValue=7)".into(), None, None),
-        ("GET", "contacts?$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname')".into(), None, Some(NO)),
+        ("GET", "contacts?$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby/fullname')".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
     ]);
 }
 
@@ -284,10 +364,10 @@ fn lookups_and_lambdas_in_filter_and_orderby() {
 fn apply() {
     check(&[
         ("GET", "accounts?$apply=groupby((primarycontactid/fullname))".into(), None, None),
-        ("GET", "accounts?$apply=groupby((createdby/fullname))".into(), None, Some(NO)),
+        ("GET", "accounts?$apply=groupby((createdby/fullname))".into(), None, no("GET on `systemusers`: the table is not in this tenant's allowlist")),
         ("GET", "accounts?$apply=filter(name eq 'x')/groupby((name),aggregate(revenue with sum as total))".into(), None, None),
         ("GET", "accounts?$apply=aggregate($count as n)".into(), None, None),
-        ("GET", "accounts?$apply=compute(x)".into(), None, Some(NO)),
+        ("GET", "accounts?$apply=compute(x)".into(), None, no("`compute` in $apply is not inspected")),
     ]);
 }
 
@@ -304,20 +384,20 @@ fn parameter_aliases() {
             "GET",
             "contacts?$filter=fullname eq @p1".into(),
             None,
-            Some(BAD),
+            bad("parameter alias `@p1` is used but not defined"),
         ),
         (
             "GET",
             "contacts?$filter=fullname eq @p1&@p1=createdby/fullname".into(),
             None,
-            Some(NO),
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
             format!("contacts?$filter=fullname eq @p1&@p1={{'@odata.id':'systemusers({C})'}}")
                 .replace('\'', "\""),
             None,
-            Some(NO),
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
     ]);
 }
@@ -350,13 +430,13 @@ fn fetchxml() {
                 r#"<fetch><entity name="account"><link-entity name="systemuser" from="systemuserid" to="createdby"/></entity></fetch>"#,
             ),
             None,
-            Some(NO),
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "GET",
             fx(r#"<fetch><entity name="contact"><attribute name="fullname"/></entity></fetch>"#),
             None,
-            Some(BAD),
+            bad("fetchXml queries `contact` but the URL names `accounts`"),
         ),
     ]);
 }
@@ -364,13 +444,27 @@ fn fetchxml() {
 #[test]
 fn stored_and_sql_queries_are_uninspectable() {
     check(&[
-        ("GET", format!("accounts?savedQuery={A}"), None, Some(NO)),
-        ("GET", format!("accounts?userQuery={A}"), None, Some(NO)),
+        (
+            "GET",
+            format!("accounts?savedQuery={A}"),
+            None,
+            no(
+                "savedQuery runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)",
+            ),
+        ),
+        (
+            "GET",
+            format!("accounts?userQuery={A}"),
+            None,
+            no(
+                "userQuery runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)",
+            ),
+        ),
         (
             "GET",
             "accounts?sql=SELECT%20name%20FROM%20account".into(),
             None,
-            Some(NO),
+            no("sql runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)"),
         ),
     ]);
     let mut p = policy();
@@ -402,9 +496,24 @@ fn functions_and_actions() {
     check(&[
         ("GET", "WhoAmI".into(), None, None),
         ("GET", "WhoAmI()".into(), None, None),
-        ("POST", "WhoAmI".into(), None, Some(NO)),
-        ("GET", "RetrieveVersion()".into(), None, Some(NO)),
-        ("GET", "NoSuchThing()".into(), None, Some(NO)),
+        (
+            "POST",
+            "WhoAmI".into(),
+            None,
+            no("POST is not a valid method for the function WhoAmI"),
+        ),
+        (
+            "GET",
+            "RetrieveVersion()".into(),
+            None,
+            no("function `RetrieveVersion` is not in this tenant's functions list"),
+        ),
+        (
+            "GET",
+            "NoSuchThing()".into(),
+            None,
+            no("`NoSuchThing` is not an entity set or operation of this org"),
+        ),
         (
             "POST",
             "contacts/Microsoft.Dynamics.CRM.CreateMultiple".into(),
@@ -415,25 +524,25 @@ fn functions_and_actions() {
             "POST",
             "accounts/Microsoft.Dynamics.CRM.CreateMultiple".into(),
             Some(&targets("account").replace("firstname", "name")),
-            Some(NO),
+            no("POST on `accounts` is not allowed (allowed: GET)"),
         ),
         (
             "POST",
             "contacts/Microsoft.Dynamics.CRM.CreateMultiple".into(),
             Some(&targets("account")),
-            Some(BAD),
+            bad(r#"@odata.type "Microsoft.Dynamics.CRM.account" does not match contact"#),
         ),
         (
             "POST",
             "contacts/Microsoft.Dynamics.CRM.CreateMultiple".into(),
             Some(r#"{"Targets":[{"firstname":"a"}]}"#),
-            Some(BAD),
+            bad("every CreateMultiple target needs @odata.type"),
         ),
         (
             "GET",
             "contacts/Microsoft.Dynamics.CRM.CreateMultiple".into(),
             None,
-            Some(NO),
+            no("GET is not a valid method for the action CreateMultiple"),
         ),
     ]);
 }
@@ -444,12 +553,12 @@ fn entity_definitions() {
         ("GET", "EntityDefinitions(LogicalName='contact')".into(), None, None),
         ("GET", "EntityDefinitions(LogicalName='contact')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata".into(), None, None),
         ("GET", "EntityDefinitions?$filter=LogicalName+eq+'contact'&$select=LogicalName,EntitySetName".into(), None, None),
-        ("GET", "EntityDefinitions(LogicalName='systemuser')".into(), None, Some(NO)),
-        ("GET", "EntityDefinitions?$filter=LogicalName eq 'contact' or LogicalName eq 'systemuser'".into(), None, Some(NO)),
-        ("GET", "EntityDefinitions".into(), None, Some(NO)),
-        ("GET", "EntityDefinitions?$filter=contains(LogicalName,'a')".into(), None, Some(NO)),
-        ("POST", "EntityDefinitions".into(), Some("{}"), Some(NO)),
-        ("GET", "$metadata".into(), None, Some(NO)),
+        ("GET", "EntityDefinitions(LogicalName='systemuser')".into(), None, no("EntityDefinitions of `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "EntityDefinitions?$filter=LogicalName eq 'contact' or LogicalName eq 'systemuser'".into(), None, no("EntityDefinitions of `systemusers`: the table is not in this tenant's allowlist")),
+        ("GET", "EntityDefinitions".into(), None, no("unfiltered EntityDefinitions listings are not allowed (filter by LogicalName)")),
+        ("GET", "EntityDefinitions?$filter=contains(LogicalName,'a')".into(), None, no("EntityDefinitions filter `contains(LogicalName,'a')` is not `LogicalName eq '<name>'`")),
+        ("POST", "EntityDefinitions".into(), Some("{}"), no("POST is not a valid method for EntityDefinitions")),
+        ("GET", "$metadata".into(), None, no("$metadata is not allowed for this tenant (allow_metadata)")),
     ]);
 }
 
@@ -492,13 +601,15 @@ fn write_bodies_binds_and_deep_inserts() {
             Some(&bind(&format!(
                 "https://evil.example/api/data/v9.2/accounts({A})"
             ))),
-            Some(BAD),
+            bad(
+                "`https://evil.example/api/data/v9.2/accounts(a0000000-0000-4000-8000-000000000001)` refers to another host",
+            ),
         ),
         (
             "POST",
             "contacts".into(),
             Some(&bind(&format!("/contacts({C})"))),
-            Some(BAD),
+            bad("`parentcustomerid_account@odata.bind` must name a row of accounts, not contacts"),
         ),
         (
             "POST",
@@ -506,40 +617,57 @@ fn write_bodies_binds_and_deep_inserts() {
             Some(&format!(
                 r#"{{"createdby@odata.bind":"/systemusers({C})"}}"#
             )),
-            Some(NO),
+            no("GET on `systemusers`: the table is not in this tenant's allowlist"),
         ),
         (
             "POST",
             "contacts".into(),
             Some(r#"{"firstname":"a","parentcustomerid_account":{"name":"new"}}"#),
-            Some(NO),
+            no("POST on `accounts` is not allowed (allowed: GET)"),
         ),
-        ("POST", "accounts".into(), Some(r#"{"name":"a"}"#), Some(NO)),
+        (
+            "POST",
+            "accounts".into(),
+            Some(r#"{"name":"a"}"#),
+            no("POST on `accounts` is not allowed (allowed: GET)"),
+        ),
         (
             "PATCH",
             format!("accounts({A})"),
             Some(r#"{"name":"a"}"#),
-            Some(NO),
+            no("PATCH on `accounts` is not allowed (allowed: GET)"),
         ),
         (
             "POST",
             "contacts".into(),
             Some(r#"{"nosuchcolumn":1}"#),
-            Some(NO),
+            no("`nosuchcolumn` is not a column or navigation property of contact"),
         ),
         (
             "POST",
             "contacts".into(),
             Some(r#"{"firstname":"a","x@OData.Community.Display.V1.FormattedValue":"y"}"#),
-            Some(NO),
+            no(
+                "the annotation `x@OData.Community.Display.V1.FormattedValue` in a request body is not one the gateway understands",
+            ),
         ),
-        ("POST", "contacts".into(), Some("not json"), Some(BAD)),
-        ("POST", "contacts".into(), Some(""), Some(BAD)),
+        (
+            "POST",
+            "contacts".into(),
+            Some("not json"),
+            bad("the body is not valid JSON"),
+        ),
+        (
+            "POST",
+            "contacts".into(),
+            Some(""),
+            bad("a JSON body is required"),
+        ),
         (
             "POST",
             "contacts".into(),
             Some(r#"{"@odata.type":"Microsoft.Dynamics.CRM.account"}"#),
-            Some(BAD),
+            bad(r#"@odata.type "Microsoft.Dynamics.CRM.account" does not match contact"#),
         ),
     ]);
 }
@@ -551,8 +679,11 @@ fn writes_that_return_rows_are_reads() {
     let body = Some(r#"{"firstname":"a"}"#);
     // the returned row expands into a table outside the allowlist
     let url = "contacts?$expand=createdby($select=fullname)";
-    assert!(!decide_with("POST", url, body, &h, Some(meta())).allowed());
-    assert!(!decide_with("POST", url, body, &HeaderMap::new(), Some(meta())).allowed());
+    let outside = no("GET on `systemusers`: the table is not in this tenant's allowlist");
+    let d = decide_with("POST", url, body, &h, Some(meta()));
+    assert_outcome(&d, outside, "POST with return=representation");
+    let d = decide_with("POST", url, body, &HeaderMap::new(), Some(meta()));
+    assert_outcome(&d, outside, "POST");
     // a collection-valued bind changes the bound rows' lookup: PATCH on them
     let bind =
         format!(r#"{{"name":"x","contact_customer_accounts@odata.bind":["/contacts({C})"]}}"#);
@@ -597,19 +728,19 @@ fn column_lists() {
             "GET",
             "opportunities?$select=name,statuscode".into(),
             None,
-            Some(NO),
+            no("column `statuscode` of `opportunities` is not in its column list"),
         ),
         (
             "GET",
             "opportunities?$select=name&$filter=statuscode eq 1".into(),
             None,
-            Some(NO),
+            no("column `statuscode` of `opportunities` is not in its column list"),
         ),
         (
             "GET",
             "opportunities?$orderby=statuscode".into(),
             None,
-            Some(NO),
+            no("column `statuscode` of `opportunities` is not in its column list"),
         ),
         (
             "GET",
@@ -621,7 +752,7 @@ fn column_lists() {
             "GET",
             "opportunities?$apply=groupby((statuscode))".into(),
             None,
-            Some(NO),
+            no("column `statuscode` of `opportunities` is not in its column list"),
         ),
         (
             "GET",
@@ -639,7 +770,7 @@ fn column_lists() {
             "GET",
             format!("accounts({A})/opportunity_parent_account?$select=statuscode"),
             None,
-            Some(NO),
+            no("column `statuscode` of `opportunities` is not in its column list"),
         ),
     ]);
 }
@@ -656,15 +787,17 @@ fn patch_without_post_cannot_create() {
     assert!(d.allowed() && !d.if_match_star);
     let mut h = HeaderMap::new();
     h.insert("if-none-match", "*".parse().unwrap());
-    assert!(
-        !decide_with(
-            "PATCH",
-            &format!("leads({C})"),
-            Some(r#"{"subject":"x"}"#),
-            &h,
-            Some(meta())
-        )
-        .allowed()
+    let d = decide_with(
+        "PATCH",
+        &format!("leads({C})"),
+        Some(r#"{"subject":"x"}"#),
+        &h,
+        Some(meta()),
+    );
+    assert_outcome(
+        &d,
+        no("PATCH with If-None-Match: * creates a row in `leads`, which needs POST"),
+        "create-only PATCH",
     );
 }
 
@@ -682,8 +815,16 @@ fn without_metadata_only_plain_shapes_pass() {
         assert_eq!(x.denial, Some(NO), "{u}");
         assert!(x.reason.contains("metadata"), "{}", x.reason);
     }
-    assert!(!d("POST", "contacts").allowed());
-    assert!(!d("GET", "systemusers").allowed());
+    assert_outcome(
+        &d("POST", "contacts"),
+        no("needs the org's metadata, which the gateway has not loaded"),
+        "a write without metadata",
+    );
+    assert_outcome(
+        &d("GET", "systemusers"),
+        no("GET on `systemusers`: the table is not in this tenant's allowlist"),
+        "GET systemusers without metadata",
+    );
 }
 
 #[test]
