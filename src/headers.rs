@@ -1,14 +1,20 @@
 //! Header hygiene, both directions.
 //!
-//! Pure. Invariants:
-//! - upstream requests carry only the agent headers on an explicit allowlist; so the agent's
-//!   `Authorization` and `Cookie`, hop-by-hop headers, impersonation (`MSCRMCallerID`,
-//!   `CallerObjectId`) and logic-bypass (`MSCRM.Bypass*`,
+//! Pure. Fail closed by construction: an agent header reaches Dataverse only when it is on an
+//! explicit allowlist ([`FORWARDED`], and `Prefer` preference by preference); every other header
+//! is dropped, and the headers that would change what a request does beyond what the policy
+//! judged are refused. Invariants:
+//! - the agent's `Authorization` and `Cookie`, hop-by-hop headers, impersonation
+//!   (`MSCRMCallerID`, `CallerObjectId`) and logic-bypass (`MSCRM.Bypass*`,
 //!   `MSCRM.SuppressCallbackRegistrationExpanderJob`) headers never reach Dataverse, and a header
 //!   invented tomorrow does not either;
-//! - `Prefer` keeps only harmless preferences (no `respond-async`, no `odata.callback`);
+//! - `Prefer` is parsed as RFC 7240 (quoted strings may hold commas and semicolons); one that
+//!   does not parse is refused, and only harmless preferences are forwarded, re-serialised
+//!   (`return`, `odata.maxpagesize`, `odata.include-annotations`, `odata.continue-on-error`,
+//!   `odata.track-changes`; no `respond-async`, no `odata.callback`, no parameters);
 //! - verb-tunnelling headers (`X-HTTP-Method`, ...) are refused, because the policy decides on
 //!   the method it sees;
+//! - the same rules apply to the requests inside a `$batch` (see [`crate::inspect`]);
 //! - responses lose hop-by-hop headers, headers named in `Connection`, and the org's cookies.
 
 use std::sync::Mutex;
@@ -16,6 +22,10 @@ use std::sync::Mutex;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::secret::Secret;
+
+mod prefer;
+
+pub use prefer::{Preference, asks_annotation, preferences};
 
 /// Agent headers forwarded to Dataverse. `prefer` is filtered separately.
 static FORWARDED: [HeaderName; 10] = [
@@ -45,7 +55,8 @@ static REQUEST_IDS: [HeaderName; 2] = [
     HeaderName::from_static("x-request-id"),
 ];
 
-/// Refuses requests that tunnel another verb through a header.
+/// Refuses requests that tunnel another verb through a header, and `Prefer` headers that are not
+/// RFC 7240 (the policy reads them: what it cannot parse it cannot judge).
 pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
     for name in &METHOD_OVERRIDES {
         if headers.contains_key(name) {
@@ -54,7 +65,7 @@ pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    preferences(headers).map(|_| ())
 }
 
 /// Copies the allowlisted agent headers into `out` (the upstream request's headers).
@@ -70,36 +81,17 @@ pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
     if !prefer {
         return;
     }
-    let prefs: Vec<&str> = agent
-        .get_all(&PREFER)
+    // A Prefer header that does not parse was refused by `check_request`; here it is dropped.
+    let kept: Vec<String> = preferences(agent)
+        .unwrap_or_default()
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| harmless_preference(p))
+        .filter_map(Preference::forwarded)
         .collect();
-    if !prefs.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&prefs.join(","))
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join(","))
     {
         out.insert(PREFER.clone(), v);
     }
-}
-
-fn harmless_preference(p: &str) -> bool {
-    let name = p
-        .split(['=', ';'])
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    matches!(
-        name.as_str(),
-        "return"
-            | "odata.maxpagesize"
-            | "odata.include-annotations"
-            | "odata.continue-on-error"
-            | "odata.track-changes"
-    ) && !p.to_ascii_lowercase().contains("callback")
 }
 
 /// Cleans an upstream response's headers in place (without allocating for the usual
@@ -246,9 +238,76 @@ mod tests {
     }
 
     #[test]
+    fn prefer_is_parsed_with_quoted_strings() {
+        let agent = map(&[(
+            "prefer",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\", return=representation",
+        )]);
+        assert!(check_request(&agent).is_ok());
+        let mut out = HeaderMap::new();
+        copy_request_headers(&agent, &mut out);
+        assert_eq!(
+            out["prefer"],
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\",return=representation"
+        );
+        // Semicolons and escaped quotes inside the value, parameters dropped, junk dropped.
+        let agent = map(&[(
+            "prefer",
+            "odata.include-annotations=\"a;b\\\"c\";x=1, odata.maxpagesize=abc, Return=minimal",
+        )]);
+        let mut out = HeaderMap::new();
+        copy_request_headers(&agent, &mut out);
+        assert_eq!(
+            out["prefer"],
+            "odata.include-annotations=\"a;b\\\"c\",return=minimal"
+        );
+        for bad in [
+            "odata.include-annotations=\"*",
+            "return=\"representation\"x",
+            "a b",
+            "=x",
+        ] {
+            let e = check_request(&map(&[("prefer", bad)])).unwrap_err();
+            assert!(e.contains("Prefer"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn annotation_filters_follow_odata_rules() {
+        let term = "OData.Community.Display.V1.FormattedValue";
+        let asks = |v: &str| {
+            let prefs = preferences(&map(&[("prefer", v)])).unwrap();
+            asks_annotation(&prefs, term)
+        };
+        for yes in [
+            "odata.include-annotations=\"*\"",
+            "odata.include-annotations=*",
+            "odata.include-annotations=\"OData.Community.*\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"odata.community.display.v1.formattedvalue\"",
+            "odata.include-annotations=\"-OData.*,OData.Community.Display.V1.*\"",
+            "odata.include-annotations=\"x\", odata.include-annotations=\"*\"",
+        ] {
+            assert!(asks(yes), "{yes}");
+        }
+        for no in [
+            "return=representation",
+            "odata.include-annotations=\"Microsoft.Dynamics.CRM.*\"",
+            "odata.include-annotations=\"*,-OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,-OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"OData.Community.*,-OData.Community.Display.*\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValueX\"",
+            "odata.include-annotations=\"OData.Comm*\"",
+        ] {
+            assert!(!asks(no), "{no}");
+        }
+    }
+
+    #[test]
     fn method_overrides_are_refused() {
         assert!(check_request(&map(&[("X-HTTP-Method", "DELETE")])).is_err());
         assert!(check_request(&map(&[("x-method-override", "PATCH")])).is_err());
+        assert!(check_request(&map(&[("X-HTTP-Method-Override", "PUT")])).is_err());
         assert!(check_request(&map(&[("accept", "*/*")])).is_ok());
     }
 

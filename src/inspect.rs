@@ -3,8 +3,12 @@
 //!
 //! Pure: used by the proxy and by `explain` alike, so what `explain` prints is what the gateway
 //! does. A `$batch` is allowed only when every part is; a denial names each offending part.
-//! Inside an allowed batch, parts lose forbidden headers, absolute URLs naming the gateway are
-//! pointed at the org, and the batch is re-serialised.
+//! Inside an allowed batch, parts keep only the inner headers the top level would forward (and
+//! are refused for the headers the top level refuses), absolute URLs naming the gateway are
+//! pointed at the org, a Content-ID is carried in the part's MIME headers, and the batch is
+//! re-serialised. A part is judged with the batch's own `Prefer` too (it may apply to the
+//! parts). A denial caused by a table read only through a requested annotation names the
+//! annotation and the lookup.
 
 use std::collections::BTreeMap;
 
@@ -44,10 +48,81 @@ pub fn inspect(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
         urls: t.urls,
         content_ids: &content_ids,
     };
-    let decision = policy::decide(t.policy, classify::classify(req, &env), req.headers);
     Inspected {
-        decision,
+        decision: judge(t, req, &env, req.headers),
         body: None,
+    }
+}
+
+/// Classifies and decides one request; `decide_headers` are the headers it is sent with.
+/// A denial caused by a table read only through a requested annotation says so.
+fn judge(t: &Tenant<'_>, req: &Request<'_>, env: &Env<'_>, decide_headers: &HeaderMap) -> Decision {
+    let mut classified = classify::classify(req, env);
+    let reads = match &mut classified {
+        Ok(c) => {
+            count_conditional_reads(c, t.policy);
+            c.annotation_reads.clone()
+        }
+        Err(_) => vec![],
+    };
+    let mut decision = policy::decide(t.policy, classified, decide_headers);
+    if !decision.allowed() {
+        explain_annotation_reads(&mut decision, &reads, t.policy);
+    }
+    decision
+}
+
+/// The lookups of a main read without `$select` come back unless the table's column list (which
+/// the gateway then adds as `$select`) leaves them out: those reads count; the others are dropped.
+fn count_conditional_reads(c: &mut classify::Classified, policy: &crate::config::Policy) {
+    let kept = |r: &classify::AnnotationRead| {
+        !r.conditional
+            || policy
+                .tables
+                .get(&r.owner)
+                .and_then(|rule| rule.columns.as_ref())
+                .is_none_or(|cols| cols.contains(&r.column))
+    };
+    c.annotation_reads.retain(kept);
+    for read in &c.annotation_reads {
+        let touch = classify::Use::Table(read.touch());
+        if read.conditional && !c.uses.contains(&touch) {
+            c.uses.push(touch);
+        }
+    }
+}
+
+/// Rewrites the reasons that concern annotation reads to name the annotation and the lookup.
+fn explain_annotation_reads(
+    decision: &mut Decision,
+    reads: &[classify::AnnotationRead],
+    policy: &crate::config::Policy,
+) {
+    let mut explained_sets: Vec<&str> = Vec::new();
+    for read in reads {
+        if explained_sets.contains(&read.set.as_str()) {
+            continue;
+        }
+        explained_sets.push(&read.set);
+        let mut alone = classify::Classified::default();
+        alone.uses.push(classify::Use::Table(read.touch()));
+        let d = policy::decide(policy, Ok(alone), &HeaderMap::new());
+        if d.allowed() {
+            continue;
+        }
+        let explained = format!(
+            "Prefer odata.include-annotations asks for {}, which returns the primary name of \
+             the `{}` row `{}`.`{}` points to: {}",
+            classify::FORMATTED_VALUE,
+            read.set,
+            read.owner,
+            read.column,
+            d.reason
+        );
+        decision.reason = match decision.reason.contains(&d.reason) {
+            true => decision.reason.replacen(&d.reason, &explained, 1),
+            false => format!("{}; {explained}", decision.reason),
+        };
     }
 }
 
@@ -83,7 +158,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
         };
         for part in parts {
             number += 1;
-            let d = inspect_part(t, part, &mut content_ids);
+            let d = inspect_part(t, part, req.headers, &mut content_ids);
             uses.extend(d.uses.iter().cloned());
             if let Some(kind) = d.denial {
                 problems.push((
@@ -137,15 +212,24 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
 fn inspect_part(
     t: &Tenant<'_>,
     part: &mut Part,
+    outer: &HeaderMap,
     content_ids: &mut BTreeMap<String, String>,
 ) -> Decision {
     let method: Method = match part.method.parse() {
         Ok(m) => m,
         Err(_) => return Decision::malformed(format!("`{}` is not an HTTP method", part.method)),
     };
-    let inner = part_headers(part);
+    let inner = match part_headers(part) {
+        Ok(h) => h,
+        Err(e) => return Decision::malformed(e),
+    };
     if let Err(e) = headers::check_request(&inner) {
         return Decision::malformed(e);
+    }
+    // The batch's own preferences may apply to its parts: the part is judged with both.
+    let mut judged = inner.clone();
+    for v in outer.get_all(http::header::HeaderName::from_static("prefer")) {
+        judged.append(http::header::HeaderName::from_static("prefer"), v.clone());
     }
     let (path, query) = match relative_target(&part.target, t.urls) {
         Ok(x) => x,
@@ -164,10 +248,10 @@ fn inspect_part(
         method: &method,
         path: &path,
         query: query.as_deref(),
-        headers: &inner,
+        headers: &judged,
         body: Some(&part.body),
     };
-    let decision = policy::decide(t.policy, classify::classify(&request, &env), &inner);
+    let decision = judge(t, &request, &env, &inner);
     if !decision.allowed() {
         return decision;
     }
@@ -192,17 +276,22 @@ fn created_set(decision: &Decision) -> Option<String> {
     })
 }
 
-fn part_headers(part: &Part) -> HeaderMap {
+/// A part's inner request headers, as the top-level request's would be: what is not a valid
+/// header is refused (it could not be judged, and is never forwarded).
+fn part_headers(part: &Part) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (k, v) in &part.headers {
-        if let (Ok(name), Ok(value)) = (
+        match (
             HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
+            HeaderValue::from_bytes(v.as_bytes()),
         ) {
-            map.append(name, value);
+            (Ok(name), Ok(value)) => {
+                map.append(name, value);
+            }
+            _ => return Err(format!("the inner header `{k}` is not a valid HTTP header")),
         }
     }
-    map
+    Ok(map)
 }
 
 /// A part's target as (raw resource path, raw query): relative, `/api/data/vX/...`, an absolute
@@ -277,6 +366,16 @@ fn rewrite_part(
         .collect();
     if let Some(cl) = content_length {
         part.headers.push(cl);
+    }
+    // A Content-ID given among the inner headers moves to the part's MIME headers, where every
+    // reader of the batch looks for it (`$n` references depend on it).
+    if let Some(id) = &part.content_id {
+        let has =
+            |h: &[(String, String)]| h.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-id"));
+        if !has(&part.mime_headers) {
+            part.mime_headers
+                .push(("Content-ID".to_string(), id.clone()));
+        }
     }
 }
 

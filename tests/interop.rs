@@ -33,13 +33,13 @@ const JS_POLICY: &str = "
     functions: [WhoAmI]
 ";
 
-/// What the Python SDK needs besides CRUD: CreateMultiple/UpdateMultiple for list writes. Its
-/// `EntityDefinitions` reads of allowlisted tables are allowed by the gateway without a rule.
+/// What the Python SDK needs: CRUD. Its list writes (CreateMultiple/UpdateMultiple) are POST
+/// and PATCH on their table and need no `actions` entry; its `EntityDefinitions` reads of
+/// allowlisted tables are allowed by the gateway without a rule.
 const PY_POLICY: &str = "
     allow:
       contacts: [GET, POST, PATCH]
       accounts: [GET]
-    actions: [CreateMultiple, UpdateMultiple]
 ";
 
 #[tokio::test(flavor = "multi_thread")]

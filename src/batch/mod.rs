@@ -17,6 +17,12 @@
 //!   case, whitespace around header colons (`Content-Transfer-Encoding:binary`), a quoted
 //!   boundary, a preamble and an epilogue, relative, absolute or `$n` request targets.
 //!
+//! Fail closed by construction: every element of the format is either understood and carried
+//! into [`Batch`] — the boundary, the part headers Content-Type, Content-Transfer-Encoding and
+//! Content-ID (any other part header is refused by name), the request line, the inner headers
+//! (judged and filtered like a top-level request's by [`crate::inspect`]), the body — or the
+//! batch is refused with a [`BatchError`] naming it.
+//!
 //! Content-Length is framing, not data: [`parse`] checks and consumes the inner `Content-Length`
 //! (it never appears in [`Part::headers`]) and [`serialize`] writes one for every non-empty
 //! body. Every [`BatchError`] is the agent's fault (400, not retryable).
@@ -128,6 +134,11 @@ pub enum BatchError {
     TransferEncoding { request: usize, found: String },
     #[error("$batch request {request}: the `{name}` header is not allowed here")]
     UnsupportedHeader { request: usize, name: &'static str },
+    #[error(
+        "$batch request {request}: the part header `{name}` is not one the gateway understands \
+         (Content-Type, Content-Transfer-Encoding, Content-ID)"
+    )]
+    UnknownPartHeader { request: usize, name: String },
     #[error("$batch request {request}: the part has no HTTP request after its headers")]
     MissingRequest { request: usize },
     #[error("$batch request {request}: the request line must be `METHOD target HTTP/1.1`")]

@@ -106,6 +106,7 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
         let name = "Content-Length";
         return Err(BatchError::UnsupportedHeader { request, name });
     }
+    understood_mime_headers(&mime, request)?;
     let media = content_type.split(';').next().unwrap_or_default().trim();
     let kind = if media.eq_ignore_ascii_case("application/http") {
         Kind::Http
@@ -117,6 +118,22 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
     };
     let rest = rest.ok_or(BatchError::MissingRequest { request })?;
     Ok((mime, rest, kind))
+}
+
+/// A part's MIME headers are framing: only the ones the batch format defines pass, the rest is
+/// refused with its name (they are forwarded verbatim, so an unknown one would reach the org
+/// unjudged).
+fn understood_mime_headers(mime: &[(String, String)], request: usize) -> Result<(), BatchError> {
+    for (name, _) in mime {
+        match name.to_ascii_lowercase().as_str() {
+            "content-type" | "content-transfer-encoding" | "content-id" => {}
+            _ => {
+                let name = name.clone();
+                return Err(BatchError::UnknownPartHeader { request, name });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP request inside an `application/http` part.

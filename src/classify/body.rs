@@ -1,17 +1,30 @@
 //! Write and action bodies: the columns a write sets, the rows it links to (`@odata.bind`, in
 //! every form: relative, absolute gateway or org URL, `$n` Content-ID, arrays) and the rows it
 //! creates in other tables (deep insert).
+//!
+//! Pure. Fail closed by construction: every JSON key of a body is sorted by [`Key::of`] into
+//! what the classifier understands — a column, a navigation property (deep insert), a
+//! `nav@odata.bind` link, `@odata.type`, `@odata.id` where a row names itself, and the instance
+//! annotations a read returns and a write ignores (`@odata.etag`, `@odata.context`) — and each
+//! kind is accounted for in an exhaustive match; any other annotation spelling is refused with
+//! the key named. Duplicate keys are refused at any depth ([`super::json`]). Type names are
+//! understood qualified by the schema's namespace or alias (`Microsoft.Dynamics.CRM.contact`,
+//! `mscrm.contact`, with or without `#`); an unqualified or unknown type is refused.
+//!
+//! Bulk writes: `CreateMultiple`, `UpdateMultiple` and `UpsertMultiple` bound to a table's
+//! collection are writes on that table (POST, PATCH, both) and need no `actions` entry; every
+//! `Targets` row is checked like a write body, its `@odata.type` must be the table's own type,
+//! and an `@odata.id` in it must name a row of that table (an upsert's alternate key).
+
+mod action;
+mod keys;
 
 use serde_json::{Map, Value};
 
 use super::*;
 use crate::odata::KeySpec;
-
-const MULTIPLE: &[(&str, &[Verb])] = &[
-    ("CreateMultiple", &[Verb::Post]),
-    ("UpdateMultiple", &[Verb::Patch]),
-    ("UpsertMultiple", &[Verb::Post, Verb::Patch]),
-];
+pub(super) use action::{action, bulk_verbs, references_in};
+use keys::{Key, TypeName, type_name};
 
 fn parse(body: Option<&[u8]>, required: bool) -> Result<Value, ParseError> {
     let body = body.ok_or_else(|| ParseError::Malformed("the request body was not read".into()))?;
@@ -22,8 +35,17 @@ fn parse(body: Option<&[u8]>, required: bool) -> Result<Value, ParseError> {
             Ok(Value::Object(Map::new()))
         };
     }
-    serde_json::from_slice(body)
+    super::json::parse(body)
         .map_err(|e| ParseError::Malformed(format!("the body is not valid JSON: {e}")))
+}
+
+/// The row a body describes, and what it may say about itself.
+struct Row<'a> {
+    set: &'a str,
+    logical: &'a str,
+    verb: Verb,
+    /// A bulk write's target: `@odata.id` may name the row itself (a row of `set`).
+    target: bool,
 }
 
 /// A POST or PATCH body for a row of `set`.
@@ -36,8 +58,14 @@ pub(super) fn write(
     env: &Env<'_>,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
+    let row = Row {
+        set,
+        logical,
+        verb,
+        target: false,
+    };
     match parse(body, true)? {
-        Value::Object(obj) => entity(&obj, set, logical, verb, meta, env, out),
+        Value::Object(obj) => entity(&obj, &row, meta, env, out),
         _ => Err(ParseError::Malformed(
             "the body must be a JSON object".into(),
         )),
@@ -47,73 +75,114 @@ pub(super) fn write(
 /// One row's worth of properties.
 fn entity(
     obj: &Map<String, Value>,
-    set: &str,
-    logical: &str,
-    verb: Verb,
+    row: &Row<'_>,
     meta: &Metadata,
     env: &Env<'_>,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
+    let logical = row.logical;
     let mut columns = Vec::new();
     for (key, value) in obj {
-        if key == "@odata.type" {
-            check_type(value, logical, meta)?;
-        } else if let Some(nav) = key.strip_suffix("@odata.bind") {
-            bind(nav, value, logical, meta, env, out)?;
-            columns.push(nav.to_string());
-        } else if key.contains('@') {
-            return Err(not(format!(
-                "the annotation `{key}` in a write body is not inspected"
-            )));
-        } else if let Some(n) = meta.navigation(logical, key) {
-            let target = meta
-                .set_of(&n.target)
-                .ok_or_else(|| not(format!("`{key}` leads to a table without an entity set")))?
-                .to_string();
-            let rows: Vec<&Map<String, Value>> = match value {
-                // Creating the related row inline sets this row's lookup, like a bind does.
-                Value::Object(o) if !n.collection => {
-                    columns.push(key.clone());
-                    vec![o]
-                }
-                Value::Object(o) => vec![o],
-                Value::Array(a) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_object().ok_or_else(|| {
-                            ParseError::Malformed(format!("`{key}` must hold objects"))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-                _ => {
+        match Key::of(key)? {
+            Key::Ignored => {}
+            Key::Type => check_type(value, logical, meta)?,
+            Key::Id if row.target => {
+                let r = resolve_reference(
+                    value
+                        .as_str()
+                        .ok_or_else(|| ParseError::Malformed("`@odata.id` must be a URL".into()))?,
+                    meta,
+                    env,
+                )?;
+                if r.set != row.set {
                     return Err(ParseError::Malformed(format!(
-                        "`{key}` is a navigation property: give an object or use {key}@odata.bind"
+                        "`@odata.id` of a {} row names a row of {}",
+                        row.set, r.set
                     )));
                 }
-            };
-            for row in rows {
-                out.touch(&target, Verb::Post, vec![], false);
-                entity(row, &target, &n.target, Verb::Post, meta, env, out)?;
+                columns.extend(r.key_columns);
             }
-        } else if meta.has_property(logical, key) {
-            columns.push(key.clone());
-        } else {
-            return Err(not(format!(
-                "`{key}` is not a column or navigation property of {logical}"
-            )));
+            Key::Id => {
+                return Err(not(format!(
+                    "`@odata.id` in a write body of {} is not inspected",
+                    row.set
+                )));
+            }
+            Key::PropertyType(p) => {
+                return Err(not(format!(
+                    "the annotation `{p}@odata.type` in a write body is not inspected"
+                )));
+            }
+            Key::Bind(nav) => {
+                bind(nav, value, logical, meta, env, out)?;
+                columns.push(nav.to_string());
+            }
+            Key::Property(key) => property(key, value, logical, meta, env, out, &mut columns)?,
         }
     }
-    out.touch(set, verb, columns, false);
+    out.touch(row.set, row.verb, columns, false);
+    Ok(())
+}
+
+/// A plain key of a write body: a column, or a navigation property holding rows to create.
+fn property(
+    key: &str,
+    value: &Value,
+    logical: &str,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+    columns: &mut Vec<String>,
+) -> Result<(), ParseError> {
+    let Some(n) = meta.navigation(logical, key) else {
+        if meta.has_property(logical, key) {
+            columns.push(key.to_string());
+            return Ok(());
+        }
+        return Err(not(format!(
+            "`{key}` is not a column or navigation property of {logical}"
+        )));
+    };
+    let target = meta
+        .set_of(&n.target)
+        .ok_or_else(|| not(format!("`{key}` leads to a table without an entity set")))?
+        .to_string();
+    let rows: Vec<&Map<String, Value>> = match value {
+        // Creating the related row inline sets this row's lookup, like a bind does.
+        Value::Object(o) if !n.collection => {
+            columns.push(key.to_string());
+            vec![o]
+        }
+        Value::Object(o) => vec![o],
+        Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_object()
+                    .ok_or_else(|| ParseError::Malformed(format!("`{key}` must hold objects")))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(ParseError::Malformed(format!(
+                "`{key}` is a navigation property: give an object or use {key}@odata.bind"
+            )));
+        }
+    };
+    let nested = Row {
+        set: &target,
+        logical: &n.target,
+        verb: Verb::Post,
+        target: false,
+    };
+    for row in rows {
+        out.touch(&target, Verb::Post, vec![], false);
+        entity(row, &nested, meta, env, out)?;
+    }
     Ok(())
 }
 
 fn check_type(value: &Value, logical: &str, meta: &Metadata) -> Result<(), ParseError> {
-    let name = value
-        .as_str()
-        .map(|s| s.trim_start_matches('#'))
-        .and_then(|s| s.strip_prefix(crate::odata::NAMESPACE));
-    match name {
-        Some(t) if meta.is_derived_from(t, logical) || t == logical => Ok(()),
+    match type_name(value, meta)? {
+        TypeName::Entity(t) if meta.is_derived_from(t, logical) || t == logical => Ok(()),
         _ => Err(ParseError::Malformed(format!(
             "@odata.type {value} does not match {logical}"
         ))),
@@ -233,6 +302,29 @@ pub fn resolve_reference(
     }
 }
 
+/// The body of a one-column `PUT`: `{"value": <scalar>}` (instance annotations a read returns
+/// may come along); anything else is refused.
+pub(super) fn property_value(body: Option<&[u8]>, column: &str) -> Result<(), ParseError> {
+    let shape = || {
+        ParseError::Malformed(format!(
+            "a PUT of the column `{column}` sends {{\"value\": <value>}}"
+        ))
+    };
+    let json = parse(body, true)?;
+    let obj = json.as_object().ok_or_else(shape)?;
+    let mut value = false;
+    for (key, v) in obj {
+        match Key::of(key)? {
+            Key::Ignored => {}
+            Key::Property("value") if !v.is_object() && !v.is_array() => value = true,
+            Key::Property(_) | Key::Bind(_) | Key::Type | Key::PropertyType(_) | Key::Id => {
+                return Err(shape());
+            }
+        }
+    }
+    if value { Ok(()) } else { Err(shape()) }
+}
+
 /// The body of a `$ref` change: `{"@odata.id": "<url>"}`.
 pub(super) fn reference_body(
     body: &[u8],
@@ -256,87 +348,8 @@ pub(super) fn reference_body(
     }
 }
 
-/// An action's parameters. `CreateMultiple`/`UpdateMultiple`/`UpsertMultiple` write every
-/// `Targets` row to the bound table; any other action's entity-typed or referenced rows count
-/// as reads of their tables.
-pub(super) fn action(
-    body: Option<&[u8]>,
-    name: &str,
-    bound: Option<(&str, &str)>,
-    meta: &Metadata,
-    env: &Env<'_>,
-    out: &mut Classified,
-) -> Result<(), ParseError> {
-    let json = parse(body, false)?;
-    if let (Some((_, verbs)), Some((set, logical))) =
-        (MULTIPLE.iter().find(|(n, _)| *n == name), bound)
-    {
-        let targets = json
-            .get("Targets")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ParseError::Malformed(format!("{name} needs a Targets array")))?;
-        if json.as_object().is_some_and(|o| o.len() != 1) {
-            return Err(ParseError::Malformed(format!("{name} takes only Targets")));
-        }
-        for target in targets {
-            let obj = target
-                .as_object()
-                .ok_or_else(|| ParseError::Malformed("Targets must hold objects".into()))?;
-            if !obj.contains_key("@odata.type") {
-                return Err(ParseError::Malformed(format!(
-                    "every {name} target needs @odata.type"
-                )));
-            }
-            for verb in *verbs {
-                entity(obj, set, logical, *verb, meta, env, out)?;
-            }
-        }
-        return Ok(());
-    }
-    references_in(&json, meta, env, out)
-}
-
-/// Every row a JSON value names: `@odata.type` entity objects, `@odata.id` and
-/// `@odata.bind` references, at any depth.
-pub(super) fn references_in(
-    json: &Value,
-    meta: &Metadata,
-    env: &Env<'_>,
-    out: &mut Classified,
-) -> Result<(), ParseError> {
-    match json {
-        Value::Array(a) => a.iter().try_for_each(|v| references_in(v, meta, env, out)),
-        Value::Object(o) => {
-            for (k, v) in o {
-                if k == "@odata.type" {
-                    let t = v
-                        .as_str()
-                        .map(|s| s.trim_start_matches('#'))
-                        .and_then(|s| s.strip_prefix(crate::odata::NAMESPACE))
-                        .unwrap_or_default();
-                    if let Some(set) = meta.set_of(t) {
-                        out.touch(set, Verb::Get, vec![], true);
-                    } else if meta.entity_type(t).is_some() {
-                        return Err(not(format!("`{t}` has no entity set")));
-                    }
-                } else if k == "@odata.id" || k.ends_with("@odata.bind") {
-                    let refs: Vec<&Value> = match v {
-                        Value::Array(a) => a.iter().collect(),
-                        other => vec![other],
-                    };
-                    for r in refs {
-                        let url = r
-                            .as_str()
-                            .ok_or_else(|| ParseError::Malformed(format!("`{k}` must be a URL")))?;
-                        let r = resolve_reference(url, meta, env)?;
-                        out.touch(&r.set, Verb::Get, r.key_columns, false);
-                    }
-                } else {
-                    references_in(v, meta, env, out)?;
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
+/// A JSON alias value (`@p={"@odata.id":"..."}`), parsed like a body (duplicate keys refused).
+pub(super) fn alias_json(text: &str) -> Result<Value, ParseError> {
+    super::json::parse(text.as_bytes())
+        .map_err(|e| ParseError::Malformed(format!("alias value `{text}` is not valid JSON: {e}")))
 }

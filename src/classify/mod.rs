@@ -8,12 +8,15 @@
 //! it invokes appears too. A shape this module cannot resolve completely is an error
 //! ([`ParseError::NotUnderstood`], denied) — never a partial answer.
 //!
-//! Verbs: reading rows is GET, creating is POST (also deep inserts and `CreateMultiple`),
-//! changing a row is PATCH (also single-property `DELETE`, `$ref` changes and
-//! `UpdateMultiple`), PUT is a single-property write, DELETE deletes a row.
+//! Verbs are data operations: reading rows is GET (also a table whose rows' primary names come
+//! back as annotations), creating is POST (also deep inserts and `CreateMultiple`), changing a
+//! row is PATCH (also a one-column `PUT` or `DELETE`, `$ref` changes and `UpdateMultiple`),
+//! DELETE deletes a row. No request implies PUT.
 
+mod annotations;
 mod body;
 mod fetch;
+mod json;
 mod lookups;
 mod options;
 mod resource;
@@ -28,6 +31,7 @@ use crate::config::Verb;
 use crate::metadata::Metadata;
 use crate::odata::{self, Head, ParseError, Query};
 
+pub use annotations::{AnnotationRead, FORMATTED_VALUE};
 pub use body::resolve_reference;
 
 /// One table access.
@@ -70,6 +74,10 @@ pub struct Classified {
     pub upsert: Option<String>,
     /// The request needs the tenant's metadata and it was not available.
     pub needs_metadata: bool,
+    /// Tables read only through an annotation the request asks for: in `uses`, except the
+    /// conditional ones (lookups of a main read without `$select`), which depend on the table's
+    /// column list and are counted by [`crate::inspect`] before the decision.
+    pub annotation_reads: Vec<AnnotationRead>,
 }
 
 impl Classified {
@@ -159,6 +167,7 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
             None => resource::without_metadata(req, &path, &query, env, &mut out)?,
         },
     }
+    annotations::reads(req, env.metadata, &mut out)?;
     if let Some(meta) = env.metadata {
         lookups::free_own_keys(meta, &mut out);
     }

@@ -375,9 +375,8 @@ fn aliases(
             )));
         }
         if expr::is_record_reference(value) {
-            let json: serde_json::Value = serde_json::from_str(value.trim()).map_err(|_| {
-                ParseError::Malformed(format!("parameter alias `@{name}` is not valid JSON"))
-            })?;
+            // Parsed like a body: a key given twice is refused.
+            let json = body::alias_json(value.trim())?;
             body::references_in(&json, meta, env, out)?;
         }
     }

@@ -85,7 +85,13 @@ pub(super) fn walk(
                     }
                     let (here, there) = revealed(meta, &at.logical, name, nav.collection);
                     let mut columns = at.keys.clone();
-                    columns.extend(here);
+                    // Changing a reference (`.../nav/$ref` written) reads no row through it:
+                    // the owner's lookup is counted as written by `reference`.
+                    let ref_write = matches!(path.tail.get(i + 1), Some(Segment::Ref))
+                        && !matches!(*req.method, Method::GET | Method::HEAD);
+                    if !ref_write {
+                        columns.extend(here);
+                    }
                     out.touch(&at.set, Verb::Get, columns, false);
                     let target = meta.set_of(&nav.target).ok_or_else(|| {
                         not(format!(
@@ -246,10 +252,10 @@ fn property(
             "only $value may follow the column `{name}`"
         )));
     }
+    // Setting or clearing one column is an update of the row: the PATCH right covers it.
     let verb = match method_verb(req.method)? {
         Verb::Get => Verb::Get,
-        Verb::Put => Verb::Put,
-        Verb::Delete => Verb::Patch,
+        Verb::Put | Verb::Delete => Verb::Patch,
         _ => {
             return Err(not(format!(
                 "{} on the column `{name}` is not valid",
@@ -257,6 +263,9 @@ fn property(
             )));
         }
     };
+    if *req.method == Method::PUT && rest.is_empty() {
+        body::property_value(req.body, name)?;
+    }
     let mut columns = at.keys.clone();
     columns.push(name.to_string());
     out.touch(&at.set, verb, columns, false);
@@ -301,7 +310,6 @@ fn reference(
     let collection = meta
         .navigation(&owner_logical, name)
         .is_some_and(|n| n.collection);
-    let (here, _) = revealed(meta, &owner_logical, name, collection);
     match *req.method {
         Method::GET | Method::HEAD => {
             // `at.keys` already holds the related rows' lookup for a collection.
@@ -310,10 +318,29 @@ fn reference(
             }
             options::read(&at.set, &at.logical, query, env, out, false)?;
         }
+        // Clearing a single-valued reference empties the owner's own lookup: an update of that
+        // column, reading nothing.
+        Method::DELETE if !collection => {
+            no_options(query)?;
+            out.touch(&owner, Verb::Patch, vec![name.clone()], false);
+            if req
+                .body
+                .is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace))
+            {
+                return Err(ParseError::Malformed(
+                    "DELETE of a $ref takes no body".into(),
+                ));
+            }
+        }
         Method::POST | Method::PUT | Method::DELETE => {
             no_options(query)?;
             let related = if collection { Verb::Patch } else { Verb::Get };
-            out.touch(&owner, Verb::Patch, here, false);
+            let own = if collection {
+                vec![]
+            } else {
+                vec![name.clone()]
+            };
+            out.touch(&owner, Verb::Patch, own, false);
             out.touch(&at.set, Verb::Get, vec![], false);
             if related == Verb::Patch {
                 out.touch(&at.set, Verb::Patch, at.keys.clone(), false);
@@ -357,8 +384,11 @@ fn bound(
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
         no_options(query)?;
-        out.uses.push(Use::Action(name.to_string()));
         body::action(req.body, name, Some((&at.set, &at.logical)), meta, env, out)?;
+        if !at.single && body::bulk_verbs(name).is_some() {
+            // A bulk write returns ids, not rows: its table's write verbs are all it needs.
+            return Ok(());
+        }
     } else {
         super::only(
             req.method,
@@ -398,13 +428,13 @@ fn unbound(
     }
     if meta.unbound_action(name).is_some() {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
+        no_options(query)?;
         if key.is_some() {
             return Err(ParseError::Malformed(format!(
                 "`{name}` is an action: parameters go in the body"
             )));
         }
         no_options(query)?;
-        out.uses.push(Use::Action(name.to_string()));
         return body::action(req.body, name, None, meta, env, out);
     }
     Err(not(format!(

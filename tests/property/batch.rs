@@ -33,7 +33,7 @@ impl Gen<'_> {
             };
             calls.push(call);
         }
-        let body = self.batch_body(&calls);
+        let body = self.batch_body(&mut calls);
         Case {
             calls,
             batch: Some(body),
@@ -42,11 +42,11 @@ impl Gen<'_> {
     }
 
     /// The calls as one `$batch`: reads as top-level parts, writes in change sets.
-    fn batch_body(&mut self, calls: &[Call]) -> String {
+    fn batch_body(&mut self, calls: &mut [Call]) -> String {
         let mut out = String::new();
         let mut open_changeset = false;
         let mut content_id: usize = 0;
-        for call in calls {
+        for call in calls.iter_mut() {
             let target = match self.c.below(4) {
                 _ if call.refers_back => call.target(),
                 0 => call.target(),
@@ -73,9 +73,10 @@ impl Gen<'_> {
                 "--{delimiter}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
             )
             .unwrap();
-            // Impersonation in the MIME part headers must not be forwarded either.
+            // A MIME part header other than the framing ones (here impersonation) is refused.
             if self.c.chance(5) {
                 write!(out, "MSCRMCallerID: {}\r\n", self.guid()).unwrap();
+                call.refused = Some("a part header outside the framing ones");
             }
             let mut inner_id = None;
             if write {

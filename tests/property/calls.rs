@@ -120,7 +120,7 @@ impl<'a> Gen<'a> {
                 let (m, verb) = match kind {
                     4 => (Method::GET, Verb::Get),
                     6 => (Method::DELETE, Verb::Patch),
-                    _ => (Method::PUT, Verb::Put),
+                    _ => (Method::PUT, Verb::Patch),
                 };
                 let need = self.need_keyed(t, verb, &end.keys);
                 self.col(need, &col.name);

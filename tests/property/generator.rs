@@ -68,6 +68,15 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// Adding or removing a reference of the collection-valued `nav` changes the related row's
+    /// lookup pointing back: PATCH of that column.
+    pub fn related_lookup_changes(&mut self, nav: &Nav) {
+        let related = self.need(nav.target, Verb::Patch, vec![]);
+        if let Some(l) = &nav.lookup {
+            self.col(related, &l.clone());
+        }
+    }
+
     /// Passing through `nav` from the row of `need` observes the lookup it is bound to: a
     /// single-valued navigation, the source row's lookup; a collection-valued one, the related
     /// rows' lookup pointing back (they all hold the source row's id), a GET of that column.
@@ -210,7 +219,9 @@ impl<'a> Gen<'a> {
             for k in std::mem::take(&mut keys) {
                 self.col(need, &k);
             }
-            self.through(need, nav);
+            if !nav.collection {
+                self.through(need, nav);
+            }
             write!(path, "/{}", nav.name).unwrap();
             at = nav.target;
             single = !nav.collection;
@@ -220,6 +231,13 @@ impl<'a> Gen<'a> {
                 path.push_str(&k);
                 keys = cols;
                 single = true;
+            }
+            // The related rows of a collection-valued navigation are those whose lookup points
+            // back: whatever is done to them next names that lookup.
+            if nav.collection
+                && let Some(l) = &nav.lookup
+            {
+                keys.push(l.clone());
             }
         }
         PathEnd {

@@ -179,7 +179,7 @@ impl<'a> Gen<'a> {
                 self.need(owner, Verb::Get, vec![]);
                 let need = self.need_keyed(owner, Verb::Patch, &keys);
                 if nav.collection {
-                    self.need(nav.target, Verb::Patch, vec![]);
+                    self.related_lookup_changes(nav);
                     let path = format!("{base}({})/$ref", self.guid());
                     self.need(nav.target, Verb::Get, vec![]);
                     call_with(Call::new(Method::DELETE, path), self)
@@ -192,7 +192,7 @@ impl<'a> Gen<'a> {
                 self.need(owner, Verb::Get, vec![]);
                 let need = self.need_keyed(owner, Verb::Patch, &keys);
                 let method = if nav.collection {
-                    self.need(nav.target, Verb::Patch, vec![]);
+                    self.related_lookup_changes(nav);
                     Method::POST
                 } else {
                     self.col(need, &nav.name);
@@ -227,7 +227,8 @@ impl<'a> Gen<'a> {
             2 if !colls.is_empty() => {
                 let nav = *self.c.one(&colls);
                 self.need(created, Verb::Get, vec![]);
-                let need = self.need(nav.target, Verb::Post, vec![]);
+                // the new row's lookup points back at the created one
+                let need = self.need(nav.target, Verb::Post, nav.lookup.iter().cloned().collect());
                 let obj = self.entity(nav.target, need, 0);
                 let body = Value::Object(obj).to_string();
                 (Method::POST, format!("$REF/{}", nav.name), Some(body), json)

@@ -198,6 +198,25 @@ fn every_refusal() {
             )]),
             "the `Transfer-Encoding` header is not allowed here",
         ),
+        // Part headers are framing: only the ones the format defines pass.
+        (
+            body_of(&["Content-Type: application/http\nMSCRMCallerID: 1\n\nGET x HTTP/1.1".into()]),
+            "the part header `MSCRMCallerID` is not one the gateway understands",
+        ),
+        (
+            body_of(&[
+                "Content-Type: application/http\nPrefer: respond-async\n\nGET x HTTP/1.1".into(),
+            ]),
+            "the part header `Prefer` is not one",
+        ),
+        (
+            body_of(&[change_set_part(&[post("1", "{}")]).replacen(
+                "Content-Type: multipart/mixed; boundary=cs\n",
+                "Content-Type: multipart/mixed; boundary=cs\nX-HTTP-Method: DELETE\n",
+                1,
+            )]),
+            "the part header `X-HTTP-Method` is not one",
+        ),
         (
             body_of(&["Content-Type: application/http".into()]),
             "no HTTP request after its headers",
