@@ -38,6 +38,7 @@ pub(super) fn read(
     };
     columns.extend(resolve(&refs.paths, logical, meta, out)?);
     columns.extend(resolve_columns(&refs.columns, logical, meta, out)?);
+    columns.extend(paged_on(q, |c| meta.has_property(logical, c), logical)?);
     let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
         columns.extend(expand(&parse_expand(x)?, logical, q, meta, out, &mut used)?);
@@ -103,17 +104,38 @@ pub(super) fn read_plain(
     // A query function's column may be a lookup named by its logical name: metadata tells.
     if QUERY_PARAMS_NEED_META.iter().any(|p| q.get(p).is_some())
         || refs.paths.iter().any(|p| p.len() != 1)
+        || refs.lambdas
         || !refs.columns.is_empty()
     {
         out.needs_metadata = true;
         return Ok(());
     }
     columns.extend(refs.paths.into_iter().flatten());
+    columns.extend(paged_on(q, |_| true, set)?);
     match (main, q.get("$select")) {
         (true, None) => out.touch_main(set, columns),
         _ => out.touch(set, Verb::Get, columns, false),
     }
     Ok(())
+}
+
+/// The columns a `$skiptoken`'s paging cookie pages on: compared with the values it carries,
+/// so filtered columns of `table` (each must be one of its columns, as `known` tells).
+fn paged_on(
+    q: &Query,
+    known: impl Fn(&str) -> bool,
+    table: &str,
+) -> Result<Vec<String>, ParseError> {
+    let Some(token) = q.get("$skiptoken") else {
+        return Ok(Vec::new());
+    };
+    let columns = crate::odata::skiptoken::columns(token)?;
+    match columns.iter().find(|c| !known(c)) {
+        Some(c) => Err(not(format!(
+            "the `$skiptoken` paging cookie names `{c}`, which is not a column of {table}"
+        ))),
+        None => Ok(columns),
+    }
 }
 
 const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fetchXml"];
@@ -131,6 +153,7 @@ fn filter_and_order(q: &Query, aliases: &[(String, String)]) -> Result<Refs, Par
 }
 
 fn merge(into: &mut Refs, from: Refs) {
+    into.lambdas |= from.lambdas;
     into.paths.extend(from.paths);
     into.columns.extend(from.columns);
     for a in from.aliases {

@@ -80,6 +80,9 @@ pub struct Refs {
     pub columns: Vec<Vec<String>>,
     /// Parameter aliases used, each once, in order of first use.
     pub aliases: Vec<String>,
+    /// Some path ends in an `any`/`all` lambda: its last segment is a collection-valued
+    /// navigation, which only the metadata can resolve.
+    pub lambdas: bool,
 }
 
 fn not(msg: String) -> ParseError {
@@ -357,6 +360,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
 
     /// After `any(` / `all(`: `var: expr)` or `)`.
     fn lambda(&mut self, collection: Vec<String>) -> Result<Operand, ParseError> {
+        self.ctx.refs.lambdas = true;
         self.ctx.refs.paths.push(collection.clone());
         if self.peek() == Some(&Tok::Close) {
             self.pos += 1;

@@ -152,6 +152,12 @@ struct Parser {
 }
 
 /// Parses a FetchXML query; see the module invariants.
+/// The columns a paging cookie (`<cookie page="N"><col last=".." />...</cookie>`) names, as
+/// fetchXml's `paging-cookie` and the Web API's `$skiptoken` carry it.
+pub fn paging_cookie_columns(cookie: &str) -> Result<Vec<String>, FetchError> {
+    paging_cookie(cookie)
+}
+
 pub fn parse(xml: &str) -> Result<Fetch, FetchError> {
     let mut reader = Reader::from_str(xml);
     let mut parser = Parser::default();

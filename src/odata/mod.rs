@@ -14,6 +14,7 @@ pub mod expr;
 pub mod fetchxml;
 pub mod path;
 mod query;
+pub mod skiptoken;
 
 pub use expand::{ExpandItem, parse_expand};
 pub use path::{Head, KeySpec, NAMESPACE, ResourcePath, Segment, parse_path};

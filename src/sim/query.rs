@@ -10,8 +10,10 @@
 //! carried into `@odata.nextLink` unchanged, so a client's next page request looks like the first.
 //! `$top` wins over `maxpagesize`: a `$top` read is a single page without a nextLink.
 //!
-//! The skiptoken is opaque to clients; inside it is a Dataverse-like cookie
-//! `<cookie pagenumber="N" lastid="<guid>" />` carrying the last id served (keyset paging).
+//! The skiptoken is opaque to clients; inside it is Dataverse's own cookie,
+//! `<cookie pagenumber="N" pagingcookie="<percent-encoded inner cookie>" istracking="False" />`,
+//! whose inner cookie `<cookie page="N-1"><KEY last="{GUID}" /></cookie>` names the table's
+//! primary key and the last id served (keyset paging).
 //!
 //! Pure: no I/O, no clock.
 
@@ -37,6 +39,8 @@ pub struct Query {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cookie {
     pub page: u32,
+    /// The primary key column the inner cookie names.
+    pub key: String,
     pub last_id: String,
 }
 
@@ -124,21 +128,42 @@ fn bind_aliases(expression: &str, aliases: &[(String, String)]) -> Result<String
 impl Cookie {
     /// The cookie as it appears, percent-encoded, after `$skiptoken=`.
     pub fn encode(&self) -> String {
+        let inner = format!(
+            "<cookie page=\"{}\"><{} last=\"{{{}}}\" /></cookie>",
+            self.page.saturating_sub(1),
+            self.key,
+            self.last_id.to_ascii_uppercase()
+        );
         encode(&format!(
-            "<cookie pagenumber=\"{}\" lastid=\"{}\" />",
-            self.page, self.last_id
+            "<cookie pagenumber=\"{}\" pagingcookie=\"{}\" istracking=\"False\" />",
+            self.page,
+            encode(&inner)
         ))
     }
 
     /// Parses a decoded skiptoken value.
     pub fn parse(decoded: &str) -> Option<Self> {
-        let inner = decoded
+        let outer = decoded
             .trim()
             .strip_prefix("<cookie ")?
             .strip_suffix("/>")?;
-        let page = attribute(inner, "pagenumber")?.parse().ok()?;
-        let last_id = attribute(inner, "lastid")?.to_ascii_lowercase();
-        super::schema::is_guid(&last_id).then_some(Self { page, last_id })
+        let page = attribute(outer, "pagenumber")?.parse().ok()?;
+        let inner = decode(attribute(outer, "pagingcookie")?, false);
+        let column = inner
+            .trim()
+            .strip_prefix("<cookie ")?
+            .split_once('>')?
+            .1
+            .strip_prefix('<')?;
+        let (key, rest) = column.split_once(' ')?;
+        let last_id = attribute(rest, "last")?
+            .trim_matches(['{', '}'])
+            .to_ascii_lowercase();
+        super::schema::is_guid(&last_id).then(|| Self {
+            page,
+            key: key.to_string(),
+            last_id,
+        })
     }
 }
 
@@ -165,6 +190,7 @@ mod tests {
     fn cookie_round_trips_through_a_url() {
         let cookie = Cookie {
             page: 2,
+            key: "contactid".into(),
             last_id: ID.into(),
         };
         let encoded = cookie.encode();
@@ -180,6 +206,7 @@ mod tests {
             "junk",
             "<cookie pagenumber=\"x\" lastid=\"y\" />",
             "<cookie pagenumber=\"2\" />",
+            "<cookie pagenumber=\"2\" pagingcookie=\"%3ccookie%20page%3d%221%22%3e%3c%2fcookie%3e\" />",
         ] {
             assert!(Cookie::parse(bad).is_none(), "{bad}");
         }
@@ -205,6 +232,7 @@ mod tests {
     fn next_query_keeps_options_and_replaces_the_token() {
         let cookie = Cookie {
             page: 3,
+            key: "contactid".into(),
             last_id: ID.into(),
         };
         let q = next_query(&["$select=fullname".to_string()], &cookie);

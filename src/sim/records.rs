@@ -167,6 +167,7 @@ fn next_link(call: &Call, table: &Table, last_id: &str) -> String {
     let page = call.query.skip.as_ref().map_or(1, |c| c.page) + 1;
     let cookie = Cookie {
         page,
+        key: table.key.to_string(),
         last_id: last_id.to_string(),
     };
     let next = query::next_query(&call.query.carried, &cookie);

@@ -263,3 +263,62 @@ fn table_names_in_function_parameters_given_through_aliases() {
     );
     assert!(d.reason.contains("`@p2`"), "{}", d.reason);
 }
+
+/// Without metadata a lambda's collection cannot be told from a column: a column list naming
+/// the navigation must not let the related table through.
+#[test]
+fn lambdas_need_metadata() {
+    let mut p = policy();
+    p.tables.insert(
+        "accounts".into(),
+        TableRule {
+            verbs: vec![Verb::Get],
+            columns: Some(vec!["name".into(), "contact_customer_accounts".into()]),
+        },
+    );
+    for url in [
+        "accounts/$count?$filter=contact_customer_accounts/any()",
+        "accounts?$select=name&$filter=contact_customer_accounts/any(c:c/fullname eq 'x')",
+    ] {
+        let d = decide_under(&p, "GET", url, None);
+        assert_eq!(d.denial, Some(Denial::Policy), "{url}: {}", d.reason);
+        assert!(d.reason.contains("metadata"), "{url}: {}", d.reason);
+    }
+}
+
+/// A `$skiptoken`'s paging cookie names the columns Dataverse compares: checked like filtered
+/// columns, the table's own primary key excepted.
+#[test]
+fn skiptoken_paging_cookies_are_checked_like_filters() {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let skip = |inner: &str| {
+        let outer = format!(
+            "<cookie pagenumber=\"2\" pagingcookie=\"{}\" istracking=\"False\" />",
+            enc(inner)
+        );
+        enc(&outer)
+    };
+    let own = skip(
+        "<cookie page=\"1\"><opportunityid last=\"{0B000000-0000-4000-8000-000000000001}\" /></cookie>",
+    );
+    allowed(&format!("opportunities?$select=name&$skiptoken={own}"));
+    let forged = skip("<cookie page=\"1\"><statuscode last=\"3\" /></cookie>");
+    denied(
+        &format!("opportunities?$select=name&$skiptoken={forged}"),
+        &["column `statuscode` of `opportunities`"],
+    );
+    let d = decide(
+        "GET",
+        &format!("contacts?$skiptoken={}", enc("<cookie x=\"1\" />")),
+        None,
+    );
+    assert_eq!(d.denial, Some(Denial::Malformed), "{}", d.reason);
+    assert!(d.reason.contains("`x`"), "{}", d.reason);
+}
