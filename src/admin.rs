@@ -1,9 +1,10 @@
 //! The admin listener (`admin_listen`): `/metrics`, `/healthz`, `/readyz`. Nothing else.
 //!
 //! - `/healthz`: 200 while the process serves (liveness).
-//! - `/readyz`: 200 when the config is loaded, the gateway is not draining for shutdown, and
-//!   every tenant holds a valid token and its metadata; otherwise 503 with the reasons (tenant
-//!   names only).
+//! - `/readyz`: 200 when the config is loaded, the gateway is not draining for shutdown, the
+//!   agents' listener can take connections (not at `limits.max_connections`, accept not
+//!   failing), and every tenant holds a valid token and its metadata; otherwise 503 with the
+//!   reasons (tenant names only).
 //!   Agents' traffic is never served here, and the agents' listener never serves these paths.
 //!
 //! The admin listener keeps serving during the shutdown grace period, so a load balancer sees
@@ -25,6 +26,9 @@ use crate::body::{self, BoxBody};
 use crate::gateway::{Gateway, Snapshot};
 use crate::metrics;
 
+/// The longest an admin connection stays open.
+pub const ADMIN_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Process state that readiness depends on beyond the snapshot.
 #[derive(Default)]
 pub struct Health {
@@ -43,11 +47,16 @@ impl Health {
 }
 
 /// Why the gateway is not ready; empty when it is.
-pub fn not_ready(snapshot: &Snapshot, draining: bool) -> Vec<String> {
+pub fn not_ready(
+    snapshot: &Snapshot,
+    draining: bool,
+    listener_reason: Option<String>,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if draining {
         reasons.push("shutting down".to_string());
     }
+    reasons.extend(listener_reason);
     for t in &snapshot.tenants {
         if t.token.expires_in().is_none() {
             reasons.push(format!("tenant {} has no valid token", t.config.name));
@@ -82,13 +91,17 @@ pub async fn serve(
         registry,
     });
     let builder = auto::Builder::new(TokioExecutor::new());
+    let mut backoff = crate::server::AcceptBackoff::new("admin");
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
+                Ok((s, _)) => {
+                    backoff.succeeded(None);
+                    s
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
+                    backoff.failed(&e, None).await;
                     continue;
                 }
             },
@@ -102,8 +115,9 @@ pub async fn serve(
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
+        // Bounded like every wait: a scraper reconnects, a silent client is closed.
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = tokio::time::timeout(ADMIN_CONNECTION_LIFETIME, conn).await;
         });
     }
 }
@@ -125,7 +139,11 @@ impl Admin {
             ),
             "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
             "/readyz" => {
-                let reasons = not_ready(&self.gateway.snapshot(), self.health.draining());
+                let reasons = not_ready(
+                    &self.gateway.snapshot(),
+                    self.health.draining(),
+                    self.gateway.listener.not_accepting(),
+                );
                 let status = if reasons.is_empty() {
                     StatusCode::OK
                 } else {

@@ -52,6 +52,18 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// A gateway-made error (or a broken upstream body) by tenant and error code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub tenant: String,
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenResultLabels {
     tenant: String,
@@ -76,6 +88,12 @@ pub struct Metrics {
     pub upstream_throttled: Family<TenantLabel, Counter>,
     pub reloads: Family<ResultLabel, Counter>,
     pub audit_dropped: Counter,
+    /// Gateway error answers and broken upstream bodies, by tenant and code.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Upstream response bodies that broke off (`truncated`) or paused too long (`stalled`).
+    pub upstream_body_errors: Family<ErrorLabels, Counter>,
+    /// Agent connections the gateway closed or refused itself, by reason.
+    pub connections_closed: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -96,6 +114,9 @@ impl Default for Metrics {
             upstream_throttled: Family::default(),
             reloads,
             audit_dropped: Counter::default(),
+            errors: Family::default(),
+            upstream_body_errors: Family::default(),
+            connections_closed: Family::default(),
         }
     }
 }
@@ -169,6 +190,28 @@ impl TenantSeries {
             .inc();
     }
 
+    /// Counts an error answer (or a broken upstream body) of this tenant.
+    pub fn error(&self, code: &'static str) {
+        self.families
+            .errors
+            .get_or_create(&ErrorLabels {
+                tenant: self.tenant.clone(),
+                code,
+            })
+            .inc();
+    }
+
+    /// Counts an upstream body that broke off or stalled.
+    pub fn upstream_body_error(&self, code: &'static str) {
+        self.families
+            .upstream_body_errors
+            .get_or_create(&ErrorLabels {
+                tenant: self.tenant.clone(),
+                code,
+            })
+            .inc();
+    }
+
     /// The handle in `cell`: this tenant's series of `family`, looked up the first time.
     fn handle<'a, M: Clone>(
         &self,
@@ -186,6 +229,14 @@ pub fn tenant(name: &str) -> TenantLabel {
 }
 
 impl Metrics {
+    /// Counts an agent connection closed or refused by the gateway: `head_timeout`,
+    /// `over_capacity` or `head_too_large`.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// Counts one configuration reload attempt: `ok` or `error`.
     pub fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
@@ -238,6 +289,21 @@ impl Metrics {
             "audit_dropped",
             "Audit records dropped because the audit writer could not keep up",
             self.audit_dropped.clone(),
+        );
+        r.register(
+            "errors",
+            "Answers the gateway made itself, and upstream bodies that broke off, by tenant and error code",
+            self.errors.clone(),
+        );
+        r.register(
+            "upstream_body_errors",
+            "Dataverse response bodies that ended early after the status was sent, by tenant and code (GatewayUpstreamTruncated, GatewayUpstreamStalled)",
+            self.upstream_body_errors.clone(),
+        );
+        r.register(
+            "agent_connections_closed",
+            "Agent connections the gateway closed or refused: head_timeout, over_capacity, head_too_large",
+            self.connections_closed.clone(),
         );
         r.register(
             "build_info",
@@ -322,6 +388,42 @@ impl Collector for TokenCollector {
             family
                 .encode_family(&tenant(&t.config.name))?
                 .encode_gauge(&loaded)?;
+        }
+        let listener = &self.gateway.listener;
+        for (name, help, value) in [
+            (
+                "agent_connections",
+                "Agent connections open now",
+                listener.open(),
+            ),
+            (
+                "agent_connections_max",
+                "The cap on agent connections (limits.max_connections)",
+                listener.cap(),
+            ),
+        ] {
+            let value = i64::try_from(value).unwrap_or(i64::MAX);
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&value)?;
+        }
+        let budget = &self.gateway.budget;
+        for (name, help, value) in [
+            (
+                "buffered_request_bytes",
+                "Request body bytes held in memory now",
+                budget.used(),
+            ),
+            (
+                "buffered_request_bytes_max",
+                "The budget of request body bytes held in memory (limits.max_buffered_bytes)",
+                budget.max(),
+            ),
+        ] {
+            let value = i64::try_from(value).unwrap_or(i64::MAX);
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&value)?;
         }
         if let Some(store) = &snapshot.store {
             let up = i64::from(store.healthy());

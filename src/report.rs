@@ -58,6 +58,14 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
             meta.push("$metadata".into());
         }
         let _ = writeln!(out, "  metadata reads: {}", meta.join(", "));
+        let _ = match t.limits.max_concurrent {
+            Some(n) => writeln!(out, "  in flight to Dataverse: at most {n}"),
+            None => writeln!(
+                out,
+                "  in flight to Dataverse: at most {} (default: max_concurrent not set; Dataverse fails beyond 52 per app user)",
+                crate::config::DEFAULT_MAX_CONCURRENT
+            ),
+        };
         if !t.policy.allow_uninspectable.is_empty() {
             let kinds = t.policy.allow_uninspectable.join(", ");
             let _ = writeln!(out, "  UNINSPECTABLE queries allowed: {kinds}");

@@ -6,32 +6,255 @@
 //! tower-http's catch-panic layer sits only here, at the edge. There is no per-request tracing
 //! layer: the audit log and the `debug` access line (`observe.rs`) are the per-request record,
 //! and a span plus a wrapped body per request cost more than the line does. Header limits: at
-//! most [`MAX_HEADERS`] headers and 64 KiB of request head (HTTP/1.1: 431 beyond), 64 KiB of
-//! header list (HTTP/2).
+//! most [`MAX_HEADERS`] headers and 64 KiB of request head (HTTP/1.1: 431 beyond, audited and
+//! counted), 64 KiB of header list (HTTP/2).
+//!
+//! Connections are a bounded resource. Invariants:
+//! - at most `limits.max_connections` agent connections are open (default: from the process's
+//!   file limit, leaving room for upstream, admin and files); one over the cap is accepted and
+//!   at once answered 503 (plain HTTP) or closed (TLS), never left waiting. Reaching the cap
+//!   and leaving it are logged once each, and `/readyz` is 503 meanwhile ([`Listener`]);
+//! - a connection with no request in progress is closed after `timeouts.request_head`,
+//!   counted from accept (not from its first byte) and from the end of its last response;
+//! - accept errors (EMFILE...) back off exponentially up to [`ACCEPT_BACKOFF_MAX`] and are
+//!   logged once when they start and once when accepting works again ([`AcceptBackoff`]).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::body::{self, BoxBody};
-use crate::error::error_body;
+use crate::error::{GatewayError, error_body};
 use crate::gateway::Gateway;
 use crate::tls::SharedTls;
 
 /// Most request headers accepted on HTTP/1.1.
 pub const MAX_HEADERS: usize = 100;
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause between two accept attempts while accepting fails.
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The agents' listener as the rest of the process sees it: open connections, the cap, and
+/// whether new connections can be taken.
+#[derive(Debug)]
+pub struct Listener {
+    open: AtomicUsize,
+    cap: AtomicUsize,
+    at_cap: AtomicBool,
+    accept_failing: AtomicBool,
+}
+
+impl Listener {
+    /// `max`: `limits.max_connections`; `None` derives the cap from the file limit.
+    pub fn new(max: Option<u32>) -> Listener {
+        let l = Listener {
+            open: AtomicUsize::new(0),
+            cap: AtomicUsize::new(0),
+            at_cap: AtomicBool::new(false),
+            accept_failing: AtomicBool::new(false),
+        };
+        l.set_cap(max);
+        l
+    }
+
+    pub fn set_cap(&self, max: Option<u32>) {
+        let cap = max.unwrap_or_else(|| {
+            crate::config::default_max_connections(file_limit().unwrap_or(1024))
+        });
+        self.cap.store(cap as usize, Ordering::Release);
+    }
+
+    pub fn cap(&self) -> usize {
+        self.cap.load(Ordering::Acquire)
+    }
+
+    /// Agent connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Why new agent connections cannot be served now, if they cannot (for `/readyz`).
+    pub fn not_accepting(&self) -> Option<String> {
+        if self.accept_failing.load(Ordering::Acquire) {
+            return Some("the agents' listener cannot accept connections".into());
+        }
+        self.at_cap.load(Ordering::Acquire).then(|| {
+            format!(
+                "the agents' listener is at its cap of {} connections",
+                self.cap()
+            )
+        })
+    }
+
+    /// Counts a new connection, or refuses it at the cap.
+    fn admit(gateway: &Arc<Gateway>) -> Option<Connection> {
+        let l = &gateway.listener;
+        let cap = l.cap();
+        let taken = l
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok();
+        if !taken {
+            if !l.at_cap.swap(true, Ordering::AcqRel) {
+                tracing::warn!(
+                    cap,
+                    "agent connections at the cap (limits.max_connections); new connections are refused with 503 until some close"
+                );
+            }
+            return None;
+        }
+        Some(Connection(Arc::clone(gateway)))
+    }
+}
+
+/// One open agent connection, counted until dropped.
+struct Connection(Arc<Gateway>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let l = &self.0.listener;
+        let open = l.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        // Leave the "at cap" state a tenth below the cap, so a full listener logs twice, not
+        // once per connection.
+        let cap = l.cap();
+        if open < cap - (cap / 10).max(1).min(cap) + 1 && l.at_cap.swap(false, Ordering::AcqRel) {
+            tracing::info!(
+                open,
+                cap,
+                "agent connections below the cap again; accepting"
+            );
+        }
+    }
+}
+
+/// The soft limit on open files (`RLIMIT_NOFILE`), from `/proc/self/limits` (Linux).
+pub fn file_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    match soft {
+        "unlimited" => Some(u64::from(u32::MAX)),
+        n => n.parse().ok(),
+    }
+}
+
+/// Backs off while `accept` fails, logging once when failures start and once when they stop.
+pub struct AcceptBackoff {
+    what: &'static str,
+    failures: u64,
+    delay: Duration,
+}
+
+impl AcceptBackoff {
+    pub fn new(what: &'static str) -> AcceptBackoff {
+        AcceptBackoff {
+            what,
+            failures: 0,
+            delay: Duration::from_millis(5),
+        }
+    }
+
+    /// `accept` failed: logs (first failure only) and waits before the next attempt.
+    pub async fn failed(&mut self, error: &std::io::Error, state: Option<&Listener>) {
+        if self.failures == 0 {
+            tracing::warn!(listener = self.what, error = %error, "accept failing; backing off (up to 1 s between attempts) until it works again");
+            if let Some(l) = state {
+                l.accept_failing.store(true, Ordering::Release);
+            }
+        }
+        self.failures += 1;
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(ACCEPT_BACKOFF_MAX);
+    }
+
+    /// `accept` worked.
+    pub fn succeeded(&mut self, state: Option<&Listener>) {
+        if self.failures > 0 {
+            tracing::info!(
+                listener = self.what,
+                failures = self.failures,
+                "accepting connections again"
+            );
+            if let Some(l) = state {
+                l.accept_failing.store(false, Ordering::Release);
+            }
+            self.failures = 0;
+            self.delay = Duration::from_millis(5);
+        }
+    }
+}
+
+/// What one connection is doing: requests in progress, and since when it has had none.
+pub struct Activity {
+    started: tokio::time::Instant,
+    in_progress: AtomicUsize,
+    /// Milliseconds after `started` when the last request ended.
+    idle_since_ms: AtomicU64,
+}
+
+/// One request in progress on its connection, until its response body ends or is dropped.
+pub struct RequestGuard(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            started: tokio::time::Instant::now(),
+            in_progress: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> RequestGuard {
+        self.in_progress.fetch_add(1, Ordering::AcqRel);
+        RequestGuard(Arc::clone(self))
+    }
+
+    fn idle_since(&self) -> tokio::time::Instant {
+        self.started + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire))
+    }
+
+    /// Completes once the connection has had no request in progress for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            tokio::time::sleep_until(self.idle_since() + limit).await;
+            let busy = self.in_progress.load(Ordering::Acquire) > 0;
+            if !busy && tokio::time::Instant::now() >= self.idle_since() + limit {
+                return;
+            }
+            if busy {
+                tokio::time::sleep(limit).await;
+            }
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let ms = self.0.started.elapsed().as_millis();
+        self.0
+            .idle_since_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Release);
+        self.0.in_progress.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Serves until `shutdown` completes, then lets open requests finish for up to `grace`.
 pub async fn serve(
@@ -57,61 +280,64 @@ pub async fn serve_tls(
         .max_buf_size(64 * 1024)
         .max_headers(MAX_HEADERS)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(gateway.snapshot().config.timeouts.request_head);
     builder.http2().max_header_list_size(64 * 1024);
     let graceful = GracefulShutdown::new();
+    let mut backoff = AcceptBackoff::new("agents");
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff.succeeded(Some(&gateway.listener));
+                    a
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    backoff.failed(&e, Some(&gateway.listener)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let Some(counted) = Listener::admit(&gateway) else {
+            refuse(stream, tls.is_some());
+            gateway.metrics.connection_closed("over_capacity");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let gateway = Arc::clone(&gateway);
-        let service = ServiceBuilder::new()
-            .layer(CatchPanicLayer::custom(panic_response))
-            .service_fn(move |req: Request<Incoming>| {
-                let gateway = Arc::clone(&gateway);
-                async move { Ok::<_, Infallible>(gateway.handle(req).await) }
-            });
-        let service = TowerToHyperService::new(service);
+        let activity = Activity::new();
+        let service = service(&gateway, &activity);
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         let acceptor = tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(t.load_full()));
+        let gateway = Arc::clone(&gateway);
         tokio::spawn(async move {
-            let result = match acceptor {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-                Some(acceptor) => {
-                    let handshake = acceptor.accept(stream);
-                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+            let _counted = counted;
+            let limit = gateway.snapshot().config.timeouts.request_head;
+            let served = async {
+                match acceptor {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        Some(watcher.watch(conn.into_owned()).await)
+                    }
+                    Some(acceptor) => {
+                        let stream = handshake(acceptor, stream, peer).await?;
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        Some(watcher.watch(conn.into_owned()).await)
+                    }
                 }
             };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let result = tokio::select! {
+                r = served => r,
+                () = activity.idle_for(limit) => {
+                    gateway.metrics.connection_closed("head_timeout");
+                    tracing::debug!(%peer, "connection closed: no request within timeouts.request_head");
+                    None
+                }
+            };
+            if let Some(Err(e)) = result {
+                connection_error(&gateway, peer, &*e);
             }
         });
     }
@@ -120,6 +346,90 @@ pub async fn serve_tls(
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
+}
+
+/// The connection's service: each request marks the connection busy until its response ends.
+fn service(
+    gateway: &Arc<Gateway>,
+    activity: &Arc<Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<
+        tower_http::body::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>,
+    >,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Send
++ 'static {
+    let (gateway, activity) = (Arc::clone(gateway), Arc::clone(activity));
+    let handler = move |req: Request<Incoming>| {
+        let gateway = Arc::clone(&gateway);
+        let guard = activity.begin();
+        async move { Ok::<_, Infallible>(gateway.handle_on(req, Some(guard)).await) }
+    };
+    TowerToHyperService::new(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(panic_response))
+            .service_fn(handler),
+    )
+}
+
+async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// A connection over the cap: a plain-HTTP client gets a 503 it can read (written without
+/// waiting: what does not fit in the socket buffer is dropped), a TLS client a closed socket.
+fn refuse(stream: TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
+    let body = error_body(
+        "GatewayOverloaded",
+        "the gateway is at its connection limit; retry shortly",
+    );
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&body);
+    let _ = stream.try_write(&out);
+}
+
+/// A connection ended with an error: a request head over the limits was answered 431 by the
+/// HTTP layer; it is audited and counted like every other answer.
+fn connection_error(
+    gateway: &Arc<Gateway>,
+    peer: std::net::SocketAddr,
+    e: &(dyn std::error::Error + 'static),
+) {
+    let too_large = e
+        .downcast_ref::<hyper::Error>()
+        .is_some_and(hyper::Error::is_parse_too_large);
+    if too_large {
+        gateway.metrics.connection_closed("head_too_large");
+        let error = GatewayError::HeadersTooLarge(format!(
+            "the request head is over 64 KiB or {MAX_HEADERS} headers"
+        ));
+        crate::observe::refused_head(gateway, &error);
+        return;
+    }
+    tracing::debug!(%peer, error = %e, "connection ended with an error");
 }
 
 /// A panic becomes a 500 in Dataverse's shape; the panic payload is never shown.

@@ -13,6 +13,7 @@ const TOP_KEYS: &[&str] = &[
     "log_format",
     "shutdown_grace",
     "timeouts",
+    "limits",
     "rate_limit_store",
     "tenants",
 ];
@@ -78,6 +79,10 @@ impl Reader {
             .take("timeouts")
             .map(|n| self.timeouts(n))
             .unwrap_or_default();
+        let limits = m
+            .take("limits")
+            .map(|n| self.process_limits(n))
+            .unwrap_or_default();
         let rate_limit_store = m
             .take("rate_limit_store")
             .and_then(|n| self.rate_limit_store(n));
@@ -101,6 +106,7 @@ impl Reader {
             log_format: log_format?,
             shutdown_grace: shutdown_grace?,
             timeouts,
+            limits,
             rate_limit_store,
             tenants,
         })
@@ -301,24 +307,47 @@ impl Reader {
         let Some(mut m) = self.map(node, "timeouts") else {
             return t;
         };
-        if let Some(d) = m
-            .take("connect")
-            .and_then(|n| self.duration(n, "timeouts.connect"))
-        {
-            t.connect = d;
+        let fields: [(&str, &mut Duration); 9] = [
+            ("connect", &mut t.connect),
+            ("response_headers", &mut t.response_headers),
+            ("idle", &mut t.idle),
+            ("request_head", &mut t.request_head),
+            ("request_body_idle", &mut t.request_body_idle),
+            ("request_body", &mut t.request_body),
+            ("upstream_body_idle", &mut t.upstream_body_idle),
+            ("token_request", &mut t.token_request),
+            ("token_wait", &mut t.token_wait),
+        ];
+        let mut keys = Vec::with_capacity(fields.len());
+        for (key, slot) in fields {
+            keys.push(key);
+            let path = join("timeouts", key);
+            let Some(n) = m.take(key) else { continue };
+            match self.duration(n, &path) {
+                Some(d) if d.is_zero() => self.error(n.pos, &path, "must be longer than 0s"),
+                Some(d) => *slot = d,
+                None => {}
+            }
         }
-        let p = "timeouts.response_headers";
-        if let Some(d) = m.take("response_headers").and_then(|n| self.duration(n, p)) {
-            t.response_headers = d;
-        }
-        if let Some(d) = m
-            .take("idle")
-            .and_then(|n| self.duration(n, "timeouts.idle"))
-        {
-            t.idle = d;
-        }
-        self.finish(m, &["connect", "response_headers", "idle"]);
+        self.finish(m, &keys);
         t
+    }
+
+    /// Top-level `limits:` (the tenants' own `limits:` are read by [`Reader::limits`]).
+    fn process_limits(&mut self, node: &Node) -> ProcessLimits {
+        let mut l = ProcessLimits::default();
+        let Some(mut m) = self.map(node, "limits") else {
+            return l;
+        };
+        l.max_connections = m
+            .take("max_connections")
+            .and_then(|n| self.number(n, "limits.max_connections", 1, 10_000_000));
+        let p = "limits.max_buffered_bytes";
+        if let Some(n) = m.take("max_buffered_bytes").and_then(|n| self.size(n, p)) {
+            l.max_buffered_bytes = n;
+        }
+        self.finish(m, &["max_connections", "max_buffered_bytes"]);
+        l
     }
 
     fn tenants(&mut self, node: &Node) -> Vec<Tenant> {
