@@ -317,3 +317,6 @@ pub fn upstream_retry_after(headers: &HeaderMap) -> Duration {
         .and_then(|v| v.trim().parse::<u64>().ok());
     Duration::from_secs(secs.unwrap_or(1).clamp(1, 3600))
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,10 +12,12 @@
 //!   `timeouts.request_body_idle` or when it takes longer than `timeouts.request_body` in all:
 //!   the answer is 408 `GatewayRequestTimeout`, audited and counted like any other.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use http::header;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 
 use super::{Outgoing, too_large};
 use crate::body::{BodyError, TimedRequest};
@@ -71,12 +73,19 @@ impl Reading<'_> {
         if declared.is_some_and(|n| n > limit) {
             return Err(too_large(limit));
         }
-        let t = self.timeouts;
-        let timed = TimedRequest::new(incoming, t.request_body_idle, t.request_body);
         if !classify::needs_body(&parts.method, resource) {
+            if incoming.is_end_stream() {
+                // No body (a GET, say): nothing to wait for, no timers to set.
+                let body = crate::body::incoming(incoming);
+                return Ok((Outgoing::Streamed(body, Arc::default()), None, None));
+            }
+            let t = self.timeouts;
+            let timed = TimedRequest::new(incoming, t.request_body_idle, t.request_body);
             let flag = timed.timed_out();
             return Ok((Outgoing::Streamed(timed.boxed(), flag), None, None));
         }
+        let t = self.timeouts;
+        let timed = TimedRequest::new(incoming, t.request_body_idle, t.request_body);
         let limits = &self.tenant.limits;
         limits.pass_cooldown(&parts.method).await?;
         let slot = limits.acquire().await?;
