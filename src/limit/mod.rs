@@ -145,7 +145,7 @@ impl TenantLimits {
             cap: limits.concurrency() as usize,
             waiting: AtomicUsize::new(0),
             pool: previous.map_or_else(Arc::default, |p| Arc::clone(&p.pool)),
-            cooldown: Mutex::new(previous.map_or_else(Cooldown::default, |p| p.lock().clone())),
+            cooldown: Mutex::new(previous.map_or_else(Cooldown::default, |p| *p.lock())),
             store: store.filter(|_| limits.requests_per_second.is_some()),
             clock,
         }
