@@ -6,6 +6,8 @@
 //! - `GET .../leads`: status, headers and one chunk, then the socket closes (truncated);
 //! - any `POST`/`PATCH`: 204 once the whole body is read.
 
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
