@@ -8,12 +8,17 @@
 //!   Agents' traffic is never served here, and the agents' listener never serves these paths.
 //!
 //! The admin listener keeps serving during the shutdown grace period, so a load balancer sees
-//! `/readyz` turn 503 while requests drain.
+//! `/readyz` turn 503 while requests drain. It keeps one file descriptor in reserve: when the
+//! process runs out (EMFILE), the reserve is given up to accept the probe, so `/readyz` still
+//! answers 503 rather than the admin port going silent. Accept errors back off quietly
+//! ([`crate::server::AcceptBackoff`]); an admin connection lives at most
+//! [`ADMIN_CONNECTION_LIFETIME`].
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -27,7 +32,7 @@ use crate::gateway::{Gateway, Snapshot};
 use crate::metrics;
 
 /// The longest an admin connection stays open.
-pub const ADMIN_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+pub const ADMIN_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Process state that readiness depends on beyond the snapshot.
 #[derive(Default)]
@@ -92,13 +97,27 @@ pub async fn serve(
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let mut backoff = crate::server::AcceptBackoff::new("admin");
+    let mut spare = reserve();
     tokio::pin!(shutdown);
     loop {
+        if spare.is_none() {
+            spare = reserve();
+        }
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((s, _)) => {
                     backoff.succeeded(None);
                     s
+                }
+                Err(e) if out_of_files(&e) && spare.is_some() => {
+                    // The process is out of file descriptors: the reserved one lets `/readyz`
+                    // say so instead of the admin port going silent too.
+                    spare = None;
+                    let retry = tokio::time::timeout(Duration::from_millis(100), listener.accept());
+                    match retry.await {
+                        Ok(Ok((s, _))) => s,
+                        _ => continue,
+                    }
                 }
                 Err(e) => {
                     backoff.failed(&e, None).await;
@@ -120,6 +139,16 @@ pub async fn serve(
             let _ = tokio::time::timeout(ADMIN_CONNECTION_LIFETIME, conn).await;
         });
     }
+}
+
+/// A file descriptor held in reserve for the admin listener (`/dev/null`, opened once).
+fn reserve() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+/// EMFILE or ENFILE: the process or the system is out of file descriptors.
+fn out_of_files(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
 }
 
 impl Admin {

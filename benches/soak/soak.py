@@ -8,12 +8,15 @@ Scenarios (each prints its figures; a bound that does not hold is listed at the 
                    one, /readyz, log lines
   stalled-stream   Dataverse stops mid-body: time until the agent's stream ends as an error
   token-hang       the token endpoint never answers, no valid token: time to the 503
+  emfile           a second gateway with a file limit of 128 and a connection cap set above it:
+                   accept fails with EMFILE; log lines, /readyz, recovery
   steady+reloads   REQUESTS normal requests on 8 keep-alive connections with SIGHUP reloads
                    every 50 ms: failures, RSS at the start and the end of the phase
 """
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -97,7 +100,9 @@ def upstream(port, hang_tokens):
 
 
 # ------------------------------------------------------------------ the gateway
-def config(path):
+def config(path, gw=None, admin=None, max_connections=None):
+    gw, admin = gw or GW, admin or ADMIN
+    max_connections = max_connections or MAX_CONNECTIONS
     tenant = """  {name}:
     default: {default}
     dataverse:
@@ -112,8 +117,8 @@ def config(path):
       contacts: [GET, POST, PATCH]
       accounts: [GET]
 """
-    text = f"""listen: 127.0.0.1:{GW}
-admin_listen: 127.0.0.1:{ADMIN}
+    text = f"""listen: 127.0.0.1:{gw}
+admin_listen: 127.0.0.1:{admin}
 log_format: text
 audit:
   output: {WORK}/audit.jsonl
@@ -124,7 +129,7 @@ timeouts:
   upstream_body_idle: {UPSTREAM_IDLE:g}s
   token_wait: {TOKEN_WAIT:g}s
 limits:
-  max_connections: {MAX_CONNECTIONS}
+  max_connections: {max_connections}
   max_buffered_bytes: {BUDGET // MIB}MiB
 tenants:
 """ + tenant.format(name="contoso", default="true", port=UP_OK, csdl=CSDL, n=2) + tenant.format(
@@ -383,6 +388,56 @@ def steady(pid):
     check(end_rss - quarter < 16 * MIB, "steady: memory grew by 16 MiB or more")
 
 
+def emfile():
+    gw_port, admin_port = BASE + 4, BASE + 5
+    path, log_path = f"{WORK}/emfile.yaml", f"{WORK}/emfile.log"
+    config(path, gw_port, admin_port, max_connections=1000)
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    with open(log_path, "w") as log:
+        gw = subprocess.Popen([GATEWAY, "serve", "--config", path], stdout=subprocess.DEVNULL,
+                              stderr=log, env=dict(os.environ, RUST_LOG="info"), preexec_fn=low_limit)
+    try:
+        for _ in range(200):
+            try:
+                if get("/api/data/v9.2/contacts", port=gw_port)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        before = len(open(log_path).read().splitlines())
+        socks = []
+        for _ in range(200):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", gw_port), timeout=1))
+            except OSError:
+                break
+        time.sleep(1.0)
+        try:
+            ready = get("/readyz", port=admin_port, timeout=2)
+            reasons = [r for r in json.loads(ready[1])["reasons"] if "listener" in r]
+        except OSError:
+            ready, reasons = (0, b""), ["admin unreachable"]
+        during = open(log_path).read().splitlines()[before:]
+        for s in socks:
+            s.close()
+        time.sleep(HEAD_TIMEOUT + 1.5)
+        status = get("/api/data/v9.2/contacts", port=gw_port)[0]
+        after = open(log_path).read().splitlines()[before:]
+        failing = sum("accept failing" in l for l in after)
+        again = sum("accepting connections again" in l for l in after)
+        print(f"emfile: file limit 128, 200 silent connections: /readyz {ready[0]} ({reasons}); "
+              f"{len(during)} log lines in the second at EMFILE ({failing} 'accept failing', {again} "
+              f"'accepting again' by the end); a request after they closed: {status}")
+        check(ready[0] == 503 and reasons, "emfile: /readyz did not say so")
+        check(len(during) <= 5, "emfile: a log storm")
+        check(status == 200 and again >= 1, "emfile: did not recover")
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        gw.wait(timeout=40)
+
+
 def main():
     upstream(UP_OK, False)
     upstream(UP_HANG, True)
@@ -401,6 +456,7 @@ def main():
         over_cap(log_path)
         stalled_stream()
         token_hang()
+        emfile()
         steady(gw.pid)
     finally:
         gw.send_signal(signal.SIGTERM)
