@@ -13,7 +13,8 @@
 //! - at most `limits.max_connections` agent connections are open (default: from the process's
 //!   file limit, leaving room for upstream, admin and files); one over the cap is accepted and
 //!   at once answered 503 (plain HTTP) or closed (TLS), never left waiting. Reaching the cap
-//!   and leaving it are logged once each, and `/readyz` is 503 meanwhile ([`Listener`]);
+//!   and leaving it (a tenth below it) are logged once each, and `/readyz` is 503 meanwhile
+//!   ([`Listener`]);
 //! - a connection with no request in progress is closed after `timeouts.request_head`,
 //!   counted from accept (not from its first byte) and from the end of its last response;
 //! - accept errors (EMFILE...) back off exponentially up to [`ACCEPT_BACKOFF_MAX`] and are

@@ -17,11 +17,23 @@ use harness::*;
 async fn a_stalled_upstream_stream_ends_within_the_idle_timeout_and_frees_its_slot() {
     let gw = start(TIMEOUTS, 2).await;
     let started = Instant::now();
-    let reads = (0..2).map(|_| {
+    // One agent on HTTP/1.1 (the connection closes without the final chunk), one on HTTP/2
+    // (the stream is reset).
+    let reads = (0..2).map(|i| {
         let url = format!("{}/accounts", gw.url);
         tokio::spawn(async move {
-            let mut r = client().get(url).send().await.unwrap();
+            let agent = match i {
+                0 => client(),
+                _ => reqwest::Client::builder()
+                    .no_proxy()
+                    .http2_prior_knowledge()
+                    .build()
+                    .unwrap(),
+            };
+            let mut r = agent.get(url).send().await.unwrap();
             assert_eq!(r.status(), 200);
+            let h2 = r.version() == reqwest::Version::HTTP_2;
+            assert_eq!(h2, i == 1);
             let mut failed = false;
             loop {
                 match r.chunk().await {

@@ -95,7 +95,8 @@ impl Drop for Connection {
         // Leave the "at cap" state a tenth below the cap, so a full listener logs twice, not
         // once per connection.
         let cap = l.cap();
-        if open < cap - (cap / 10).max(1).min(cap) + 1 && l.at_cap.swap(false, Ordering::AcqRel) {
+        let low = cap.saturating_sub((cap / 10).max(1));
+        if open <= low && l.at_cap.swap(false, Ordering::AcqRel) {
             tracing::info!(
                 open,
                 cap,
