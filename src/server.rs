@@ -95,8 +95,8 @@ pub async fn serve_tls(
             () = &mut shutdown => break,
         };
         let Some(counted) = Listener::admit(&gateway) else {
-            refuse(stream, tls.is_some());
             gateway.metrics.connection_closed("over_capacity");
+            refuse(stream, tls.is_some());
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -213,9 +213,13 @@ fn connection_error(
     peer: std::net::SocketAddr,
     e: &(dyn std::error::Error + 'static),
 ) {
-    let too_large = e
-        .downcast_ref::<hyper::Error>()
-        .is_some_and(hyper::Error::is_parse_too_large);
+    let hyper_error = e.downcast_ref::<hyper::Error>();
+    if hyper_error.is_some_and(hyper::Error::is_timeout) {
+        // HTTP/1.1's own head timer (from the first byte) fired before the connection's.
+        gateway.metrics.connection_closed("head_timeout");
+        return;
+    }
+    let too_large = hyper_error.is_some_and(hyper::Error::is_parse_too_large);
     if too_large {
         gateway.metrics.connection_closed("head_too_large");
         let error = GatewayError::HeadersTooLarge(format!(

@@ -32,12 +32,20 @@ async fn silent_and_half_sent_connections_are_closed_within_the_head_timeout() {
         .await
         .unwrap();
     gw.served().await;
-    let bound = Duration::from_millis(300 + 700);
+    let bound = Duration::from_millis(300 + 1200);
     for tcp in silent.iter_mut().chain([&mut partial, &mut h2]) {
         closed_within(tcp, bound).await;
     }
+    // The counts follow each close within a moment.
+    let counted = async {
+        while gw.closed("head_timeout") < 202 || gw.gateway.listener.open() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), counted)
+        .await
+        .expect("every close counted, every connection gone");
     assert_eq!(gw.closed("head_timeout"), 202);
-    assert_eq!(gw.gateway.listener.open(), 0, "every connection is gone");
     gw.served().await;
 }
 
@@ -150,7 +158,7 @@ async fn a_stalled_write_body_is_answered_408_within_the_body_timeout() {
         assert_eq!(status, 408, "{text}");
         assert!(text.contains("GatewayRequestTimeout"), "{text}");
     }
-    assert!(started.elapsed() < Duration::from_millis(300 + 700));
+    assert!(started.elapsed() < Duration::from_millis(300 + 1200));
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(5), get)
             .await
@@ -199,7 +207,7 @@ async fn a_body_sent_a_byte_at_a_time_is_cut_off_at_the_total_body_timeout() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(1800),
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
         "answered after {took:?}; request_body is 1s"
     );
 }

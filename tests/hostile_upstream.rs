@@ -56,7 +56,7 @@ async fn a_stalled_upstream_stream_ends_within_the_idle_timeout_and_frees_its_sl
         vec![true, true],
         "each ends as an error, not as a complete body"
     );
-    assert!(started.elapsed() < Duration::from_millis(300 + 900));
+    assert!(started.elapsed() < Duration::from_millis(300 + 1500));
     assert_eq!(gw.gateway.snapshot().tenants[0].limits.in_flight(), 0);
     gw.served().await;
     let audit = gw.audit();
@@ -167,7 +167,7 @@ async fn with_the_token_endpoint_hanging_requests_get_503_fast() {
     .unwrap();
     assert_eq!(r.status(), 503);
     let first = started.elapsed();
-    assert!(first < Duration::from_millis(300 + 500), "{first:?}");
+    assert!(first < Duration::from_millis(300 + 1200), "{first:?}");
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "GatewayTokenUnavailable");
     assert!(
@@ -185,7 +185,7 @@ async fn with_the_token_endpoint_hanging_requests_get_503_fast() {
             .await
             .unwrap();
         assert_eq!(r.status(), 503);
-        assert!(started.elapsed() < Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_millis(500));
     }
     assert_eq!(
         gw.upstream.state.token_requests.load(Ordering::SeqCst),
