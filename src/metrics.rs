@@ -232,7 +232,7 @@ pub fn tenant(name: &str) -> TenantLabel {
 
 impl Metrics {
     /// Counts an agent connection closed or refused by the gateway: `head_timeout`,
-    /// `over_capacity` or `head_too_large`.
+    /// `response_unread`, `over_capacity` or `head_too_large`.
     pub fn connection_closed(&self, reason: &'static str) {
         self.connections_closed
             .get_or_create(&ReasonLabel { reason })
@@ -304,7 +304,7 @@ impl Metrics {
         );
         r.register(
             "agent_connections_closed",
-            "Agent connections the gateway closed or refused: head_timeout, over_capacity, head_too_large",
+            "Agent connections the gateway closed or refused: head_timeout, response_unread, over_capacity, head_too_large",
             self.connections_closed.clone(),
         );
         r.register(

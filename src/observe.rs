@@ -104,6 +104,10 @@ pub fn track(
 }
 
 impl Observed {
+    fn connection(&self) -> Option<&crate::server::RequestGuard> {
+        self.pending.as_ref().and_then(|p| p.ex.connection.as_ref())
+    }
+
     /// The body failed: record why (the status line was already sent).
     fn failed(&mut self, e: &BodyError) {
         if let Some(p) = &mut self.pending
@@ -143,7 +147,14 @@ impl Body for Observed {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        let connection = this.pending.as_ref().and_then(|p| p.ex.connection.as_ref());
+        if let Some(c) = connection {
+            c.asked();
+        }
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let (Some(c), Some(Ok(_))) = (this.connection(), &frame) {
+            c.delivered();
+        }
         match &frame {
             Some(Ok(f)) => {
                 if let Some(data) = f.data_ref() {

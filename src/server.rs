@@ -17,6 +17,9 @@
 //!   ([`Listener`]);
 //! - a connection with no request in progress is closed after `timeouts.request_head`,
 //!   counted from accept (not from its first byte) and from the end of its last response;
+//! - a connection whose agent leaves a response piece unread for `timeouts.response_body_idle`
+//!   (a slow or stopped reader) is closed, so it cannot hold its tenant's slot and upstream
+//!   connection for as long as it likes;
 //! - accept errors (EMFILE...) back off exponentially up to [`ACCEPT_BACKOFF_MAX`] and are
 //!   logged once when they start and once when accepting works again ([`AcceptBackoff`]).
 
@@ -38,7 +41,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 mod connections;
 
-pub use connections::{AcceptBackoff, Activity, Listener, RequestGuard, file_limit};
+pub use connections::{AcceptBackoff, Activity, Closed, Listener, RequestGuard, file_limit};
 
 use crate::body::{self, BoxBody};
 use crate::error::{GatewayError, error_body};
@@ -109,7 +112,8 @@ pub async fn serve_tls(
         let gateway = Arc::clone(&gateway);
         tokio::spawn(async move {
             let _counted = counted;
-            let limit = gateway.snapshot().config.timeouts.request_head;
+            let timeouts = gateway.snapshot().config.timeouts;
+            let (idle, unread) = (timeouts.request_head, timeouts.response_body_idle);
             let served = async {
                 match acceptor {
                     None => {
@@ -125,9 +129,13 @@ pub async fn serve_tls(
             };
             let result = tokio::select! {
                 r = served => r,
-                () = activity.idle_for(limit) => {
-                    gateway.metrics.connection_closed("head_timeout");
-                    tracing::debug!(%peer, "connection closed: no request within timeouts.request_head");
+                closed = activity.closing(idle, unread) => {
+                    let reason = match closed {
+                        Closed::Idle => "head_timeout",
+                        Closed::Unread => "response_unread",
+                    };
+                    gateway.metrics.connection_closed(reason);
+                    tracing::debug!(%peer, reason, "connection closed by its timer");
                     None
                 }
             };

@@ -282,3 +282,33 @@ async fn a_request_head_over_the_limits_is_answered_431_audited_and_counted() {
     assert_eq!(gw.errors("-", "GatewayHeadersTooLarge"), 1);
     assert_eq!(gw.closed("head_too_large"), 1);
 }
+
+#[tokio::test]
+async fn an_agent_that_stops_reading_is_disconnected_and_frees_its_slot() {
+    let gw = start(TIMEOUTS, 2).await;
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET /api/data/v9.2/annotations HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // The agent reads nothing: once the socket buffers are full, the gateway cannot write.
+    let tenant = &gw.gateway.snapshot().tenants[0];
+    let started = async {
+        while tenant.limits.in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), started)
+        .await
+        .unwrap();
+    let freed = async {
+        while tenant.limits.in_flight() > 0 || gw.closed("response_unread") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), freed)
+        .await
+        .expect("the stopped reader is disconnected and its slot freed");
+    assert_eq!(gw.closed("response_unread"), 1);
+    assert_eq!(gw.closed("head_timeout"), 0);
+    gw.served().await;
+}

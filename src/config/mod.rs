@@ -123,6 +123,9 @@ pub struct Timeouts {
     /// Longest pause between two pieces of Dataverse's response body (60s): the agent's stream
     /// ends as an error.
     pub upstream_body_idle: Duration,
+    /// Longest time an agent may leave a piece of its response unread (60s): the connection is
+    /// closed (a stopped reader holds no slot for longer).
+    pub response_body_idle: Duration,
     /// One token request to Entra ID or the managed identity endpoint (10s).
     pub token_request: Duration,
     /// Longest time a request waits for a token being fetched when no valid one is cached
@@ -140,6 +143,7 @@ impl Default for Timeouts {
             request_body_idle: Duration::from_secs(30),
             request_body: Duration::from_secs(120),
             upstream_body_idle: Duration::from_secs(60),
+            response_body_idle: Duration::from_secs(60),
             token_request: Duration::from_secs(10),
             token_wait: Duration::from_secs(2),
         }

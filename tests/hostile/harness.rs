@@ -21,6 +21,7 @@ pub const TIMEOUTS: &str = "timeouts:
   request_body_idle: 300ms
   request_body: 1s
   upstream_body_idle: 300ms
+  response_body_idle: 300ms
   token_wait: 300ms
 ";
 
@@ -41,7 +42,7 @@ pub fn yaml(
     max_concurrent: u32,
 ) -> String {
     format!(
-        "{head}audit:\n  output: {audit}\ntenants:\n  contoso:\n    default: true\n    dataverse:\n      url: {url}\n      metadata_file: {csdl}\n    auth:\n      tenant_id: 00000000-0000-0000-0000-000000000001\n      client_id: 00000000-0000-0000-0000-000000000002\n      authority: {url}\n      client_secret: \"not-a-real-secret\"\n    limits:\n      max_concurrent: {max_concurrent}\n    allow:\n      contacts: [GET, POST, PATCH]\n      accounts: [GET]\n      leads: [GET]\n",
+        "{head}audit:\n  output: {audit}\ntenants:\n  contoso:\n    default: true\n    dataverse:\n      url: {url}\n      metadata_file: {csdl}\n    auth:\n      tenant_id: 00000000-0000-0000-0000-000000000001\n      client_id: 00000000-0000-0000-0000-000000000002\n      authority: {url}\n      client_secret: \"not-a-real-secret\"\n    limits:\n      max_concurrent: {max_concurrent}\n    allow:\n      contacts: [GET, POST, PATCH]\n      accounts: [GET]\n      leads: [GET]\n      annotations: [GET]\n",
         audit = audit.display(),
         url = upstream.url(),
         csdl = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/metadata.xml"),

@@ -4,6 +4,7 @@
 //! - `GET .../contacts`: a small JSON page, after `delay_ms` (concurrency is recorded);
 //! - `GET .../accounts`: status, headers and one chunk, then silence (a stalled stream);
 //! - `GET .../leads`: status, headers and one chunk, then the socket closes (truncated);
+//! - `GET .../annotations`: a 64 MiB body, written as fast as the reader takes it;
 //! - any `POST`/`PATCH`: 204 once the whole body is read.
 
 #![allow(dead_code)]
@@ -111,6 +112,19 @@ async fn serve(mut tcp: TcpStream, state: Arc<State>) {
         if path.contains("/accounts") {
             let _ = tcp.write_all(chunked_head.as_bytes()).await;
             std::future::pending::<()>().await;
+        }
+        if path.contains("/annotations") {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 67108864\r\n\r\n";
+            if tcp.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let block = vec![b'x'; 1 << 20];
+            for _ in 0..64 {
+                if tcp.write_all(&block).await.is_err() {
+                    return;
+                }
+            }
+            continue;
         }
         if path.contains("/leads") {
             let _ = tcp.write_all(chunked_head.as_bytes()).await;

@@ -33,10 +33,11 @@ fn every_bound_has_its_documented_default() {
             secs(t.request_body_idle),
             secs(t.request_body),
             secs(t.upstream_body_idle),
+            secs(t.response_body_idle),
             secs(t.token_request),
             secs(t.token_wait),
         ],
-        [10, 120, 90, 30, 30, 120, 60, 10, 2]
+        [10, 120, 90, 30, 30, 120, 60, 60, 10, 2]
     );
     assert_eq!(c.limits.max_buffered_bytes, 256 << 20);
     assert_eq!(c.limits.max_connections, None);
@@ -52,6 +53,7 @@ fn every_timeout_and_budget_is_read() {
   request_body_idle: 250ms
   request_body: 1m
   upstream_body_idle: 2s
+  response_body_idle: 4s
   token_request: 3s
   token_wait: 500ms
 limits:
@@ -65,6 +67,7 @@ limits:
     assert_eq!(t.request_body_idle, Duration::from_millis(250));
     assert_eq!(t.request_body, Duration::from_secs(60));
     assert_eq!(t.upstream_body_idle, Duration::from_secs(2));
+    assert_eq!(t.response_body_idle, Duration::from_secs(4));
     assert_eq!(t.token_request, Duration::from_secs(3));
     assert_eq!(t.token_wait, Duration::from_millis(500));
     assert_eq!(c.limits.max_connections, Some(1000));

@@ -51,7 +51,7 @@ impl Reader {
         let Some(mut m) = self.map(node, "timeouts") else {
             return t;
         };
-        let fields: [(&str, &mut Duration); 9] = [
+        let fields: [(&str, &mut Duration); 10] = [
             ("connect", &mut t.connect),
             ("response_headers", &mut t.response_headers),
             ("idle", &mut t.idle),
@@ -59,6 +59,7 @@ impl Reader {
             ("request_body_idle", &mut t.request_body_idle),
             ("request_body", &mut t.request_body),
             ("upstream_body_idle", &mut t.upstream_body_idle),
+            ("response_body_idle", &mut t.response_body_idle),
             ("token_request", &mut t.token_request),
             ("token_wait", &mut t.token_wait),
         ];
