@@ -7,6 +7,7 @@ Scenarios (each prints its figures; a bound that does not hold is listed at the 
   over-cap         more silent connections than limits.max_connections: time to refuse a new
                    one, /readyz, log lines
   stalled-stream   Dataverse stops mid-body: time until the agent's stream ends as an error
+  stopped-reader   agents that ask for a 64 MiB body and never read it: time until disconnected
   token-hang       the token endpoint never answers, no valid token: time to the 503
   emfile           a second gateway with a file limit of 128 and a connection cap set above it:
                    accept fails with EMFILE; log lines, /readyz, recovery
@@ -78,6 +79,13 @@ def upstream(port, hang_tokens):
                 elif method != "GET":
                     conn.sendall(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                     continue
+                elif "/annotations" in path:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+                                 b"content-length: 67108864\r\n\r\n")
+                    block = b"x" * MIB
+                    for _ in range(64):
+                        conn.sendall(block)
+                    continue
                 elif "/accounts" in path:
                     conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                                  b"transfer-encoding: chunked\r\n\r\n10\r\n{\"value\":[{\"a\":1\r\n")
@@ -116,6 +124,7 @@ def config(path, gw=None, admin=None, max_connections=None):
     allow:
       contacts: [GET, POST, PATCH]
       accounts: [GET]
+      annotations: [GET]
 """
     text = f"""listen: 127.0.0.1:{gw}
 admin_listen: 127.0.0.1:{admin}
@@ -127,6 +136,7 @@ timeouts:
   request_body_idle: {BODY_IDLE:g}s
   request_body: 30s
   upstream_body_idle: {UPSTREAM_IDLE:g}s
+  response_body_idle: {UPSTREAM_IDLE:g}s
   token_wait: {TOKEN_WAIT:g}s
 limits:
   max_connections: {max_connections}
@@ -322,6 +332,33 @@ def stalled_stream():
           "stalled-stream: not ended as an error within the idle timeout")
 
 
+def metric(name):
+    text = get("/metrics", port=ADMIN)[1].decode()
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name))
+
+
+def stopped_reader():
+    name = 'dataverse_gateway_agent_connections_closed_total{reason="response_unread"}'
+    before = metric(name)
+    socks = []
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", GW))
+        s.sendall(b"GET /api/data/v9.2/annotations HTTP/1.1\r\nHost: soak\r\n\r\n")
+        socks.append(s)
+    start = time.monotonic()
+    while metric(name) - before < 10 and time.monotonic() - start < UPSTREAM_IDLE + 20:
+        time.sleep(0.1)
+    took = time.monotonic() - start
+    closed = int(metric(name) - before)
+    in_flight = metric("dataverse_gateway_in_flight_requests")
+    for s in socks:
+        s.close()
+    print(f"stopped-reader: 10 agents that never read a 64 MiB body: {closed} disconnected within "
+          f"{took:.2f} s of asking (response_body_idle {UPSTREAM_IDLE:g} s, after the socket buffers "
+          f"filled); requests in flight afterwards {in_flight:.0f}")
+    check(closed == 10 and took < UPSTREAM_IDLE + 5, "stopped-reader: not disconnected in time")
+
+
 def token_hang():
     times = []
     for _ in range(3):
@@ -455,6 +492,7 @@ def main():
         silent()
         over_cap(log_path)
         stalled_stream()
+        stopped_reader()
         token_hang()
         emfile()
         steady(gw.pid)
