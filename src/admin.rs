@@ -1,18 +1,24 @@
 //! The admin listener (`admin_listen`): `/metrics`, `/healthz`, `/readyz`. Nothing else.
 //!
 //! - `/healthz`: 200 while the process serves (liveness).
-//! - `/readyz`: 200 when the config is loaded, the gateway is not draining for shutdown, and
-//!   every tenant holds a valid token and its metadata; otherwise 503 with the reasons (tenant
-//!   names only).
+//! - `/readyz`: 200 when the config is loaded, the gateway is not draining for shutdown, the
+//!   agents' listener can take connections (not at `limits.max_connections`, accept not
+//!   failing), and every tenant holds a valid token and its metadata; otherwise 503 with the
+//!   reasons (tenant names only).
 //!   Agents' traffic is never served here, and the agents' listener never serves these paths.
 //!
 //! The admin listener keeps serving during the shutdown grace period, so a load balancer sees
-//! `/readyz` turn 503 while requests drain.
+//! `/readyz` turn 503 while requests drain. It keeps one file descriptor in reserve: when the
+//! process runs out (EMFILE), the reserve is given up to accept the probe, so `/readyz` still
+//! answers 503 rather than the admin port going silent. Accept errors back off quietly
+//! ([`crate::server::AcceptBackoff`]); an admin connection lives at most
+//! [`ADMIN_CONNECTION_LIFETIME`].
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -24,6 +30,9 @@ use tokio::net::TcpListener;
 use crate::body::{self, BoxBody};
 use crate::gateway::{Gateway, Snapshot};
 use crate::metrics;
+
+/// The longest an admin connection stays open.
+pub const ADMIN_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Process state that readiness depends on beyond the snapshot.
 #[derive(Default)]
@@ -43,11 +52,16 @@ impl Health {
 }
 
 /// Why the gateway is not ready; empty when it is.
-pub fn not_ready(snapshot: &Snapshot, draining: bool) -> Vec<String> {
+pub fn not_ready(
+    snapshot: &Snapshot,
+    draining: bool,
+    listener_reason: Option<String>,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if draining {
         reasons.push("shutting down".to_string());
     }
+    reasons.extend(listener_reason);
     for t in &snapshot.tenants {
         if t.token.expires_in().is_none() {
             reasons.push(format!("tenant {} has no valid token", t.config.name));
@@ -82,13 +96,31 @@ pub async fn serve(
         registry,
     });
     let builder = auto::Builder::new(TokioExecutor::new());
+    let mut backoff = crate::server::AcceptBackoff::new("admin");
+    let mut spare = reserve();
     tokio::pin!(shutdown);
     loop {
+        if spare.is_none() {
+            spare = reserve();
+        }
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
+                Ok((s, _)) => {
+                    backoff.succeeded(None);
+                    s
+                }
+                Err(e) if out_of_files(&e) && spare.is_some() => {
+                    // The process is out of file descriptors: the reserved one lets `/readyz`
+                    // say so instead of the admin port going silent too.
+                    spare = None;
+                    let retry = tokio::time::timeout(Duration::from_millis(100), listener.accept());
+                    match retry.await {
+                        Ok(Ok((s, _))) => s,
+                        _ => continue,
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
+                    backoff.failed(&e, None).await;
                     continue;
                 }
             },
@@ -102,10 +134,21 @@ pub async fn serve(
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
+        // Bounded like every wait: a scraper reconnects, a silent client is closed.
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = tokio::time::timeout(ADMIN_CONNECTION_LIFETIME, conn).await;
         });
     }
+}
+
+/// A file descriptor held in reserve for the admin listener (`/dev/null`, opened once).
+fn reserve() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+/// EMFILE or ENFILE: the process or the system is out of file descriptors.
+fn out_of_files(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
 }
 
 impl Admin {
@@ -125,7 +168,11 @@ impl Admin {
             ),
             "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
             "/readyz" => {
-                let reasons = not_ready(&self.gateway.snapshot(), self.health.draining());
+                let reasons = not_ready(
+                    &self.gateway.snapshot(),
+                    self.health.draining(),
+                    self.gateway.listener.not_accepting(),
+                );
                 let status = if reasons.is_empty() {
                     StatusCode::OK
                 } else {

@@ -43,6 +43,25 @@ pub enum GatewayError {
     TokenUnavailable(String),
     #[error("{0}")]
     UpstreamTimeout(String),
+    /// The agent's request head or body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The request head is over the gateway's limits (answered by the HTTP layer itself).
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    /// A budget of the process is spent (buffered bodies); come back shortly.
+    #[error("{message}")]
+    Overloaded {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// Dataverse's response body broke off after the status was sent: the agent's stream ends
+    /// as an error (recorded in the audit log and metrics; never a response of its own).
+    #[error("{0}")]
+    UpstreamTruncated(String),
+    /// Dataverse's response body paused longer than `timeouts.upstream_body_idle` (as above).
+    #[error("{0}")]
+    UpstreamStalled(String),
 }
 
 impl GatewayError {
@@ -57,6 +76,11 @@ impl GatewayError {
             GatewayError::Upstream(_) => StatusCode::BAD_GATEWAY,
             GatewayError::TokenUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            GatewayError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            GatewayError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::UpstreamTruncated(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamStalled(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -72,6 +96,11 @@ impl GatewayError {
             GatewayError::Upstream(_) => "GatewayUpstreamError",
             GatewayError::TokenUnavailable(_) => "GatewayTokenUnavailable",
             GatewayError::UpstreamTimeout(_) => "GatewayUpstreamTimeout",
+            GatewayError::RequestTimeout(_) => "GatewayRequestTimeout",
+            GatewayError::HeadersTooLarge(_) => "GatewayHeadersTooLarge",
+            GatewayError::Overloaded { .. } => "GatewayOverloaded",
+            GatewayError::UpstreamTruncated(_) => "GatewayUpstreamTruncated",
+            GatewayError::UpstreamStalled(_) => "GatewayUpstreamStalled",
         }
     }
 
@@ -81,11 +110,15 @@ impl GatewayError {
             | GatewayError::Unauthorized(_)
             | GatewayError::PolicyDenied(_)
             | GatewayError::NotFound(_)
-            | GatewayError::PayloadTooLarge(_) => Fault::Downstream,
-            GatewayError::RateLimited { .. } => Fault::Gateway,
+            | GatewayError::PayloadTooLarge(_)
+            | GatewayError::RequestTimeout(_)
+            | GatewayError::HeadersTooLarge(_) => Fault::Downstream,
+            GatewayError::RateLimited { .. } | GatewayError::Overloaded { .. } => Fault::Gateway,
             GatewayError::Upstream(_)
             | GatewayError::TokenUnavailable(_)
-            | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
+            | GatewayError::UpstreamTimeout(_)
+            | GatewayError::UpstreamTruncated(_)
+            | GatewayError::UpstreamStalled(_) => Fault::Upstream,
         }
     }
 
@@ -97,12 +130,18 @@ impl GatewayError {
                 | GatewayError::Upstream(_)
                 | GatewayError::TokenUnavailable(_)
                 | GatewayError::UpstreamTimeout(_)
+                | GatewayError::Overloaded { .. }
+                | GatewayError::UpstreamTruncated(_)
+                | GatewayError::UpstreamStalled(_)
         )
     }
 
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             GatewayError::RateLimited {
+                retry_after_secs, ..
+            }
+            | GatewayError::Overloaded {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,

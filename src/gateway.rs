@@ -7,7 +7,10 @@
 //! settings did not change, so a reload never drops a cache or resets a rate.
 //! Each tenant's metadata is filled from `metadata_file` at build time or fetched from the org
 //! in the background; until it is loaded, requests that need it are denied (fail closed).
-//! [`Metrics`] and the audit sink belong to the process, not to a snapshot.
+//! A tenant whose `limits` changed gets a new limiter that shares the old one's count of
+//! requests in flight (and its cooldown), so the new cap holds across the reload.
+//! [`Metrics`], the audit sink, the buffered-body [`Budget`] and the agents' [`Listener`] state
+//! belong to the process, not to a snapshot.
 
 use std::sync::Arc;
 
@@ -17,10 +20,12 @@ use crate::audit::AuditSink;
 use crate::clock::Clock;
 use crate::config::{Config, Tenant};
 use crate::limit::TenantLimits;
+use crate::limit::budget::Budget;
 use crate::limit::redis::{OnError, RedisStore};
 use crate::metadata::Metadata;
 use crate::metrics::Metrics;
 use crate::route::Routes;
+use crate::server::Listener;
 use crate::token::TokenSource;
 use crate::token::registry::Registry;
 use crate::upstream::{Upstream, UpstreamError};
@@ -64,6 +69,10 @@ pub struct Gateway {
     audit: std::sync::OnceLock<AuditSink>,
     /// Token sources shared by tenants with the same key, and across swaps.
     tokens: Registry,
+    /// Request bodies held in memory, all requests together (`limits.max_buffered_bytes`).
+    pub budget: Arc<Budget>,
+    /// The agents' listener: open connections, the cap, whether it can accept.
+    pub listener: Listener,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +89,8 @@ impl Gateway {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, BuildError> {
         let tokens = Registry::default();
         let metrics = Metrics::default();
+        let budget = Budget::new(config.limits.max_buffered_bytes);
+        let listener = Listener::new(config.limits.max_connections);
         let snapshot = build(config, &clock, None, &tokens, &metrics)?;
         let gateway = Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -88,6 +99,8 @@ impl Gateway {
             unrouted: crate::metrics::TenantSeries::new(&metrics, crate::metrics::NO_TENANT),
             metrics,
             audit: std::sync::OnceLock::new(),
+            budget,
+            listener,
         });
         crate::metadata_loader::start(&gateway.snapshot());
         Ok(gateway)
@@ -117,6 +130,10 @@ impl Gateway {
             &self.metrics,
         )?);
         crate::metadata_loader::start(&snapshot);
+        self.budget
+            .set_max(snapshot.config.limits.max_buffered_bytes);
+        self.listener
+            .set_cap(snapshot.config.limits.max_connections);
         self.snapshot.store(snapshot);
         Ok(())
     }
@@ -129,8 +146,11 @@ fn build(
     tokens: &Registry,
     metrics: &Metrics,
 ) -> Result<Snapshot, BuildError> {
+    // The timeouts the connections and the token client are built with.
+    let built_with = |t: &crate::config::Timeouts| (t.connect, t.idle, t.token_request);
     let same_upstream = previous.filter(|p| {
-        p.config.upstream_tls == config.upstream_tls && p.config.timeouts == config.timeouts
+        p.config.upstream_tls == config.upstream_tls
+            && built_with(&p.config.timeouts) == built_with(&config.timeouts)
     });
     let upstream = match same_upstream {
         Some(p) => p.upstream.clone(),
@@ -159,11 +179,12 @@ fn build(
         let token = tokens.source(&t.auth, &upstream.entra, clock);
         let limits = match before {
             Some(o) if o.config.limits == t.limits && same_store => Arc::clone(&o.limits),
-            _ => Arc::new(TenantLimits::new(
+            _ => Arc::new(TenantLimits::carrying(
                 &t.name,
                 &t.limits,
                 store.clone(),
                 Arc::clone(clock),
+                before.map(|o| &*o.limits),
             )),
         };
         let metadata = match (&t.dataverse.metadata_file, before) {

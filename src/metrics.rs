@@ -8,8 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -18,6 +17,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::gateway::Gateway;
+
+mod collect;
+use collect::TokenCollector;
 
 /// The `Content-Type` of the Prometheus text format served at `/metrics`.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -52,6 +54,18 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// A gateway-made error (or a broken upstream body) by tenant and error code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub tenant: String,
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenResultLabels {
     tenant: String,
@@ -76,6 +90,12 @@ pub struct Metrics {
     pub upstream_throttled: Family<TenantLabel, Counter>,
     pub reloads: Family<ResultLabel, Counter>,
     pub audit_dropped: Counter,
+    /// Gateway error answers and broken upstream bodies, by tenant and code.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Upstream response bodies that broke off (`truncated`) or paused too long (`stalled`).
+    pub upstream_body_errors: Family<ErrorLabels, Counter>,
+    /// Agent connections the gateway closed or refused itself, by reason.
+    pub connections_closed: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -96,6 +116,9 @@ impl Default for Metrics {
             upstream_throttled: Family::default(),
             reloads,
             audit_dropped: Counter::default(),
+            errors: Family::default(),
+            upstream_body_errors: Family::default(),
+            connections_closed: Family::default(),
         }
     }
 }
@@ -169,6 +192,28 @@ impl TenantSeries {
             .inc();
     }
 
+    /// Counts an error answer (or a broken upstream body) of this tenant.
+    pub fn error(&self, code: &'static str) {
+        self.families
+            .errors
+            .get_or_create(&ErrorLabels {
+                tenant: self.tenant.clone(),
+                code,
+            })
+            .inc();
+    }
+
+    /// Counts an upstream body that broke off or stalled.
+    pub fn upstream_body_error(&self, code: &'static str) {
+        self.families
+            .upstream_body_errors
+            .get_or_create(&ErrorLabels {
+                tenant: self.tenant.clone(),
+                code,
+            })
+            .inc();
+    }
+
     /// The handle in `cell`: this tenant's series of `family`, looked up the first time.
     fn handle<'a, M: Clone>(
         &self,
@@ -186,6 +231,14 @@ pub fn tenant(name: &str) -> TenantLabel {
 }
 
 impl Metrics {
+    /// Counts an agent connection closed or refused by the gateway: `head_timeout`,
+    /// `response_unread`, `over_capacity` or `head_too_large`.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// Counts one configuration reload attempt: `ok` or `error`.
     pub fn reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
@@ -240,6 +293,21 @@ impl Metrics {
             self.audit_dropped.clone(),
         );
         r.register(
+            "errors",
+            "Answers the gateway made itself, and upstream bodies that broke off, by tenant and error code",
+            self.errors.clone(),
+        );
+        r.register(
+            "upstream_body_errors",
+            "Dataverse response bodies that ended early after the status was sent, by tenant and code (GatewayUpstreamTruncated, GatewayUpstreamStalled)",
+            self.upstream_body_errors.clone(),
+        );
+        r.register(
+            "agent_connections_closed",
+            "Agent connections the gateway closed or refused: head_timeout, response_unread, over_capacity, head_too_large",
+            self.connections_closed.clone(),
+        );
+        r.register(
             "build_info",
             "Build information (label: version)",
             BuildInfo,
@@ -264,76 +332,6 @@ impl EncodeMetric for BuildInfo {
 
     fn metric_type(&self) -> MetricType {
         MetricType::Gauge
-    }
-}
-
-/// Token figures per tenant, read from the current snapshot at scrape time.
-struct TokenCollector {
-    gateway: Arc<Gateway>,
-}
-
-impl std::fmt::Debug for TokenCollector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenCollector")
-    }
-}
-
-impl Collector for TokenCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snapshot = self.gateway.snapshot();
-        let mut family = encoder.encode_descriptor(
-            "token_requests",
-            "Token requests to Entra ID by tenant and result (since the tenant's auth settings last changed)",
-            None,
-            MetricType::Counter,
-        )?;
-        for t in &snapshot.tenants {
-            let (ok, failed) = t.token.outcomes();
-            for (result, n) in [("ok", ok), ("error", failed)] {
-                let labels = TokenResultLabels {
-                    tenant: t.config.name.clone(),
-                    result: result.into(),
-                };
-                family
-                    .encode_family(&labels)?
-                    .encode_counter::<TenantLabel, u64, f64>(&n, None)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
-            "token_expiry_seconds",
-            "Seconds until the tenant's cached token expires (0: no valid token)",
-            None,
-            MetricType::Gauge,
-        )?;
-        for t in &snapshot.tenants {
-            let secs = t.token.expires_in().map_or(0, |d| d.as_secs() as i64);
-            family
-                .encode_family(&tenant(&t.config.name))?
-                .encode_gauge(&secs)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "metadata_loaded",
-            "1 when the tenant's org metadata is loaded (requests that need it are denied otherwise)",
-            None,
-            MetricType::Gauge,
-        )?;
-        for t in &snapshot.tenants {
-            let loaded = i64::from(t.metadata().is_some());
-            family
-                .encode_family(&tenant(&t.config.name))?
-                .encode_gauge(&loaded)?;
-        }
-        if let Some(store) = &snapshot.store {
-            let up = i64::from(store.healthy());
-            let mut g = encoder.encode_descriptor(
-                "rate_limit_store_up",
-                "1 when the shared rate-limit store (Redis) answered the last call",
-                None,
-                MetricType::Gauge,
-            )?;
-            g.encode_gauge(&up)?;
-        }
-        Ok(())
     }
 }
 

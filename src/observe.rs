@@ -6,6 +6,12 @@
 //! `bytes_out` therefore cover the whole streamed body. [`InFlight`] keeps the in-flight gauge
 //! right even when a request is cancelled before it has a response. Request body bytes are
 //! counted by [`count_body`] as they are forwarded.
+//!
+//! A response body that fails (Dataverse's body broke off or stalled after the status was sent)
+//! is recorded as such: `error` set (`GatewayUpstreamTruncated`, `GatewayUpstreamStalled`),
+//! `completed: false`, and counted in `upstream_body_errors`; an agent that went away leaves
+//! `error` empty. Every gateway error code is counted in `errors` by tenant, and a request
+//! head the HTTP layer refused (431) is audited and counted through [`refused_head`].
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -98,6 +104,33 @@ pub fn track(
 }
 
 impl Observed {
+    fn connection(&self) -> Option<&crate::server::RequestGuard> {
+        self.pending.as_ref().and_then(|p| p.ex.connection.as_ref())
+    }
+
+    /// The body failed: record why (the status line was already sent).
+    fn failed(&mut self, e: &BodyError) {
+        if let Some(p) = &mut self.pending
+            && p.ex.error.is_none()
+        {
+            let tenant = p.ex.tenant.as_ref().map_or("-", |t| t.config.name.as_str());
+            let error = match e {
+                BodyError::Stalled(_) => GatewayError::UpstreamStalled(format!(
+                    "Dataverse for tenant {tenant} stopped sending the response body: {e}"
+                )),
+                _ => GatewayError::UpstreamTruncated(format!(
+                    "Dataverse's response body for tenant {tenant} broke off: {e}"
+                )),
+            };
+            tracing::warn!(tenant, request_id = p.ex.request_id.to_str().unwrap_or(""), error = %error, "upstream response body failed; the agent's stream ends as an error");
+            if let Some(t) = &p.ex.tenant {
+                t.series.upstream_body_error(error.code());
+            }
+            p.ex.error = Some(error);
+        }
+        self.finish(false);
+    }
+
     fn finish(&mut self, completed: bool) {
         if let Some(p) = self.pending.take() {
             finish(p, self.bytes_out, completed);
@@ -114,7 +147,14 @@ impl Body for Observed {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        let connection = this.pending.as_ref().and_then(|p| p.ex.connection.as_ref());
+        if let Some(c) = connection {
+            c.asked();
+        }
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let (Some(c), Some(Ok(_))) = (this.connection(), &frame) {
+            c.delivered();
+        }
         match &frame {
             Some(Ok(f)) => {
                 if let Some(data) = f.data_ref() {
@@ -124,7 +164,7 @@ impl Body for Observed {
                     this.finish(true);
                 }
             }
-            Some(Err(_)) => this.finish(false),
+            Some(Err(e)) => this.failed(e),
             None => this.finish(true),
         }
         Poll::Ready(frame)
@@ -172,8 +212,11 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
     if let Some(d) = ex.upstream_latency {
         series.upstream_duration(d.as_secs_f64());
     }
-    if matches!(ex.error, Some(GatewayError::RateLimited { .. })) {
-        series.rate_limited();
+    if let Some(e) = &ex.error {
+        series.error(e.code());
+        if matches!(e, GatewayError::RateLimited { .. }) {
+            series.rate_limited();
+        }
     }
     if ex.upstream_status == Some(429) {
         series.upstream_throttled();
@@ -222,4 +265,35 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         bytes_in,
         bytes_out,
     );
+}
+
+/// A request the HTTP layer refused before the gateway saw it (a head over the limits: 431):
+/// counted and audited like every other answer, with what is known (nothing of the request).
+pub fn refused_head(gateway: &Gateway, error: &GatewayError) {
+    let status = error.status().as_u16();
+    let series = &gateway.unrouted;
+    series.request("none", status);
+    series.error(error.code());
+    if let Some(sink) = gateway.audit() {
+        let reason = error.to_string();
+        sink.write(&Record {
+            timestamp: SystemTime::now(),
+            request_id: "",
+            tenant: None,
+            client: None,
+            method: "",
+            path: String::new(),
+            access: &[],
+            decision: "none",
+            reason: &reason,
+            error: Some(error.code()),
+            status,
+            upstream_status: None,
+            completed: true,
+            latency: std::time::Duration::ZERO,
+            upstream_latency: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+    }
 }

@@ -12,8 +12,9 @@
 //!   request waits behind another's stream.
 //! - a request that was never written (the connection closed while it was idle) is sent again,
 //!   at most once on a new connection; a request that was written is never sent again.
-//! - idle connections unused for `idle_timeout` are closed when next seen; at most
-//!   [`MAX_IDLE`] are kept.
+//! - idle connections unused for `idle_timeout` are closed by a background reaper (every half
+//!   `idle_timeout`, so none outlives it by more than half of it) and when next seen; at most
+//!   [`MAX_IDLE`] are kept. The reaper ends when the org's client is dropped.
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
@@ -209,6 +210,33 @@ impl OrgClient {
         if idle.h1.len() < MAX_IDLE {
             idle.h1.push((conn, Instant::now()));
         }
+    }
+
+    /// Starts the task that closes idle connections unused for `idle_timeout` (once per
+    /// client; needs a Tokio runtime, else connections are only reaped when next seen).
+    pub fn start_reaper(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        let every = (self.idle_timeout / 2).max(Duration::from_millis(10));
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(org) = weak.upgrade() else { return };
+                org.reap();
+            }
+        });
+    }
+
+    /// Closes (drops) the idle connections unused for `idle_timeout` or already closed.
+    fn reap(&self) {
+        let timeout = self.idle_timeout;
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.h1
+            .retain(|(c, since)| !c.is_closed() && since.elapsed() < timeout);
     }
 
     fn forget_h2(&self) {

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,6 +29,9 @@ use crate::policy::{self, Decision};
 use crate::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind, rewrite_url};
 use crate::secret::Secret;
 use crate::{clients, observe};
+
+mod reading;
+use reading::{Reading, body_timeout};
 
 // Header names, built at compile time.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -57,11 +60,22 @@ pub struct Exchange {
     pub rate: Option<crate::limit::RateState>,
     /// A throttled request was retried by the gateway.
     pub retried: bool,
+    /// Marks the agent's connection busy until the request is finished.
+    pub connection: Option<crate::server::RequestGuard>,
 }
 
 impl Gateway {
     /// Serves one agent request. Never fails: errors become Dataverse-shaped responses.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<BoxBody> {
+        self.handle_on(req, None).await
+    }
+
+    /// [`Gateway::handle`] for a request of a connection whose activity `connection` tracks.
+    pub async fn handle_on(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        connection: Option<crate::server::RequestGuard>,
+    ) -> Response<BoxBody> {
         let started = Instant::now();
         let in_flight = observe::InFlight::enter(&self);
         let request_id = headers::agent_request_id(req.headers()).unwrap_or_else(new_request_id);
@@ -78,9 +92,10 @@ impl Gateway {
             bytes_in: Arc::default(),
             rate: None,
             retried: false,
+            connection,
         };
         let snapshot = self.snapshot();
-        let mut response = match proxy(&snapshot, req, &mut ex).await {
+        let mut response = match proxy(&self, &snapshot, req, &mut ex).await {
             Ok(r) => r,
             Err(e) => {
                 let r = respond_error(&e);
@@ -140,6 +155,7 @@ pub fn respond_error(e: &GatewayError) -> Response<BoxBody> {
 }
 
 async fn proxy(
+    gateway: &Gateway,
     snapshot: &Snapshot,
     req: Request<Incoming>,
     ex: &mut Exchange,
@@ -171,13 +187,14 @@ async fn proxy(
     let base = &urls.gateway[which];
     let json = &origin.json[which];
     let (parts, incoming) = req.into_parts();
-    let body = read_or_stream(
-        incoming,
-        &parts,
-        routed.resource,
-        tenant.config.limits.max_body_bytes,
-    )
-    .await?;
+    let reading = Reading {
+        gateway,
+        tenant,
+        timeouts: &snapshot.config.timeouts,
+    };
+    let (body, slot, charge) = reading
+        .read_or_stream(incoming, &parts, routed.resource)
+        .await?;
     let meta = tenant.metadata();
     let inspected = inspect::inspect(
         &inspect::Tenant {
@@ -208,8 +225,12 @@ async fn proxy(
         query: uri.query(),
         decision: &decision,
     };
-    let (response, lease, slot) = forward.send_with_limits(body, ex).await?;
-    respond(response, &dv.url, base, json, lease, Some(slot))
+    let sent = forward.send_with_limits(body, slot, ex).await;
+    // The buffered body has been written upstream (or given up): its bytes leave the budget.
+    drop(charge);
+    let (response, lease, slot) = sent?;
+    let idle = snapshot.config.timeouts.upstream_body_idle;
+    respond(response, &dv.url, base, json, lease, Some(slot), idle)
 }
 
 /// The rate phase: admits the request or answers 429; either way the response carries the
@@ -231,40 +252,17 @@ async fn limit_rate(tenant: &TenantRuntime, ex: &mut Exchange) -> Result<(), Gat
 /// A request body on its way upstream.
 enum Outgoing {
     Buffered(Bytes),
-    Streamed(BoxBody),
+    /// Streamed, with the flag its [`body::TimedRequest`] sets when the agent was too slow.
+    Streamed(BoxBody, Arc<AtomicBool>),
 }
 
 impl Outgoing {
     fn buffered(&self) -> Option<&[u8]> {
         match self {
             Outgoing::Buffered(b) => Some(b),
-            Outgoing::Streamed(_) => None,
+            Outgoing::Streamed(..) => None,
         }
     }
-}
-
-/// Bodies the policy reads are buffered up to the limit; the others stream (a declared length
-/// over the limit is refused up front).
-async fn read_or_stream(
-    incoming: Incoming,
-    parts: &http::request::Parts,
-    resource: &str,
-    limit: u64,
-) -> Result<Outgoing, GatewayError> {
-    if classify::needs_body(&parts.method, resource) {
-        return Ok(Outgoing::Buffered(
-            read_body(incoming, &parts.headers, limit).await?,
-        ));
-    }
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
-    }
-    Ok(Outgoing::Streamed(body::incoming(incoming)))
 }
 
 fn too_large(limit: u64) -> GatewayError {
@@ -286,30 +284,41 @@ struct Forward<'a> {
 impl Forward<'_> {
     /// Cooldown, concurrency slot, token, send; a throttled GET/HEAD is retried once after its
     /// `Retry-After` when the tenant's `retry_throttled` allows it.
+    /// `early`: the slot taken before a buffered body was read (used for the first attempt).
     async fn send_with_limits(
         &self,
         body: Outgoing,
+        mut early: Option<crate::limit::Slot>,
         ex: &mut Exchange,
     ) -> Result<(Response<Incoming>, Lease, crate::limit::Slot), GatewayError> {
         let limits = &self.tenant.limits;
         let bodyless = match &body {
             Outgoing::Buffered(b) => b.is_empty(),
-            Outgoing::Streamed(s) => hyper::body::Body::is_end_stream(s),
+            Outgoing::Streamed(s, _) => hyper::body::Body::is_end_stream(s),
+        };
+        let timed_out = match &body {
+            Outgoing::Streamed(_, flag) => Some(Arc::clone(flag)),
+            Outgoing::Buffered(_) => None,
         };
         let mut body = Some(body);
         let mut reauthorized = false;
         loop {
-            limits.pass_cooldown(&self.parts.method).await?;
-            let slot = limits.acquire().await?;
+            let slot = match early.take() {
+                Some(slot) => slot,
+                None => {
+                    limits.pass_cooldown(&self.parts.method).await?;
+                    limits.acquire().await?
+                }
+            };
             let token = self
                 .tenant
                 .token
-                .token()
+                .token_within(Some(self.snapshot.config.timeouts.token_wait))
                 .await
                 .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
             let outgoing = match body.take() {
                 Some(Outgoing::Buffered(b)) => body::full(b),
-                Some(Outgoing::Streamed(s)) => s,
+                Some(Outgoing::Streamed(s, _)) => s,
                 None => body::empty(),
             };
             let req = upstream_request(
@@ -324,7 +333,18 @@ impl Forward<'_> {
             )?
             .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
             let sent = Instant::now();
-            let (response, lease) = send(self.snapshot, self.tenant, req).await?;
+            let (response, lease) = match send(self.snapshot, self.tenant, req).await {
+                Ok(r) => r,
+                // The agent's streamed body was too slow: that is what broke the request.
+                Err(_)
+                    if timed_out
+                        .as_ref()
+                        .is_some_and(|f| f.load(Ordering::Acquire)) =>
+                {
+                    return Err(body_timeout(&self.snapshot.config.timeouts));
+                }
+                Err(e) => return Err(e),
+            };
             ex.upstream_latency = Some(sent.elapsed());
             ex.upstream_status = Some(response.status().as_u16());
             if response.status() == http::StatusCode::UNAUTHORIZED && !reauthorized {
@@ -351,30 +371,6 @@ impl Forward<'_> {
             ex.retried = true;
             drop(slot);
         }
-    }
-}
-
-/// Reads a body the policy must inspect, up to `limit` bytes (413 beyond).
-async fn read_body(
-    incoming: Incoming,
-    headers: &HeaderMap,
-    limit: u64,
-) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
-    }
-    let limited =
-        http_body_util::Limited::new(incoming, usize::try_from(limit).unwrap_or(usize::MAX));
-    match http_body_util::BodyExt::collect(limited).await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
-        Err(_) => Err(GatewayError::BadRequest(
-            "the request body could not be read".into(),
-        )),
     }
 }
 
@@ -576,6 +572,7 @@ fn respond(
     json: &Arc<JsonTarget>,
     lease: Lease,
     permit: Option<crate::limit::Slot>,
+    idle: Duration,
 ) -> Result<Response<BoxBody>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
     headers::clean_response_headers(&mut parts.headers);
@@ -613,7 +610,9 @@ fn respond(
         }
         None => None,
     };
-    let body = Streamed::new(incoming, rewriter, permit).with_lease(lease);
+    let body = Streamed::new(incoming, rewriter, permit)
+        .with_lease(lease)
+        .with_idle_timeout(idle);
     Ok(Response::from_parts(
         parts,
         http_body_util::BodyExt::boxed(body),

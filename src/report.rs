@@ -58,6 +58,14 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
             meta.push("$metadata".into());
         }
         let _ = writeln!(out, "  metadata reads: {}", meta.join(", "));
+        let _ = match t.limits.max_concurrent {
+            Some(n) => writeln!(out, "  in flight to Dataverse: at most {n}"),
+            None => writeln!(
+                out,
+                "  in flight to Dataverse: at most {} (default: max_concurrent not set; Dataverse fails beyond 52 per app user)",
+                crate::config::DEFAULT_MAX_CONCURRENT
+            ),
+        };
         if !t.policy.allow_uninspectable.is_empty() {
             let kinds = t.policy.allow_uninspectable.join(", ");
             let _ = writeln!(out, "  UNINSPECTABLE queries allowed: {kinds}");
@@ -102,4 +110,27 @@ pub fn explanation(tenant: &str, method: &str, url: &str, d: &Decision) -> Strin
         let _ = writeln!(out, "  adds: If-Match: * (PATCH must not create rows)");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn check_prints_each_tenants_concurrency_cap_and_says_when_it_is_the_default() {
+        let text = "tenants:
+  a:
+    dataverse: { url: https://a.crm.dynamics.com }
+    auth: { tenant_id: t, client_id: c, client_secret: { env: DVGW_TEST_UNSET } }
+  b:
+    dataverse: { url: https://b.crm.dynamics.com }
+    auth: { tenant_id: t, client_id: c2, client_secret: { env: DVGW_TEST_UNSET } }
+    limits: { max_concurrent: 8 }
+";
+        let (config, warnings) = crate::config::parse_str(text, "g.yaml").unwrap();
+        let out = super::policy_matrix(&config, &warnings);
+        assert!(
+            out.contains("in flight to Dataverse: at most 52 (default: max_concurrent not set"),
+            "{out}"
+        );
+        assert!(out.contains("in flight to Dataverse: at most 8\n"), "{out}");
+    }
 }

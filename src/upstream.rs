@@ -72,7 +72,7 @@ impl Upstream {
         let entra = reqwest::Client::builder()
             .tls_backend_preconfigured(entra_tls)
             .connect_timeout(timeouts.connect)
-            .timeout(Duration::from_secs(30))
+            .timeout(timeouts.token_request)
             .build()
             .map_err(|e| UpstreamError::Client(e.to_string()))?;
         Ok(Upstream {
@@ -93,6 +93,7 @@ impl Upstream {
         let org =
             OrgClient::new(url, self.connector.clone(), self.idle).map_err(UpstreamError::Org)?;
         let org = Arc::new(org);
+        org.start_reaper();
         orgs.insert(url.to_string(), Arc::clone(&org));
         Ok(org)
     }

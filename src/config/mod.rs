@@ -35,6 +35,8 @@ pub struct Config {
     /// How long in-flight requests may run on after SIGTERM/SIGINT (default 30s).
     pub shutdown_grace: Duration,
     pub timeouts: Timeouts,
+    /// Process-wide budgets (top-level `limits:`).
+    pub limits: ProcessLimits,
     /// Limits shared by every replica, in Redis (optional).
     pub rate_limit_store: Option<RateLimitStore>,
     pub tenants: Vec<Tenant>,
@@ -102,13 +104,33 @@ pub enum LogFormat {
     Text,
 }
 
-/// Upstream timeouts. Defaults: connect 10s, response headers 120s (Dataverse's own request
-/// timeout is 2 minutes), idle pooled connections 90s.
+/// Every wait the gateway makes, bounded (`timeouts:`). Defaults in [`Timeouts::default`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// TCP + TLS connect to Dataverse and Entra ID (10s).
     pub connect: Duration,
+    /// Until Dataverse starts answering (120s: its own request limit is 2 minutes) -> 504.
     pub response_headers: Duration,
+    /// Pooled upstream connections unused this long are closed (90s).
     pub idle: Duration,
+    /// An agent connection with no request in progress: from accept to a complete request head,
+    /// and between requests on a kept-alive connection (30s). Closed beyond.
+    pub request_head: Duration,
+    /// Longest pause between two pieces of an agent's request body (30s) -> 408.
+    pub request_body_idle: Duration,
+    /// Longest time to receive a whole request body the gateway reads (120s) -> 408.
+    pub request_body: Duration,
+    /// Longest pause between two pieces of Dataverse's response body (60s): the agent's stream
+    /// ends as an error.
+    pub upstream_body_idle: Duration,
+    /// Longest time an agent may leave a piece of its response unread (60s): the connection is
+    /// closed (a stopped reader holds no slot for longer).
+    pub response_body_idle: Duration,
+    /// One token request to Entra ID or the managed identity endpoint (10s).
+    pub token_request: Duration,
+    /// Longest time a request waits for a token being fetched when no valid one is cached
+    /// (2s) -> 503 `GatewayTokenUnavailable`; the fetch itself goes on in the background.
+    pub token_wait: Duration,
 }
 
 impl Default for Timeouts {
@@ -117,8 +139,48 @@ impl Default for Timeouts {
             connect: Duration::from_secs(10),
             response_headers: Duration::from_secs(120),
             idle: Duration::from_secs(90),
+            request_head: Duration::from_secs(30),
+            request_body_idle: Duration::from_secs(30),
+            request_body: Duration::from_secs(120),
+            upstream_body_idle: Duration::from_secs(60),
+            response_body_idle: Duration::from_secs(60),
+            token_request: Duration::from_secs(10),
+            token_wait: Duration::from_secs(2),
         }
     }
+}
+
+/// Process-wide budgets (top-level `limits:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessLimits {
+    /// Most agent connections open at once; `None`: derived from the file limit at start
+    /// ([`default_max_connections`]).
+    pub max_connections: Option<u32>,
+    /// All request bodies the gateway holds in memory together (256 MiB): 503 with
+    /// `Retry-After` beyond.
+    pub max_buffered_bytes: u64,
+}
+
+impl Default for ProcessLimits {
+    fn default() -> Self {
+        ProcessLimits {
+            max_connections: None,
+            max_buffered_bytes: 256 << 20,
+        }
+    }
+}
+
+/// File descriptors kept for upstream connections, the admin listener, the audit file and
+/// the config file when the connection cap is derived from the file limit.
+pub const FD_RESERVE: u64 = 256;
+
+/// The default agent connection cap for a process allowed `nofile` open files: three quarters
+/// of it, and at least [`FD_RESERVE`] below it (never under 16).
+pub fn default_max_connections(nofile: u64) -> u32 {
+    let cap = (nofile / 4 * 3)
+        .min(nofile.saturating_sub(FD_RESERVE))
+        .max(16);
+    u32::try_from(cap).unwrap_or(u32::MAX)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -204,7 +266,11 @@ pub enum AssertionAlg {
     Rs256,
 }
 
-/// Per-tenant traffic limits. `None` means unlimited.
+/// In flight to Dataverse per tenant when `max_concurrent` is not set: Dataverse fails beyond 52
+/// concurrent requests per application user.
+pub const DEFAULT_MAX_CONCURRENT: u32 = 52;
+
+/// Per-tenant traffic limits. `None` means unlimited (`max_concurrent`: [`DEFAULT_MAX_CONCURRENT`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     pub requests_per_second: Option<u32>,
@@ -216,6 +282,13 @@ pub struct Limits {
     /// `retry_throttled.max_wait`: GET/HEAD requests that meet a Dataverse cooldown no longer
     /// than this wait and are retried by the gateway.
     pub retry_throttled: Option<Duration>,
+}
+
+impl Limits {
+    /// The cap on requests in flight to Dataverse: `max_concurrent`, else 52.
+    pub fn concurrency(&self) -> u32 {
+        self.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT)
+    }
 }
 
 impl Default for Limits {

@@ -403,6 +403,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
+#[cfg(test)]
+mod bounds_tests;
 mod credential;
 mod ops;
 mod policy;

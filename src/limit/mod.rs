@@ -5,14 +5,18 @@
 //! budget; these limits keep them inside it. Invariants:
 //! - a request over the rate gets 429 with `Retry-After` in whole seconds (rounded up); every
 //!   response of a rate-limited tenant carries `RateLimit-Policy` and `RateLimit`;
-//! - at most `max_concurrent` requests are in flight to Dataverse; extra ones wait in a bounded
-//!   line up to `queue_timeout`, then get 429;
+//! - at most `max_concurrent` (default 52, Dataverse's per-user limit) requests are in flight to
+//!   Dataverse; extra ones wait in a bounded line ([`MIN_LINE`], or 4x the cap) up to
+//!   `queue_timeout`, then get 429. The count
+//!   of requests in flight lives in a [`Pool`] that a limiter rebuilt by a reload shares with the
+//!   one it replaces, so a reload that changes `limits` never lets more than the new cap through;
 //! - after Dataverse answers 429, no request of that tenant is sent until its `Retry-After`
 //!   has passed (the gateway answers 429 itself); then half the concurrency for a window;
 //! - with a shared store, the rate and the cooldown are decided in Redis for all replicas.
 //!
 //! Time comes from the injected clock, waits included.
 
+pub mod budget;
 pub mod cooldown;
 pub mod rate;
 pub mod redis;
@@ -22,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::Limits;
@@ -31,9 +35,33 @@ use cooldown::{Cooldown, Phase, retry_after_secs};
 use rate::{LocalRate, Rate, Verdict};
 use redis::{OnError, RedisStore};
 
-/// Dataverse fails beyond 52 concurrent requests per user; half of it while ramping up when
-/// the tenant sets no cap of its own.
-const DATAVERSE_CONCURRENCY: usize = 52;
+/// The shortest line of requests waiting for a slot (it is 4x the cap when that is longer):
+/// a waiting request costs a small future, and the connection cap bounds them all.
+pub const MIN_LINE: usize = 1024;
+
+/// The requests of one tenant in flight to Dataverse, shared across reloads.
+#[derive(Default)]
+pub struct Pool {
+    in_flight: AtomicUsize,
+    /// Signalled when a slot is given back.
+    freed: Notify,
+}
+
+impl Pool {
+    /// Takes a slot when fewer than `cap` are taken.
+    fn try_take(&self, cap: usize) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
 
 pub struct TenantLimits {
     name: String,
@@ -41,9 +69,10 @@ pub struct TenantLimits {
     rate: Option<(Rate, LocalRate)>,
     /// The `RateLimit-Policy` value of `rate`.
     policy: Option<HeaderValue>,
-    slots: Option<Arc<Semaphore>>,
+    /// The cap on requests in flight (`max_concurrent`, default 52).
+    cap: usize,
     waiting: AtomicUsize,
-    in_flight: Arc<AtomicUsize>,
+    pool: Arc<Pool>,
     cooldown: Mutex<Cooldown>,
     store: Option<Arc<RedisStore>>,
     clock: Arc<dyn Clock>,
@@ -51,13 +80,13 @@ pub struct TenantLimits {
 
 /// Held while a request is in flight to Dataverse (until its response body ends).
 pub struct Slot {
-    _permit: Option<OwnedSemaphorePermit>,
-    in_flight: Arc<AtomicUsize>,
+    pool: Arc<Pool>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.pool.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.pool.freed.notify_one();
     }
 }
 
@@ -89,6 +118,18 @@ impl TenantLimits {
         store: Option<Arc<RedisStore>>,
         clock: Arc<dyn Clock>,
     ) -> TenantLimits {
+        Self::carrying(name, limits, store, clock, None)
+    }
+
+    /// A limiter for new `limits` that replaces `previous`: the requests `previous` let in
+    /// count against the new cap, and its cooldown carries over.
+    pub fn carrying(
+        name: &str,
+        limits: &Limits,
+        store: Option<Arc<RedisStore>>,
+        clock: Arc<dyn Clock>,
+        previous: Option<&TenantLimits>,
+    ) -> TenantLimits {
         let rate = limits.requests_per_second.map(|per_second| {
             let r = Rate {
                 per_second,
@@ -101,12 +142,10 @@ impl TenantLimits {
             limits: *limits,
             policy: rate.as_ref().and_then(|(r, _)| rate::policy_header(*r)),
             rate,
-            slots: limits
-                .max_concurrent
-                .map(|n| Arc::new(Semaphore::new(n as usize))),
+            cap: limits.concurrency() as usize,
             waiting: AtomicUsize::new(0),
-            in_flight: Arc::default(),
-            cooldown: Mutex::new(Cooldown::default()),
+            pool: previous.map_or_else(Arc::default, |p| Arc::clone(&p.pool)),
+            cooldown: Mutex::new(previous.map_or_else(Cooldown::default, |p| *p.lock())),
             store: store.filter(|_| limits.requests_per_second.is_some()),
             clock,
         }
@@ -207,39 +246,31 @@ impl TenantLimits {
                 .is_some_and(|max| retry_after <= max)
     }
 
+    /// Requests of this tenant in flight to Dataverse now.
+    pub fn in_flight(&self) -> usize {
+        self.pool.in_flight()
+    }
+
     /// A slot among the tenant's in-flight requests, waiting (bounded) up to `queue_timeout`.
     pub async fn acquire(&self) -> Result<Slot, GatewayError> {
         let ramping = matches!(self.lock().phase(self.clock.now()), Phase::Ramping);
-        let cap = match (&self.slots, ramping) {
-            (Some(_), true) => Some((self.limits.max_concurrent.unwrap_or(1) as usize / 2).max(1)),
-            (None, true) => Some(DATAVERSE_CONCURRENCY / 2),
-            _ => None,
-        };
-        if cap.is_some_and(|c| self.in_flight.load(Ordering::Relaxed) >= c) {
+        if ramping && self.pool.in_flight() >= (self.cap / 2).max(1) {
             let msg = format!(
                 "tenant {} is ramping up after Dataverse throttling; retry shortly",
                 self.name
             );
             return Err(limited(msg, Duration::from_secs(1)));
         }
-        let permit = match &self.slots {
-            Some(sem) => Some(self.wait_for_slot(sem).await?),
-            None => None,
-        };
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if !self.pool.try_take(self.cap) {
+            self.wait_for_slot().await?;
+        }
         Ok(Slot {
-            _permit: permit,
-            in_flight: Arc::clone(&self.in_flight),
+            pool: Arc::clone(&self.pool),
         })
     }
 
-    async fn wait_for_slot(
-        &self,
-        sem: &Arc<Semaphore>,
-    ) -> Result<OwnedSemaphorePermit, GatewayError> {
-        if let Ok(p) = Arc::clone(sem).try_acquire_owned() {
-            return Ok(p);
-        }
+    /// Waits in the bounded line until a slot is taken or `queue_timeout` has passed.
+    async fn wait_for_slot(&self) -> Result<(), GatewayError> {
         let full = || {
             limited(
                 format!(
@@ -249,15 +280,25 @@ impl TenantLimits {
                 Duration::from_secs(1),
             )
         };
-        let bound = self.limits.max_concurrent.unwrap_or(1) as usize * 4;
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= bound {
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= (self.cap * 4).max(MIN_LINE) {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             return Err(full());
         }
-        let deadline = self.clock.now() + self.limits.queue_timeout;
-        let result = tokio::select! {
-            p = Arc::clone(sem).acquire_owned() => p.map_err(|_| full()),
-            () = self.clock.sleep_until(deadline) => Err(full()),
+        let deadline = self
+            .clock
+            .sleep_until(self.clock.now() + self.limits.queue_timeout);
+        tokio::pin!(deadline);
+        let result = loop {
+            let freed = self.pool.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.pool.try_take(self.cap) {
+                break Ok(());
+            }
+            tokio::select! {
+                () = &mut freed => {}
+                () = &mut deadline => break Err(full()),
+            }
         };
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         result
@@ -276,3 +317,6 @@ pub fn upstream_retry_after(headers: &HeaderMap) -> Duration {
         .and_then(|v| v.trim().parse::<u64>().ok());
     Duration::from_secs(secs.unwrap_or(1).clamp(1, 3600))
 }
+
+#[cfg(test)]
+mod tests;

@@ -144,6 +144,34 @@ async fn http1_connections_are_reused_only_after_the_body_ends() {
 }
 
 #[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout_without_another_request() {
+    let server = h1_server(None).await;
+    let idle = Duration::from_millis(200);
+    let connector = org_connector(plain_tls(), Duration::from_secs(5));
+    let origin = format!("http://{}", server.addr);
+    let org = Arc::new(OrgClient::new(&origin, connector, idle).unwrap());
+    org.start_reaper();
+    let (resp, lease) = org.send(get("/api/one")).await.unwrap();
+    text(resp).await;
+    lease.release();
+    let started = std::time::Instant::now();
+    // The lease is given back once the connection has seen the end of the message.
+    while org.idle_open() == 0 && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(org.idle_open(), 1, "kept idle for reuse");
+    while org.idle_open() > 0 && started.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closed_after = started.elapsed();
+    assert_eq!(org.idle_open(), 0, "the reaper closed it");
+    assert!(
+        closed_after < idle * 2 + Duration::from_millis(500),
+        "closed {closed_after:?} after release; idle timeout {idle:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_request_never_waits_behind_a_stream_in_progress() {
     let (chunks, rx) = mpsc::channel(4);
     let server = h1_server(Some(rx)).await;

@@ -34,6 +34,9 @@ pub enum EntraError {
     Unreachable(String),
     /// The secret reference could not be read.
     Credential(String),
+    /// No valid token, and the token request in flight has not answered within the time a
+    /// request may wait for it (`timeouts.token_wait`).
+    Pending { waited_ms: u128 },
 }
 
 impl fmt::Display for EntraError {
@@ -76,6 +79,10 @@ impl fmt::Display for EntraError {
                 write!(f, "the Entra ID token endpoint is unreachable: {why}")
             }
             EntraError::Credential(why) => write!(f, "the client credential cannot be read: {why}"),
+            EntraError::Pending { waited_ms } => write!(
+                f,
+                "no valid token: the token request has not been answered after {waited_ms} ms; retry shortly"
+            ),
         }
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! Invariants:
 //! - at most one token request per source is in flight: N concurrent callers on a cold or
-//!   expired cache cause exactly one request;
+//!   expired cache cause exactly one request. It runs in its own task, bounded by
+//!   `timeouts.token_request`; a caller that stops waiting does not cancel it;
+//! - a request without a valid token waits for that fetch at most `timeouts.token_wait`
+//!   counted from when the fetch STARTED ([`TokenSource::token_within`]): while a fetch hangs,
+//!   later requests fail at once (503 `GatewayTokenUnavailable`) instead of queueing behind it;
 //! - a token is never handed out within [`EXPIRY_MARGIN`] of its expiry;
 //! - from the refresh point (`refresh_in` when Entra gives it, else about 80% of the lifetime
 //!   with jitter, never later than [`REFRESH_BEFORE_EXPIRY`] before expiry) a background task
@@ -90,6 +94,8 @@ pub fn refresh_at(
 struct State {
     cached: Option<Cached>,
     failure: Option<(Instant, Duration, EntraError)>,
+    /// When the token request in flight started (single flight).
+    fetching: Option<Instant>,
 }
 
 /// The token source of one (authority, tenant, client, scope, credential).
@@ -99,7 +105,8 @@ pub struct TokenSource {
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
-    flight: tokio::sync::Mutex<()>,
+    /// Signalled when a fetch finishes (either way).
+    fetched: tokio::sync::Notify,
     requests: AtomicU64,
     /// Finished token requests by outcome (for metrics).
     outcomes: [AtomicU64; 2],
@@ -115,7 +122,7 @@ impl TokenSource {
             http,
             clock,
             state: Mutex::new(State::default()),
-            flight: tokio::sync::Mutex::new(()),
+            fetched: tokio::sync::Notify::new(),
             requests: AtomicU64::new(0),
             outcomes: [AtomicU64::new(0), AtomicU64::new(0)],
             background: AtomicBool::new(false),
@@ -181,8 +188,18 @@ impl TokenSource {
         }
     }
 
-    /// A valid token, from cache or freshly obtained.
+    /// A valid token, from cache or freshly obtained (waiting as long as the token request
+    /// takes; it is bounded by `timeouts.token_request`).
     pub async fn token(self: &Arc<Self>) -> Result<Secret, EntraError> {
+        self.token_within(None).await
+    }
+
+    /// A valid token; without one, waits for the token request in flight until `wait` after
+    /// it started, then fails with [`EntraError::Pending`].
+    pub async fn token_within(
+        self: &Arc<Self>,
+        wait: Option<Duration>,
+    ) -> Result<Secret, EntraError> {
         self.start_background();
         match self.cached() {
             Ok(Some((token, Freshness::Fresh))) => return Ok(token),
@@ -193,14 +210,32 @@ impl TokenSource {
             Ok(None) => {}
             Err(e) => return Err(e),
         }
-        let _flight = self.flight.lock().await;
-        // Someone else may have refreshed (or failed) while we waited.
-        match self.cached() {
-            Ok(Some((token, _))) => return Ok(token),
-            Ok(None) => {}
-            Err(e) => return Err(e),
+        loop {
+            let fetched = self.fetched.notified();
+            tokio::pin!(fetched);
+            fetched.as_mut().enable();
+            // Someone else may have fetched (or failed) meanwhile.
+            match self.cached() {
+                Ok(Some((token, _))) => return Ok(token),
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+            let since = self.start_fetch();
+            let Some(wait) = wait else {
+                fetched.await;
+                continue;
+            };
+            let now = self.clock.now();
+            if now >= since + wait {
+                return Err(EntraError::Pending {
+                    waited_ms: (now - since).as_millis(),
+                });
+            }
+            tokio::select! {
+                () = &mut fetched => {}
+                () = self.clock.sleep_until(since + wait) => {}
+            }
         }
-        self.fetch().await
     }
 
     /// Dataverse refused `rejected` (401): forget it, so the next [`TokenSource::token`] call
@@ -242,22 +277,26 @@ impl TokenSource {
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
-        if self.flight.try_lock().is_err() {
-            return;
+        if self.refresh_due() {
+            self.start_fetch();
         }
-        let this = Arc::clone(self);
-        tokio::spawn(async move { this.refresh_if_due().await });
     }
 
-    async fn refresh_if_due(&self) {
-        let Ok(_flight) = self.flight.try_lock() else {
-            return;
-        };
-        if self.refresh_due()
-            && let Err(e) = self.fetch().await
-        {
-            tracing::warn!(error = %e, "background token refresh failed; a still-valid token keeps serving");
+    /// Starts the token request unless one is in flight; returns when the one in flight began.
+    fn start_fetch(self: &Arc<Self>) -> Instant {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = state.fetching {
+            return since;
         }
+        let now = self.clock.now();
+        state.fetching = Some(now);
+        drop(state);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = this.fetch().await;
+            this.fetched.notify_waiters();
+        });
+        now
     }
 
     /// Starts the task that refreshes proactively, once per source; it ends with the source.
@@ -270,12 +309,12 @@ impl TokenSource {
             loop {
                 tokio::time::sleep(REFRESH_POLL).await;
                 let Some(this) = weak.upgrade() else { return };
-                this.refresh_if_due().await;
+                this.refresh_in_background();
             }
         });
     }
 
-    /// Requests a token now. Callers hold the flight lock.
+    /// Requests a token now. Only [`TokenSource::start_fetch`]'s task calls it.
     async fn fetch(&self) -> Result<Secret, EntraError> {
         let started = self.clock.now();
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -285,6 +324,7 @@ impl TokenSource {
             .await;
         self.outcomes[usize::from(result.is_err())].fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.fetching = None;
         match result {
             Ok(issued) => {
                 let expires_at = started + issued.expires_in;
@@ -306,8 +346,27 @@ impl TokenSource {
                     } => FAILURE_BACKOFF.max(Duration::from_secs(*s)),
                     _ => FAILURE_BACKOFF,
                 };
-                tracing::error!(client_id = %self.auth.client_id, error = %e, "token request failed");
-                state.failure = Some((self.clock.now(), backoff, e.clone()));
+                let now = self.clock.now();
+                let valid_for = state.cached.as_ref().and_then(|c| {
+                    (freshness(now, c.expires_at, c.refresh_at) != Freshness::Expired)
+                        .then(|| (c.expires_at - EXPIRY_MARGIN).saturating_duration_since(now))
+                });
+                match valid_for {
+                    Some(left) => tracing::warn!(
+                        client_id = %self.auth.client_id,
+                        error = %e,
+                        retry_in_s = backoff.as_secs(),
+                        valid_for_s = left.as_secs(),
+                        "token refresh failed; the cached token stays in use until it expires"
+                    ),
+                    None => tracing::error!(
+                        client_id = %self.auth.client_id,
+                        error = %e,
+                        retry_in_s = backoff.as_secs(),
+                        "token request failed and no valid token is cached: requests get 503 GatewayTokenUnavailable until one is obtained"
+                    ),
+                }
+                state.failure = Some((now, backoff, e.clone()));
                 Err(e)
             }
         }
@@ -350,3 +409,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod wait_tests;

@@ -1,4 +1,5 @@
-//! Readers for the operational keys of `gateway.yaml`: `audit` and `log_format`.
+//! Readers for the operational keys of `gateway.yaml`: `audit`, `log_format`, `timeouts` and
+//! the top-level `limits`.
 
 use super::*;
 
@@ -43,6 +44,55 @@ impl Reader {
                 None
             }
         }
+    }
+
+    pub(super) fn timeouts(&mut self, node: &Node) -> Timeouts {
+        let mut t = Timeouts::default();
+        let Some(mut m) = self.map(node, "timeouts") else {
+            return t;
+        };
+        let fields: [(&str, &mut Duration); 10] = [
+            ("connect", &mut t.connect),
+            ("response_headers", &mut t.response_headers),
+            ("idle", &mut t.idle),
+            ("request_head", &mut t.request_head),
+            ("request_body_idle", &mut t.request_body_idle),
+            ("request_body", &mut t.request_body),
+            ("upstream_body_idle", &mut t.upstream_body_idle),
+            ("response_body_idle", &mut t.response_body_idle),
+            ("token_request", &mut t.token_request),
+            ("token_wait", &mut t.token_wait),
+        ];
+        let mut keys = Vec::with_capacity(fields.len());
+        for (key, slot) in fields {
+            keys.push(key);
+            let path = join("timeouts", key);
+            let Some(n) = m.take(key) else { continue };
+            match self.duration(n, &path) {
+                Some(d) if d.is_zero() => self.error(n.pos, &path, "must be longer than 0s"),
+                Some(d) => *slot = d,
+                None => {}
+            }
+        }
+        self.finish(m, &keys);
+        t
+    }
+
+    /// Top-level `limits:` (the tenants' own `limits:` are read by [`Reader::limits`]).
+    pub(super) fn process_limits(&mut self, node: &Node) -> ProcessLimits {
+        let mut l = ProcessLimits::default();
+        let Some(mut m) = self.map(node, "limits") else {
+            return l;
+        };
+        l.max_connections = m
+            .take("max_connections")
+            .and_then(|n| self.number(n, "limits.max_connections", 1, 10_000_000));
+        let p = "limits.max_buffered_bytes";
+        if let Some(n) = m.take("max_buffered_bytes").and_then(|n| self.size(n, p)) {
+            l.max_buffered_bytes = n;
+        }
+        self.finish(m, &["max_connections", "max_buffered_bytes"]);
+        l
     }
 }
 

@@ -13,6 +13,7 @@ const TOP_KEYS: &[&str] = &[
     "log_format",
     "shutdown_grace",
     "timeouts",
+    "limits",
     "rate_limit_store",
     "tenants",
 ];
@@ -78,6 +79,10 @@ impl Reader {
             .take("timeouts")
             .map(|n| self.timeouts(n))
             .unwrap_or_default();
+        let limits = m
+            .take("limits")
+            .map(|n| self.process_limits(n))
+            .unwrap_or_default();
         let rate_limit_store = m
             .take("rate_limit_store")
             .and_then(|n| self.rate_limit_store(n));
@@ -101,6 +106,7 @@ impl Reader {
             log_format: log_format?,
             shutdown_grace: shutdown_grace?,
             timeouts,
+            limits,
             rate_limit_store,
             tenants,
         })
@@ -294,31 +300,6 @@ impl Reader {
             key_sha256: key?,
             tenants,
         })
-    }
-
-    fn timeouts(&mut self, node: &Node) -> Timeouts {
-        let mut t = Timeouts::default();
-        let Some(mut m) = self.map(node, "timeouts") else {
-            return t;
-        };
-        if let Some(d) = m
-            .take("connect")
-            .and_then(|n| self.duration(n, "timeouts.connect"))
-        {
-            t.connect = d;
-        }
-        let p = "timeouts.response_headers";
-        if let Some(d) = m.take("response_headers").and_then(|n| self.duration(n, p)) {
-            t.response_headers = d;
-        }
-        if let Some(d) = m
-            .take("idle")
-            .and_then(|n| self.duration(n, "timeouts.idle"))
-        {
-            t.idle = d;
-        }
-        self.finish(m, &["connect", "response_headers", "idle"]);
-        t
     }
 
     fn tenants(&mut self, node: &Node) -> Vec<Tenant> {
