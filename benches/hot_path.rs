@@ -4,10 +4,10 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::{Duration, SystemTime};
 
-use dataverse_gateway::audit::Record;
-use dataverse_gateway::classify::{Touch, Use};
 use dataverse_gateway::config::Verb;
-use dataverse_gateway::rewrite::{BodyRewriter, Encoding, RewriteKind};
+use dataverse_gateway::policy::classify::{Touch, Use};
+use dataverse_gateway::proxy::rewrite::{BodyRewriter, Encoding, RewriteKind};
+use dataverse_gateway::telemetry::audit::Record;
 
 /// A realistic Dataverse page of about `size` bytes: rows with ids, names and a nextLink at the
 /// end.

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dataverse_gateway::metadata::{Metadata, synthetic_csdl};
+use dataverse_gateway::policy::metadata::{Metadata, synthetic_csdl};
 
 const TABLES: usize = 3000;
 

@@ -5,10 +5,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dataverse_gateway::classify::{Request, Urls};
 use dataverse_gateway::config::{Policy, TableRule, Verb};
-use dataverse_gateway::inspect::{self, Tenant};
-use dataverse_gateway::metadata::Metadata;
+use dataverse_gateway::policy::classify::{Request, Urls};
+use dataverse_gateway::policy::inspect::{self, Tenant};
+use dataverse_gateway::policy::metadata::Metadata;
 use http::{HeaderMap, HeaderValue, Method};
 
 fn policy() -> Policy {

@@ -12,10 +12,10 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dataverse_gateway::clock::SystemClock;
 use dataverse_gateway::config;
-use dataverse_gateway::gateway::Gateway;
-use dataverse_gateway::server;
+use dataverse_gateway::identity::token::TokenSource;
+use dataverse_gateway::proxy::gateway::Gateway;
+use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
-use dataverse_gateway::token::TokenSource;
 
 /// The gateway's config for `sim`: one default tenant, no limits.
 fn yaml(sim: &Simulator, app: &dataverse_gateway::sim::SimApp) -> String {
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
 
     // The token-cache hit path.
     let upstream =
-        dataverse_gateway::upstream::Upstream::new(&config.upstream_tls, &config.timeouts)
+        dataverse_gateway::proxy::upstream::Upstream::new(&config.upstream_tls, &config.timeouts)
             .expect("upstream");
     let source = TokenSource::new(
         config.tenants[0].auth.clone(),

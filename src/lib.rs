@@ -1,77 +1,64 @@
 //! dataverse-gateway: a policy gateway between AI agents and Microsoft Dataverse.
 //!
+//! # The map: one folder per layer
+//!
+//! Top to bottom; a module may use its own layer and the layers below it, never one above
+//! (`scripts/check-layers.sh` checks this):
+//!
+//! | layer | folder | what lives there |
+//! |-------|--------|------------------|
+//! | 8 | [`cli`] | the command line: `serve`, `check`, `explain`, [`cli::demo`], [`cli::doctor`], [`cli::report`] |
+//! | 7 | [`ops`] | the process: [`ops::service`] (`serve`), the [`ops::admin`] listener, hot [`ops::reload`] |
+//! | 6 | [`proxy`] | the shell every request passes through: [`proxy::server`], [`proxy::pipeline`], [`proxy::gateway`] (config snapshot, tenant runtime), [`proxy::route`], [`proxy::org`], [`proxy::upstream`], [`proxy::body`], [`proxy::rewrite`], [`proxy::observe`], [`proxy::metadata_loader`] |
+//! | 6 | [`sim`] | beside `proxy`: the built-in simulated Entra ID and Dataverse, used only by `cli` (the demo) and the tests |
+//! | 5 | [`telemetry`] | [`telemetry::metrics`], [`telemetry::audit`] |
+//! | 4 | [`policy`] | the pure core: [`policy::odata`], [`policy::batch`], [`policy::metadata`], [`policy::classify`], [`policy::decision`], [`policy::headers`], [`policy::inspect`] |
+//! | 3 | [`identity`], [`limit`] | [`identity::token`], [`identity::clients`], [`identity::tls`]; per-tenant traffic control |
+//! | 2 | [`config`] | parse and validate `gateway.yaml`; [`config::secret`] resolves secret references |
+//! | 1 | [`clock`], [`error`] | cross-cutting: injected time, Dataverse-shaped errors |
+//!
 //! # Request flow
 //!
 //! ```text
-//! agent ──HTTP──▶ server ──▶ proxy: route → decide → limit → token → forward → rewrite → log ──HTTPS──▶ Dataverse
-//!                                      │         │        │          │                        ▲
-//!                                   route    policy   limit    token/entra             rewrite/body
+//! agent ──HTTP──▶ server ──▶ pipeline: route → decide → limit → token → forward → rewrite → log ──HTTPS──▶ Dataverse
+//!                                        │        │        │        │                        ▲
+//!                                      route   policy    limit  identity              org / body / rewrite
 //! ```
 //!
-//! 1. [`server`] accepts HTTP/1.1 and HTTP/2, wraps each request in the edge layer
-//!    (catch-panic) and hands it to [`proxy`], the one pipeline every request follows.
-//! 2. [`route`] picks the tenant from the path prefix, the Host header or the default.
-//! 3. [`policy`] classifies the request with [`odata`] and decides against the tenant's allowlist
-//!    (default deny). [`headers`] strips what must never reach Dataverse.
+//! 1. [`proxy::server`] accepts HTTP/1.1 and HTTP/2, wraps each request in the edge layer
+//!    (catch-panic) and hands it to [`proxy::pipeline`], the one pipeline every request follows.
+//!    [`identity::clients`] checks internal client keys first.
+//! 2. [`proxy::route`] picks the tenant from the path prefix, the Host header or the default.
+//! 3. [`policy::inspect`] classifies the request with [`policy::classify`] and decides it with
+//!    [`policy::decision`] against the tenant's allowlist (default deny). [`policy::headers`]
+//!    strips what must never reach Dataverse.
 //! 4. [`limit`] applies the tenant's rate and concurrency caps.
-//! 5. [`token`] supplies the tenant's Entra ID token (cache, single flight, proactive refresh).
-//! 6. [`org`] forwards over the org's own connection pool (rustls, HTTP/2 or HTTP/1.1, built by
-//!    [`upstream`]); [`body`] streams the answer back through [`rewrite`], which points the
-//!    org's absolute URLs at the gateway.
+//! 5. [`identity::token`] supplies the tenant's Entra ID token (cache, single flight, proactive
+//!    refresh).
+//! 6. [`proxy::org`] forwards over the org's own connection pool (rustls, HTTP/2 or HTTP/1.1,
+//!    built by [`proxy::upstream`]); [`proxy::body`] streams the answer back through
+//!    [`proxy::rewrite`], which points the org's absolute URLs at the gateway.
 //! 7. Every gateway-made error becomes a Dataverse-shaped response in [`error`] /
-//!    [`proxy::respond_error`] only.
-//! 8. [`observe`] finishes each request when its response body ends: [`metrics`], one
-//!    [`audit`] record, one access log line (debug level). [`clients`] checks internal client keys first.
-//!
-//! # The process
-//!
-//! [`service`] runs `serve`: the agents' listener (TLS via [`tls`]), the [`admin`] listener
-//! (`/metrics`, `/healthz`, `/readyz`), hot [`reload`] (SIGHUP, file changes) and graceful
-//! shutdown.
+//!    [`proxy::pipeline::respond_error`] only.
+//! 8. [`proxy::observe`] finishes each request when its response body ends:
+//!    [`telemetry::metrics`], one [`telemetry::audit`] record, one access log line (debug level).
 //!
 //! # Pure cores and shells
 //!
-//! Pure (no I/O, no clock): [`config`] (parse + validate), [`route`], [`odata`], [`policy`],
-//! [`headers`], [`rewrite`], [`error`], [`report`], [`clients`], the cache policy in [`token`],
-//! the record shaping in [`audit`].
-//! Shells: [`server`], [`proxy`], [`gateway`] (the swappable config snapshot), [`upstream`], [`org`],
-//! [`cli`], [`demo`], [`doctor`] (the setup guide's validation steps against the real org),
-//! [`service`], [`admin`], [`reload`], [`observe`]. [`sim`] is the built-in simulated Entra ID and Dataverse used by the demo
-//! and the tests. Time that matters comes from [`clock`].
+//! Pure (no I/O, no clock): [`config`] (parse + validate), the whole [`policy`] layer,
+//! [`proxy::route`], [`proxy::rewrite`], [`error`], [`cli::report`], [`identity::clients`], the
+//! cache policy in [`identity::token`], the record shaping in [`telemetry::audit`].
+//! Everything else is a shell around them. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod audit;
-pub mod batch;
-pub mod body;
-pub mod classify;
 pub mod cli;
-pub mod clients;
 pub mod clock;
 pub mod config;
-pub mod demo;
-pub mod doctor;
 pub mod error;
-pub mod gateway;
-pub mod headers;
-pub mod inspect;
+pub mod identity;
 pub mod limit;
-pub mod metadata;
-pub mod metadata_loader;
-pub mod metrics;
-pub mod observe;
-pub mod odata;
-pub mod org;
+pub mod ops;
 pub mod policy;
 pub mod proxy;
-pub mod reload;
-pub mod report;
-pub mod rewrite;
-pub mod route;
-pub mod secret;
-pub mod server;
-pub mod service;
 pub mod sim;
-pub mod tls;
-pub mod token;
-pub mod upstream;
+pub mod telemetry;

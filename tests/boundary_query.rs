@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use dataverse_gateway::odata::percent_decode;
+use dataverse_gateway::policy::odata::percent_decode;
 
 const POLICY: &str = "
     allow:

@@ -111,8 +111,11 @@ async fn over_the_connection_cap_new_connections_are_refused_at_once_and_readyz_
     let why = gw.gateway.listener.not_accepting().expect("not ready");
     assert!(why.contains("cap of 20"), "{why}");
     let snapshot = gw.gateway.snapshot();
-    let reasons =
-        dataverse_gateway::admin::not_ready(&snapshot, false, gw.gateway.listener.not_accepting());
+    let reasons = dataverse_gateway::ops::admin::not_ready(
+        &snapshot,
+        false,
+        gw.gateway.listener.not_accepting(),
+    );
     assert!(
         reasons.iter().any(|r| r.contains("cap of 20")),
         "{reasons:?}"

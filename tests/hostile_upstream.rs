@@ -10,7 +10,7 @@ mod upstream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dataverse_gateway::metrics::ErrorLabels;
+use dataverse_gateway::telemetry::metrics::ErrorLabels;
 use harness::*;
 
 #[tokio::test]

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use common::proc::{Proc, free_port, gateway, loopback, write};
 use common::*;
-use dataverse_gateway::clients::key_sha256_hex;
 use dataverse_gateway::clock::SystemClock;
 use dataverse_gateway::config;
-use dataverse_gateway::gateway::Gateway;
+use dataverse_gateway::identity::clients::key_sha256_hex;
+use dataverse_gateway::identity::tls;
+use dataverse_gateway::proxy::gateway::Gateway;
+use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
-use dataverse_gateway::{server, tls};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
 };
@@ -81,7 +82,7 @@ async fn tls_gateway(sim: &Simulator, dir: &Path, pki: &Pki, mutual: bool) -> St
 }
 
 fn tls_client(pki: &Pki, identity: bool) -> reqwest::Client {
-    dataverse_gateway::upstream::install_crypto_provider();
+    dataverse_gateway::proxy::upstream::install_crypto_provider();
     let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
     let mut b = reqwest::Client::builder()
         .no_proxy()

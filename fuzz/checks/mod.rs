@@ -8,12 +8,12 @@ pub mod scan;
 
 use std::sync::OnceLock;
 
-use dataverse_gateway::batch;
-use dataverse_gateway::classify::{Request, Urls, Use};
 use dataverse_gateway::config::{Policy, TableRule, Verb};
-use dataverse_gateway::inspect::{self, Inspected, MAX_BATCH_PARTS, Tenant};
-use dataverse_gateway::metadata::Metadata;
-use dataverse_gateway::odata::{fetchxml, is_identifier};
+use dataverse_gateway::policy::batch;
+use dataverse_gateway::policy::classify::{Request, Urls, Use};
+use dataverse_gateway::policy::inspect::{self, Inspected, MAX_BATCH_PARTS, Tenant};
+use dataverse_gateway::policy::metadata::Metadata;
+use dataverse_gateway::policy::odata::{fetchxml, is_identifier};
 use http::{HeaderMap, HeaderValue, Method};
 
 /// The boundary of the `batch_body` inputs and of `classify_url`'s multipart bodies.

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use dataverse_gateway::metadata::Metadata;
+use dataverse_gateway::policy::metadata::Metadata;
 
 /// Percent-decodes `s` (`+` stays as is); invalid escapes are kept verbatim.
 pub fn percent_decode(s: &str) -> String {

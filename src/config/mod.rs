@@ -9,6 +9,7 @@
 //! [`read`] only checks (as warnings) whether they resolve on this machine.
 
 pub mod read;
+pub mod secret;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::secret::SecretRef;
+use crate::config::secret::SecretRef;
 
 pub use read::{Diagnostic, Diagnostics, load_file, parse_str};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::*;
-use crate::secret::{Secret, SecretRef};
+use crate::config::secret::{Secret, SecretRef};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {

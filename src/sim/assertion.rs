@@ -42,7 +42,7 @@ fn malformed(text: &str) -> AadError {
 /// Decides the client assertion of a token request for app number `app`.
 pub fn verify(shared: &Shared, tenant: &str, app: usize, form: &Form) -> Result<(), AadError> {
     let jwt = form.get("client_assertion").unwrap_or_default();
-    if form.get("client_assertion_type") != Some(crate::token::entra::JWT_BEARER) {
+    if form.get("client_assertion_type") != Some(crate::identity::token::entra::JWT_BEARER) {
         return Err(malformed("client_assertion_type must be jwt-bearer."));
     }
     let header =

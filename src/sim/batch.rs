@@ -1,7 +1,7 @@
 //! `POST $batch`: a `multipart/mixed` body run part by part through [`dispatch`] and answered
 //! with a `multipart/mixed; boundary=batchresponse_<guid>` body (see `multipart`).
 //!
-//! Parsing is [`crate::batch::parse`], which enforces Dataverse's structure (at most 1000
+//! Parsing is [`crate::policy::batch::parse`], which enforces Dataverse's structure (at most 1000
 //! requests; no GET, nesting or `$batch` inside change sets; `$n` naming only an earlier Content-ID
 //! of the same change set) and tolerates LF-only lines and `Name:value` headers; a body it refuses
 //! is answered by one 400 JSON error. Each part's target becomes a path on this simulator:
@@ -28,7 +28,7 @@ use super::dispatch::{API, Caller, Inner, dispatch};
 use super::multipart::{Answer, Writer};
 use super::response::{SimBody, bad_request, full, set_header};
 use super::state::{Shared, lock};
-use crate::batch::{Item, Part};
+use crate::policy::batch::{Item, Part};
 
 /// Most requests in one batch, counting those in change sets (Dataverse's limit).
 const MAX_PARTS: usize = 1000;
@@ -46,7 +46,7 @@ pub fn execute(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let batch = match crate::batch::parse(content_type, body, MAX_PARTS) {
+    let batch = match crate::policy::batch::parse(content_type, body, MAX_PARTS) {
         Ok(batch) => batch,
         Err(e) => return bad_request(&e.to_string()),
     };

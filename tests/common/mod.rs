@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use dataverse_gateway::clock::{Clock, ManualClock};
 use dataverse_gateway::config;
-use dataverse_gateway::gateway::Gateway;
-use dataverse_gateway::server;
+use dataverse_gateway::proxy::gateway::Gateway;
+use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
 use tokio::sync::oneshot;
 
@@ -100,7 +100,7 @@ impl Harness {
         mut sim_config: SimConfig,
         yaml: impl FnOnce(&Simulator) -> String,
     ) -> Harness {
-        dataverse_gateway::upstream::install_crypto_provider();
+        dataverse_gateway::proxy::upstream::install_crypto_provider();
         let clock = Arc::new(ManualClock::new());
         sim_config.clock = clock.clone() as Arc<dyn Clock>;
         let sim = Simulator::start(sim_config)

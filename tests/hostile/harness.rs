@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::upstream::Upstream;
-use dataverse_gateway::audit::AuditSink;
 use dataverse_gateway::clock::{Clock, SystemClock};
 use dataverse_gateway::config::{self, Config};
-use dataverse_gateway::gateway::Gateway;
-use dataverse_gateway::metrics::{ErrorLabels, ReasonLabel};
-use dataverse_gateway::server;
+use dataverse_gateway::proxy::gateway::Gateway;
+use dataverse_gateway::proxy::server;
+use dataverse_gateway::telemetry::audit::AuditSink;
+use dataverse_gateway::telemetry::metrics::{ErrorLabels, ReasonLabel};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -58,7 +58,7 @@ pub fn parse(text: &str) -> Config {
 /// A gateway on loopback in front of a fresh misbehaving upstream; `head` is YAML put before
 /// `tenants:` (timeouts, limits).
 pub async fn start(head: &str, max_concurrent: u32) -> Gw {
-    dataverse_gateway::upstream::install_crypto_provider();
+    dataverse_gateway::proxy::upstream::install_crypto_provider();
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");

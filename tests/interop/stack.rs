@@ -12,9 +12,11 @@ use std::time::Duration;
 use crate::common::proc::write;
 use crate::common::{default_secret, tenant_yaml};
 use dataverse_gateway::clock::SystemClock;
-use dataverse_gateway::gateway::Gateway;
+use dataverse_gateway::config;
+use dataverse_gateway::identity::tls;
+use dataverse_gateway::proxy::gateway::Gateway;
+use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{RecordedRequest, SimConfig, Simulator};
-use dataverse_gateway::{config, server, tls};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -36,7 +38,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(policy: &str, https: bool) -> Stack {
-        dataverse_gateway::upstream::install_crypto_provider();
+        dataverse_gateway::proxy::upstream::install_crypto_provider();
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let tenant = tenant_yaml("contoso", true, &sim, 0, &default_secret(), policy);

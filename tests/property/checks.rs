@@ -6,12 +6,12 @@
 
 use std::fmt::Write as _;
 
-use dataverse_gateway::batch;
-use dataverse_gateway::classify::{Request, Urls};
 use dataverse_gateway::config::{Policy, Verb};
-use dataverse_gateway::headers;
-use dataverse_gateway::inspect::{self, Inspected, Tenant};
-use dataverse_gateway::policy::Decision;
+use dataverse_gateway::policy::batch;
+use dataverse_gateway::policy::classify::{Request, Urls};
+use dataverse_gateway::policy::decision::Decision;
+use dataverse_gateway::policy::headers;
+use dataverse_gateway::policy::inspect::{self, Inspected, Tenant};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

@@ -2,7 +2,7 @@
 //! 0f8c47b), each asserting the behaviour the oracle expects, over the simulator's CSDL.
 
 use dataverse_gateway::config::{Policy, TableRule, Verb};
-use dataverse_gateway::inspect::Inspected;
+use dataverse_gateway::policy::inspect::Inspected;
 
 use crate::batch::BOUNDARY;
 use crate::checks::run;

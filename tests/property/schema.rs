@@ -3,7 +3,7 @@
 //! SERIALISED TO CSDL and read back with `Metadata::parse`, so the parser is tested rather than
 //! trusted; or the simulator's own CSDL, read the same way.
 
-use dataverse_gateway::metadata::Metadata;
+use dataverse_gateway::policy::metadata::Metadata;
 
 use crate::choices::Choices;
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use dataverse_gateway::metadata::Metadata;
+use dataverse_gateway::policy::metadata::Metadata;
 
 use crate::schema::{Column, Nav, Schema, Table, Ty};
 

@@ -84,14 +84,15 @@ pub async fn start_gateway(
     yaml: &str,
     clock: std::sync::Arc<dyn dataverse_gateway::clock::Clock>,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
-    dataverse_gateway::upstream::install_crypto_provider();
+    dataverse_gateway::proxy::upstream::install_crypto_provider();
     let (config, _) = dataverse_gateway::config::parse_str(yaml, "test.yaml")
         .unwrap_or_else(|d| panic!("{d}\n{yaml}"));
-    let gateway = dataverse_gateway::gateway::Gateway::new(config, clock).expect("gateway builds");
+    let gateway =
+        dataverse_gateway::proxy::gateway::Gateway::new(config, clock).expect("gateway builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dataverse_gateway::server::serve(
+    tokio::spawn(dataverse_gateway::proxy::server::serve(
         listener,
         gateway,
         async {

@@ -1,0 +1,49 @@
+//! Which columns following a navigation or naming a key observes: the rules behind "a column
+//! list restricts every way a column's value can be observed".
+//!
+//! Pure, over the tenant's metadata. Navigating through a single-valued navigation property
+//! reveals the lookup it is bound to on the starting row (`opportunities(id)/parentaccountid`
+//! reveals `_parentaccountid_value`), a collection-valued one reveals the related rows' lookup
+//! (the partner's). A table's own primary key reveals nothing more than the row it addresses.
+
+use super::*;
+use crate::policy::metadata::Observed;
+
+/// The lookup column following `nav` from `logical` observes, as `(columns of the starting
+/// table, columns of the related table)`. When the metadata does not name it, a placeholder no
+/// column list can contain stands in for it, so a column list refuses it and no other rule does.
+pub(super) fn revealed(
+    meta: &Metadata,
+    logical: &str,
+    nav: &str,
+    collection: bool,
+) -> (Vec<String>, Vec<String>) {
+    match meta.observed_lookup(logical, nav) {
+        Observed::Own(column) => (vec![column.to_string()], vec![]),
+        Observed::Related(column) => (vec![], vec![column.to_string()]),
+        Observed::Association => (vec![], vec![]),
+        Observed::Unknown => {
+            let placeholder = format!("the lookup behind {nav}");
+            match collection {
+                true => (vec![], vec![placeholder]),
+                false => (vec![placeholder], vec![]),
+            }
+        }
+    }
+}
+
+/// A table's own primary key comes back with every row and addresses it: naming it (in
+/// `$select`, a filter, an expansion, FetchXML) observes nothing more, so it is not counted
+/// against the table's column list. Only the key of the table the use is about is removed:
+/// another table's id or a lookup column stays.
+pub(super) fn free_own_keys(meta: &Metadata, out: &mut Classified) {
+    for u in &mut out.uses {
+        if let Use::Table(t) = u
+            && let Some(key) = meta
+                .entity_set(&t.set)
+                .and_then(|ty| meta.key_of(&ty.logical_name))
+        {
+            t.columns.retain(|c| !key.contains(c));
+        }
+    }
+}

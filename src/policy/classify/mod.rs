@@ -1,0 +1,212 @@
+//! The classifier: one Dataverse request in, everything it touches out.
+//!
+//! Pure: request parts and the tenant's metadata in, [`Classified`] out — no I/O, no clock, no
+//! policy. The invariant the policy relies on: every table a request can read or write appears
+//! in [`Classified::uses`] with the verb it implies and every column whose value it can observe
+//! (named, filtered, ordered, grouped, joined on, or navigated through: a navigation counts the
+//! lookup it is bound to, see `lookups`), except the table's own primary key; every operation
+//! it invokes appears too. A shape this module cannot resolve completely is an error
+//! ([`ParseError::NotUnderstood`], denied) — never a partial answer.
+//!
+//! Verbs are data operations: reading rows is GET (also a table whose rows' primary names come
+//! back as annotations), creating is POST (also deep inserts and `CreateMultiple`), changing a
+//! row is PATCH (also a one-column `PUT` or `DELETE`, `$ref` changes and `UpdateMultiple`),
+//! DELETE deletes a row. No request implies PUT.
+
+mod annotations;
+mod body;
+mod fetch;
+mod json;
+mod lookups;
+mod options;
+mod resource;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, Method};
+
+use crate::config::Verb;
+use crate::policy::metadata::Metadata;
+use crate::policy::odata::{self, Head, ParseError, Query};
+
+pub use annotations::{AnnotationRead, FORMATTED_VALUE};
+pub use body::resolve_reference;
+
+/// One table access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touch {
+    pub set: String,
+    pub verb: Verb,
+    /// Columns named (selected, filtered, ordered, written).
+    pub columns: Vec<String>,
+    /// The request returns whole rows of this table (no `$select`).
+    pub all_columns: bool,
+    /// This is the request's own read of its rows (not an expansion or a lookup): the one place
+    /// where the gateway may add `$select` to a column-restricted table.
+    pub main: bool,
+}
+
+/// Something a request uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Use {
+    Table(Touch),
+    Function(String),
+    Action(String),
+    /// `EntityDefinitions` read for the table with this entity set.
+    Definition(String),
+    /// Unfiltered `EntityDefinitions` listing.
+    AllDefinitions,
+    /// `$metadata`.
+    Metadata,
+    /// `savedQuery`, `userQuery` or `sql` on this entity set: the query cannot be inspected.
+    Uninspectable {
+        kind: String,
+        set: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Classified {
+    pub uses: Vec<Use>,
+    /// A PATCH on a key of this set (an upsert).
+    pub upsert: Option<String>,
+    /// The request needs the tenant's metadata and it was not available.
+    pub needs_metadata: bool,
+    /// Tables read only through an annotation the request asks for: in `uses`, except the
+    /// conditional ones (lookups of a main read without `$select`), which depend on the table's
+    /// column list and are counted by [`crate::policy::inspect`] before the decision.
+    pub annotation_reads: Vec<AnnotationRead>,
+}
+
+impl Classified {
+    fn touch(&mut self, set: &str, verb: Verb, columns: Vec<String>, all_columns: bool) {
+        self.uses.push(Use::Table(Touch {
+            set: set.to_string(),
+            verb,
+            columns,
+            all_columns,
+            main: false,
+        }));
+    }
+
+    /// The request's own read of `set` returning whole rows: `$select` may be added.
+    fn touch_main(&mut self, set: &str, columns: Vec<String>) {
+        self.uses.push(Use::Table(Touch {
+            set: set.to_string(),
+            verb: Verb::Get,
+            columns,
+            all_columns: true,
+            main: true,
+        }));
+    }
+}
+
+/// Absolute URLs a request body or batch part may use for records.
+#[derive(Debug, Clone, Default)]
+pub struct Urls {
+    /// The org origin, `https://org.crm.dynamics.com`.
+    pub org: String,
+    /// Gateway bases this tenant is reachable at, e.g. `http://gw:8080/contoso`, `http://gw:8080`.
+    pub gateway: Vec<String>,
+    pub api_version: String,
+}
+
+/// What the classifier knows about the tenant.
+pub struct Env<'a> {
+    pub metadata: Option<&'a Metadata>,
+    /// Unbound functions the policy lists: without metadata, the only way to tell them from sets.
+    pub known_functions: &'a [String],
+    pub urls: &'a Urls,
+    /// Inside a `$batch` change set: Content-ID (`$1`) → entity set of the row it created.
+    pub content_ids: &'a BTreeMap<String, String>,
+}
+
+/// One request, as the classifier sees it.
+pub struct Request<'a> {
+    pub method: &'a Method,
+    /// Raw resource path after `/api/data/{version}/`.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    /// The body, when it was read (writes and action calls).
+    pub body: Option<&'a [u8]>,
+}
+
+/// Whether the policy needs to read this request's body before deciding.
+pub fn needs_body(method: &Method, path: &str) -> bool {
+    let write = matches!(*method, Method::POST | Method::PATCH | Method::PUT);
+    write && !path.ends_with("/$value")
+}
+
+pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseError> {
+    let path = odata::parse_path(req.path)?;
+    let query = odata::parse_query(req.query)?;
+    let mut out = Classified::default();
+    match &path.head {
+        Head::ServiceRoot => {
+            return Err(ParseError::NotUnderstood(
+                "the service document lists every table".into(),
+            ));
+        }
+        Head::Metadata => {
+            only(req.method, &[Method::GET, Method::HEAD], "$metadata")?;
+            out.uses.push(Use::Metadata);
+        }
+        Head::Batch => {
+            return Err(ParseError::Malformed(
+                "$batch is classified part by part".into(),
+            ));
+        }
+        Head::Name { name, key } if name == "EntityDefinitions" => {
+            options::entity_definitions(req, key.as_ref(), &path.tail, &query, env, &mut out)?;
+        }
+        Head::Name { .. } | Head::ContentId(_) => match env.metadata {
+            Some(meta) => resource::walk(req, &path, &query, meta, env, &mut out)?,
+            None => resource::without_metadata(req, &path, &query, env, &mut out)?,
+        },
+    }
+    annotations::reads(req, env.metadata, &mut out)?;
+    if let Some(meta) = env.metadata {
+        lookups::free_own_keys(meta, &mut out);
+    }
+    Ok(out)
+}
+
+fn only(method: &Method, allowed: &[Method], what: &str) -> Result<(), ParseError> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(ParseError::NotUnderstood(format!(
+            "{method} is not a valid method for {what}"
+        )))
+    }
+}
+
+/// The verb a method implies on the final resource of a path.
+fn method_verb(method: &Method) -> Result<Verb, ParseError> {
+    Ok(match *method {
+        Method::GET | Method::HEAD => Verb::Get,
+        Method::POST => Verb::Post,
+        Method::PATCH => Verb::Patch,
+        Method::PUT => Verb::Put,
+        Method::DELETE => Verb::Delete,
+        ref m => {
+            return Err(ParseError::Malformed(format!(
+                "{m} is not a Dataverse Web API method"
+            )));
+        }
+    })
+}
+
+fn not(msg: impl Into<String>) -> ParseError {
+    ParseError::NotUnderstood(msg.into())
+}
+
+fn query_needs_metadata(q: &Query) -> bool {
+    ["$expand", "$apply", "fetchXml"]
+        .iter()
+        .any(|o| q.get(o).is_some())
+        || !q.aliases.is_empty()
+}

@@ -1,0 +1,547 @@
+//! Query options: the columns and related tables a read names.
+
+use super::*;
+use crate::policy::odata::expr::{self, Refs};
+use crate::policy::odata::{ExpandItem, KeySpec, Segment, parse_expand};
+
+/// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
+/// gateway may add `$select`.
+pub(super) fn read(
+    set: &str,
+    logical: &str,
+    q: &Query,
+    env: &Env<'_>,
+    out: &mut Classified,
+    main: bool,
+) -> Result<(), ParseError> {
+    let meta = env.metadata.ok_or_else(|| not("metadata needed"))?;
+    if let Some(xml) = q.get("fetchXml") {
+        return super::fetch::classify(xml, q, set, logical, meta, out);
+    }
+    let mut columns = Vec::new();
+    let selected = match q.get("$select") {
+        Some(s) => {
+            columns.extend(Query::select_list(s)?);
+            true
+        }
+        None => false,
+    };
+    let mut refs = filter_and_order(q, &q.aliases)?;
+    // `Some(true)`: the `$apply` only filters, so it returns whole rows.
+    let apply_rows = match q.get("$apply") {
+        Some(a) => {
+            let (r, rows) = apply_refs(a, &q.aliases)?;
+            merge(&mut refs, r);
+            Some(rows)
+        }
+        None => None,
+    };
+    columns.extend(resolve(&refs.paths, logical, meta, out)?);
+    columns.extend(resolve_columns(&refs.columns, logical, meta, out)?);
+    columns.extend(paged_on(q, |c| meta.has_property(logical, c), logical)?);
+    let mut used = refs.aliases;
+    if let Some(x) = q.get("$expand") {
+        columns.extend(expand(&parse_expand(x)?, logical, q, meta, out, &mut used)?);
+    }
+    aliases(&used, q, meta, env, out)?;
+    let stored = stored_queries(q, set, out)?;
+    // `main` is false only for `$count`, which returns a number, not rows. An `$apply` that
+    // only filters returns whole rows like a plain read: `$select` is added the same way.
+    if main && !selected && apply_rows != Some(false) && !stored {
+        out.touch_main(set, columns);
+    } else {
+        out.touch(set, Verb::Get, columns, false);
+    }
+    Ok(())
+}
+
+/// `$select`/`$expand` on the row a POST or PATCH returns with `Prefer: return=representation`.
+pub(super) fn returned(
+    req: &Request<'_>,
+    set: &str,
+    logical: &str,
+    q: &Query,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let represent = req
+        .headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            // Any `return` preference but an explicit `minimal` may return the row; quotes and
+            // spacing are not trusted to tell.
+            let p = p.to_ascii_lowercase().replace([' ', '"', '\t'], "");
+            p.starts_with("return") && p != "return=minimal"
+        });
+    let allowed = |n: &str| n == "$select" || n == "$expand";
+    if q.options.iter().any(|(n, _)| !allowed(n)) || !q.aliases.is_empty() {
+        return Err(ParseError::Malformed(
+            "only $select and $expand may accompany a write".into(),
+        ));
+    }
+    // `$select`/`$expand` on a write are checked whatever the Prefer header says.
+    if !represent && q.options.is_empty() {
+        return Ok(());
+    }
+    read(set, logical, q, env, out, true)
+}
+
+/// Without metadata: plain columns only.
+pub(super) fn read_plain(
+    set: &str,
+    q: &Query,
+    out: &mut Classified,
+    main: bool,
+) -> Result<(), ParseError> {
+    let mut columns = match q.get("$select") {
+        Some(s) => Query::select_list(s)?,
+        None => Vec::new(),
+    };
+    let refs = filter_and_order(q, &q.aliases)?;
+    // A query function's column may be a lookup named by its logical name: metadata tells.
+    if QUERY_PARAMS_NEED_META.iter().any(|p| q.get(p).is_some())
+        || refs.paths.iter().any(|p| p.len() != 1)
+        || refs.lambdas
+        || !refs.columns.is_empty()
+    {
+        out.needs_metadata = true;
+        return Ok(());
+    }
+    columns.extend(refs.paths.into_iter().flatten());
+    columns.extend(paged_on(q, |_| true, set)?);
+    match (main, q.get("$select")) {
+        (true, None) => out.touch_main(set, columns),
+        _ => out.touch(set, Verb::Get, columns, false),
+    }
+    Ok(())
+}
+
+/// The columns a `$skiptoken`'s paging cookie pages on: compared with the values it carries,
+/// so filtered columns of `table` (each must be one of its columns, as `known` tells).
+fn paged_on(
+    q: &Query,
+    known: impl Fn(&str) -> bool,
+    table: &str,
+) -> Result<Vec<String>, ParseError> {
+    let Some(token) = q.get("$skiptoken") else {
+        return Ok(Vec::new());
+    };
+    let columns = crate::policy::odata::skiptoken::columns(token)?;
+    match columns.iter().find(|c| !known(c)) {
+        Some(c) => Err(not(format!(
+            "the `$skiptoken` paging cookie names `{c}`, which is not a column of {table}"
+        ))),
+        None => Ok(columns),
+    }
+}
+
+const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fetchXml"];
+
+/// What `$filter` and `$orderby` read (parameter aliases bound where they are used).
+fn filter_and_order(q: &Query, aliases: &[(String, String)]) -> Result<Refs, ParseError> {
+    let mut refs = Refs::default();
+    if let Some(f) = q.get("$filter") {
+        merge(&mut refs, expr::filter_refs(f, aliases)?);
+    }
+    if let Some(o) = q.get("$orderby") {
+        merge(&mut refs, expr::orderby_refs(o, aliases)?);
+    }
+    Ok(refs)
+}
+
+fn merge(into: &mut Refs, from: Refs) {
+    into.lambdas |= from.lambdas;
+    into.paths.extend(from.paths);
+    into.columns.extend(from.columns);
+    for a in from.aliases {
+        if !into.aliases.contains(&a) {
+            into.aliases.push(a);
+        }
+    }
+}
+
+/// Columns named by query functions' `PropertyName`, from `logical`: a column by its name, a
+/// lookup by its own name (`ownerid` compares the column `_ownerid_value`, not the related row);
+/// a longer path resolves like a member path. Returns the columns of the starting table.
+fn resolve_columns(
+    names: &[Vec<String>],
+    logical: &str,
+    meta: &Metadata,
+    out: &mut Classified,
+) -> Result<Vec<String>, ParseError> {
+    let mut own = Vec::new();
+    for name in names {
+        match name.as_slice() {
+            [column] if meta.has_property(logical, column) => own.push(column.clone()),
+            [lookup]
+                if meta
+                    .navigation(logical, lookup)
+                    .is_some_and(|n| !n.collection)
+                    && meta.has_property(logical, &format!("_{lookup}_value")) =>
+            {
+                own.push(format!("_{lookup}_value"))
+            }
+            _ => own.extend(resolve(std::slice::from_ref(name), logical, meta, out)?),
+        }
+    }
+    Ok(own)
+}
+
+/// Resolves member paths from `logical`: navigation segments become reads of their tables and
+/// observe the lookup they are bound to (see [`lookups::revealed`]); the last segment, a column.
+/// Returns the columns of the starting table.
+fn resolve(
+    paths: &[Vec<String>],
+    logical: &str,
+    meta: &Metadata,
+    out: &mut Classified,
+) -> Result<Vec<String>, ParseError> {
+    let mut own = Vec::new();
+    for path in paths {
+        let mut ty = logical.to_string();
+        let mut set: Option<String> = None;
+        for (i, seg) in path.iter().enumerate() {
+            if let Some(nav) = meta.navigation(&ty, seg) {
+                let target = meta.set_of(&nav.target).ok_or_else(|| {
+                    not(format!("`{seg}` leads to a table without an entity set"))
+                })?;
+                let (here, there) = lookups::revealed(meta, &ty, seg, nav.collection);
+                match &set {
+                    Some(s) => out.touch(s, Verb::Get, here, false),
+                    None => own.extend(here),
+                }
+                // Every table a lookup path passes through is read, not only the last one.
+                out.touch(target, Verb::Get, there, false);
+                ty = nav.target.clone();
+                set = Some(target.to_string());
+            } else if meta.has_property(&ty, seg) && i + 1 == path.len() {
+                match &set {
+                    Some(s) => out.touch(s, Verb::Get, vec![seg.clone()], false),
+                    None => own.push(seg.clone()),
+                }
+            } else {
+                return Err(not(format!(
+                    "`{}` does not resolve on {logical}",
+                    path.join("/")
+                )));
+            }
+        }
+    }
+    Ok(own)
+}
+
+/// Reads of the expanded tables; returns the columns of `logical` the expansions observe (the
+/// lookups single-valued navigations are bound to). Aliases used in nested options are added to
+/// `used`.
+fn expand(
+    items: &[ExpandItem],
+    logical: &str,
+    q: &Query,
+    meta: &Metadata,
+    out: &mut Classified,
+    used: &mut Vec<String>,
+) -> Result<Vec<String>, ParseError> {
+    let mut parent = Vec::new();
+    for item in items {
+        let nav = meta.navigation(logical, &item.nav).ok_or_else(|| {
+            not(format!(
+                "`{}` is not a navigation property of {logical}",
+                item.nav
+            ))
+        })?;
+        let target = meta.set_of(&nav.target).ok_or_else(|| {
+            not(format!(
+                "`{}` leads to a table without an entity set",
+                item.nav
+            ))
+        })?;
+        let mut columns = match item.option("$select") {
+            Some(s) => Query::select_list(s)?,
+            None => Vec::new(),
+        };
+        let (here, there) = lookups::revealed(meta, logical, &item.nav, nav.collection);
+        parent.extend(here);
+        columns.extend(there);
+        let mut refs = Refs::default();
+        if let Some(f) = item.option("$filter") {
+            merge(&mut refs, expr::filter_refs(f, &q.aliases)?);
+        }
+        if let Some(o) = item.option("$orderby") {
+            merge(&mut refs, expr::orderby_refs(o, &q.aliases)?);
+        }
+        columns.extend(resolve(&refs.paths, &nav.target, meta, out)?);
+        columns.extend(resolve_columns(&refs.columns, &nav.target, meta, out)?);
+        for a in refs.aliases {
+            if !used.contains(&a) {
+                used.push(a);
+            }
+        }
+        columns.extend(expand(&item.children, &nav.target, q, meta, out, used)?);
+        let all = item.option("$select").is_none();
+        out.touch(target, Verb::Get, columns, all);
+    }
+    Ok(parent)
+}
+
+/// `$apply`: `filter(...)`, `groupby((paths)[,aggregate(...)])`, `aggregate(...)`, joined by `/`.
+/// The flag is true when every step is a `filter`: the result is whole rows, not groups.
+fn apply_refs(value: &str, aliases: &[(String, String)]) -> Result<(Refs, bool), ParseError> {
+    let mut refs = Refs::default();
+    let mut rows = true;
+    for step in split_top(value, '/') {
+        let step = step.trim();
+        let (name, args) = step
+            .split_once('(')
+            .ok_or_else(|| not(format!("`$apply={value}` is not inspected")))?;
+        let args = args
+            .strip_suffix(')')
+            .ok_or_else(|| ParseError::Malformed(format!("unbalanced `$apply={value}`")))?;
+        match name {
+            "filter" => merge(&mut refs, expr::filter_refs(args, aliases)?),
+            "groupby" => {
+                rows = false;
+                let (group, rest) = match args.strip_prefix('(').and_then(|a| a.split_once(')')) {
+                    Some(x) => x,
+                    None => {
+                        return Err(ParseError::Malformed(format!(
+                            "`groupby` needs a parenthesized list in `{value}`"
+                        )));
+                    }
+                };
+                for p in group.split(',') {
+                    refs.paths
+                        .push(p.trim().split('/').map(str::to_string).collect());
+                }
+                if let Some(agg) = rest
+                    .trim_start_matches(',')
+                    .trim()
+                    .strip_prefix("aggregate(")
+                {
+                    merge(
+                        &mut refs,
+                        aggregate_refs(agg.strip_suffix(')').unwrap_or(agg))?,
+                    );
+                } else if !rest.trim().is_empty() {
+                    return Err(not(format!("`$apply={value}` is not inspected")));
+                }
+            }
+            "aggregate" => {
+                rows = false;
+                merge(&mut refs, aggregate_refs(args)?)
+            }
+            _ => return Err(not(format!("`{name}` in $apply is not inspected"))),
+        }
+    }
+    if refs
+        .paths
+        .iter()
+        .flatten()
+        .any(|s| !crate::policy::odata::is_identifier(s))
+    {
+        return Err(not(format!(
+            "`$apply={value}`: only member paths are inspected"
+        )));
+    }
+    Ok((refs, rows))
+}
+
+/// `col with sum as total, $count as n`.
+fn aggregate_refs(args: &str) -> Result<Refs, ParseError> {
+    let mut refs = Refs::default();
+    for item in args.split(',') {
+        let words: Vec<&str> = item.split_whitespace().collect();
+        match words.as_slice() {
+            ["$count", "as", _] => {}
+            [path, "with", _, "as", _] => refs
+                .paths
+                .push(path.split('/').map(str::to_string).collect()),
+            _ => return Err(not(format!("aggregate `{item}` is not inspected"))),
+        }
+    }
+    Ok(refs)
+}
+
+fn split_top(s: &str, sep: char) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0i32, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            c if c == sep && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// Every alias defined must have been used where the gateway bound it (`used`; using an
+/// undefined one is refused where it is used): Dataverse could bind an alias the gateway did
+/// not see. An alias whose value is a record reference reads that record's table.
+fn aliases(
+    used: &[String],
+    q: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    for (name, value) in &q.aliases {
+        if !used.contains(name) {
+            return Err(not(format!(
+                "parameter alias `@{name}` is not used where the gateway inspects aliases"
+            )));
+        }
+        if expr::is_record_reference(value) {
+            // Parsed like a body: a key given twice is refused.
+            let json = body::alias_json(value.trim())?;
+            body::references_in(&json, meta, env, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Function parameters in the path: literals, aliases, and table names for the few functions
+/// that take them.
+pub(super) fn parameters(
+    params: Option<&KeySpec>,
+    q: &Query,
+    meta: &Metadata,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let mut used = Vec::new();
+    if let Some(KeySpec::Pairs(pairs)) = params {
+        for (name, value) in pairs {
+            // A parameter given through an alias is checked on the alias's value.
+            let value = match value.strip_prefix('@') {
+                Some(alias) => {
+                    used.push(alias.to_string());
+                    q.alias(alias).ok_or_else(|| {
+                        ParseError::Malformed(format!(
+                            "parameter alias `@{alias}` is used but not defined"
+                        ))
+                    })?
+                }
+                None => value.as_str(),
+            };
+            if name == "EntityNames" || name == "EntityName" || name == "TargetEntityName" {
+                for logical in value.trim().trim_matches(['[', ']']).split(',') {
+                    let logical = logical.trim().trim_matches(['\'', '"']);
+                    let set = meta
+                        .set_of(logical)
+                        .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
+                    out.touch(set, Verb::Get, vec![], true);
+                }
+            }
+        }
+    }
+    if q.options.iter().any(|(n, _)| n != "$select") {
+        return Err(ParseError::Malformed(
+            "functions take no query options besides $select".into(),
+        ));
+    }
+    // A parameter's alias is a literal or a record reference, never an expression.
+    for (name, value) in &q.aliases {
+        if used.contains(name) && !expr::is_record_reference(value) {
+            expr::literal_alias(name, value)?;
+        }
+    }
+    aliases(&used, q, meta, env, out)
+}
+
+/// `savedQuery`, `userQuery`, `sql`: recorded as uninspectable; the policy decides.
+fn stored_queries(q: &Query, set: &str, out: &mut Classified) -> Result<bool, ParseError> {
+    let mut any = false;
+    for kind in ["savedQuery", "userQuery", "sql"] {
+        if q.get(kind).is_some() {
+            if q.options.len() > 1 {
+                return Err(ParseError::Malformed(format!(
+                    "{kind} cannot be combined with other query options"
+                )));
+            }
+            out.uses.push(Use::Uninspectable {
+                kind: kind.to_string(),
+                set: set.to_string(),
+            });
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+/// `EntityDefinitions` reads: one table's definition, or a listing.
+pub(super) fn entity_definitions(
+    req: &Request<'_>,
+    key: Option<&KeySpec>,
+    tail: &[Segment],
+    q: &Query,
+    env: &Env<'_>,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    super::only(
+        req.method,
+        &[http::Method::GET, http::Method::HEAD],
+        "EntityDefinitions",
+    )?;
+    if let Some((name, _)) = q.aliases.first() {
+        return Err(not(format!(
+            "parameter alias `@{name}` is not used where the gateway inspects aliases"
+        )));
+    }
+    let Some(meta) = env.metadata else {
+        out.needs_metadata = true;
+        return Ok(());
+    };
+    let mut logicals = Vec::new();
+    match key {
+        Some(KeySpec::Pairs(p)) if p.len() == 1 && p[0].0 == "LogicalName" => {
+            logicals.push(p[0].1.trim_matches('\'').to_string())
+        }
+        Some(_) => return Err(not("EntityDefinitions are inspected only by LogicalName")),
+        None if tail.is_empty() => match q.get("$filter") {
+            Some(f) => logicals.extend(logical_names_in(f)?),
+            None => out.uses.push(Use::AllDefinitions),
+        },
+        None => {
+            return Err(not(
+                "EntityDefinitions sub-resources need a LogicalName key",
+            ));
+        }
+    }
+    if key.is_some() && q.get("$filter").is_some() && tail.is_empty() {
+        return Err(not("$filter on a single EntityDefinition is not inspected"));
+    }
+    for logical in logicals {
+        let set = meta
+            .set_of(&logical)
+            .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
+        out.uses.push(Use::Definition(set.to_string()));
+    }
+    Ok(())
+}
+
+/// `LogicalName eq 'a' [or LogicalName eq 'b' ...]`, nothing else.
+fn logical_names_in(filter: &str) -> Result<Vec<String>, ParseError> {
+    filter
+        .split(" or ")
+        .map(|clause| {
+            let c = clause.trim().trim_start_matches('(').trim_end_matches(')');
+            let value = c.strip_prefix("LogicalName eq ").map(str::trim);
+            match value
+                .and_then(|v| v.strip_prefix('\''))
+                .and_then(|v| v.strip_suffix('\''))
+            {
+                Some(name) if crate::policy::odata::is_identifier(name) => Ok(name.to_string()),
+                _ => Err(not(format!(
+                    "EntityDefinitions filter `{filter}` is not `LogicalName eq '<name>'`"
+                ))),
+            }
+        })
+        .collect()
+}

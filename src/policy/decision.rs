@@ -1,0 +1,268 @@
+//! The allowlist decision: default deny.
+//!
+//! Pure: a [`Classified`] request (or the reason it could not be classified) and the tenant's
+//! [`Policy`] in, a [`Decision`] out. Invariants (each pinned by tests that try to break them):
+//! - allowed only when EVERY use is allowlisted: each table for the verb it implies, each column
+//!   named on a column-restricted table, each function, action and metadata read;
+//! - a read that would return every column of a column-restricted table is allowed only as the
+//!   request's main read, and then the gateway adds `$select` with the allowed columns;
+//! - a request the classifier could not resolve, or that needs metadata the gateway does not
+//!   have, is denied;
+//! - `savedQuery`/`userQuery`/`sql` (uninspectable) are allowed only when `allow_uninspectable`
+//!   lists them AND the table has no column list: their columns cannot be checked;
+//! - PATCH on a table that allows PATCH but not POST carries `If-Match: *` (no upsert-create),
+//!   and `If-None-Match: *` (create-only) on such a table is denied.
+
+use std::fmt;
+
+use http::HeaderMap;
+
+use crate::config::{Policy, Verb};
+use crate::policy::classify::{Classified, Use};
+use crate::policy::odata::ParseError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// The allowlist does not permit it, or it cannot be inspected: 403.
+    Policy,
+    /// Malformed or ambiguous: 400.
+    Malformed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// `None` when allowed.
+    pub denial: Option<Denial>,
+    /// What the request uses, for explain and the audit log.
+    pub uses: Vec<Use>,
+    /// The rules that allowed the request, or every reason it was denied.
+    pub reason: String,
+    /// `$select` to append because the main table has a column list and the request had none.
+    pub add_select: Option<String>,
+    /// Send `If-Match: *` (PATCH on a table without POST).
+    pub if_match_star: bool,
+}
+
+impl fmt::Display for Use {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.describe(&mut s);
+        f.write_str(&s)
+    }
+}
+
+impl Use {
+    /// Appends how `explain` and the audit log show this use (its `Display`), without the
+    /// formatting machinery: the audit log writes it for every request.
+    pub fn describe(&self, out: &mut String) {
+        match self {
+            Use::Table(t) => {
+                out.extend([t.verb.as_str(), " ", &t.set]);
+                if let Some((first, rest)) = t.columns.split_first() {
+                    out.extend([" [", first]);
+                    for c in rest {
+                        out.extend([", ", c]);
+                    }
+                    out.push(']');
+                }
+                if t.all_columns {
+                    out.push_str(" (all columns)");
+                }
+            }
+            Use::Function(n) => out.extend(["function ", n]),
+            Use::Action(n) => out.extend(["action ", n]),
+            Use::Definition(s) => out.extend(["EntityDefinitions of ", s]),
+            Use::AllDefinitions => out.push_str("EntityDefinitions listing"),
+            Use::Metadata => out.push_str("$metadata"),
+            Use::Uninspectable { kind, set } => out.extend([kind.as_str(), " on ", set]),
+        }
+    }
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        self.denial.is_none()
+    }
+
+    /// A 400 decision for a reason found outside the URL (for example a refused header).
+    pub fn malformed(reason: impl Into<String>) -> Decision {
+        Decision {
+            denial: Some(Denial::Malformed),
+            uses: vec![],
+            reason: reason.into(),
+            add_select: None,
+            if_match_star: false,
+        }
+    }
+
+    pub fn denied(reason: impl Into<String>) -> Decision {
+        Decision {
+            denial: Some(Denial::Policy),
+            uses: vec![],
+            reason: reason.into(),
+            add_select: None,
+            if_match_star: false,
+        }
+    }
+}
+
+impl From<ParseError> for Decision {
+    fn from(e: ParseError) -> Decision {
+        match e {
+            ParseError::Malformed(m) => Decision::malformed(m),
+            ParseError::NotUnderstood(m) => Decision::denied(m),
+        }
+    }
+}
+
+/// Decides on a classified request.
+pub fn decide(
+    policy: &Policy,
+    classified: Result<Classified, ParseError>,
+    headers: &HeaderMap,
+) -> Decision {
+    let c = match classified {
+        Ok(c) => c,
+        Err(e) => return Decision::from(e),
+    };
+    if c.needs_metadata {
+        let mut d = Decision::denied(
+            "this request needs the org's metadata, which the gateway has not loaded (fail closed)",
+        );
+        d.uses = c.uses;
+        return d;
+    }
+    let mut reasons: Vec<String> = Vec::new();
+    let mut rules: Vec<String> = Vec::new();
+    let mut add_select = None;
+    for u in &c.uses {
+        match check(policy, u, &mut add_select) {
+            Ok(rule) => {
+                if !rules.contains(&rule) {
+                    rules.push(rule)
+                }
+            }
+            Err(reason) => {
+                if !reasons.contains(&reason) {
+                    reasons.push(reason)
+                }
+            }
+        }
+    }
+    let mut if_match_star = false;
+    if let Some(set) = &c.upsert
+        && policy
+            .tables
+            .get(set)
+            .is_some_and(|r| !r.allows(Verb::Post))
+    {
+        if header_is_star(headers, http::header::IF_NONE_MATCH) {
+            reasons.push(format!(
+                "PATCH with If-None-Match: * creates a row in `{set}`, which needs POST"
+            ));
+        }
+        if_match_star = !headers.contains_key(http::header::IF_MATCH);
+    }
+    if c.uses.is_empty() {
+        reasons.push("the request touches nothing the gateway can allow".into());
+    }
+    let denial = (!reasons.is_empty()).then_some(Denial::Policy);
+    let mut reason = if reasons.is_empty() { rules } else { reasons };
+    let reason = match reason.len() {
+        1 => reason.pop().unwrap_or_default(),
+        _ => reason.join("; "),
+    };
+    Decision {
+        denial,
+        uses: c.uses,
+        reason,
+        add_select: if denial.is_none() { add_select } else { None },
+        if_match_star,
+    }
+}
+
+fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<String, String> {
+    match u {
+        Use::Table(t) => {
+            let rule = policy.tables.get(&t.set).ok_or_else(|| {
+                format!(
+                    "{} on `{}`: the table is not in this tenant's allowlist",
+                    t.verb, t.set
+                )
+            })?;
+            if !rule.allows(t.verb) {
+                let allowed: Vec<&str> = rule.verbs.iter().map(|v| v.as_str()).collect();
+                let allowed = if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                return Err(format!(
+                    "{} on `{}` is not allowed (allowed: {allowed})",
+                    t.verb, t.set
+                ));
+            }
+            if let Some(cols) = &rule.columns {
+                if let Some(bad) = t.columns.iter().find(|x| !cols.contains(x)) {
+                    return Err(format!(
+                        "column `{bad}` of `{}` is not in its column list",
+                        t.set
+                    ));
+                }
+                if t.all_columns {
+                    if t.verb == Verb::Get && t.main {
+                        *add_select = Some(cols.join(","));
+                    } else {
+                        return Err(format!(
+                            "this request returns every column of `{}`, which has a column list: name the columns ($select, or <attribute> in fetchXml)",
+                            t.set
+                        ));
+                    }
+                }
+            }
+            Ok(["allow.", &t.set, " permits ", t.verb.as_str()].concat())
+        }
+        Use::Function(n) if policy.functions.contains(n) => Ok(format!("functions lists {n}")),
+        Use::Function(n) => Err(format!(
+            "function `{n}` is not in this tenant's functions list"
+        )),
+        Use::Action(n) if policy.actions.contains(n) => Ok(format!("actions lists {n}")),
+        Use::Action(n) => Err(format!("action `{n}` is not in this tenant's actions list")),
+        Use::Definition(s) if policy.tables.contains_key(s) => {
+            Ok(format!("EntityDefinitions of allowlisted `{s}`"))
+        }
+        Use::Definition(s) => Err(format!(
+            "EntityDefinitions of `{s}`: the table is not in this tenant's allowlist"
+        )),
+        Use::AllDefinitions if policy.allow_all_entity_definitions => {
+            Ok("allow_all_entity_definitions".into())
+        }
+        Use::AllDefinitions => Err(
+            "unfiltered EntityDefinitions listings are not allowed (filter by LogicalName)".into(),
+        ),
+        Use::Metadata if policy.allow_metadata => Ok("allow_metadata".into()),
+        Use::Metadata => Err("$metadata is not allowed for this tenant (allow_metadata)".into()),
+        // A stored or SQL query can return any column: a column list cannot be enforced on it,
+        // so allow_uninspectable never opens a column-restricted table.
+        Use::Uninspectable { kind, set }
+            if policy.tables.get(set).is_some_and(|r| r.columns.is_some()) =>
+        {
+            Err(format!(
+                "{kind} on `{set}` is refused: the gateway cannot inspect which columns it returns and `{set}` has a column list (allow_uninspectable does not apply to column-restricted tables)"
+            ))
+        }
+        Use::Uninspectable { kind, .. } if policy.allow_uninspectable.contains(kind) => {
+            Ok(format!("allow_uninspectable lists {kind}"))
+        }
+        Use::Uninspectable { kind, .. } => Err(format!(
+            "{kind} runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)"
+        )),
+    }
+}
+
+fn header_is_star(headers: &HeaderMap, name: http::HeaderName) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|p| p.trim() == "*"))
+    })
+}

@@ -1,0 +1,365 @@
+//! Header hygiene, both directions.
+//!
+//! Pure. Fail closed by construction: an agent header reaches Dataverse only when it is on an
+//! explicit allowlist ([`FORWARDED`], and `Prefer` preference by preference); every other header
+//! is dropped, and the headers that would change what a request does beyond what the policy
+//! judged are refused. Invariants:
+//! - the agent's `Authorization` and `Cookie`, hop-by-hop headers, impersonation
+//!   (`MSCRMCallerID`, `CallerObjectId`) and logic-bypass (`MSCRM.Bypass*`,
+//!   `MSCRM.SuppressCallbackRegistrationExpanderJob`) headers never reach Dataverse, and a header
+//!   invented tomorrow does not either;
+//! - `Prefer` is parsed as RFC 7240 (quoted strings may hold commas and semicolons); one that
+//!   does not parse is refused, and only harmless preferences are forwarded, re-serialised
+//!   (`return`, `odata.maxpagesize`, `odata.include-annotations`, `odata.continue-on-error`,
+//!   `odata.track-changes`; no `respond-async`, no `odata.callback`, no parameters);
+//! - verb-tunnelling headers (`X-HTTP-Method`, ...) are refused, because the policy decides on
+//!   the method it sees;
+//! - the same rules apply to the requests inside a `$batch` (see [`crate::policy::inspect`]);
+//! - responses lose hop-by-hop headers, headers named in `Connection`, and the org's cookies.
+
+use std::sync::Mutex;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::secret::Secret;
+
+mod prefer;
+
+pub use prefer::{Preference, asks_annotation, preferences};
+
+/// Agent headers forwarded to Dataverse. `prefer` is filtered separately.
+static FORWARDED: [HeaderName; 10] = [
+    header::ACCEPT,
+    header::ACCEPT_LANGUAGE,
+    header::CONTENT_TYPE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    HeaderName::from_static("odata-version"),
+    HeaderName::from_static("odata-maxversion"),
+    header::USER_AGENT,
+    HeaderName::from_static("consistency"),
+    HeaderName::from_static("mscrm.suppressduplicatedetection"),
+];
+
+static PREFER: HeaderName = HeaderName::from_static("prefer");
+
+static METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-method-override"),
+];
+
+/// Request id headers an agent may send, in order of preference.
+static REQUEST_IDS: [HeaderName; 2] = [
+    HeaderName::from_static("x-ms-client-request-id"),
+    HeaderName::from_static("x-request-id"),
+];
+
+/// Refuses requests that tunnel another verb through a header, and `Prefer` headers that are not
+/// RFC 7240 (the policy reads them: what it cannot parse it cannot judge).
+pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
+    for name in &METHOD_OVERRIDES {
+        if headers.contains_key(name) {
+            return Err(format!(
+                "the `{name}` header is not accepted: send the real HTTP method"
+            ));
+        }
+    }
+    preferences(headers).map(|_| ())
+}
+
+/// Copies the allowlisted agent headers into `out` (the upstream request's headers).
+pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
+    // One pass over what the agent sent (a handful of headers) rather than a lookup per name.
+    let mut prefer = false;
+    for (name, value) in agent {
+        if FORWARDED.contains(name) {
+            out.append(name.clone(), value.clone());
+        }
+        prefer |= name == PREFER;
+    }
+    if !prefer {
+        return;
+    }
+    // A Prefer header that does not parse was refused by `check_request`; here it is dropped.
+    let kept: Vec<String> = preferences(agent)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Preference::forwarded)
+        .collect();
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join(","))
+    {
+        out.insert(PREFER.clone(), v);
+    }
+}
+
+/// Cleans an upstream response's headers in place (without allocating for the usual
+/// `Connection: keep-alive`).
+pub fn clean_response_headers(headers: &mut HeaderMap) {
+    remove_connection_listed(headers);
+    // One pass to see which unwanted names are there (usually only `Connection`), then remove
+    // just those.
+    let mut found = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = UNWANTED_RESPONSE.iter().position(|u| u == name) {
+            found |= 1 << i;
+        }
+    }
+    for (i, name) in UNWANTED_RESPONSE.iter().enumerate() {
+        if found & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Hop-by-hop headers, and what the org must not set on the agent's side.
+static UNWANTED_RESPONSE: [HeaderName; 11] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::SET_COOKIE,
+    header::WWW_AUTHENTICATE,
+];
+
+/// Removes the headers `Connection` names. The value is copied (to a stack buffer when short)
+/// because the names are removed from the map it lives in; names are looked up as text.
+fn remove_connection_listed(headers: &mut HeaderMap) {
+    let mut buf = [0u8; 256];
+    for i in 0.. {
+        let Some(value) = headers.get_all(header::CONNECTION).iter().nth(i) else {
+            return;
+        };
+        let bytes = value.as_bytes();
+        let long: Vec<u8>;
+        let copy: &[u8] = if bytes.len() <= buf.len() {
+            buf[..bytes.len()].copy_from_slice(bytes);
+            &buf[..bytes.len()]
+        } else {
+            long = bytes.to_vec();
+            &long
+        };
+        let Ok(text) = std::str::from_utf8(copy) else {
+            continue;
+        };
+        for name in text.split(',').map(str::trim) {
+            let hop = UNWANTED_RESPONSE
+                .iter()
+                .any(|u| u.as_str().eq_ignore_ascii_case(name));
+            if !hop && !name.is_empty() {
+                // An invalid name matches nothing.
+                headers.remove(name);
+            }
+        }
+    }
+}
+
+/// A request id from the agent, if it is a sane one (visible ASCII, at most 128 bytes).
+pub fn agent_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
+    REQUEST_IDS
+        .iter()
+        .filter_map(|n| headers.get(n))
+        .find(|v| {
+            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
+}
+
+/// The upstream `Authorization` value for the tenant's current token, built once per token: a
+/// token is about 1.5 KB, and formatting and validating it for every request would cost more
+/// than all the other header work.
+#[derive(Default)]
+pub struct Bearer(Mutex<Option<(Secret, HeaderValue)>>);
+
+impl Bearer {
+    /// `Bearer {token}`, marked sensitive; `None` if the token cannot be a header value.
+    pub fn header(&self, token: &Secret) -> Option<HeaderValue> {
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, v)) = &*cached
+            && t == token
+        {
+            return Some(v.clone());
+        }
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
+        value.set_sensitive(true);
+        *cached = Some((token.clone(), value.clone()));
+        Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn dangerous_agent_headers_never_go_upstream() {
+        let agent = map(&[
+            ("authorization", "Bearer agent-token"),
+            ("cookie", "a=b"),
+            ("MSCRMCallerID", "00000000-0000-0000-0000-000000000009"),
+            ("CallerObjectId", "x"),
+            ("MSCRM.BypassCustomPluginExecution", "true"),
+            ("MSCRM.BypassBusinessLogicExecution", "CustomSync"),
+            ("MSCRM.BypassBusinessLogicExecutionStepIds", "x"),
+            ("MSCRM.SuppressCallbackRegistrationExpanderJob", "true"),
+            ("MSCRM.SolutionUniqueName", "x"),
+            ("connection", "keep-alive"),
+            ("x-forwarded-for", "1.2.3.4"),
+            (
+                "prefer",
+                "respond-async, odata.callback;url=\"http://evil\", odata.maxpagesize=2",
+            ),
+            ("prefer", "return=representation"),
+            ("accept", "application/json"),
+            ("if-match", "*"),
+        ]);
+        let mut out = HeaderMap::new();
+        copy_request_headers(&agent, &mut out);
+        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["accept", "if-match", "prefer"]);
+        assert_eq!(out["prefer"], "odata.maxpagesize=2,return=representation");
+    }
+
+    #[test]
+    fn prefer_is_parsed_with_quoted_strings() {
+        let agent = map(&[(
+            "prefer",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\", return=representation",
+        )]);
+        assert!(check_request(&agent).is_ok());
+        let mut out = HeaderMap::new();
+        copy_request_headers(&agent, &mut out);
+        assert_eq!(
+            out["prefer"],
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\",return=representation"
+        );
+        // Semicolons and escaped quotes inside the value, parameters dropped, junk dropped.
+        let agent = map(&[(
+            "prefer",
+            "odata.include-annotations=\"a;b\\\"c\";x=1, odata.maxpagesize=abc, Return=minimal",
+        )]);
+        let mut out = HeaderMap::new();
+        copy_request_headers(&agent, &mut out);
+        assert_eq!(
+            out["prefer"],
+            "odata.include-annotations=\"a;b\\\"c\",return=minimal"
+        );
+        for bad in [
+            "odata.include-annotations=\"*",
+            "return=\"representation\"x",
+            "a b",
+            "=x",
+        ] {
+            let e = check_request(&map(&[("prefer", bad)])).unwrap_err();
+            assert!(e.contains("Prefer"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn annotation_filters_follow_odata_rules() {
+        let term = "OData.Community.Display.V1.FormattedValue";
+        let asks = |v: &str| {
+            let prefs = preferences(&map(&[("prefer", v)])).unwrap();
+            asks_annotation(&prefs, term)
+        };
+        for yes in [
+            "odata.include-annotations=\"*\"",
+            "odata.include-annotations=*",
+            "odata.include-annotations=\"OData.Community.*\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"odata.community.display.v1.formattedvalue\"",
+            "odata.include-annotations=\"-OData.*,OData.Community.Display.V1.*\"",
+            "odata.include-annotations=\"x\", odata.include-annotations=\"*\"",
+        ] {
+            assert!(asks(yes), "{yes}");
+        }
+        for no in [
+            "return=representation",
+            "odata.include-annotations=\"Microsoft.Dynamics.CRM.*\"",
+            "odata.include-annotations=\"*,-OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,-OData.Community.Display.V1.FormattedValue\"",
+            "odata.include-annotations=\"OData.Community.*,-OData.Community.Display.*\"",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValueX\"",
+            "odata.include-annotations=\"OData.Comm*\"",
+        ] {
+            assert!(!asks(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn method_overrides_are_refused() {
+        assert!(check_request(&map(&[("X-HTTP-Method", "DELETE")])).is_err());
+        assert!(check_request(&map(&[("x-method-override", "PATCH")])).is_err());
+        assert!(check_request(&map(&[("X-HTTP-Method-Override", "PUT")])).is_err());
+        assert!(check_request(&map(&[("accept", "*/*")])).is_ok());
+    }
+
+    #[test]
+    fn response_hygiene() {
+        let mut h = map(&[
+            ("connection", "x-secret-hop, close"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("set-cookie", "ARRAffinity=abc"),
+            ("odata-version", "4.0"),
+        ]);
+        clean_response_headers(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["odata-version"]);
+
+        // Several Connection values, any case, a long one, junk tokens.
+        let long = format!("{}, x-far-hop", "x-pad, ".repeat(60));
+        let mut h = map(&[
+            ("connection", "X-Other-Hop"),
+            ("connection", &long),
+            ("connection", "bad name, ,"),
+            ("x-other-hop", "1"),
+            ("x-far-hop", "1"),
+            ("www-authenticate", "Bearer"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authenticate", "Basic"),
+            ("etag", "W/\"1\""),
+        ]);
+        clean_response_headers(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["etag"]);
+    }
+
+    #[test]
+    fn request_ids_are_taken_only_when_sane() {
+        let h = map(&[("x-request-id", "abc-123")]);
+        assert_eq!(agent_request_id(&h).unwrap(), "abc-123");
+        let h = map(&[("x-ms-client-request-id", "ms-1"), ("x-request-id", "abc")]);
+        assert_eq!(agent_request_id(&h).unwrap(), "ms-1");
+        let long = "a".repeat(200);
+        assert!(agent_request_id(&map(&[("x-request-id", &long)])).is_none());
+    }
+
+    #[test]
+    fn the_bearer_header_follows_the_token() {
+        let bearer = Bearer::default();
+        let a = bearer.header(&Secret::new("a")).unwrap();
+        assert_eq!(a, "Bearer a");
+        assert!(a.is_sensitive());
+        assert_eq!(bearer.header(&Secret::new("a")).unwrap(), "Bearer a");
+        assert_eq!(bearer.header(&Secret::new("b")).unwrap(), "Bearer b");
+        assert!(bearer.header(&Secret::new("bad\n")).is_none());
+    }
+}

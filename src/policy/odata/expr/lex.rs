@@ -1,0 +1,247 @@
+//! Tokens of an OData expression.
+//!
+//! Pure. The lexer yields exactly the token kinds of [`Tok`]; any other character is an error
+//! naming it. Literals are recognised only by their complete shape: a quoted string, a number,
+//! a date, a time of day, a date-time or a GUID (`f3c2...` starting with a letter included, any
+//! case). A word that is none of these is a [`Tok::Word`], which the parser must account for.
+
+use crate::policy::odata::ParseError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Tok {
+    /// An identifier or a dotted qualified name (`Microsoft.Dynamics.CRM.In`).
+    Word(String),
+    /// `@name`.
+    Alias(String),
+    /// `'text'`, decoded (`''` is one quote).
+    Text(String),
+    /// `"text"`: a JSON string, only valid inside an array literal.
+    Json,
+    /// A number, date, time of day, date-time or GUID.
+    Literal,
+    Open,
+    Close,
+    Comma,
+    Slash,
+    Colon,
+    Equals,
+    LBracket,
+    RBracket,
+    /// Negation: `-` not followed by a digit.
+    Minus,
+}
+
+fn not(msg: String) -> ParseError {
+    ParseError::NotUnderstood(msg)
+}
+
+pub(super) fn tokenize(expr: &str) -> Result<Vec<Tok>, ParseError> {
+    let b = expr.as_bytes();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        i += 1;
+        let tok = match c {
+            b' ' | b'\t' => continue,
+            b'\'' => {
+                let (text, end) = single_quoted(expr, start)?;
+                i = end;
+                Tok::Text(text)
+            }
+            b'"' => {
+                i = double_quoted(expr, start)?;
+                Tok::Json
+            }
+            b'(' => Tok::Open,
+            b')' => Tok::Close,
+            b',' => Tok::Comma,
+            b'/' => Tok::Slash,
+            b':' => Tok::Colon,
+            b'=' => Tok::Equals,
+            b'[' => Tok::LBracket,
+            b']' => Tok::RBracket,
+            b'-' if !b.get(i).is_some_and(u8::is_ascii_digit) => Tok::Minus,
+            _ if guid_at(b, start) => {
+                i = start + 36;
+                Tok::Literal
+            }
+            b'0'..=b'9' | b'-' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b"-:.+".contains(&b[i])) {
+                    i += 1;
+                }
+                let word = &expr[start..i];
+                if !is_literal(word) {
+                    return Err(not(format!("`{word}` in `{expr}` is not a literal")));
+                }
+                Tok::Literal
+            }
+            b'@' | b'$' | b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.')
+                {
+                    i += 1;
+                }
+                let word = &expr[start..i];
+                match (c, word.get(1..).unwrap_or_default()) {
+                    (b'@', name) if super::is_identifier(name) => Tok::Alias(name.to_string()),
+                    (b'@' | b'$', _) => {
+                        return Err(not(format!("`{word}` in `{expr}` is not inspected")));
+                    }
+                    _ => Tok::Word(word.to_string()),
+                }
+            }
+            _ => {
+                return Err(ParseError::Malformed(format!(
+                    "unexpected character `{}` in `{expr}`",
+                    expr[start..].chars().next().unwrap_or('?')
+                )));
+            }
+        };
+        toks.push(tok);
+    }
+    Ok(toks)
+}
+
+/// `'...'` starting at `start`: the decoded text and the index after the closing quote.
+fn single_quoted(expr: &str, start: usize) -> Result<(String, usize), ParseError> {
+    let bytes = expr.as_bytes();
+    let mut text = String::new();
+    let mut from = start + 1;
+    let mut i = from;
+    while i < bytes.len() {
+        if bytes[i] == b'\'' {
+            text.push_str(&expr[from..i]);
+            if bytes.get(i + 1) == Some(&b'\'') {
+                text.push('\'');
+                i += 2;
+                from = i;
+                continue;
+            }
+            return Ok((text, i + 1));
+        }
+        i += 1;
+    }
+    Err(ParseError::Malformed(format!(
+        "unterminated string literal in `{expr}`"
+    )))
+}
+
+/// `"..."` (JSON escapes) starting at `start`: the index after the closing quote.
+fn double_quoted(expr: &str, start: usize) -> Result<usize, ParseError> {
+    let bytes = expr.as_bytes();
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Ok(i + 1),
+            b'\\' => match bytes.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u')
+                    if bytes
+                        .get(i + 2..i + 6)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                {
+                    i += 6
+                }
+                _ => {
+                    return Err(ParseError::Malformed(format!(
+                        "invalid escape in a JSON string in `{expr}`"
+                    )));
+                }
+            },
+            _ => i += 1,
+        }
+    }
+    Err(ParseError::Malformed(format!(
+        "unterminated string literal in `{expr}`"
+    )))
+}
+
+/// A GUID (8-4-4-4-12 hex digits, any case) at `start`, not followed by a name character.
+fn guid_at(b: &[u8], start: usize) -> bool {
+    let Some(candidate) = b.get(start..start + 36) else {
+        return false;
+    };
+    let shape = candidate.iter().enumerate().all(|(i, c)| match i {
+        8 | 13 | 18 | 23 => *c == b'-',
+        _ => c.is_ascii_hexdigit(),
+    });
+    let ends = b
+        .get(start + 36)
+        .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.' || *c == b'-'));
+    shape && ends
+}
+
+/// A number, date, time of day, date-time (with or without offset) or GUID, in full.
+fn is_literal(word: &str) -> bool {
+    (word.len() == 36 && guid_at(word.as_bytes(), 0))
+        || is_number(word)
+        || is_time(word)
+        || match word.split_once('T') {
+            Some((date, time)) => is_date(date) && is_time_with_offset(time),
+            None => is_date(word),
+        }
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_number(word: &str) -> bool {
+    let s = word.strip_prefix('-').unwrap_or(word);
+    let s = s
+        .strip_suffix(['m', 'M', 'd', 'D', 'f', 'F', 'l', 'L'])
+        .unwrap_or(s);
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (s, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => digits(int) && digits(frac),
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(digits)
+}
+
+fn is_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    matches!(parts.as_slice(), [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2
+        && digits(y) && digits(m) && digits(d))
+}
+
+/// `hh:mm`, `hh:mm:ss`, `hh:mm:ss.fffffff`.
+fn is_time(s: &str) -> bool {
+    let (hms, frac) = s.split_once('.').map_or((s, None), |(a, b)| (a, Some(b)));
+    let parts: Vec<&str> = hms.split(':').collect();
+    let shape = (2..=3).contains(&parts.len()) && parts.iter().all(|p| p.len() == 2 && digits(p));
+    shape && frac.is_none_or(|f| digits(f) && parts.len() == 3)
+}
+
+fn is_time_with_offset(s: &str) -> bool {
+    if let Some(t) = s.strip_suffix(['Z', 'z']) {
+        return is_time(t);
+    }
+    match s.rfind(['+', '-']) {
+        Some(at) => is_time(&s[..at]) && is_time(&s[at + 1..]) && s[at + 1..].len() == 5,
+        None => is_time(s),
+    }
+}
+
+pub(super) fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Word(w) => format!("`{w}`"),
+        Tok::Alias(a) => format!("`@{a}`"),
+        Tok::Text(s) => format!("`'{s}'`"),
+        Tok::Json => "a double-quoted string".into(),
+        Tok::Literal => "a literal".into(),
+        Tok::Open => "`(`".into(),
+        Tok::Close => "`)`".into(),
+        Tok::Comma => "`,`".into(),
+        Tok::Slash => "`/`".into(),
+        Tok::Colon => "`:`".into(),
+        Tok::Equals => "`=`".into(),
+        Tok::LBracket => "`[`".into(),
+        Tok::RBracket => "`]`".into(),
+        Tok::Minus => "`-`".into(),
+    }
+}

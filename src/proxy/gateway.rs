@@ -1,0 +1,235 @@
+//! The gateway's shared state: the current configuration snapshot and what lives with it.
+//!
+//! A [`Snapshot`] is immutable; a request loads the current one once and finishes under it even
+//! if the configuration is swapped meanwhile ([`Gateway::swap`]). A swap keeps the token source
+//! of every tenant whose `auth` (and the upstream settings) did not change, the limiter of every
+//! tenant whose `limits` did not change, and the metadata of every tenant whose `dataverse`
+//! settings did not change, so a reload never drops a cache or resets a rate.
+//! Each tenant's metadata is filled from `metadata_file` at build time or fetched from the org
+//! in the background; until it is loaded, requests that need it are denied (fail closed).
+//! A tenant whose `limits` changed gets a new limiter that shares the old one's count of
+//! requests in flight (and its cooldown), so the new cap holds across the reload.
+//! [`Metrics`], the audit sink, the buffered-body [`Budget`] and the agents' [`Listener`] state
+//! belong to the process, not to a snapshot.
+
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+
+use crate::clock::Clock;
+use crate::config::{Config, Tenant};
+use crate::identity::token::TokenSource;
+use crate::identity::token::registry::Registry;
+use crate::limit::TenantLimits;
+use crate::limit::budget::Budget;
+use crate::limit::redis::{OnError, RedisStore};
+use crate::policy::metadata::Metadata;
+use crate::proxy::route::Routes;
+use crate::proxy::server::Listener;
+use crate::proxy::upstream::{Upstream, UpstreamError};
+use crate::telemetry::audit::AuditSink;
+use crate::telemetry::metrics::Metrics;
+
+pub struct TenantRuntime {
+    pub config: Tenant,
+    /// The connections to the tenant's org.
+    pub org: Arc<crate::proxy::org::OrgClient>,
+    pub token: Arc<TokenSource>,
+    pub limits: Arc<TenantLimits>,
+    pub metadata: ArcSwapOption<Metadata>,
+    /// The `Authorization` header for the current token.
+    pub bearer: crate::policy::headers::Bearer,
+    /// This tenant's request metrics.
+    pub series: crate::telemetry::metrics::TenantSeries,
+    /// The tenant's URLs as seen through the gateway origin agents last used.
+    pub origin: ArcSwapOption<crate::proxy::pipeline::TenantOrigin>,
+}
+
+impl TenantRuntime {
+    pub fn metadata(&self) -> Option<Arc<Metadata>> {
+        self.metadata.load_full()
+    }
+}
+
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub routes: Routes,
+    pub tenants: Vec<Arc<TenantRuntime>>,
+    pub upstream: Upstream,
+    /// The shared rate-limit store, when configured.
+    pub store: Option<Arc<RedisStore>>,
+}
+
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    /// The series of requests refused before a tenant was known (tenant label `-`).
+    pub unrouted: crate::telemetry::metrics::TenantSeries,
+    audit: std::sync::OnceLock<AuditSink>,
+    /// Token sources shared by tenants with the same key, and across swaps.
+    tokens: Registry,
+    /// Request bodies held in memory, all requests together (`limits.max_buffered_bytes`).
+    pub budget: Arc<Budget>,
+    /// The agents' listener: open connections, the cap, whether it can accept.
+    pub listener: Listener,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("tenants.{tenant}.dataverse.metadata_file: {message}")]
+    MetadataFile { tenant: String, message: String },
+    #[error("rate_limit_store.redis.url: {0}")]
+    Store(String),
+}
+
+impl Gateway {
+    pub fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, BuildError> {
+        let tokens = Registry::default();
+        let metrics = Metrics::default();
+        let budget = Budget::new(config.limits.max_buffered_bytes);
+        let listener = Listener::new(config.limits.max_connections);
+        let snapshot = build(config, &clock, None, &tokens, &metrics)?;
+        let gateway = Arc::new(Gateway {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            clock,
+            tokens,
+            unrouted: crate::telemetry::metrics::TenantSeries::new(
+                &metrics,
+                crate::telemetry::metrics::NO_TENANT,
+            ),
+            metrics,
+            audit: std::sync::OnceLock::new(),
+            budget,
+            listener,
+        });
+        crate::proxy::metadata_loader::start(&gateway.snapshot());
+        Ok(gateway)
+    }
+
+    /// Starts writing audit records to `sink` (once; later calls are ignored).
+    pub fn set_audit(&self, sink: AuditSink) {
+        let _ = self.audit.set(sink);
+    }
+
+    pub fn audit(&self) -> Option<&AuditSink> {
+        self.audit.get()
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Replaces the configuration; requests in flight keep the snapshot they started with.
+    pub fn swap(&self, config: Config) -> Result<(), BuildError> {
+        let previous = self.snapshot.load_full();
+        let snapshot = Arc::new(build(
+            config,
+            &self.clock,
+            Some(&previous),
+            &self.tokens,
+            &self.metrics,
+        )?);
+        crate::proxy::metadata_loader::start(&snapshot);
+        self.budget
+            .set_max(snapshot.config.limits.max_buffered_bytes);
+        self.listener
+            .set_cap(snapshot.config.limits.max_connections);
+        self.snapshot.store(snapshot);
+        Ok(())
+    }
+}
+
+fn build(
+    config: Config,
+    clock: &Arc<dyn Clock>,
+    previous: Option<&Snapshot>,
+    tokens: &Registry,
+    metrics: &Metrics,
+) -> Result<Snapshot, BuildError> {
+    // The timeouts the connections and the token client are built with.
+    let built_with = |t: &crate::config::Timeouts| (t.connect, t.idle, t.token_request);
+    let same_upstream = previous.filter(|p| {
+        p.config.upstream_tls == config.upstream_tls
+            && built_with(&p.config.timeouts) == built_with(&config.timeouts)
+    });
+    let upstream = match same_upstream {
+        Some(p) => p.upstream.clone(),
+        None => Upstream::new(&config.upstream_tls, &config.timeouts)?,
+    };
+    let store = match (&config.rate_limit_store, previous) {
+        (None, _) => None,
+        (Some(c), Some(p)) if p.config.rate_limit_store.as_ref() == Some(c) => p.store.clone(),
+        (Some(c), _) => {
+            let on_error = if c.fail_open {
+                OnError::FailOpen
+            } else {
+                OnError::FailClosed
+            };
+            Some(Arc::new(
+                RedisStore::new(&c.url, &c.key_prefix, on_error).map_err(BuildError::Store)?,
+            ))
+        }
+    };
+    let same_store = previous.is_some_and(|p| p.config.rate_limit_store == config.rate_limit_store);
+    let mut tenants = Vec::new();
+    for t in &config.tenants {
+        let before = previous.and_then(|p| p.tenants.iter().find(|o| o.config.name == t.name));
+        // One token source per (authority, tenant, client, scope, credential), shared by
+        // tenants and kept across reloads while any snapshot uses it.
+        let token = tokens.source(&t.auth, &upstream.entra, clock);
+        let limits = match before {
+            Some(o) if o.config.limits == t.limits && same_store => Arc::clone(&o.limits),
+            _ => Arc::new(TenantLimits::carrying(
+                &t.name,
+                &t.limits,
+                store.clone(),
+                Arc::clone(clock),
+                before.map(|o| &*o.limits),
+            )),
+        };
+        let metadata = match (&t.dataverse.metadata_file, before) {
+            (Some(path), _) => Some(Arc::new(load_metadata_file(path).map_err(|message| {
+                BuildError::MetadataFile {
+                    tenant: t.name.clone(),
+                    message,
+                }
+            })?)),
+            (None, Some(o)) if o.config.dataverse == t.dataverse => o.metadata(),
+            (None, _) => None,
+        };
+        let org = upstream.org(&t.dataverse.url)?;
+        tenants.push(Arc::new(TenantRuntime {
+            config: t.clone(),
+            org,
+            token,
+            limits,
+            metadata: ArcSwapOption::new(metadata),
+            bearer: Default::default(),
+            series: crate::telemetry::metrics::TenantSeries::new(metrics, &t.name),
+            origin: ArcSwapOption::empty(),
+        }));
+    }
+    let orgs: Vec<&str> = config
+        .tenants
+        .iter()
+        .map(|t| t.dataverse.url.as_str())
+        .collect();
+    upstream.retain_orgs(&orgs);
+    let routes = Routes::new(&config.tenants);
+    Ok(Snapshot {
+        config: Arc::new(config),
+        routes,
+        tenants,
+        upstream,
+        store,
+    })
+}
+
+/// Reads and parses a CSDL snapshot file.
+pub fn load_metadata_file(path: &std::path::Path) -> Result<Metadata, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Metadata::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,24 @@
+//! Layer `proxy`: the shell every agent request passes through.
+//!
+//! [`server`] accepts connections and hands each request to [`pipeline`] (route → decide → limit
+//! → token → forward → rewrite → log). [`gateway`] holds the swappable configuration snapshot
+//! and each tenant's runtime; [`route`] picks the tenant; [`org`] and [`upstream`] own the
+//! connections to Dataverse; [`body`] streams bodies; [`rewrite`] points the org's URLs at the
+//! gateway; [`observe`] finishes each request when its body ends; [`metadata_loader`] keeps each
+//! tenant's `$metadata` fresh.
+//!
+//! Guarantee: every request follows the one pipeline, and every decision about it is taken by
+//! the pure [`crate::policy::decision`] layer below; this layer does the I/O around it. May use every
+//! layer below it (telemetry, policy, identity, limit, config, clock, error), never
+//! [`crate::ops`], [`crate::cli`] or [`crate::sim`].
+
+pub mod body;
+pub mod gateway;
+pub mod metadata_loader;
+pub mod observe;
+pub mod org;
+pub mod pipeline;
+pub mod rewrite;
+pub mod route;
+pub mod server;
+pub mod upstream;

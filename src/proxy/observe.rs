@@ -1,0 +1,299 @@
+//! The pipeline's last phase: count, measure and audit each request when its response ENDS.
+//!
+//! [`track`] wraps the response body; when the body has been sent to its end, fails, or is
+//! dropped (the agent went away), the request is finished exactly once: the metrics are
+//! updated, one audit record is queued and (at `debug` level) one access log line is written. Latency and
+//! `bytes_out` therefore cover the whole streamed body. [`InFlight`] keeps the in-flight gauge
+//! right even when a request is cancelled before it has a response. Request body bytes are
+//! counted by [`count_body`] as they are forwarded.
+//!
+//! A response body that fails (Dataverse's body broke off or stalled after the status was sent)
+//! is recorded as such: `error` set (`GatewayUpstreamTruncated`, `GatewayUpstreamStalled`),
+//! `completed: false`, and counted in `upstream_body_errors`; an agent that went away leaves
+//! `error` empty. Every gateway error code is counted in `errors` by tenant, and a request
+//! head the HTTP layer refused (431) is audited and counted through [`refused_head`].
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::error::GatewayError;
+use crate::proxy::body::{BodyError, BoxBody};
+use crate::proxy::gateway::Gateway;
+use crate::proxy::pipeline::Exchange;
+use crate::telemetry::audit::{self, Record};
+use crate::telemetry::metrics::NO_TENANT;
+
+/// One request counted in `in_flight_requests` until dropped.
+pub struct InFlight(Gauge);
+
+impl InFlight {
+    pub fn enter(gateway: &Gateway) -> InFlight {
+        gateway.metrics.in_flight.inc();
+        InFlight(gateway.metrics.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Counts the bytes of a body as they pass into `counter`.
+pub fn count_body(body: BoxBody, counter: Arc<AtomicU64>) -> BoxBody {
+    body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        frame
+    })
+    .boxed()
+}
+
+struct Pending {
+    gateway: Arc<Gateway>,
+    ex: Exchange,
+    status: u16,
+    started: Instant,
+    _in_flight: InFlight,
+}
+
+/// A response body that finishes its request when it ends or is dropped.
+struct Observed {
+    inner: BoxBody,
+    bytes_out: u64,
+    /// The body's length when known in advance (hyper may stop polling after that many bytes).
+    expected: Option<u64>,
+    pending: Option<Pending>,
+}
+
+/// Wraps `response` so that the request is counted and audited when its body ends.
+pub fn track(
+    gateway: Arc<Gateway>,
+    ex: Exchange,
+    response: Response<BoxBody>,
+    started: Instant,
+    in_flight: InFlight,
+) -> Response<BoxBody> {
+    let status = response.status().as_u16();
+    response.map(|inner| {
+        Observed {
+            expected: inner.size_hint().exact(),
+            inner,
+            bytes_out: 0,
+            pending: Some(Pending {
+                gateway,
+                ex,
+                status,
+                started,
+                _in_flight: in_flight,
+            }),
+        }
+        .boxed()
+    })
+}
+
+impl Observed {
+    fn connection(&self) -> Option<&crate::proxy::server::RequestGuard> {
+        self.pending.as_ref().and_then(|p| p.ex.connection.as_ref())
+    }
+
+    /// The body failed: record why (the status line was already sent).
+    fn failed(&mut self, e: &BodyError) {
+        if let Some(p) = &mut self.pending
+            && p.ex.error.is_none()
+        {
+            let tenant = p.ex.tenant.as_ref().map_or("-", |t| t.config.name.as_str());
+            let error = match e {
+                BodyError::Stalled(_) => GatewayError::UpstreamStalled(format!(
+                    "Dataverse for tenant {tenant} stopped sending the response body: {e}"
+                )),
+                _ => GatewayError::UpstreamTruncated(format!(
+                    "Dataverse's response body for tenant {tenant} broke off: {e}"
+                )),
+            };
+            tracing::warn!(tenant, request_id = p.ex.request_id.to_str().unwrap_or(""), error = %error, "upstream response body failed; the agent's stream ends as an error");
+            if let Some(t) = &p.ex.tenant {
+                t.series.upstream_body_error(error.code());
+            }
+            p.ex.error = Some(error);
+        }
+        self.finish(false);
+    }
+
+    fn finish(&mut self, completed: bool) {
+        if let Some(p) = self.pending.take() {
+            finish(p, self.bytes_out, completed);
+        }
+    }
+}
+
+impl Body for Observed {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        let connection = this.pending.as_ref().and_then(|p| p.ex.connection.as_ref());
+        if let Some(c) = connection {
+            c.asked();
+        }
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let (Some(c), Some(Ok(_))) = (this.connection(), &frame) {
+            c.delivered();
+        }
+        match &frame {
+            Some(Ok(f)) => {
+                if let Some(data) = f.data_ref() {
+                    this.bytes_out += data.len() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    this.finish(true);
+                }
+            }
+            Some(Err(e)) => this.failed(e),
+            None => this.finish(true),
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        let completed = self.inner.is_end_stream() || self.expected == Some(self.bytes_out);
+        self.finish(completed);
+    }
+}
+
+fn finish(p: Pending, bytes_out: u64, completed: bool) {
+    let Pending {
+        gateway,
+        ex,
+        status,
+        started,
+        ..
+    } = p;
+    let elapsed = started.elapsed();
+    let tenant = ex.tenant.as_deref().map(|t| t.config.name.as_str());
+    let (decision, reason): (_, Cow<'_, str>) = match (&ex.decision, &ex.error) {
+        (Some(d), _) if !d.allowed() => ("deny", Cow::Borrowed(&d.reason)),
+        (Some(d), None) => ("allow", Cow::Borrowed(&d.reason)),
+        (Some(_), Some(e)) => ("allow", Cow::Owned(e.to_string())),
+        (None, Some(e)) => ("none", Cow::Owned(e.to_string())),
+        (None, None) => ("none", Cow::Borrowed("")),
+    };
+    let series = ex
+        .tenant
+        .as_deref()
+        .map_or(&gateway.unrouted, |t| &t.series);
+    series.request(decision, status);
+    series.request_duration(elapsed.as_secs_f64());
+    if let Some(d) = ex.upstream_latency {
+        series.upstream_duration(d.as_secs_f64());
+    }
+    if let Some(e) = &ex.error {
+        series.error(e.code());
+        if matches!(e, GatewayError::RateLimited { .. }) {
+            series.rate_limited();
+        }
+    }
+    if ex.upstream_status == Some(429) {
+        series.upstream_throttled();
+    }
+    let uses = ex.decision.as_ref().map_or(&[][..], |d| &d.uses[..]);
+    let bytes_in = ex.bytes_in.load(Ordering::Relaxed);
+    let request_id = ex.request_id.to_str().unwrap_or("");
+    let error = ex.error.as_ref().map(GatewayError::code);
+    if let Some(sink) = gateway.audit() {
+        sink.write(&Record {
+            timestamp: SystemTime::now(),
+            request_id,
+            tenant,
+            client: ex.client.as_deref(),
+            method: ex.method.as_str(),
+            path: audit::redact_target(ex.uri.path(), ex.uri.query(), sink.query_values()),
+            access: uses,
+            decision,
+            reason: &reason,
+            error,
+            status,
+            upstream_status: ex.upstream_status,
+            completed,
+            latency: elapsed,
+            upstream_latency: ex.upstream_latency,
+            bytes_in,
+            bytes_out,
+        });
+    }
+    // The audit log is the per-request record; this line is for debugging (its fields are
+    // only computed when the level is enabled).
+    tracing::debug!(
+        target: "dataverse_gateway::access",
+        request_id,
+        tenant = tenant.unwrap_or(NO_TENANT),
+        client = ex.client.as_deref().unwrap_or(""),
+        method = %ex.method,
+        path = %audit::redact_target(ex.uri.path(), ex.uri.query(), false),
+        access = %uses.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        decision,
+        reason = %reason,
+        status,
+        upstream_status = ex.upstream_status.unwrap_or(0),
+        completed,
+        latency_ms = elapsed.as_millis() as u64,
+        bytes_in,
+        bytes_out,
+    );
+}
+
+/// A request the HTTP layer refused before the gateway saw it (a head over the limits: 431):
+/// counted and audited like every other answer, with what is known (nothing of the request).
+pub fn refused_head(gateway: &Gateway, error: &GatewayError) {
+    let status = error.status().as_u16();
+    let series = &gateway.unrouted;
+    series.request("none", status);
+    series.error(error.code());
+    if let Some(sink) = gateway.audit() {
+        let reason = error.to_string();
+        sink.write(&Record {
+            timestamp: SystemTime::now(),
+            request_id: "",
+            tenant: None,
+            client: None,
+            method: "",
+            path: String::new(),
+            access: &[],
+            decision: "none",
+            reason: &reason,
+            error: Some(error.code()),
+            status,
+            upstream_status: None,
+            completed: true,
+            latency: std::time::Duration::ZERO,
+            upstream_latency: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+    }
+}

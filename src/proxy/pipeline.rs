@@ -1,0 +1,641 @@
+//! The request pipeline: route → classify and decide → limit → token → forward → rewrite → log.
+//!
+//! Each phase is a function over one [`Exchange`] (the per-request context). Errors from any
+//! phase are [`GatewayError`]s and become responses in exactly one place, [`respond_error`].
+//! Internal client keys ([`clients`]) are checked before routing; the last phase, counting and
+//! auditing, runs when the response body ends ([`observe`]).
+//! Invariant: nothing reaches Dataverse unless the policy allowed it, and what reaches it is the
+//! request the policy saw (same method, same raw path and query, plus at most an added `$select`).
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri};
+use hyper::body::Incoming;
+
+use crate::config::secret::Secret;
+use crate::error::GatewayError;
+use crate::identity::clients;
+use crate::policy::classify::{self, Urls};
+use crate::policy::decision::{Decision, Denial};
+use crate::policy::headers;
+use crate::policy::inspect;
+use crate::proxy::body::{self, BoxBody, Streamed};
+use crate::proxy::gateway::{Gateway, Snapshot, TenantRuntime};
+use crate::proxy::observe;
+use crate::proxy::org::Lease;
+use crate::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind, rewrite_url};
+
+mod reading;
+use reading::{Reading, body_timeout};
+
+// Header names, built at compile time.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+/// Response headers that may hold the org's URLs.
+static URL_HEADERS: [HeaderName; 2] = [HeaderName::from_static("odata-entityid"), header::LOCATION];
+
+/// What one request has gathered on its way through the phases.
+pub struct Exchange {
+    pub request_id: HeaderValue,
+    pub method: Method,
+    /// The request target as the agent sent it (the audit log shows only the query's option
+    /// names unless told otherwise).
+    pub uri: Uri,
+    pub tenant: Option<Arc<TenantRuntime>>,
+    /// The internal client, when client keys are configured.
+    pub client: Option<String>,
+    pub decision: Option<Arc<Decision>>,
+    /// The error the gateway answered with, if it did.
+    pub error: Option<GatewayError>,
+    pub upstream_status: Option<u16>,
+    pub upstream_latency: Option<Duration>,
+    /// Request body bytes forwarded so far.
+    pub bytes_in: Arc<AtomicU64>,
+    /// The tenant's rate-limit state, for the `RateLimit` headers.
+    pub rate: Option<crate::limit::RateState>,
+    /// A throttled request was retried by the gateway.
+    pub retried: bool,
+    /// Marks the agent's connection busy until the request is finished.
+    pub connection: Option<crate::proxy::server::RequestGuard>,
+}
+
+impl Gateway {
+    /// Serves one agent request. Never fails: errors become Dataverse-shaped responses.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<BoxBody> {
+        self.handle_on(req, None).await
+    }
+
+    /// [`Gateway::handle`] for a request of a connection whose activity `connection` tracks.
+    pub async fn handle_on(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        connection: Option<crate::proxy::server::RequestGuard>,
+    ) -> Response<BoxBody> {
+        let started = Instant::now();
+        let in_flight = observe::InFlight::enter(&self);
+        let request_id = headers::agent_request_id(req.headers()).unwrap_or_else(new_request_id);
+        let mut ex = Exchange {
+            request_id: request_id.clone(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            tenant: None,
+            client: None,
+            decision: None,
+            error: None,
+            upstream_status: None,
+            upstream_latency: None,
+            bytes_in: Arc::default(),
+            rate: None,
+            retried: false,
+            connection,
+        };
+        let snapshot = self.snapshot();
+        let mut response = match proxy(&self, &snapshot, req, &mut ex).await {
+            Ok(r) => r,
+            Err(e) => {
+                let r = respond_error(&e);
+                ex.error = Some(e);
+                r
+            }
+        };
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), request_id);
+        if let Some(rate) = &ex.rate {
+            rate.add_headers(response.headers_mut());
+        }
+        observe::track(self, ex, response, started, in_flight)
+    }
+}
+
+/// A random (version 4) UUID. The bits come from a per-thread splitmix64 sequence seeded once
+/// from the OS: ids must be unique, not secret, and a system call per request is not free.
+fn new_request_id() -> HeaderValue {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(uuid::Uuid::new_v4().as_u64_pair().0);
+    }
+    let (a, b) = STATE.with(|s| (splitmix64(s), splitmix64(s)));
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+        .unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+fn splitmix64(state: &Cell<u64>) -> u64 {
+    let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+    state.set(s);
+    let mut z = s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The single place an error becomes a response.
+pub fn respond_error(e: &GatewayError) -> Response<BoxBody> {
+    let mut r = Response::new(body::full(e.body()));
+    *r.status_mut() = e.status();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert("odata-version", HeaderValue::from_static("4.0"));
+    if let Some(s) = e.retry_after_secs() {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
+}
+
+async fn proxy(
+    gateway: &Gateway,
+    snapshot: &Snapshot,
+    req: Request<Incoming>,
+    ex: &mut Exchange,
+) -> Result<Response<BoxBody>, GatewayError> {
+    let client = clients::authenticate(&snapshot.config.clients, req.headers())?;
+    ex.client = client.map(|c| c.name.clone());
+    let host = request_host(&req)?;
+    let uri = req.uri().clone();
+    let routed = snapshot
+        .routes
+        .route(uri.path(), host.as_deref())
+        .map_err(GatewayError::NotFound)?;
+    let tenant = &snapshot.tenants[routed.tenant];
+    ex.tenant = Some(Arc::clone(tenant));
+    clients::authorize(client, &tenant.config.name)?;
+    let dv = &tenant.config.dataverse;
+    if routed.api_version != dv.api_version {
+        let msg = format!(
+            "tenant {} serves Dataverse Web API {}, not `{}`",
+            tenant.config.name, dv.api_version, routed.api_version
+        );
+        return Err(GatewayError::NotFound(msg));
+    }
+    limit_rate(tenant, ex).await?;
+    headers::check_request(req.headers()).map_err(GatewayError::BadRequest)?;
+    let origin = tenant_origin(snapshot, tenant, host.as_deref())?;
+    let urls = &origin.urls;
+    let which = if routed.prefixed { 0 } else { 1 };
+    let base = &urls.gateway[which];
+    let json = &origin.json[which];
+    let (parts, incoming) = req.into_parts();
+    let reading = Reading {
+        gateway,
+        tenant,
+        timeouts: &snapshot.config.timeouts,
+    };
+    let (body, slot, charge) = reading
+        .read_or_stream(incoming, &parts, routed.resource)
+        .await?;
+    let meta = tenant.metadata();
+    let inspected = inspect::inspect(
+        &inspect::Tenant {
+            policy: &tenant.config.policy,
+            metadata: meta.as_deref(),
+            urls,
+        },
+        &classify::Request {
+            method: &parts.method,
+            path: routed.resource,
+            query: uri.query(),
+            headers: &parts.headers,
+            body: body.buffered(),
+        },
+    );
+    let decision = Arc::new(inspected.decision);
+    ex.decision = Some(Arc::clone(&decision));
+    enforce(&decision, &tenant.config.name)?;
+    let body = match inspected.body {
+        Some(replaced) => Outgoing::Buffered(replaced),
+        None => body,
+    };
+    let forward = Forward {
+        snapshot,
+        tenant,
+        parts: &parts,
+        resource: routed.resource,
+        query: uri.query(),
+        decision: &decision,
+    };
+    let sent = forward.send_with_limits(body, slot, ex).await;
+    // The buffered body has been written upstream (or given up): its bytes leave the budget.
+    drop(charge);
+    let (response, lease, slot) = sent?;
+    let idle = snapshot.config.timeouts.upstream_body_idle;
+    respond(response, &dv.url, base, json, lease, Some(slot), idle)
+}
+
+/// The rate phase: admits the request or answers 429; either way the response carries the
+/// tenant's rate-limit headers.
+async fn limit_rate(tenant: &TenantRuntime, ex: &mut Exchange) -> Result<(), GatewayError> {
+    match tenant.limits.check_rate().await {
+        Ok(state) => {
+            ex.rate = state;
+            Ok(())
+        }
+        Err(e) => {
+            let wait = Duration::from_secs(e.retry_after_secs().unwrap_or(1));
+            ex.rate = tenant.limits.rate_headers(wait);
+            Err(e)
+        }
+    }
+}
+
+/// A request body on its way upstream.
+enum Outgoing {
+    Buffered(Bytes),
+    /// Streamed, with the flag its [`body::TimedRequest`] sets when the agent was too slow.
+    Streamed(BoxBody, Arc<AtomicBool>),
+}
+
+impl Outgoing {
+    fn buffered(&self) -> Option<&[u8]> {
+        match self {
+            Outgoing::Buffered(b) => Some(b),
+            Outgoing::Streamed(..) => None,
+        }
+    }
+}
+
+fn too_large(limit: u64) -> GatewayError {
+    GatewayError::PayloadTooLarge(format!(
+        "the request body is over the {limit}-byte limit of this tenant"
+    ))
+}
+
+/// Everything needed to send (and, when throttled, re-send) one request upstream.
+struct Forward<'a> {
+    snapshot: &'a Snapshot,
+    tenant: &'a TenantRuntime,
+    parts: &'a http::request::Parts,
+    resource: &'a str,
+    query: Option<&'a str>,
+    decision: &'a Decision,
+}
+
+impl Forward<'_> {
+    /// Cooldown, concurrency slot, token, send; a throttled GET/HEAD is retried once after its
+    /// `Retry-After` when the tenant's `retry_throttled` allows it.
+    /// `early`: the slot taken before a buffered body was read (used for the first attempt).
+    async fn send_with_limits(
+        &self,
+        body: Outgoing,
+        mut early: Option<crate::limit::Slot>,
+        ex: &mut Exchange,
+    ) -> Result<(Response<Incoming>, Lease, crate::limit::Slot), GatewayError> {
+        let limits = &self.tenant.limits;
+        let bodyless = match &body {
+            Outgoing::Buffered(b) => b.is_empty(),
+            Outgoing::Streamed(s, _) => hyper::body::Body::is_end_stream(s),
+        };
+        let timed_out = match &body {
+            Outgoing::Streamed(_, flag) => Some(Arc::clone(flag)),
+            Outgoing::Buffered(_) => None,
+        };
+        let mut body = Some(body);
+        let mut reauthorized = false;
+        loop {
+            let slot = match early.take() {
+                Some(slot) => slot,
+                None => {
+                    limits.pass_cooldown(&self.parts.method).await?;
+                    limits.acquire().await?
+                }
+            };
+            let token = self
+                .tenant
+                .token
+                .token_within(Some(self.snapshot.config.timeouts.token_wait))
+                .await
+                .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
+            let outgoing = match body.take() {
+                Some(Outgoing::Buffered(b)) => body::full(b),
+                Some(Outgoing::Streamed(s, _)) => s,
+                None => body::empty(),
+            };
+            let req = upstream_request(
+                self.tenant,
+                self.parts,
+                outgoing,
+                self.resource,
+                self.query,
+                self.decision,
+                &token,
+                &ex.request_id,
+            )?
+            .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
+            let sent = Instant::now();
+            let (response, lease) = match send(self.snapshot, self.tenant, req).await {
+                Ok(r) => r,
+                // The agent's streamed body was too slow: that is what broke the request.
+                Err(_)
+                    if timed_out
+                        .as_ref()
+                        .is_some_and(|f| f.load(Ordering::Acquire)) =>
+                {
+                    return Err(body_timeout(&self.snapshot.config.timeouts));
+                }
+                Err(e) => return Err(e),
+            };
+            ex.upstream_latency = Some(sent.elapsed());
+            ex.upstream_status = Some(response.status().as_u16());
+            if response.status() == http::StatusCode::UNAUTHORIZED && !reauthorized {
+                // Dataverse refused the cached token (revoked, reissued): drop it, and send a
+                // request without a body once more with a fresh one.
+                self.tenant.token.reject(&token);
+                if bodyless {
+                    reauthorized = true;
+                    body = None;
+                    drop(slot);
+                    continue;
+                }
+            }
+            if response.status() != http::StatusCode::TOO_MANY_REQUESTS {
+                return Ok((response, lease, slot));
+            }
+            let retry_after = crate::limit::upstream_retry_after(response.headers());
+            limits.throttled(retry_after).await;
+            let replayable =
+                body.is_none() && matches!(self.parts.method, Method::GET | Method::HEAD);
+            if !(replayable && limits.may_retry(&self.parts.method, retry_after)) || ex.retried {
+                return Ok((response, lease, slot));
+            }
+            ex.retried = true;
+            drop(slot);
+        }
+    }
+}
+
+fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
+    match decision.denial {
+        None => Ok(()),
+        Some(Denial::Malformed) => Err(GatewayError::BadRequest(decision.reason.clone())),
+        Some(Denial::Policy) => Err(GatewayError::PolicyDenied(format!(
+            "denied for tenant {tenant}: {}",
+            decision.reason
+        ))),
+    }
+}
+
+/// The Host the agent addressed (or the request target's authority), lowercased. It is echoed
+/// into rewritten URLs, so only host name, IP literal and port characters are accepted.
+fn request_host(req: &Request<Incoming>) -> Result<Option<Cow<'_, str>>, GatewayError> {
+    let invalid = || GatewayError::BadRequest("invalid Host header".into());
+    let raw = match req.headers().get(header::HOST) {
+        Some(v) => v.to_str().map_err(|_| invalid())?,
+        None => match req.uri().authority() {
+            Some(a) => a.as_str(),
+            None => return Ok(None),
+        },
+    };
+    valid_host(raw).ok_or_else(invalid).map(Some)
+}
+
+fn valid_host(raw: &str) -> Option<Cow<'_, str>> {
+    let allowed =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']');
+    if raw.is_empty() || !raw.bytes().all(allowed) {
+        return None;
+    }
+    Some(match raw.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(raw.to_ascii_lowercase()),
+        false => Cow::Borrowed(raw),
+    })
+}
+
+/// A tenant's URLs as agents see them through one gateway origin: built on the first request
+/// from that origin and reused while agents keep using it (per snapshot: a reload starts over).
+pub struct TenantOrigin {
+    /// The Host it was built for.
+    host: Option<String>,
+    /// `gateway[0]` is `{origin}/{tenant}`, `gateway[1]` the bare origin.
+    urls: Urls,
+    /// JSON rewriting from the org to `gateway[0]` and to `gateway[1]`.
+    json: [Arc<JsonTarget>; 2],
+}
+
+fn tenant_origin(
+    snapshot: &Snapshot,
+    tenant: &TenantRuntime,
+    host: Option<&str>,
+) -> Result<Arc<TenantOrigin>, GatewayError> {
+    if let Some(cached) = tenant.origin.load_full()
+        && cached.host.as_deref() == host
+    {
+        return Ok(cached);
+    }
+    let origin = gateway_origin(snapshot, host)?;
+    let dv = &tenant.config.dataverse;
+    let prefixed = format!("{origin}/{}", tenant.config.name);
+    let built = Arc::new(TenantOrigin {
+        host: host.map(str::to_string),
+        json: [
+            JsonTarget::new(&dv.url, &prefixed),
+            JsonTarget::new(&dv.url, &origin),
+        ],
+        urls: Urls {
+            org: dv.url.clone(),
+            gateway: vec![prefixed, origin],
+            api_version: dv.api_version.clone(),
+        },
+    });
+    tenant.origin.store(Some(Arc::clone(&built)));
+    Ok(built)
+}
+
+/// The gateway origin agents use: `public_url` or `http(s)://{Host}`.
+fn gateway_origin(snapshot: &Snapshot, host: Option<&str>) -> Result<String, GatewayError> {
+    match (&snapshot.config.public_url, host) {
+        (Some(url), _) => Ok(url.clone()),
+        (None, Some(host)) => {
+            let scheme = if snapshot.config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            Ok(format!("{scheme}://{host}"))
+        }
+        (None, None) => Err(GatewayError::BadRequest(
+            "the request has no Host header".into(),
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn upstream_request(
+    tenant: &TenantRuntime,
+    parts: &http::request::Parts,
+    body: BoxBody,
+    resource: &str,
+    query: Option<&str>,
+    decision: &Decision,
+    token: &Secret,
+    request_id: &HeaderValue,
+) -> Result<Request<BoxBody>, GatewayError> {
+    let dv = &tenant.config.dataverse;
+    let query = query.filter(|q| !q.is_empty());
+    let select = decision.add_select.as_deref();
+    // Origin form: the org's connections add the scheme and host as their protocol needs.
+    let mut uri = String::with_capacity(
+        dv.api_version.len()
+            + resource.len()
+            + query.map_or(0, str::len)
+            + select.map_or(0, str::len)
+            + 24,
+    );
+    for part in ["/api/data/", &dv.api_version, "/", resource] {
+        uri.push_str(part);
+    }
+    match (query, select) {
+        (Some(q), Some(s)) => uri.extend(["?", q, "&$select=", s]),
+        (Some(q), None) => uri.extend(["?", q]),
+        (None, Some(s)) => uri.extend(["?$select=", s]),
+        (None, None) => {}
+    }
+    let uri = Uri::try_from(uri)
+        .map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))?;
+    let mut out = Request::new(body);
+    *out.method_mut() = parts.method.clone();
+    *out.uri_mut() = uri;
+    // Room for what is copied and added below, without growing the map.
+    *out.headers_mut() = HeaderMap::with_capacity(16);
+    let h = out.headers_mut();
+    headers::copy_request_headers(&parts.headers, h);
+    if let Some(v) = tenant.bearer.header(token) {
+        h.insert(header::AUTHORIZATION, v);
+    }
+    h.insert(X_MS_CLIENT_REQUEST_ID.clone(), request_id.clone());
+    if accepts_gzip(&parts.headers) {
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if decision.if_match_star {
+        h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+    }
+    Ok(out)
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|c| {
+            let mut parts = c.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+async fn send(
+    snapshot: &Snapshot,
+    tenant: &TenantRuntime,
+    req: Request<BoxBody>,
+) -> Result<(Response<Incoming>, Lease), GatewayError> {
+    let wait = snapshot.config.timeouts.response_headers;
+    match tokio::time::timeout(wait, tenant.org.send(req)).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => {
+            let why = if e.is_connect() {
+                "cannot connect"
+            } else {
+                "the connection failed"
+            };
+            tracing::warn!(tenant = %tenant.config.name, error = %e, "upstream request failed");
+            Err(GatewayError::Upstream(format!(
+                "Dataverse for tenant {} is unreachable: {why}",
+                tenant.config.name
+            )))
+        }
+        Err(_) => Err(GatewayError::UpstreamTimeout(format!(
+            "Dataverse for tenant {} did not answer within {} s",
+            tenant.config.name,
+            wait.as_secs()
+        ))),
+    }
+}
+
+/// Turns the upstream response into the agent's: header hygiene, URL rewriting, streaming body.
+fn respond(
+    response: Response<Incoming>,
+    org: &str,
+    base: &str,
+    json: &Arc<JsonTarget>,
+    lease: Lease,
+    permit: Option<crate::limit::Slot>,
+    idle: Duration,
+) -> Result<Response<BoxBody>, GatewayError> {
+    let (mut parts, incoming) = response.into_parts();
+    headers::clean_response_headers(&mut parts.headers);
+    for name in &URL_HEADERS {
+        let rewritten = parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| rewrite_url(v, org, base));
+        if let Some(v) = rewritten.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            parts.headers.insert(name.clone(), v);
+        }
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let rewriter = match RewriteKind::for_content_type(content_type) {
+        Some(kind) => {
+            let encoding = parts
+                .headers
+                .get(header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok());
+            let encoding = Encoding::from_header(encoding).map_err(|e| {
+                GatewayError::Upstream(format!(
+                    "Dataverse sent a body the gateway cannot read: {e}"
+                ))
+            })?;
+            parts.headers.remove(header::CONTENT_ENCODING);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Some(match kind {
+                RewriteKind::Json => BodyRewriter::json(encoding, Arc::clone(json)),
+                RewriteKind::Text => BodyRewriter::new(kind, encoding, org, base),
+            })
+        }
+        None => None,
+    };
+    let body = Streamed::new(incoming, rewriter, permit)
+        .with_lease(lease)
+        .with_idle_timeout(idle);
+    Ok(Response::from_parts(
+        parts,
+        http_body_util::BodyExt::boxed(body),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    #[test]
+    fn hosts_are_lowercased_and_only_name_address_and_port_characters_pass() {
+        assert_eq!(
+            valid_host("gw.example:8080").as_deref(),
+            Some("gw.example:8080")
+        );
+        assert_eq!(valid_host("GW.Example").as_deref(), Some("gw.example"));
+        assert_eq!(valid_host("[::1]:8080").as_deref(), Some("[::1]:8080"));
+        for bad in [
+            "", "user@gw", "gw/x", "gw?x", "gw#x", "gw x", "gw\"x", "gw%41", "gw\\x",
+        ] {
+            assert_eq!(valid_host(bad), None, "{bad}");
+        }
+    }
+}

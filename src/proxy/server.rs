@@ -1,0 +1,255 @@
+//! The agents' listener: accept loop, HTTP/1.1 and HTTP/2, graceful shutdown.
+//!
+//! `serve(listener, gateway, shutdown, grace)`: the caller binds (port 0 in tests) and owns
+//! shutdown; [`serve_tls`] does the same over TLS (the handshake runs in the connection's task,
+//! bounded by [`TLS_HANDSHAKE_TIMEOUT`], so a slow client never stalls the accept loop).
+//! tower-http's catch-panic layer sits only here, at the edge. There is no per-request tracing
+//! layer: the audit log and the `debug` access line (`observe.rs`) are the per-request record,
+//! and a span plus a wrapped body per request cost more than the line does. Header limits: at
+//! most [`MAX_HEADERS`] headers and 64 KiB of request head (HTTP/1.1: 431 beyond, audited and
+//! counted), 64 KiB of header list (HTTP/2).
+//!
+//! Connections are a bounded resource. Invariants:
+//! - at most `limits.max_connections` agent connections are open (default: from the process's
+//!   file limit, leaving room for upstream, admin and files); one over the cap is accepted and
+//!   at once answered 503 (plain HTTP) or closed (TLS), never left waiting. Reaching the cap
+//!   and leaving it (a tenth below it) are logged once each, and `/readyz` is 503 meanwhile
+//!   ([`Listener`]);
+//! - a connection with no request in progress is closed after `timeouts.request_head`,
+//!   counted from accept (not from its first byte) and from the end of its last response;
+//! - a connection whose agent leaves a response piece unread for `timeouts.response_body_idle`
+//!   (a slow or stopped reader) is closed, so it cannot hold its tenant's slot and upstream
+//!   connection for as long as it likes;
+//! - accept errors (EMFILE...) back off exponentially up to [`ACCEPT_BACKOFF_MAX`] and are
+//!   logged once when they start and once when accepting works again ([`AcceptBackoff`]).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+
+mod connections;
+
+pub use connections::{AcceptBackoff, Activity, Closed, Listener, RequestGuard, file_limit};
+
+use crate::error::{GatewayError, error_body};
+use crate::identity::tls::SharedTls;
+use crate::proxy::body::{self, BoxBody};
+use crate::proxy::gateway::Gateway;
+
+/// Most request headers accepted on HTTP/1.1.
+pub const MAX_HEADERS: usize = 100;
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause between two accept attempts while accepting fails.
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Serves until `shutdown` completes, then lets open requests finish for up to `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    serve_tls(listener, gateway, shutdown, grace, None).await;
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_tls(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+    tls: Option<SharedTls>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(64 * 1024)
+        .max_headers(MAX_HEADERS)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(gateway.snapshot().config.timeouts.request_head);
+    builder.http2().max_header_list_size(64 * 1024);
+    let graceful = GracefulShutdown::new();
+    let mut backoff = AcceptBackoff::new("agents");
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => {
+                    backoff.succeeded(Some(&gateway.listener));
+                    a
+                }
+                Err(e) => {
+                    backoff.failed(&e, Some(&gateway.listener)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(counted) = Listener::admit(&gateway) else {
+            gateway.metrics.connection_closed("over_capacity");
+            refuse(stream, tls.is_some());
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
+        let service = service(&gateway, &activity);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.load_full()));
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let _counted = counted;
+            let timeouts = gateway.snapshot().config.timeouts;
+            let (idle, unread) = (timeouts.request_head, timeouts.response_body_idle);
+            let served = async {
+                match acceptor {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        Some(watcher.watch(conn.into_owned()).await)
+                    }
+                    Some(acceptor) => {
+                        let stream = handshake(acceptor, stream, peer).await?;
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        Some(watcher.watch(conn.into_owned()).await)
+                    }
+                }
+            };
+            let result = tokio::select! {
+                r = served => r,
+                closed = activity.closing(idle, unread) => {
+                    let reason = match closed {
+                        Closed::Idle => "head_timeout",
+                        Closed::Unread => "response_unread",
+                    };
+                    gateway.metrics.connection_closed(reason);
+                    tracing::debug!(%peer, reason, "connection closed by its timer");
+                    None
+                }
+            };
+            if let Some(Err(e)) = result {
+                connection_error(&gateway, peer, &*e);
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+}
+
+/// The connection's service: each request marks the connection busy until its response ends.
+fn service(
+    gateway: &Arc<Gateway>,
+    activity: &Arc<Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<
+        tower_http::body::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>,
+    >,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Send
++ 'static {
+    let (gateway, activity) = (Arc::clone(gateway), Arc::clone(activity));
+    let handler = move |req: Request<Incoming>| {
+        let gateway = Arc::clone(&gateway);
+        let guard = activity.begin();
+        async move { Ok::<_, Infallible>(gateway.handle_on(req, Some(guard)).await) }
+    };
+    TowerToHyperService::new(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(panic_response))
+            .service_fn(handler),
+    )
+}
+
+async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// A connection over the cap: a plain-HTTP client gets a 503 it can read (written without
+/// waiting: what does not fit in the socket buffer is dropped), a TLS client a closed socket.
+fn refuse(stream: TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
+    let body = error_body(
+        "GatewayOverloaded",
+        "the gateway is at its connection limit; retry shortly",
+    );
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&body);
+    let _ = stream.try_write(&out);
+}
+
+/// A connection ended with an error: a request head over the limits was answered 431 by the
+/// HTTP layer; it is audited and counted like every other answer.
+fn connection_error(
+    gateway: &Arc<Gateway>,
+    peer: std::net::SocketAddr,
+    e: &(dyn std::error::Error + 'static),
+) {
+    let hyper_error = e.downcast_ref::<hyper::Error>();
+    if hyper_error.is_some_and(hyper::Error::is_timeout) {
+        // HTTP/1.1's own head timer (from the first byte) fired before the connection's.
+        gateway.metrics.connection_closed("head_timeout");
+        return;
+    }
+    let too_large = hyper_error.is_some_and(hyper::Error::is_parse_too_large);
+    if too_large {
+        gateway.metrics.connection_closed("head_too_large");
+        let error = GatewayError::HeadersTooLarge(format!(
+            "the request head is over 64 KiB or {MAX_HEADERS} headers"
+        ));
+        crate::proxy::observe::refused_head(gateway, &error);
+        return;
+    }
+    tracing::debug!(%peer, error = %e, "connection ended with an error");
+}
+
+/// A panic becomes a 500 in Dataverse's shape; the panic payload is never shown.
+fn panic_response(_payload: Box<dyn std::any::Any + Send>) -> Response<BoxBody> {
+    tracing::error!("request handler panicked");
+    let mut r = Response::new(body::full(error_body(
+        "GatewayInternalError",
+        "the gateway failed internally; see its log",
+    )));
+    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -1,0 +1,596 @@
+//! The audit log: one JSON line per agent request, written off the request path.
+//!
+//! Invariants:
+//! - a request never waits for the audit writer: records go through a bounded channel to a
+//!   dedicated writer thread; when the channel is full the record is dropped and counted
+//!   (`dataverse_gateway_audit_dropped_total`), never blocked on;
+//! - a record never holds a token, a secret, an assertion, a header value or a body: it is built
+//!   from the request line, the policy decision and the response status only;
+//! - query option VALUES (and quoted key values in the path, such as an alternate key
+//!   `contacts(emailaddress1='...')`) can hold personal data and are replaced by their names
+//!   (or `***`) unless `audit.query_values: true`.
+//!
+//! [`redact_target`], [`timestamp`] and [`Record::to_json`] are pure. A record is serialised
+//! by hand (it is written for every request): the same JSON as a derived serialiser would give,
+//! without its per-field dispatch, and the `access` list is written straight from the decision.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::metrics::counter::Counter;
+
+use crate::config::{Audit, AuditOutput};
+use crate::policy::classify::Use;
+
+/// Records that may wait for the writer before new ones are dropped.
+pub const CAPACITY: usize = 16 * 1024;
+
+/// After writing a batch the writer pauses this long before waiting for more, so that under load
+/// records accumulate and a request never has to wake the writer thread (a wake is a futex call
+/// and a context switch, more than the record costs). A record is written within about this
+/// long; an idle writer sleeps in `recv` and costs nothing.
+pub const BATCH_PAUSE: Duration = Duration::from_millis(10);
+
+/// The writer's buffer: under load a batch (about `BATCH_PAUSE` of records) goes out in a few
+/// large writes instead of one per 8 KiB.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// One audit line. Field names are the audit log's schema; [`Record::to_json`] writes them in
+/// this order, every field present (`null` when there is no value).
+#[derive(Debug)]
+pub struct Record<'a> {
+    /// Written as RFC 3339 UTC with milliseconds.
+    pub timestamp: SystemTime,
+    pub request_id: &'a str,
+    pub tenant: Option<&'a str>,
+    pub client: Option<&'a str>,
+    pub method: &'a str,
+    /// Path plus query option names (values only with `query_values: true`).
+    pub path: String,
+    /// Tables and verbs (or functions) the request touches, as the policy saw them; written
+    /// as a list of strings.
+    pub access: &'a [Use],
+    /// `allow`, `deny` or `none` (refused before the policy was asked).
+    pub decision: &'static str,
+    /// The rule that allowed it or why it was refused.
+    pub reason: &'a str,
+    /// The gateway's error code when it answered itself.
+    pub error: Option<&'static str>,
+    pub status: u16,
+    pub upstream_status: Option<u16>,
+    /// Whether the response body was delivered to its end.
+    pub completed: bool,
+    /// Written as `latency_ms`, milliseconds with three decimals.
+    pub latency: Duration,
+    /// Written as `upstream_latency_ms`.
+    pub upstream_latency: Option<Duration>,
+    /// Request body bytes read from the agent (0 when refused before the body was read).
+    pub bytes_in: u64,
+    /// Response body bytes sent to the agent.
+    pub bytes_out: u64,
+}
+
+impl Record<'_> {
+    /// The record as one line of JSON (without the newline).
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(320 + self.path.len() + self.reason.len());
+        out.push_str("{\"timestamp\":\"");
+        write_timestamp(&mut out, self.timestamp);
+        out.push_str("\",\"request_id\":");
+        json_str(&mut out, self.request_id);
+        out.push_str(",\"tenant\":");
+        json_opt_str(&mut out, self.tenant);
+        out.push_str(",\"client\":");
+        json_opt_str(&mut out, self.client);
+        out.push_str(",\"method\":");
+        json_str(&mut out, self.method);
+        out.push_str(",\"path\":");
+        json_str(&mut out, &self.path);
+        out.push_str(",\"access\":[");
+        for (i, u) in self.access.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            let start = out.len();
+            u.describe(&mut out);
+            if needs_escape(&out.as_bytes()[start..]) {
+                let raw = out.split_off(start);
+                escape_into(&mut out, &raw);
+            }
+            out.push('"');
+        }
+        out.push_str("],\"decision\":");
+        json_str(&mut out, self.decision);
+        out.push_str(",\"reason\":");
+        json_str(&mut out, self.reason);
+        out.push_str(",\"error\":");
+        json_opt_str(&mut out, self.error);
+        out.push_str(",\"status\":");
+        out.push_str(itoa::Buffer::new().format(self.status));
+        out.push_str(",\"upstream_status\":");
+        match self.upstream_status {
+            Some(s) => out.push_str(itoa::Buffer::new().format(s)),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"completed\":");
+        out.push_str(if self.completed { "true" } else { "false" });
+        out.push_str(",\"latency_ms\":");
+        write_millis(&mut out, self.latency);
+        out.push_str(",\"upstream_latency_ms\":");
+        match self.upstream_latency {
+            Some(d) => write_millis(&mut out, d),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"bytes_in\":");
+        out.push_str(itoa::Buffer::new().format(self.bytes_in));
+        out.push_str(",\"bytes_out\":");
+        out.push_str(itoa::Buffer::new().format(self.bytes_out));
+        out.push('}');
+        out
+    }
+}
+
+/// `d` in milliseconds with three decimals (`12.345`), a JSON number.
+fn write_millis(out: &mut String, d: Duration) {
+    let micros = d.as_micros();
+    out.push_str(itoa::Buffer::new().format(micros / 1000));
+    out.push('.');
+    let frac = (micros % 1000) as u16;
+    for digit in [frac / 100, frac / 10 % 10, frac % 10] {
+        out.push(char::from(b'0' + digit as u8));
+    }
+}
+
+fn json_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// `s` as a JSON string, quotes included.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    escape_into(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped as JSON string content: `"`, `\` and control characters.
+fn escape_into(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+/// Whether `bytes` holds a `"`, a `\\` or a control character. A fold without an early exit,
+/// which the compiler turns into a vector loop.
+fn needs_escape(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |found, &b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
+enum Message {
+    Line(String),
+    /// Reopen the output file (log rotation), acknowledged.
+    Reopen(SyncSender<()>),
+    /// Write out everything queued so far, acknowledged.
+    Flush(SyncSender<()>),
+}
+
+/// The sending side of the audit log. Dropping every sink stops the writer after it drained.
+pub struct AuditSink {
+    tx: SyncSender<Message>,
+    query_values: bool,
+    dropped: Counter,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the audit file {path}: {source}")]
+pub struct AuditError {
+    path: String,
+    source: std::io::Error,
+}
+
+impl AuditSink {
+    /// Opens the output and starts the writer thread.
+    pub fn start(config: &Audit, dropped: Counter) -> Result<AuditSink, AuditError> {
+        let output = Output::open(&config.output)?;
+        let (tx, rx) = mpsc::sync_channel(CAPACITY);
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_loop(output, rx))
+            .map_err(|source| AuditError {
+                path: "(writer thread)".into(),
+                source,
+            })?;
+        Ok(AuditSink {
+            tx,
+            query_values: config.query_values,
+            dropped,
+        })
+    }
+
+    pub fn query_values(&self) -> bool {
+        self.query_values
+    }
+
+    /// Queues one record without waiting.
+    pub fn write(&self, record: &Record<'_>) {
+        let line = record.to_json();
+        match self.tx.try_send(Message::Line(line)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                if self.dropped.inc().is_multiple_of(1000) {
+                    tracing::error!("audit writer cannot keep up; audit records are being dropped");
+                }
+            }
+        }
+    }
+
+    /// Reopens the audit file (after log rotation); waits up to `within`.
+    pub fn reopen(&self, within: Duration) {
+        self.ask(Message::Reopen, within);
+    }
+
+    /// Waits (up to `within`) until every record queued so far is written.
+    pub fn flush(&self, within: Duration) {
+        self.ask(Message::Flush, within);
+    }
+
+    fn ask(&self, message: fn(SyncSender<()>) -> Message, within: Duration) {
+        let (ack, done) = mpsc::sync_channel(1);
+        if self.tx.send(message(ack)).is_ok() {
+            let _ = done.recv_timeout(within);
+        }
+    }
+}
+
+enum Output {
+    Stdout(std::io::Stdout),
+    File(PathBuf, BufWriter<File>),
+}
+
+impl Output {
+    fn open(output: &AuditOutput) -> Result<Output, AuditError> {
+        match output {
+            AuditOutput::Stdout => Ok(Output::Stdout(std::io::stdout())),
+            AuditOutput::File(path) => Ok(Output::File(path.clone(), open_append(path)?)),
+        }
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Output::Stdout(s) => s,
+            Output::File(_, f) => f,
+        }
+    }
+
+    fn reopen(&mut self) {
+        if let Output::File(path, file) = self {
+            let _ = file.flush();
+            match open_append(path) {
+                Ok(f) => *file = f,
+                Err(e) => {
+                    tracing::error!(error = %e, "audit file not reopened; still writing to the old one")
+                }
+            }
+        }
+    }
+}
+
+fn open_append(path: &Path) -> Result<BufWriter<File>, AuditError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|f| BufWriter::with_capacity(WRITE_BUFFER, f))
+        .map_err(|source| AuditError {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn write_loop(mut output: Output, rx: Receiver<Message>) {
+    let mut failed = false;
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        // Write everything queued, then flush once.
+        while let Some(message) = next {
+            match message {
+                Message::Line(line) => {
+                    let w = output.writer();
+                    let ok = w
+                        .write_all(line.as_bytes())
+                        .and_then(|()| w.write_all(b"\n"));
+                    if let (Err(e), false) = (ok, failed) {
+                        tracing::error!(error = %e, "cannot write the audit log");
+                        failed = true;
+                    }
+                }
+                Message::Reopen(ack) => {
+                    output.reopen();
+                    let _ = ack.send(());
+                }
+                Message::Flush(ack) => {
+                    let _ = output.writer().flush();
+                    let _ = ack.send(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if output.writer().flush().is_ok() {
+            failed = false;
+        }
+        std::thread::sleep(BATCH_PAUSE);
+    }
+}
+
+/// The request target as the audit log shows it: the path with quoted literals replaced by
+/// `***`, and the query option names without their values, unless `values` is set.
+pub fn redact_target(path: &str, query: Option<&str>, values: bool) -> String {
+    let query = query.filter(|q| !q.is_empty());
+    if values {
+        return match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+    }
+    let mut out = redact_quoted(path);
+    if let Some(q) = query {
+        let names: Vec<&str> = q
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').map_or(p, |(name, _)| name))
+            .collect();
+        out.push('?');
+        out.push_str(&names.join("&"));
+    }
+    out
+}
+
+/// Replaces the contents of `'...'` (also written `%27...%27`) with `***`.
+fn redact_quoted(path: &str) -> String {
+    if memchr::memchr2(b'\'', b'%', path.as_bytes()).is_none() {
+        return path.to_string();
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    let mut inside = false;
+    while !rest.is_empty() {
+        let quote = if rest.starts_with('\'') {
+            Some(1)
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("%27") {
+            Some(3)
+        } else {
+            None
+        };
+        match quote {
+            Some(n) => {
+                out.push_str(&rest[..n]);
+                if !inside {
+                    out.push_str("***");
+                }
+                inside = !inside;
+                rest = &rest[n..];
+            }
+            None => {
+                let c = rest.chars().next().unwrap_or_default();
+                if !inside {
+                    out.push(c);
+                }
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2025-01-31T23:59:59.123Z`.
+pub fn timestamp(t: SystemTime) -> String {
+    let mut out = String::with_capacity(24);
+    write_timestamp(&mut out, t);
+    out
+}
+
+fn write_timestamp(out: &mut String, t: SystemTime) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    if !(0..=9999).contains(&y) {
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60,
+            d.subsec_millis()
+        );
+        return;
+    }
+    // Written digit by digit: this runs for every request.
+    let fields: [(u64, u32, char); 7] = [
+        (y as u64, 4, '-'),
+        (u64::from(m), 2, '-'),
+        (u64::from(day), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        (rem / 60 % 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (u64::from(d.subsec_millis()), 3, 'Z'),
+    ];
+    for (value, width, separator) in fields {
+        for i in (0..width).rev() {
+            out.push(char::from(b'0' + (value / 10u64.pow(i) % 10) as u8));
+        }
+        out.push(separator);
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_left_out_unless_asked_for() {
+        let q = Some("$select=fullname&$filter=emailaddress1%20eq%20'a@b.com'&@p1=x&$top");
+        assert_eq!(
+            redact_target("/api/data/v9.2/contacts", q, false),
+            "/api/data/v9.2/contacts?$select&$filter&@p1&$top"
+        );
+        assert_eq!(
+            redact_target("/x", Some("a=1"), true),
+            "/x?a=1",
+            "values on request"
+        );
+        assert_eq!(redact_target("/x", Some(""), false), "/x");
+    }
+
+    #[test]
+    fn quoted_key_values_in_the_path_are_redacted() {
+        assert_eq!(
+            redact_target("/contacts(emailaddress1='a@b.com')", None, false),
+            "/contacts(emailaddress1='***')"
+        );
+        assert_eq!(
+            redact_target("/contacts(a=%27x%27,b='y')/fullname", None, false),
+            "/contacts(a=%27***%27,b='***')/fullname"
+        );
+        let guid = "/contacts(00000000-0000-0000-0000-000000000001)";
+        assert_eq!(redact_target(guid, None, false), guid);
+    }
+
+    #[test]
+    fn a_record_is_the_json_of_its_fields_whatever_its_strings_hold() {
+        use crate::config::Verb;
+        use crate::policy::classify::Touch;
+        let uses = [
+            Use::Table(Touch {
+                set: "contacts".into(),
+                verb: Verb::Get,
+                columns: vec!["fullname".into(), "we\"ird".into()],
+                all_columns: false,
+                main: true,
+            }),
+            Use::Function("WhoAmI".into()),
+        ];
+        let record = Record {
+            timestamp: UNIX_EPOCH + Duration::from_millis(1_709_251_199_123),
+            request_id: "r-1",
+            tenant: Some("contoso"),
+            client: None,
+            method: "GET",
+            path: "/api/\"q\"\\\n\u{1}\t\r/é".into(),
+            access: &uses,
+            decision: "allow",
+            reason: "allow: contacts GET",
+            error: None,
+            status: 200,
+            upstream_status: Some(204),
+            completed: true,
+            latency: Duration::from_micros(12_345_678),
+            upstream_latency: Some(Duration::from_micros(7)),
+            bytes_in: 0,
+            bytes_out: u64::MAX,
+        };
+        let line = record.to_json();
+        let got: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        let want = serde_json::json!({
+            "timestamp": "2024-02-29T23:59:59.123Z",
+            "request_id": "r-1",
+            "tenant": "contoso",
+            "client": null,
+            "method": "GET",
+            "path": "/api/\"q\"\\\n\u{1}\t\r/é",
+            "access": ["GET contacts [fullname, we\"ird]", "function WhoAmI"],
+            "decision": "allow",
+            "reason": "allow: contacts GET",
+            "error": null,
+            "status": 200,
+            "upstream_status": 204,
+            "completed": true,
+            "latency_ms": 12345.678,
+            "upstream_latency_ms": 0.007,
+            "bytes_in": 0,
+            "bytes_out": u64::MAX,
+        });
+        assert_eq!(got, want, "{line}");
+        assert!(!line.contains('\n'), "one line");
+        let keys: Vec<&str> = line
+            .match_indices("\":")
+            .map(|(i, _)| {
+                let start = line[..i].rfind('"').unwrap() + 1;
+                &line[start..i]
+            })
+            .collect();
+        assert_eq!(keys.len(), 17, "{keys:?}");
+        assert_eq!(keys[0], "timestamp");
+        assert_eq!(keys[16], "bytes_out");
+    }
+
+    #[test]
+    fn needs_escape_finds_every_special_byte_at_every_position() {
+        for len in 0..20 {
+            let clean = "aé€z".repeat(len).into_bytes();
+            assert!(!needs_escape(&clean));
+            for at in 0..clean.len() {
+                for special in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
+                    let mut dirty = clean.clone();
+                    dirty[at] = special;
+                    assert!(needs_escape(&dirty), "{special:#x} at {at} of {len}");
+                }
+                let mut fine = clean.clone();
+                fine[at] = b' ';
+                assert!(!needs_escape(&fine));
+                fine[at] = 0x7f;
+                assert!(!needs_escape(&fine));
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_251_199_123); // leap year Feb 29
+        assert_eq!(timestamp(t), "2024-02-29T23:59:59.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(timestamp(t), "2000-02-29T00:00:00.000Z");
+    }
+}
