@@ -99,7 +99,7 @@ tenants:
 }
 
 fn http_client() -> reqwest::Client {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     reqwest::Client::builder()
         .no_proxy()
         .build()

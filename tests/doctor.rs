@@ -40,7 +40,7 @@ fn config_yaml(sim: &Simulator, dir: &Path, policy: &str) -> String {
 }
 
 async fn report(policy: &str) -> Vec<doctor::TenantReport> {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let yaml = config_yaml(&sim, dir.path(), policy);
@@ -83,7 +83,7 @@ async fn doctor_reports_over_privilege_for_tables_outside_the_allowlist() {
 
 #[tokio::test]
 async fn doctor_names_the_entra_error_when_no_token_can_be_had() {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let yaml = config_yaml(&sim, dir.path(), DEFAULT_POLICY);
@@ -127,7 +127,7 @@ async fn the_doctor_command_exits_0_when_clean_and_1_on_a_finding() {
 
 #[tokio::test]
 async fn app_service_managed_identity_end_to_end_through_the_binary() {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))

@@ -63,7 +63,7 @@ audit:
 const ALLOW: &str = "      contacts: [GET]\n      annotations: [GET]\n";
 
 fn http() -> reqwest::Client {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 

@@ -82,7 +82,7 @@ async fn tls_gateway(sim: &Simulator, dir: &Path, pki: &Pki, mutual: bool) -> St
 }
 
 fn tls_client(pki: &Pki, identity: bool) -> reqwest::Client {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
     let mut b = reqwest::Client::builder()
         .no_proxy()

@@ -36,8 +36,15 @@ pub enum TlsError {
 }
 
 /// Builds the listener's rustls configuration from `tls`.
+/// Installs aws-lc-rs as the process-wide rustls provider (idempotent). Every rustls
+/// configuration the gateway builds (agents' listener, connections to Dataverse and Entra ID)
+/// calls this first.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 pub fn server_config(tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    crate::proxy::upstream::install_crypto_provider();
+    install_crypto_provider();
     let chain = certificates(&tls.cert_file, "tls.cert_file")?;
     let key = PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|e| TlsError::Read {
         what: "tls.key_file",

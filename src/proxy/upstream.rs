@@ -28,11 +28,6 @@ pub enum UpstreamError {
     Org(String),
 }
 
-/// Installs aws-lc-rs as the process-wide rustls provider (idempotent).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
 #[derive(Clone)]
 pub struct Upstream {
     pub entra: reqwest::Client,
@@ -61,7 +56,7 @@ pub fn org_connector(
 
 impl Upstream {
     pub fn new(tls: &UpstreamTls, timeouts: &Timeouts) -> Result<Upstream, UpstreamError> {
-        install_crypto_provider();
+        crate::identity::tls::install_crypto_provider();
         let roots = root_store(tls)?;
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)

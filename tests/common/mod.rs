@@ -100,7 +100,7 @@ impl Harness {
         mut sim_config: SimConfig,
         yaml: impl FnOnce(&Simulator) -> String,
     ) -> Harness {
-        dataverse_gateway::proxy::upstream::install_crypto_provider();
+        dataverse_gateway::identity::tls::install_crypto_provider();
         let clock = Arc::new(ManualClock::new());
         sim_config.clock = clock.clone() as Arc<dyn Clock>;
         let sim = Simulator::start(sim_config)

@@ -58,7 +58,7 @@ pub fn parse(text: &str) -> Config {
 /// A gateway on loopback in front of a fresh misbehaving upstream; `head` is YAML put before
 /// `tenants:` (timeouts, limits).
 pub async fn start(head: &str, max_concurrent: u32) -> Gw {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");

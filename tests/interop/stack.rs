@@ -38,7 +38,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(policy: &str, https: bool) -> Stack {
-        dataverse_gateway::proxy::upstream::install_crypto_provider();
+        dataverse_gateway::identity::tls::install_crypto_provider();
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let tenant = tenant_yaml("contoso", true, &sim, 0, &default_secret(), policy);

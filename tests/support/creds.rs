@@ -84,7 +84,7 @@ pub async fn start_gateway(
     yaml: &str,
     clock: std::sync::Arc<dyn dataverse_gateway::clock::Clock>,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
-    dataverse_gateway::proxy::upstream::install_crypto_provider();
+    dataverse_gateway::identity::tls::install_crypto_provider();
     let (config, _) = dataverse_gateway::config::parse_str(yaml, "test.yaml")
         .unwrap_or_else(|d| panic!("{d}\n{yaml}"));
     let gateway =

@@ -33,7 +33,7 @@ fn source(authority: &str, clock: &Arc<ManualClock>) -> Arc<TokenSource> {
         scope: "https://org.example/.default".into(),
         credential: Credential::ClientSecret(SecretRef::Inline(Secret::new("s"))),
     };
-    crate::proxy::upstream::install_crypto_provider();
+    crate::identity::tls::install_crypto_provider();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     TokenSource::new(auth, http, Arc::clone(clock) as Arc<dyn Clock>)
 }

@@ -21,8 +21,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::OrgClient;
+use crate::identity::tls::install_crypto_provider;
 use crate::proxy::body;
-use crate::proxy::upstream::{install_crypto_provider, org_connector};
+use crate::proxy::upstream::org_connector;
 
 type Served = Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>;
 
