@@ -89,7 +89,7 @@ pub async fn serve(
     health: Arc<Health>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let registry = gateway.metrics.registry(Arc::clone(&gateway));
+    let registry = gateway.metrics.registry(gateway.clone());
     let admin = Arc::new(Admin {
         gateway,
         health,

@@ -75,6 +75,31 @@ pub struct Gateway {
     pub listener: Listener,
 }
 
+/// The figures `/metrics` reads at scrape time, from the current snapshot.
+impl crate::telemetry::metrics::Live for Gateway {
+    fn figures(&self) -> crate::telemetry::metrics::Figures {
+        let snapshot = self.snapshot();
+        let tenants = snapshot
+            .tenants
+            .iter()
+            .map(|t| crate::telemetry::metrics::TenantFigures {
+                name: t.config.name.clone(),
+                tokens: t.token.outcomes(),
+                token_expires_in: t.token.expires_in(),
+                metadata_loaded: t.metadata().is_some(),
+            })
+            .collect();
+        crate::telemetry::metrics::Figures {
+            tenants,
+            connections_open: self.listener.open(),
+            connections_cap: self.listener.cap(),
+            buffered_used: self.budget.used(),
+            buffered_max: self.budget.max(),
+            store_up: snapshot.store.as_ref().map(|s| s.healthy()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]

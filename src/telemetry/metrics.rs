@@ -1,8 +1,9 @@
 //! Prometheus metrics (prometheus-client), served on `admin_listen` at `/metrics`.
 //!
 //! [`Metrics`] holds the families the request path and the reload loop update; it lives in the
-//! [`Gateway`] (not in a config snapshot), so counts survive reloads. Token figures are not
-//! pushed: a [`Collector`] reads them from the current snapshot's token sources at scrape time.
+//! gateway (not in a config snapshot), so counts survive reloads. Token figures are not
+//! pushed: a [`Collector`] reads them at scrape time from a [`Live`] source (the gateway's
+//! current snapshot), so this module never depends on the proxy layer above it.
 //! Labels carry tenant names, decisions and status classes only: never a path, a client key or
 //! anything an agent controls freely, so cardinality stays bounded by the config.
 
@@ -16,10 +17,10 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::proxy::gateway::Gateway;
-
 mod collect;
+
 use collect::TokenCollector;
+pub use collect::{Figures, Live, TenantFigures};
 
 /// The `Content-Type` of the Prometheus text format served at `/metrics`.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -249,8 +250,8 @@ impl Metrics {
             .inc();
     }
 
-    /// A registry with every family plus the token collector reading `gateway`.
-    pub fn registry(&self, gateway: Arc<Gateway>) -> Registry {
+    /// A registry with every family plus the collector reading `live` at scrape time.
+    pub fn registry(&self, live: Arc<dyn Live>) -> Registry {
         let mut r = Registry::with_prefix("dataverse_gateway");
         r.register(
             "requests",
@@ -312,7 +313,7 @@ impl Metrics {
             "Build information (label: version)",
             BuildInfo,
         );
-        r.register_collector(Box::new(TokenCollector { gateway }));
+        r.register_collector(Box::new(TokenCollector { live }));
         r
     }
 }

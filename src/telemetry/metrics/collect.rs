@@ -1,5 +1,8 @@
 //! Figures read at scrape time: each tenant's token and metadata state from the current
 //! snapshot, the agents' connections, and the buffered-body budget.
+//!
+//! The state lives in the proxy layer above; it hands this collector a [`Live`] source (the
+//! gateway implements it), so telemetry never reaches up into the proxy.
 
 use std::sync::Arc;
 
@@ -8,11 +11,38 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
 use super::{TenantLabel, TokenResultLabels, tenant};
-use crate::proxy::gateway::Gateway;
 
-/// Token figures per tenant, read from the current snapshot at scrape time.
+/// Where the scrape-time figures come from: read once per scrape, from one config snapshot.
+pub trait Live: Send + Sync + 'static {
+    fn figures(&self) -> Figures;
+}
+
+/// One tenant's scrape-time figures.
+#[derive(Debug, Clone, Default)]
+pub struct TenantFigures {
+    pub name: String,
+    /// Token requests to Entra ID that succeeded and failed (since the auth settings changed).
+    pub tokens: (u64, u64),
+    /// Time until the cached token expires; `None` when no valid token is cached.
+    pub token_expires_in: Option<std::time::Duration>,
+    pub metadata_loaded: bool,
+}
+
+/// Everything the collector reports, read at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    pub tenants: Vec<TenantFigures>,
+    pub connections_open: usize,
+    pub connections_cap: usize,
+    pub buffered_used: u64,
+    pub buffered_max: u64,
+    /// Whether the shared rate-limit store answered its last call; `None` without a store.
+    pub store_up: Option<bool>,
+}
+
+/// Token figures per tenant, read from a [`Live`] source at scrape time.
 pub(super) struct TokenCollector {
-    pub(super) gateway: Arc<Gateway>,
+    pub(super) live: Arc<dyn Live>,
 }
 
 impl std::fmt::Debug for TokenCollector {
@@ -23,18 +53,18 @@ impl std::fmt::Debug for TokenCollector {
 
 impl Collector for TokenCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snapshot = self.gateway.snapshot();
+        let live = self.live.figures();
         let mut family = encoder.encode_descriptor(
             "token_requests",
             "Token requests to Entra ID by tenant and result (since the tenant's auth settings last changed)",
             None,
             MetricType::Counter,
         )?;
-        for t in &snapshot.tenants {
-            let (ok, failed) = t.token.outcomes();
+        for t in &live.tenants {
+            let (ok, failed) = t.tokens;
             for (result, n) in [("ok", ok), ("error", failed)] {
                 let labels = TokenResultLabels {
-                    tenant: t.config.name.clone(),
+                    tenant: t.name.clone(),
                     result: result.into(),
                 };
                 family
@@ -48,10 +78,10 @@ impl Collector for TokenCollector {
             None,
             MetricType::Gauge,
         )?;
-        for t in &snapshot.tenants {
-            let secs = t.token.expires_in().map_or(0, |d| d.as_secs() as i64);
+        for t in &live.tenants {
+            let secs = t.token_expires_in.map_or(0, |d| d.as_secs() as i64);
             family
-                .encode_family(&tenant(&t.config.name))?
+                .encode_family(&tenant(&t.name))?
                 .encode_gauge(&secs)?;
         }
         let mut family = encoder.encode_descriptor(
@@ -60,23 +90,22 @@ impl Collector for TokenCollector {
             None,
             MetricType::Gauge,
         )?;
-        for t in &snapshot.tenants {
-            let loaded = i64::from(t.metadata().is_some());
+        for t in &live.tenants {
+            let loaded = i64::from(t.metadata_loaded);
             family
-                .encode_family(&tenant(&t.config.name))?
+                .encode_family(&tenant(&t.name))?
                 .encode_gauge(&loaded)?;
         }
-        let listener = &self.gateway.listener;
         for (name, help, value) in [
             (
                 "agent_connections",
                 "Agent connections open now",
-                listener.open(),
+                live.connections_open,
             ),
             (
                 "agent_connections_max",
                 "The cap on agent connections (limits.max_connections)",
-                listener.cap(),
+                live.connections_cap,
             ),
         ] {
             let value = i64::try_from(value).unwrap_or(i64::MAX);
@@ -84,17 +113,16 @@ impl Collector for TokenCollector {
                 .encode_descriptor(name, help, None, MetricType::Gauge)?
                 .encode_gauge(&value)?;
         }
-        let budget = &self.gateway.budget;
         for (name, help, value) in [
             (
                 "buffered_request_bytes",
                 "Request body bytes held in memory now",
-                budget.used(),
+                live.buffered_used,
             ),
             (
                 "buffered_request_bytes_max",
                 "The budget of request body bytes held in memory (limits.max_buffered_bytes)",
-                budget.max(),
+                live.buffered_max,
             ),
         ] {
             let value = i64::try_from(value).unwrap_or(i64::MAX);
@@ -102,8 +130,8 @@ impl Collector for TokenCollector {
                 .encode_descriptor(name, help, None, MetricType::Gauge)?
                 .encode_gauge(&value)?;
         }
-        if let Some(store) = &snapshot.store {
-            let up = i64::from(store.healthy());
+        if let Some(up) = live.store_up {
+            let up = i64::from(up);
             let mut g = encoder.encode_descriptor(
                 "rate_limit_store_up",
                 "1 when the shared rate-limit store (Redis) answered the last call",
