@@ -311,32 +311,3 @@ impl Probe<'_> {
         sets
     }
 }
-
-/// The command: load the config, run, print, exit 0 only when every tenant passed.
-pub async fn main(path: &std::path::Path, tenant: Option<&str>) -> std::process::ExitCode {
-    use std::process::ExitCode;
-    let Ok((config, warnings)) = crate::cli::load(path) else {
-        return ExitCode::FAILURE;
-    };
-    let fatal: Vec<_> = warnings.iter().filter(|w| w.fatal_for_serve).collect();
-    if !fatal.is_empty() {
-        for f in fatal {
-            eprintln!("error: {f}");
-        }
-        return ExitCode::FAILURE;
-    }
-    match run(&config, tenant, Arc::new(crate::clock::SystemClock)).await {
-        Ok(reports) => {
-            print!("{}", render(&reports));
-            if reports.iter().all(TenantReport::passed) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}

@@ -91,7 +91,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check(&config_path(config)),
         Command::Doctor { config, tenant } => {
             let path = config_path(config);
-            runtime(|| crate::cli::doctor::main(&path, tenant.as_deref()))
+            runtime(|| doctor(&path, tenant.as_deref()))
         }
         Command::Explain {
             config,
@@ -157,7 +157,7 @@ fn runtime<'a, F: std::future::Future<Output = ExitCode> + 'a>(f: impl FnOnce() 
     }
 }
 
-pub(crate) fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), ExitCode> {
+fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), ExitCode> {
     config::load_file(path).map_err(|diags| {
         for e in &diags.errors {
             eprintln!("{e}");
@@ -169,6 +169,41 @@ pub(crate) fn load(path: &Path) -> Result<(Config, Vec<config::Diagnostic>), Exi
         );
         ExitCode::FAILURE
     })
+}
+
+/// `doctor`: load the config, run, print, exit 0 only when every tenant passed.
+async fn doctor(path: &std::path::Path, tenant: Option<&str>) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let Ok((config, warnings)) = load(path) else {
+        return ExitCode::FAILURE;
+    };
+    let fatal: Vec<_> = warnings.iter().filter(|w| w.fatal_for_serve).collect();
+    if !fatal.is_empty() {
+        for f in fatal {
+            eprintln!("error: {f}");
+        }
+        return ExitCode::FAILURE;
+    }
+    match doctor::run(
+        &config,
+        tenant,
+        std::sync::Arc::new(crate::clock::SystemClock),
+    )
+    .await
+    {
+        Ok(reports) => {
+            print!("{}", doctor::render(&reports));
+            if reports.iter().all(doctor::TenantReport::passed) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve(path: &Path) -> ExitCode {
