@@ -167,6 +167,13 @@ pub fn incoming(body: Incoming) -> BoxBody {
 }
 
 /// An upstream response body on its way to the agent.
+/// What a [`Streamed`] body gives back when it has been read to its end: the org's connection
+/// lease (implemented in `proxy::org`, which depends on this module, not the other way round).
+pub trait Release: Send + Sync {
+    /// The body ended (not failed): the connection may serve another request.
+    fn release(self: Box<Self>);
+}
+
 pub struct Streamed {
     inner: Incoming,
     rewriter: Option<BodyRewriter>,
@@ -177,7 +184,7 @@ pub struct Streamed {
     done: bool,
     /// The upstream body ended (not failed): its connection can serve another request.
     ended: bool,
-    lease: Option<crate::proxy::org::Lease>,
+    lease: Option<Box<dyn Release>>,
     /// `timeouts.upstream_body_idle`.
     watch: Option<IdleWatch>,
 }
@@ -207,8 +214,8 @@ impl Streamed {
     }
 
     /// The upstream connection, given back when the body has been read to its end.
-    pub fn with_lease(mut self, lease: crate::proxy::org::Lease) -> Streamed {
-        self.lease = Some(lease);
+    pub fn with_lease(mut self, lease: impl Release + 'static) -> Streamed {
+        self.lease = Some(Box::new(lease));
         self
     }
 

@@ -86,6 +86,12 @@ impl Lease {
     }
 }
 
+impl crate::proxy::body::Release for Lease {
+    fn release(self: Box<Self>) {
+        Lease::release(*self);
+    }
+}
+
 impl OrgClient {
     /// `origin` is the org's base URL; its path, if any, is not used.
     pub fn new(
