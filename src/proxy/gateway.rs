@@ -42,7 +42,7 @@ pub struct TenantRuntime {
     /// This tenant's request metrics.
     pub series: crate::telemetry::metrics::TenantSeries,
     /// The tenant's URLs as seen through the gateway origin agents last used.
-    pub origin: ArcSwapOption<crate::proxy::pipeline::TenantOrigin>,
+    pub origin: ArcSwapOption<TenantOrigin>,
 }
 
 impl TenantRuntime {
@@ -58,6 +58,17 @@ pub struct Snapshot {
     pub upstream: Upstream,
     /// The shared rate-limit store, when configured.
     pub store: Option<Arc<RedisStore>>,
+}
+
+/// A tenant's URLs as agents see them through one gateway origin: built on the first request
+/// from that origin and reused while agents keep using it (per snapshot: a reload starts over).
+pub struct TenantOrigin {
+    /// The Host it was built for.
+    pub host: Option<String>,
+    /// `gateway[0]` is `{origin}/{tenant}`, `gateway[1]` the bare origin.
+    pub urls: crate::policy::classify::Urls,
+    /// JSON rewriting from the org to `gateway[0]` and to `gateway[1]`.
+    pub json: [Arc<crate::proxy::rewrite::JsonTarget>; 2],
 }
 
 pub struct Gateway {

@@ -26,7 +26,7 @@ use crate::policy::decision::{Decision, Denial};
 use crate::policy::headers;
 use crate::policy::inspect;
 use crate::proxy::body::{self, BoxBody, Streamed};
-use crate::proxy::gateway::{Gateway, Snapshot, TenantRuntime};
+use crate::proxy::gateway::{Gateway, Snapshot, TenantOrigin, TenantRuntime};
 use crate::proxy::observe;
 use crate::proxy::org::Lease;
 use crate::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind, rewrite_url};
@@ -410,17 +410,6 @@ fn valid_host(raw: &str) -> Option<Cow<'_, str>> {
         true => Cow::Owned(raw.to_ascii_lowercase()),
         false => Cow::Borrowed(raw),
     })
-}
-
-/// A tenant's URLs as agents see them through one gateway origin: built on the first request
-/// from that origin and reused while agents keep using it (per snapshot: a reload starts over).
-pub struct TenantOrigin {
-    /// The Host it was built for.
-    host: Option<String>,
-    /// `gateway[0]` is `{origin}/{tenant}`, `gateway[1]` the bare origin.
-    urls: Urls,
-    /// JSON rewriting from the org to `gateway[0]` and to `gateway[1]`.
-    json: [Arc<JsonTarget>; 2],
 }
 
 fn tenant_origin(
