@@ -4,7 +4,7 @@
 //! → token → forward → rewrite → log). [`gateway`] holds the swappable configuration snapshot
 //! and each tenant's runtime; [`route`] picks the tenant; [`org`] and [`upstream`] own the
 //! connections to Dataverse; [`body`] streams bodies; [`rewrite`] points the org's URLs at the
-//! gateway; [`observe`] finishes each request when its body ends; [`metadata_loader`] keeps each
+//! gateway; [`observe`] finishes each request when its body ends; [`gateway::metadata_loader`] keeps each
 //! tenant's `$metadata` fresh.
 //!
 //! Guarantee: every request follows the one pipeline, and every decision about it is taken by
@@ -14,7 +14,6 @@
 
 pub mod body;
 pub mod gateway;
-pub mod metadata_loader;
 pub mod observe;
 pub mod org;
 pub mod pipeline;

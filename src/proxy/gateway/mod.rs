@@ -12,6 +12,8 @@
 //! [`Metrics`], the audit sink, the buffered-body [`Budget`] and the agents' [`Listener`] state
 //! belong to the process, not to a snapshot.
 
+pub mod metadata_loader;
+
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -141,7 +143,7 @@ impl Gateway {
             budget,
             listener,
         });
-        crate::proxy::metadata_loader::start(&gateway.snapshot());
+        metadata_loader::start(&gateway.snapshot());
         Ok(gateway)
     }
 
@@ -168,7 +170,7 @@ impl Gateway {
             &self.tokens,
             &self.metrics,
         )?);
-        crate::proxy::metadata_loader::start(&snapshot);
+        metadata_loader::start(&snapshot);
         self.budget
             .set_max(snapshot.config.limits.max_buffered_bytes);
         self.listener

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{Request, header};
 use http_body_util::{BodyExt, Limited};
 
+use super::{Snapshot, TenantRuntime};
 use crate::policy::metadata::Metadata;
-use crate::proxy::gateway::{Snapshot, TenantRuntime};
 
 const REFRESH: Duration = Duration::from_secs(3600);
 const RETRY_MIN: Duration = Duration::from_secs(5);
