@@ -1,7 +1,8 @@
 //! Gateway-made errors and the ONE place they become responses.
 //!
 //! Every error knows who is at fault and whether retrying can help; [`GatewayError::status`],
-//! [`GatewayError::code`] and [`GatewayError::body`] give the SPEC section 5 shape
+//! [`GatewayError::code`] and [`GatewayError::body`] give Dataverse's own error
+//! shape (docs/operations.md lists the codes),
 //! `{"error":{"code":"<Code>","message":"<one sentence>"}}` that Dataverse SDKs display.
 //! Messages never contain a secret, a token or an assertion: they are built from fixed text,
 //! names from the config and Entra error codes only.

@@ -1,4 +1,4 @@
-//! `dataverse-gateway doctor` (SPEC section 8): the setup guide's validation steps against the
+//! `dataverse-gateway doctor` (see docs/operations.md): the setup guide's validation steps against the
 //! real org — token acquisition with the configured credential, `WhoAmI` through the proxy's
 //! own token source and connections to the org, and the least-privilege probe.
 //!

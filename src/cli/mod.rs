@@ -1,4 +1,5 @@
-//! The command line (SPEC section 2). The binary's `main` only calls [`main`].
+//! The command line: `serve`, `check`, `explain`, `demo`, `doctor` (see README.md and
+//! docs/operations.md). The binary's `main` only calls [`main`].
 
 pub mod demo;
 pub mod doctor;

@@ -1,4 +1,5 @@
-//! Internal client keys (`clients:` in the config, SPEC section 3).
+//! Internal client keys (`clients:` in the config; see docs/configuration.md and
+//! docs/security-model.md).
 //!
 //! When clients are configured, every request must carry a key as `Authorization: Bearer <key>`
 //! (so unmodified SDKs can send it as their "token"). The config holds only the SHA-256 of each

@@ -1,4 +1,4 @@
-//! Routing (SPEC section 4): which tenant a request is for, and the Dataverse path it names.
+//! Routing (see docs/configuration.md, `tenants` and `hosts`): which tenant a request is for, and the Dataverse path it names.
 //!
 //! Pure. `/{tenant}/api/data/{version}/...` names the tenant; `/api/data/{version}/...` goes to
 //! the tenant whose `hosts` match the Host header, else the default tenant. Anything else is

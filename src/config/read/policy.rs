@@ -175,7 +175,8 @@ impl Reader {
     }
 }
 
-/// Operations that take table names or queries (REFERENCE A).
+/// Operations that take table names or queries as parameters, so they can reach tables the
+/// allowlist does not name (see docs/policy.md).
 const SPANNING_OPERATIONS: &[&str] = &[
     "BulkDelete",
     "RetrieveTotalRecordCount",

@@ -1,4 +1,5 @@
-//! What Entra ID error codes mean to an operator (REFERENCE section C).
+//! What Entra ID error codes (`AADSTSnnnn`) mean to an operator, in Microsoft identity
+//! platform terms (see docs/operations.md).
 //!
 //! Pure. Classification uses the numeric code from `error_codes[0]` (or the `AADSTSnnnn` prefix
 //! of the description), never the free text.

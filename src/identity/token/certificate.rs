@@ -1,6 +1,7 @@
 //! Certificate credentials: loading the certificate and its RSA key (PEM with PKCS#8 or PKCS#1
 //! keys, one combined PEM, or PKCS#12 including modern AES-encrypted files) and building the
-//! client assertion Entra ID expects (REFERENCE section C).
+//! client assertion Entra ID expects: a JWT signed with the certificate's key (PS256 or RS256),
+//! naming the certificate by its thumbprints `x5t` / `x5t#S256` (see docs/configuration.md).
 //!
 //! Pure: parsing and [`Certificate::assertion`] take bytes and a time and return values; the
 //! only I/O is [`read_files`]. Invariants: a [`Certificate`] exists only when its key belongs to

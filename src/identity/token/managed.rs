@@ -1,5 +1,6 @@
 //! Managed identity: tokens from the Azure Instance Metadata Service (IMDS) or, on App Service
-//! and Functions, from the local identity endpoint (REFERENCE section C).
+//! and Functions, from the local identity endpoint (`IDENTITY_ENDPOINT` with the
+//! `X-IDENTITY-HEADER` secret); see docs/configuration.md.
 //!
 //! [`Flow::detect`] chooses the flow from the config and the environment (given as a lookup
 //! function, so it is testable); [`parse_imds`] and [`parse_app_service`] are pure;

@@ -1,4 +1,5 @@
-//! One table-driven test per vector of REFERENCE A, each with allowed and denied variants.
+//! One table-driven test per way a Dataverse request can reach data (the request shapes of
+//! docs/policy.md), each with allowed and denied variants.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
