@@ -14,7 +14,7 @@
 //!   file limit, leaving room for upstream, admin and files); one over the cap is accepted and
 //!   at once answered 503 (plain HTTP) or closed (TLS), never left waiting. Reaching the cap
 //!   and leaving it (a tenth below it) are logged once each, and `/readyz` is 503 meanwhile
-//!   ([`Listener`]);
+//!   ([`Listener`](crate::proxy::gateway::Listener));
 //! - a connection with no request in progress is closed after `timeouts.request_head`,
 //!   counted from accept (not from its first byte) and from the end of its last response;
 //! - a connection whose agent leaves a response piece unread for `timeouts.response_body_idle`
@@ -41,7 +41,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 mod connections;
 
-pub use connections::{AcceptBackoff, Activity, Closed, Listener, RequestGuard, file_limit};
+pub use connections::{AcceptBackoff, Activity, Closed, RequestGuard};
 
 use crate::error::{GatewayError, error_body};
 use crate::identity::tls::SharedTls;
@@ -97,7 +97,7 @@ pub async fn serve_tls(
             },
             () = &mut shutdown => break,
         };
-        let Some(counted) = Listener::admit(&gateway) else {
+        let Some(counted) = connections::admit(&gateway) else {
             gateway.metrics.connection_closed("over_capacity");
             refuse(stream, tls.is_some());
             continue;

@@ -12,6 +12,7 @@
 //! [`Metrics`], the audit sink, the buffered-body [`Budget`] and the agents' [`Listener`] state
 //! belong to the process, not to a snapshot.
 
+pub mod listener;
 pub mod metadata_loader;
 
 use std::sync::Arc;
@@ -27,10 +28,10 @@ use crate::limit::budget::Budget;
 use crate::limit::redis::{OnError, RedisStore};
 use crate::policy::metadata::Metadata;
 use crate::proxy::route::Routes;
-use crate::proxy::server::Listener;
 use crate::proxy::upstream::{Upstream, UpstreamError};
 use crate::telemetry::audit::AuditSink;
 use crate::telemetry::metrics::Metrics;
+pub use listener::{Listener, file_limit};
 
 pub struct TenantRuntime {
     pub config: Tenant,

@@ -1,88 +1,21 @@
-//! Agent connections as a bounded resource: the [`Listener`] state (open connections, the cap,
-//! whether accepting works), the quiet [`AcceptBackoff`], and each connection's [`Activity`]
+//! Agent connections as a bounded resource: admitting them against the [`Listener`] state (open
+//! connections, the cap, whether accepting works), the quiet [`AcceptBackoff`], and each connection's [`Activity`]
 //! (requests in progress, and since when it has had none) that `timeouts.request_head` bounds.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::proxy::gateway::Gateway;
+use crate::proxy::gateway::{Gateway, Listener};
 
 use super::ACCEPT_BACKOFF_MAX;
 
-/// The agents' listener as the rest of the process sees it: open connections, the cap, and
-/// whether new connections can be taken.
-#[derive(Debug)]
-pub struct Listener {
-    open: AtomicUsize,
-    cap: AtomicUsize,
-    at_cap: AtomicBool,
-    accept_failing: AtomicBool,
-}
-
-impl Listener {
-    /// `max`: `limits.max_connections`; `None` derives the cap from the file limit.
-    pub fn new(max: Option<u32>) -> Listener {
-        let l = Listener {
-            open: AtomicUsize::new(0),
-            cap: AtomicUsize::new(0),
-            at_cap: AtomicBool::new(false),
-            accept_failing: AtomicBool::new(false),
-        };
-        l.set_cap(max);
-        l
-    }
-
-    pub fn set_cap(&self, max: Option<u32>) {
-        let cap = max.unwrap_or_else(|| {
-            crate::config::default_max_connections(file_limit().unwrap_or(1024))
-        });
-        self.cap.store(cap as usize, Ordering::Release);
-    }
-
-    pub fn cap(&self) -> usize {
-        self.cap.load(Ordering::Acquire)
-    }
-
-    /// Agent connections open now.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
-    }
-
-    /// Why new agent connections cannot be served now, if they cannot (for `/readyz`).
-    pub fn not_accepting(&self) -> Option<String> {
-        if self.accept_failing.load(Ordering::Acquire) {
-            return Some("the agents' listener cannot accept connections".into());
-        }
-        self.at_cap.load(Ordering::Acquire).then(|| {
-            format!(
-                "the agents' listener is at its cap of {} connections",
-                self.cap()
-            )
-        })
-    }
-
-    /// Counts a new connection, or refuses it at the cap.
-    pub(super) fn admit(gateway: &Arc<Gateway>) -> Option<Connection> {
-        let l = &gateway.listener;
-        let cap = l.cap();
-        let taken = l
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < cap).then_some(n + 1)
-            })
-            .is_ok();
-        if !taken {
-            if !l.at_cap.swap(true, Ordering::AcqRel) {
-                tracing::warn!(
-                    cap,
-                    "agent connections at the cap (limits.max_connections); new connections are refused with 503 until some close"
-                );
-            }
-            return None;
-        }
-        Some(Connection(Arc::clone(gateway)))
-    }
+/// Counts a new connection, or refuses it at the cap.
+pub(super) fn admit(gateway: &Arc<Gateway>) -> Option<Connection> {
+    gateway
+        .listener
+        .take()
+        .then(|| Connection(Arc::clone(gateway)))
 }
 
 /// One open agent connection, counted until dropped.
@@ -90,33 +23,7 @@ pub(super) struct Connection(Arc<Gateway>);
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        let l = &self.0.listener;
-        let open = l.open.fetch_sub(1, Ordering::AcqRel) - 1;
-        // Leave the "at cap" state a tenth below the cap, so a full listener logs twice, not
-        // once per connection.
-        let cap = l.cap();
-        let low = cap.saturating_sub((cap / 10).max(1));
-        if open <= low && l.at_cap.swap(false, Ordering::AcqRel) {
-            tracing::info!(
-                open,
-                cap,
-                "agent connections below the cap again; accepting"
-            );
-        }
-    }
-}
-
-/// The soft limit on open files (`RLIMIT_NOFILE`), from `/proc/self/limits` (Linux).
-pub fn file_limit() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line
-        .trim_start_matches("Max open files")
-        .split_whitespace()
-        .next()?;
-    match soft {
-        "unlimited" => Some(u64::from(u32::MAX)),
-        n => n.parse().ok(),
+        self.0.listener.give_back();
     }
 }
 
@@ -141,7 +48,7 @@ impl AcceptBackoff {
         if self.failures == 0 {
             tracing::warn!(listener = self.what, error = %error, "accept failing; backing off (up to 1 s between attempts) until it works again");
             if let Some(l) = state {
-                l.accept_failing.store(true, Ordering::Release);
+                l.set_accept_failing(true);
             }
         }
         self.failures += 1;
@@ -158,7 +65,7 @@ impl AcceptBackoff {
                 "accepting connections again"
             );
             if let Some(l) = state {
-                l.accept_failing.store(false, Ordering::Release);
+                l.set_accept_failing(false);
             }
             self.failures = 0;
             self.delay = Duration::from_millis(5);
