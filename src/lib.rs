@@ -9,7 +9,7 @@
 //! |-------|--------|------------------|
 //! | 8 | [`cli`] | the command line: `serve`, `check`, `explain`, [`cli::demo`], [`cli::doctor`], [`cli::report`] |
 //! | 7 | [`ops`] | the process: [`ops::service`] (`serve`), the [`ops::admin`] listener, hot [`ops::reload`] |
-//! | 6 | [`proxy`] | the shell every request passes through: [`proxy::server`], [`proxy::pipeline`], [`proxy::gateway`] (config snapshot, tenant runtime, [`proxy::gateway::metadata_loader`]), [`proxy::route`], [`proxy::org`], [`proxy::upstream`], [`proxy::body`], [`proxy::rewrite`], [`proxy::observe`] |
+//! | 6 | [`proxy`] | the shell every request passes through: [`proxy::server`], [`proxy::pipeline`] (with [`proxy::pipeline::observe`]), [`proxy::gateway`] (config snapshot, tenant runtime, [`proxy::gateway::metadata_loader`]), [`proxy::route`], [`proxy::org`], [`proxy::upstream`], [`proxy::body`], [`proxy::rewrite`], [`proxy::activity`] |
 //! | 6 | [`sim`] | beside `proxy`: the built-in simulated Entra ID and Dataverse, used only by `cli` (the demo) and the tests |
 //! | 5 | [`telemetry`] | [`telemetry::metrics`], [`telemetry::audit`] |
 //! | 4 | [`policy`] | the pure core: [`policy::odata`], [`policy::batch`], [`policy::metadata`], [`policy::classify`], [`policy::decision`], [`policy::headers`], [`policy::inspect`] |
@@ -40,7 +40,7 @@
 //!    [`proxy::rewrite`], which points the org's absolute URLs at the gateway.
 //! 7. Every gateway-made error becomes a Dataverse-shaped response in [`error`] /
 //!    [`proxy::pipeline::respond_error`] only.
-//! 8. [`proxy::observe`] finishes each request when its response body ends:
+//! 8. [`proxy::pipeline::observe`] finishes each request when its response body ends:
 //!    [`telemetry::metrics`], one [`telemetry::audit`] record, one access log line (debug level).
 //!
 //! # Pure cores and shells

@@ -4,17 +4,21 @@
 //! → token → forward → rewrite → log). [`gateway`] holds the swappable configuration snapshot
 //! and each tenant's runtime; [`route`] picks the tenant; [`org`] and [`upstream`] own the
 //! connections to Dataverse; [`body`] streams bodies; [`rewrite`] points the org's URLs at the
-//! gateway; [`observe`] finishes each request when its body ends; [`gateway::metadata_loader`] keeps each
-//! tenant's `$metadata` fresh.
+//! gateway; [`pipeline::observe`] finishes each request when its body ends;
+//! [`gateway::metadata_loader`] keeps each tenant's `$metadata` fresh; [`activity`] is what one
+//! agent connection is doing.
+//!
+//! Inside the layer, top to bottom: `server` > `pipeline` (with `observe`) > `gateway` (with
+//! `listener`, `metadata_loader`) > `org`, `upstream`, `body`, `route`, `rewrite`, `activity`.
 //!
 //! Guarantee: every request follows the one pipeline, and every decision about it is taken by
-//! the pure [`crate::policy::decision`] layer below; this layer does the I/O around it. May use every
+//! the pure [`crate::policy`] layer below; this layer does the I/O around it. May use every
 //! layer below it (telemetry, policy, identity, limit, config, clock, error), never
 //! [`crate::ops`], [`crate::cli`] or [`crate::sim`].
 
+pub mod activity;
 pub mod body;
 pub mod gateway;
-pub mod observe;
 pub mod org;
 pub mod pipeline;
 pub mod rewrite;

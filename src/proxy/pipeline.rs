@@ -27,10 +27,10 @@ use crate::policy::headers;
 use crate::policy::inspect;
 use crate::proxy::body::{self, BoxBody, Streamed};
 use crate::proxy::gateway::{Gateway, Snapshot, TenantOrigin, TenantRuntime};
-use crate::proxy::observe;
 use crate::proxy::org::Lease;
 use crate::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind, rewrite_url};
 
+pub mod observe;
 mod reading;
 use reading::{Reading, body_timeout};
 
@@ -62,7 +62,7 @@ pub struct Exchange {
     /// A throttled request was retried by the gateway.
     pub retried: bool,
     /// Marks the agent's connection busy until the request is finished.
-    pub connection: Option<crate::proxy::server::RequestGuard>,
+    pub connection: Option<crate::proxy::activity::RequestGuard>,
 }
 
 impl Gateway {
@@ -75,7 +75,7 @@ impl Gateway {
     pub async fn handle_on(
         self: Arc<Self>,
         req: Request<Incoming>,
-        connection: Option<crate::proxy::server::RequestGuard>,
+        connection: Option<crate::proxy::activity::RequestGuard>,
     ) -> Response<BoxBody> {
         let started = Instant::now();
         let in_flight = observe::InFlight::enter(&self);

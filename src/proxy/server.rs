@@ -41,7 +41,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 mod connections;
 
-pub use connections::{AcceptBackoff, Activity, Closed, RequestGuard};
+pub use connections::AcceptBackoff;
+
+use crate::proxy::activity::{Activity, Closed};
 
 use crate::error::{GatewayError, error_body};
 use crate::identity::tls::SharedTls;
@@ -233,7 +235,7 @@ fn connection_error(
         let error = GatewayError::HeadersTooLarge(format!(
             "the request head is over 64 KiB or {MAX_HEADERS} headers"
         ));
-        crate::proxy::observe::refused_head(gateway, &error);
+        crate::proxy::pipeline::observe::refused_head(gateway, &error);
         return;
     }
     tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -26,10 +26,10 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use prometheus_client::metrics::gauge::Gauge;
 
+use super::Exchange;
 use crate::error::GatewayError;
 use crate::proxy::body::{BodyError, BoxBody};
 use crate::proxy::gateway::Gateway;
-use crate::proxy::pipeline::Exchange;
 use crate::telemetry::audit::{self, Record};
 use crate::telemetry::metrics::NO_TENANT;
 
@@ -104,7 +104,7 @@ pub fn track(
 }
 
 impl Observed {
-    fn connection(&self) -> Option<&crate::proxy::server::RequestGuard> {
+    fn connection(&self) -> Option<&crate::proxy::activity::RequestGuard> {
         self.pending.as_ref().and_then(|p| p.ex.connection.as_ref())
     }
 
