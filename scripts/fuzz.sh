@@ -24,7 +24,7 @@ export RUSTFLAGS="-Cpasses=sancov-module \
  --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 
 echo "== building the fuzz targets (stable $(rustc --version | cut -d' ' -f2), --target $host)"
-(cd fuzz && cargo build --quiet --target "$host" --bins)
+(cd fuzz && cargo build --locked --quiet --target "$host" --bins)
 
 for target in $targets; do
   case "$target" in

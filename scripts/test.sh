@@ -49,4 +49,5 @@ if ! cmp -s tests/interop/py/requirements.txt "$py_stamp"; then
   cp tests/interop/py/requirements.txt "$py_stamp"
 fi
 
-cargo test "$@"
+# --locked: the dependency versions are the ones in Cargo.lock, or the run fails.
+cargo test --locked "$@"

@@ -2,14 +2,12 @@
 //! Entra ID answers with its codes, and rotation without a failed request.
 
 mod common;
-#[path = "support/creds.rs"]
-mod creds;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::pki::test_cert;
 use common::*;
-use creds::*;
 use dataverse_gateway::clock::{Clock, ManualClock};
 use dataverse_gateway::sim::{SimCertificate, SimConfig, SimFederated, Simulator};
 
@@ -21,6 +19,17 @@ fn with_cert(der: &[u8]) -> SimConfig {
         }],
         ..SimConfig::default()
     }
+}
+
+/// One default tenant `contoso` against `sim` whose auth block has `credential` (indented 6).
+fn tenant_with(sim: &Simulator, credential: &str) -> String {
+    let app = &SimConfig::default().apps[0];
+    format!(
+        "tenants:\n  contoso:\n    default: true\n    dataverse:\n      url: {url}\n      metadata_file: {SIM_CSDL}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n{credential}\n    allow:\n      contacts: [GET]\n    functions: [WhoAmI]\n",
+        url = sim.base_url(),
+        tid = app.tenant_id,
+        cid = app.client_id,
+    )
 }
 
 async fn who_am_i_ok(h: &Harness) {
@@ -210,18 +219,19 @@ async fn assertion_clock_skew_is_a_503_naming_700024() {
     // The simulator's clock runs an hour ahead of the gateway's.
     let sim_clock = Arc::new(ManualClock::new());
     sim_clock.advance(Duration::from_secs(3600));
-    let sim = Simulator::start(SimConfig {
+    let sim = simulator(SimConfig {
         clock: sim_clock as Arc<dyn Clock>,
         ..with_cert(&cert.der)
     })
-    .await
-    .unwrap();
+    .await;
     let yaml = tenant_with(
         &sim,
         &format!("      certificate: {{ cert_file: {c}, key_file: {k} }}"),
     );
-    let (url, _stop) = start_gateway(&yaml, Arc::new(ManualClock::new())).await;
-    let r = reqwest::get(format!("{url}/api/data/v9.2/WhoAmI"))
+    let gw = serve(&yaml, Arc::new(ManualClock::new())).await;
+    let r = client()
+        .get(format!("{}/api/data/v9.2/WhoAmI", gw.url()))
+        .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 503);

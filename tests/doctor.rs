@@ -3,17 +3,15 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::DEFAULT_POLICY;
-use dataverse_gateway::cli::doctor;
+use common::proc::{Proc, free_port, gateway, loopback, sim_auth};
+use common::{DEFAULT_POLICY, client, install_crypto_provider, simulator};
 use dataverse_gateway::clock::SystemClock;
+use dataverse_gateway::cli::doctor;
 use dataverse_gateway::sim::{IDENTITY_HEADER, SimConfig, Simulator};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dataverse-gateway");
 
 /// The policy that matches the simulated role exactly (it reads these five tables).
 const EXACT_POLICY: &str = "
@@ -26,22 +24,18 @@ const EXACT_POLICY: &str = "
     functions: [WhoAmI]
 ";
 
+/// Tenant `contoso` in front of `sim` with `policy`, the secret in `dir/client-secret`.
 fn config_yaml(sim: &Simulator, dir: &Path, policy: &str) -> String {
-    let app = &SimConfig::default().apps[0];
-    let secret = dir.join("secret");
-    std::fs::write(&secret, &app.secret).unwrap();
     format!(
-        "tenants:\n  contoso:\n    dataverse:\n      url: {url}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n      client_secret: {{ file: {s} }}\n{policy}",
+        "tenants:\n  contoso:\n    dataverse:\n      url: {url}\n{auth}{policy}",
         url = sim.base_url(),
-        tid = app.tenant_id,
-        cid = app.client_id,
-        s = secret.display(),
+        auth = sim_auth(sim, dir),
     )
 }
 
 async fn report(policy: &str) -> Vec<doctor::TenantReport> {
-    dataverse_gateway::identity::tls::install_crypto_provider();
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    install_crypto_provider();
+    let sim = simulator(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let yaml = config_yaml(&sim, dir.path(), policy);
     let (config, _) = dataverse_gateway::config::parse_str(&yaml, "t.yaml").unwrap();
@@ -83,11 +77,11 @@ async fn doctor_reports_over_privilege_for_tables_outside_the_allowlist() {
 
 #[tokio::test]
 async fn doctor_names_the_entra_error_when_no_token_can_be_had() {
-    dataverse_gateway::identity::tls::install_crypto_provider();
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    install_crypto_provider();
+    let sim = simulator(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let yaml = config_yaml(&sim, dir.path(), DEFAULT_POLICY);
-    std::fs::write(dir.path().join("secret"), "not-the-secret-q7").unwrap();
+    std::fs::write(dir.path().join("client-secret"), "not-the-secret-q7").unwrap();
     let (config, _) = dataverse_gateway::config::parse_str(&yaml, "t.yaml").unwrap();
     let reports = doctor::run(&config, None, Arc::new(SystemClock))
         .await
@@ -102,39 +96,26 @@ async fn doctor_names_the_entra_error_when_no_token_can_be_had() {
 
 #[tokio::test]
 async fn the_doctor_command_exits_0_when_clean_and_1_on_a_finding() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let sim = simulator(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     for (policy, code) in [(EXACT_POLICY, 0), (DEFAULT_POLICY, 1)] {
         let path = dir.path().join("gateway.yaml");
         std::fs::write(&path, config_yaml(&sim, dir.path(), policy)).unwrap();
-        let out = tokio::process::Command::new(BIN)
-            .args(["doctor", "--config"])
-            .arg(&path)
-            .env_remove("RUST_LOG")
-            .output()
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut proc = Proc::spawn(gateway().arg("doctor").arg("--config").arg(&path));
+        // Awaited, not blocked on: the simulator answering the doctor runs on this runtime.
+        let status = proc.wait_exit(Duration::from_secs(30)).await;
+        let stdout = proc.stdout();
+        assert_eq!(status.code(), Some(code), "{}", proc.output());
         assert!(stdout.contains("tenant contoso"), "{stdout}");
     }
 }
 
 #[tokio::test]
 async fn app_service_managed_identity_end_to_end_through_the_binary() {
-    dataverse_gateway::identity::tls::install_crypto_provider();
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    install_crypto_provider();
+    let sim = simulator(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let app = &SimConfig::default().apps[0];
     let yaml = format!(
         "listen: 127.0.0.1:{port}\ntenants:\n  contoso:\n    default: true\n    dataverse:\n      url: {url}\n    auth:\n      client_id: {cid}\n      managed_identity: {{ client_id: {cid} }}\n    allow:\n      contacts: [GET]\n    functions: [WhoAmI]\n",
@@ -143,30 +124,16 @@ async fn app_service_managed_identity_end_to_end_through_the_binary() {
     );
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("IDENTITY_ENDPOINT", sim.app_service_url())
-        .env("IDENTITY_HEADER", IDENTITY_HEADER)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the gateway did not start listening"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the gateway exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut proc = Proc::spawn(
+        gateway()
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .env("IDENTITY_ENDPOINT", sim.app_service_url())
+            .env("IDENTITY_HEADER", IDENTITY_HEADER),
+    );
+    proc.wait_listening(loopback(port)).await;
+    let http = client();
     let r = http
         .get(format!("http://127.0.0.1:{port}/api/data/v9.2/WhoAmI"))
         .send()
@@ -178,5 +145,4 @@ async fn app_service_managed_identity_end_to_end_through_the_binary() {
         0,
         "the token came from the App Service endpoint"
     );
-    child.kill().await.unwrap();
 }

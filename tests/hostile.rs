@@ -3,14 +3,12 @@
 //! asserts its bound against real but SHORT timeouts (network waits the injected clock cannot
 //! drive), and every wait in a test has a deadline.
 
-#[path = "hostile/harness.rs"]
-mod harness;
-#[path = "hostile/upstream.rs"]
-mod upstream;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use harness::*;
+use common::client;
+use common::hostile::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

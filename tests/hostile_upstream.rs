@@ -2,16 +2,14 @@
 //! never answers, and a storm of reloads. Each test asserts its bound against real but SHORT
 //! timeouts, and every wait in a test has a deadline.
 
-#[path = "hostile/harness.rs"]
-mod harness;
-#[path = "hostile/upstream.rs"]
-mod upstream;
+mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::client;
+use common::hostile::*;
 use dataverse_gateway::telemetry::metrics::ErrorLabels;
-use harness::*;
 
 #[tokio::test]
 async fn a_stalled_upstream_stream_ends_within_the_idle_timeout_and_frees_its_slot() {

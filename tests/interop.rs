@@ -3,7 +3,7 @@
 //! (tests/interop/py).
 //!
 //! Each test starts the simulator and a gateway on loopback port 0 (over TLS for Python, which
-//! refuses `http://`; its CA is generated here with rcgen), runs the SDK's client script as a
+//! refuses `http://`; its CA is made fresh by `common::pki`), runs the SDK's client script as a
 //! child process with the proxy variables cleared, reads the one JSON report it prints
 //! (`{operation: {ok, detail}}`), asserts every operation's outcome, and checks in the
 //! simulator's request log that the allowed operations reached Dataverse and the forbidden ones

@@ -9,7 +9,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::proc::{Proc, eventually, free_port, gateway, loopback, write};
+use common::proc::{Proc, eventually, free_port, gateway, loopback, sim_auth, write};
+use common::{client, simulator};
 use dataverse_gateway::sim::{SimConfig, Simulator};
 use serde_json::Value;
 
@@ -24,14 +25,7 @@ struct Ports {
 /// front of `sim`, the secret in a file, the audit log in `dir/audit.jsonl`; `top` adds
 /// top-level keys and `allow` is the `sim` tenant's allowlist (indented 6).
 fn config(sim: &Simulator, dir: &Path, ports: &Ports, top: &str, allow: &str) -> String {
-    let app = &SimConfig::default().apps[0];
-    let secret_file = write(dir, "client-secret", &format!("{}\n", app.secret));
-    let auth = format!(
-        "    auth:\n      tenant_id: {}\n      client_id: {}\n      authority: {url}\n      client_secret: {{ file: {secret_file:?} }}\n",
-        app.tenant_id,
-        app.client_id,
-        url = sim.base_url()
-    );
+    let auth = sim_auth(sim, dir);
     format!(
         "listen: 127.0.0.1:{listen}
 admin_listen: 127.0.0.1:{admin}
@@ -62,11 +56,6 @@ audit:
 
 const ALLOW: &str = "      contacts: [GET]\n      annotations: [GET]\n";
 
-fn http() -> reqwest::Client {
-    dataverse_gateway::identity::tls::install_crypto_provider();
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
 struct Running {
     proc: Proc,
     url: String,
@@ -87,7 +76,7 @@ async fn start(config: &str, ports: &Ports, env: &[(&str, &str)]) -> Running {
         proc,
         url: format!("http://127.0.0.1:{}", ports.listen),
         admin: format!("http://127.0.0.1:{}", ports.admin),
-        http: http(),
+        http: client(),
     };
     eventually(WAIT, "/readyz to turn 200", || async {
         let s = r
@@ -141,7 +130,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_audit_after_mixed_traffic() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let sim = simulator(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports {
         listen: free_port(),
@@ -326,12 +315,11 @@ fn assert_intact(body: &[u8], sim: &Simulator, size: u64, gateway_url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_swaps_the_allowlist_while_a_response_streams_and_rejects_an_invalid_file() {
     const SIZE: u64 = 8 * 1024 * 1024;
-    let sim = Simulator::start(SimConfig {
+    let sim = simulator(SimConfig {
         large_response_bytes: SIZE,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports {
         listen: free_port(),
@@ -417,12 +405,11 @@ async fn sigterm_lets_a_5s_stream_finish_refuses_new_connections_and_exits_0() {
     // Far more than the loopback socket buffers hold, so the gateway is still streaming for as
     // long as the agent is still reading.
     const SIZE: u64 = 64 * 1024 * 1024;
-    let sim = Simulator::start(SimConfig {
+    let sim = simulator(SimConfig {
         large_response_bytes: SIZE,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports {
         listen: free_port(),

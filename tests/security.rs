@@ -1,7 +1,7 @@
 //! Listener security: TLS and mutual TLS (HTTP/2 over ALPN), internal client keys, header
 //! limits, and a run whose every log and audit line is searched for secrets.
 //!
-//! Certificates are generated here with rcgen for each test; no private key is committed.
+//! Certificates are generated for each test (`common::pki`); no private key is committed.
 
 mod common;
 
@@ -9,99 +9,35 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::proc::{Proc, free_port, gateway, loopback, write};
+use common::pki::Pki;
+use common::proc::{Proc, free_port, gateway, loopback, sim_auth, write};
 use common::*;
-use dataverse_gateway::clock::SystemClock;
-use dataverse_gateway::config;
 use dataverse_gateway::identity::clients::key_sha256_hex;
-use dataverse_gateway::identity::tls;
-use dataverse_gateway::proxy::gateway::Gateway;
+use dataverse_gateway::clock::SystemClock;
 use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
 
-struct Pki {
-    ca_pem: String,
-    server_cert: String,
-    server_key: String,
-    /// The client's certificate and key, concatenated (what reqwest's Identity reads).
-    client_identity: String,
-}
-
-fn pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(vec!["sales-agent".into()]).unwrap();
-    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client = client_params.signed_by(&client_key, &ca).unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        server_cert: server.pem(),
-        server_key: server_key.serialize_pem(),
-        client_identity: format!("{}{}", client.pem(), client_key.serialize_pem()),
-    }
-}
-
-/// A gateway over TLS (mTLS when `mutual`) in front of `sim`, on a loopback port.
-async fn tls_gateway(sim: &Simulator, dir: &Path, pki: &Pki, mutual: bool) -> String {
-    let cert = write(dir, "server.crt", &pki.server_cert);
-    let key = write(dir, "server.key", &pki.server_key);
-    let ca = write(dir, "ca.pem", &pki.ca_pem);
-    let client_ca = if mutual {
-        format!("  client_ca_file: {ca:?}\n")
-    } else {
-        String::new()
-    };
+/// A gateway over TLS (mTLS when `mutual`) in front of `sim`, and its `https://localhost` URL.
+async fn tls_gateway(sim: &Simulator, dir: &Path, pki: &Pki, mutual: bool) -> (Served, String) {
+    let (tls, _) = pki.tls_yaml(dir, mutual);
     let yaml = format!(
-        "tls:\n  cert_file: {cert:?}\n  key_file: {key:?}\n{client_ca}tenants:\n{}",
+        "{tls}tenants:\n{}",
         tenant_yaml("contoso", true, sim, 0, &default_secret(), DEFAULT_POLICY)
     );
-    let (config, _) = config::parse_str(&yaml, "tls.yaml").unwrap_or_else(|d| panic!("{d}"));
-    let shared = tls::server_config(config.tls.as_ref().unwrap()).expect("TLS config builds");
-    let gateway = Gateway::new(config, Arc::new(SystemClock)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let tls = Some(Arc::new(arc_swap::ArcSwap::new(shared)));
-    tokio::spawn(server::serve_tls(
-        listener,
-        gateway,
-        std::future::pending(),
-        Duration::from_secs(1),
-        tls,
-    ));
-    format!("https://localhost:{port}")
-}
-
-fn tls_client(pki: &Pki, identity: bool) -> reqwest::Client {
-    dataverse_gateway::identity::tls::install_crypto_provider();
-    let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
-    let mut b = reqwest::Client::builder()
-        .no_proxy()
-        .tls_certs_only([ca])
-        .resolve("localhost", "127.0.0.1:0".parse().unwrap());
-    if identity {
-        b = b.identity(reqwest::Identity::from_pem(pki.client_identity.as_bytes()).unwrap());
-    }
-    b.build().unwrap()
+    let served = serve(&yaml, Arc::new(SystemClock)).await;
+    let url = format!("https://localhost:{}", served.addr.port());
+    (served, url)
 }
 
 #[tokio::test]
 async fn tls_serves_http2_and_mtls_rejects_a_client_without_a_certificate() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let sim = simulator(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki();
+    let pki = Pki::generate();
 
-    let url = tls_gateway(&sim, dir.path(), &pki, false).await;
-    let r = tls_client(&pki, false)
+    let (_plain, url) = tls_gateway(&sim, dir.path(), &pki, false).await;
+    let r = pki
+        .client(false)
         .get(format!("{url}/api/data/v9.2/WhoAmI"))
         .send()
         .await
@@ -111,13 +47,15 @@ async fn tls_serves_http2_and_mtls_rejects_a_client_without_a_certificate() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["UserId"].is_string());
 
-    let url = tls_gateway(&sim, dir.path(), &pki, true).await;
-    let anonymous = tls_client(&pki, false)
+    let (_mutual, url) = tls_gateway(&sim, dir.path(), &pki, true).await;
+    let anonymous = pki
+        .client(false)
         .get(format!("{url}/api/data/v9.2/WhoAmI"))
         .send()
         .await;
     assert!(anonymous.is_err(), "no client certificate: {anonymous:?}");
-    let r = tls_client(&pki, true)
+    let r = pki
+        .client(true)
         .get(format!("{url}/api/data/v9.2/WhoAmI"))
         .send()
         .await
@@ -220,18 +158,16 @@ async fn too_many_headers_get_431() {
 /// audit record holds the client secret, an issued token or a client key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_or_the_audit_log() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let sim = simulator(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let app = &SimConfig::default().apps[0];
-    let secret_file = write(dir.path(), "secret", &app.secret);
     let (port, admin) = (free_port(), free_port());
     let audit = dir.path().join("audit.jsonl");
     let yaml = format!(
-        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\naudit:\n  output: {audit:?}\n  query_values: true\nclients:\n  - name: sales-agent\n    key_sha256: {hash}\n    tenants: [sim]\ntenants:\n  sim:\n    default: true\n    dataverse:\n      url: {url}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n      client_secret: {{ file: {secret_file:?} }}\n    allow:\n      contacts: [GET, POST]\n    functions: [WhoAmI]\n",
+        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\naudit:\n  output: {audit:?}\n  query_values: true\nclients:\n  - name: sales-agent\n    key_sha256: {hash}\n    tenants: [sim]\ntenants:\n  sim:\n    default: true\n    dataverse:\n      url: {url}\n{auth}    allow:\n      contacts: [GET, POST]\n    functions: [WhoAmI]\n",
         hash = key_sha256_hex(KEY),
         url = sim.base_url(),
-        tid = app.tenant_id,
-        cid = app.client_id,
+        auth = sim_auth(&sim, dir.path()),
     );
     let config = write(dir.path(), "gateway.yaml", &yaml);
     let mut proc = Proc::spawn(
@@ -240,7 +176,7 @@ async fn no_secret_reaches_a_log_or_the_audit_log() {
             .env("RUST_LOG", "trace"),
     );
     proc.wait_listening(loopback(port)).await;
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = client();
     let base = format!("http://127.0.0.1:{port}/api/data/v9.2");
     for (path, key) in [
         ("WhoAmI", KEY),

@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::proc::{free_port, loopback};
 use common::*;
 use dataverse_gateway::sim::SimConfig;
 
@@ -139,10 +140,7 @@ async fn an_expired_secret_is_a_503_naming_aadsts7000222() {
 
 #[tokio::test]
 async fn dataverse_unreachable_is_502() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = loopback(free_port());
     let h = Harness::build(SimConfig::default(), |sim| {
         let yaml = tenant_yaml("contoso", true, sim, 0, &default_secret(), DEFAULT_POLICY);
         let yaml = yaml.replacen(

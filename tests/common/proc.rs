@@ -1,22 +1,109 @@
-//! The real binary as a child process: killed and reaped on drop, output in files, signals.
+//! The real binary as a child process: killed and reaped on drop, output in files, signals;
+//! commands run to completion; the configs and golden files the command-line tests share.
 //!
 //! Waiting is polling with a deadline, never a fixed sleep.
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_dataverse-gateway");
+use dataverse_gateway::sim::{SimConfig, Simulator};
 
-/// The binary with no secrets and no config from the environment.
+pub const BIN: &str = env!("CARGO_BIN_EXE_dataverse-gateway");
+/// The repository root: `gateway.yaml` and `tests/golden/` live here.
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// How long a command that needs no network may take.
+pub const QUICK: Duration = Duration::from_secs(10);
+
+/// The binary, run from the repository root with no secrets and no config from the environment.
 pub fn gateway() -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env_remove("CONTOSO_CLIENT_SECRET")
+    cmd.current_dir(ROOT)
+        .env_remove("CONTOSO_CLIENT_SECRET")
         .env_remove("DATAVERSE_GATEWAY_CONFIG")
         .env_remove("RUST_LOG");
     cmd
+}
+
+/// A command that ran to completion.
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` to completion (within [`QUICK`]).
+pub fn run(cmd: &mut Command) -> Finished {
+    let mut proc = Proc::spawn(cmd);
+    let status = proc.wait(QUICK);
+    Finished {
+        code: status.code(),
+        stdout: proc.stdout(),
+        stderr: proc.stderr(),
+    }
+}
+
+/// `check --config CONFIG`
+pub fn check(config: &str) -> Finished {
+    run(gateway().args(["check", "--config", config]))
+}
+
+/// `explain --config gateway.yaml ARGS...` on the shipped example.
+pub fn explain(args: &[&str]) -> Finished {
+    run(gateway()
+        .args(["explain", "--config", "gateway.yaml"])
+        .args(args))
+}
+
+/// `tests/golden/NAME`
+pub fn golden(name: &str) -> PathBuf {
+    Path::new(ROOT).join("tests/golden").join(name)
+}
+
+/// Asserts that `actual` is the golden file `name` (`UPDATE_GOLDEN=1` rewrites it).
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = golden(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden file");
+    }
+    let expected = std::fs::read_to_string(&path).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(actual, expected, "stdout differs from {}", path.display());
+}
+
+/// Asserts that `needles` appear in `haystack` as whole lines, in this order.
+pub fn assert_lines_in_order(haystack: &str, needles: &[String]) {
+    let lines: Vec<&str> = haystack.lines().collect();
+    let mut from = 0;
+    for needle in needles {
+        match lines[from..].iter().position(|l| l == needle) {
+            Some(i) => from += i + 1,
+            None => panic!("missing line (or out of order):\n{needle}\n--- in ---\n{haystack}"),
+        }
+    }
+}
+
+/// The `auth:` block (indented 4) of the simulator's default app, its secret in
+/// `dir/client-secret`, for a config the binary reads.
+pub fn sim_auth(sim: &Simulator, dir: &Path) -> String {
+    let app = &SimConfig::default().apps[0];
+    let secret_file = write(dir, "client-secret", &format!("{}\n", app.secret));
+    format!(
+        "    auth:\n      tenant_id: {}\n      client_id: {}\n      authority: {url}\n      client_secret: {{ file: {secret_file:?} }}\n",
+        app.tenant_id,
+        app.client_id,
+        url = sim.base_url()
+    )
 }
 
 /// A loopback port that was free a moment ago.

@@ -30,6 +30,11 @@ impl Reply {
             .unwrap_or_default()
     }
 
+    /// The body as text (UTF-8, lossily).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn error_code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
@@ -121,6 +126,43 @@ impl SimClient {
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.api(Method::GET, path, token, &[], "").await
+    }
+
+    /// POSTs `body` as JSON to `path` under the API root.
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> Reply {
+        let json = [("content-type", "application/json")];
+        self.api(Method::POST, path, token, &json, &body.to_string())
+            .await
+    }
+
+    /// POSTs a `$batch` body delimited by `boundary` (with `Prefer: prefer`, when given).
+    pub async fn batch(
+        &self,
+        token: &str,
+        boundary: &str,
+        body: &str,
+        prefer: Option<&str>,
+    ) -> Reply {
+        let content_type = format!("multipart/mixed; boundary=\"{boundary}\"");
+        let mut headers = vec![("content-type", content_type.as_str())];
+        headers.extend(prefer.map(|p| ("prefer", p)));
+        self.api(Method::POST, "$batch", token, &headers, body)
+            .await
+    }
+
+    /// The rows of a GET of `path`, which must succeed.
+    pub async fn rows(&self, path: &str, token: &str) -> Vec<Value> {
+        let reply = self.get(path, token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.json()["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `{base}/api/data/v9.2`
+    pub fn api_root(&self) -> String {
+        format!("{}/api/data/v9.2", self.sim.base_url())
     }
 }
 

@@ -1,5 +1,5 @@
 //! The machinery of tests/interop.rs: the simulator and a gateway on loopback port 0 (TLS with
-//! a CA made here by rcgen, when asked), running a client script with the proxy variables
+//! the test CA of `common::pki`, when asked), running a client script with the proxy variables
 //! cleared and parsing its `{operation: {ok, detail}}` report, finding the SDKs that
 //! `scripts/test.sh` installed under `target/interop`, and reading the simulator's request log.
 //!
@@ -9,18 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::proc::write;
-use crate::common::{default_secret, tenant_yaml};
+use crate::common::pki::Pki;
+use crate::common::{Served, default_secret, serve, simulator, tenant_yaml};
 use dataverse_gateway::clock::SystemClock;
-use dataverse_gateway::config;
-use dataverse_gateway::identity::tls;
-use dataverse_gateway::proxy::gateway::Gateway;
-use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{RecordedRequest, SimConfig, Simulator};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use serde_json::Value;
 
 /// Longest a client script may run: a handful of requests each, on loopback.
@@ -33,40 +25,24 @@ pub struct Stack {
     /// The gateway's origin, as the SDK is given it.
     pub url: String,
     pub ca_file: Option<PathBuf>,
+    _served: Served,
     _dir: tempfile::TempDir,
 }
 
 impl Stack {
     pub async fn start(policy: &str, https: bool) -> Stack {
-        dataverse_gateway::identity::tls::install_crypto_provider();
-        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let sim = simulator(SimConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
         let tenant = tenant_yaml("contoso", true, &sim, 0, &default_secret(), policy);
         let (listener_tls, ca_file) = if https {
-            let (yaml, ca) = Pki::generate().write(dir.path());
+            let (yaml, ca) = Pki::generate().tls_yaml(dir.path(), false);
             (yaml, Some(ca))
         } else {
             (String::new(), None)
         };
         let yaml = format!("{listener_tls}tenants:\n{tenant}");
-        let (config, _) =
-            config::parse_str(&yaml, "interop.yaml").unwrap_or_else(|d| panic!("{d}\n{yaml}"));
-        let shared_tls = config.tls.as_ref().map(|t| {
-            let built = tls::server_config(t).expect("TLS config builds");
-            Arc::new(arc_swap::ArcSwap::new(built))
-        });
-        let gateway = Gateway::new(config, Arc::new(SystemClock)).expect("gateway builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let g = Arc::clone(&gateway);
-        tokio::spawn(server::serve_tls(
-            listener,
-            g,
-            std::future::pending(),
-            Duration::from_secs(1),
-            shared_tls,
-        ));
-        wait_for_metadata(&gateway).await;
+        let served = serve(&yaml, Arc::new(SystemClock)).await;
+        let port = served.addr.port();
         let url = if https {
             format!("https://localhost:{port}")
         } else {
@@ -76,6 +52,7 @@ impl Stack {
             sim,
             url,
             ca_file,
+            _served: served,
             _dir: dir,
         }
     }
@@ -132,18 +109,6 @@ impl Stack {
         assert!(value.get("script").is_none(), "the script crashed: {text}");
         Report { value, text }
     }
-}
-
-/// Waits (bounded) until every tenant has its metadata, read from its `metadata_file`.
-async fn wait_for_metadata(gateway: &Gateway) {
-    for _ in 0..400 {
-        let snapshot = gateway.snapshot();
-        if snapshot.tenants.iter().all(|t| t.metadata().is_some()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the gateway did not load its tenant's metadata");
 }
 
 /// A client script's `{operation: {ok, detail}}`, with its output for failure messages.
@@ -257,46 +222,4 @@ fn decode(uri: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A test CA and a server certificate for `localhost` signed by it, made fresh for each run.
-struct Pki {
-    ca_pem: String,
-    server_cert: String,
-    server_key: String,
-}
-
-impl Pki {
-    fn generate() -> Pki {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        // Distinct names: OpenSSL takes a leaf whose subject equals its issuer for self-signed.
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "dataverse-gateway interop test CA");
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let server_key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        let server = params.signed_by(&server_key, &ca).unwrap();
-        Pki {
-            ca_pem: ca.pem(),
-            server_cert: server.pem(),
-            server_key: server_key.serialize_pem(),
-        }
-    }
-
-    /// Writes the files under `dir`; returns the gateway's `tls:` YAML section and the CA file.
-    fn write(&self, dir: &Path) -> (String, PathBuf) {
-        let cert = write(dir, "server.crt", &self.server_cert);
-        let key = write(dir, "server.key", &self.server_key);
-        let ca = write(dir, "ca.pem", &self.ca_pem);
-        let yaml = format!("tls:\n  cert_file: {cert:?}\n  key_file: {key:?}\n");
-        (yaml, PathBuf::from(ca))
-    }
 }

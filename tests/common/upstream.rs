@@ -7,8 +7,6 @@
 //! - `GET .../annotations`: a 64 MiB body, written as fast as the reader takes it;
 //! - any `POST`/`PATCH`: 204 once the whole body is read.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -1,19 +1,19 @@
-//! The hostile suites' harness: a gateway with real but SHORT timeouts in front of a fresh
-//! misbehaving upstream, raw-socket helpers, and a log capture.
-#![allow(dead_code)]
+//! The hostile suites' gateway: real but SHORT timeouts, its audit log in a temporary
+//! directory, in front of a fresh misbehaving [`Upstream`]; raw-socket helpers and a log
+//! capture.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::upstream::Upstream;
 use dataverse_gateway::clock::{Clock, SystemClock};
 use dataverse_gateway::config::{self, Config};
 use dataverse_gateway::proxy::gateway::Gateway;
-use dataverse_gateway::proxy::server;
-use dataverse_gateway::telemetry::audit::AuditSink;
 use dataverse_gateway::telemetry::metrics::{ErrorLabels, ReasonLabel};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::upstream::Upstream;
+use super::{SIM_CSDL, Served, serve};
 
 /// Timeouts of every gateway here (overridable per test through `extra`).
 pub const TIMEOUTS: &str = "timeouts:
@@ -27,12 +27,14 @@ pub const TIMEOUTS: &str = "timeouts:
 
 pub struct Gw {
     pub gateway: Arc<Gateway>,
+    /// `http://127.0.0.1:PORT/api/data/v9.2`
     pub url: String,
     pub addr: std::net::SocketAddr,
     pub upstream: Upstream,
     pub audit: std::path::PathBuf,
-    _dir: tempfile::TempDir,
     pub yaml: String,
+    _served: Served,
+    _dir: tempfile::TempDir,
 }
 
 pub fn yaml(
@@ -45,10 +47,11 @@ pub fn yaml(
         "{head}audit:\n  output: {audit}\ntenants:\n  contoso:\n    default: true\n    dataverse:\n      url: {url}\n      metadata_file: {csdl}\n    auth:\n      tenant_id: 00000000-0000-0000-0000-000000000001\n      client_id: 00000000-0000-0000-0000-000000000002\n      authority: {url}\n      client_secret: \"not-a-real-secret\"\n    limits:\n      max_concurrent: {max_concurrent}\n    allow:\n      contacts: [GET, POST, PATCH]\n      accounts: [GET]\n      leads: [GET]\n      annotations: [GET]\n",
         audit = audit.display(),
         url = upstream.url(),
-        csdl = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/metadata.xml"),
+        csdl = SIM_CSDL,
     )
 }
 
+/// `text` as a config, for a reload.
 pub fn parse(text: &str) -> Config {
     config::parse_str(text, "hostile.yaml")
         .unwrap_or_else(|d| panic!("{d}\n{text}"))
@@ -58,38 +61,21 @@ pub fn parse(text: &str) -> Config {
 /// A gateway on loopback in front of a fresh misbehaving upstream; `head` is YAML put before
 /// `tenants:` (timeouts, limits).
 pub async fn start(head: &str, max_concurrent: u32) -> Gw {
-    dataverse_gateway::identity::tls::install_crypto_provider();
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let text = yaml(&upstream, &audit, head, max_concurrent);
-    let config = parse(&text);
-    let audit_config = config.audit.clone().unwrap();
-    let gateway = Gateway::new(config, Arc::new(SystemClock) as Arc<dyn Clock>).unwrap();
-    let sink = AuditSink::start(&audit_config, gateway.metrics.audit_dropped.clone()).unwrap();
-    gateway.set_audit(sink);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let g = Arc::clone(&gateway);
-    tokio::spawn(server::serve(
-        listener,
-        g,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let served = serve(&text, Arc::new(SystemClock) as Arc<dyn Clock>).await;
     Gw {
-        gateway,
-        url: format!("http://{addr}/api/data/v9.2"),
-        addr,
+        gateway: Arc::clone(&served.gateway),
+        url: format!("{}/api/data/v9.2", served.url()),
+        addr: served.addr,
         upstream,
         audit,
-        _dir: dir,
         yaml: text,
+        _served: served,
+        _dir: dir,
     }
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 impl Gw {
@@ -125,7 +111,7 @@ impl Gw {
     pub async fn served(&self) {
         let r = tokio::time::timeout(
             Duration::from_secs(5),
-            client().get(format!("{}/contacts", self.url)).send(),
+            super::client().get(format!("{}/contacts", self.url)).send(),
         )
         .await
         .expect("a normal request is answered in time")
