@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::proc::{Proc, free_port, gateway, loopback, sim_auth};
 use common::{DEFAULT_POLICY, client, install_crypto_provider, simulator};
-use dataverse_gateway::clock::SystemClock;
 use dataverse_gateway::cli::doctor;
+use dataverse_gateway::clock::SystemClock;
 use dataverse_gateway::sim::{IDENTITY_HEADER, SimConfig, Simulator};
 
 /// The policy that matches the simulated role exactly (it reads these five tables).

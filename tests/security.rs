@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::pki::Pki;
 use common::proc::{Proc, free_port, gateway, loopback, sim_auth, write};
 use common::*;
-use dataverse_gateway::identity::clients::key_sha256_hex;
 use dataverse_gateway::clock::SystemClock;
+use dataverse_gateway::identity::clients::key_sha256_hex;
 use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
 

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataverse_gateway::telemetry::audit::AuditSink;
 use dataverse_gateway::clock::{Clock, ManualClock};
 use dataverse_gateway::config;
+use dataverse_gateway::identity::tls;
 use dataverse_gateway::proxy::gateway::Gateway;
 use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
-use dataverse_gateway::identity::tls;
+use dataverse_gateway::telemetry::audit::AuditSink;
 use tokio::sync::oneshot;
 
 use super::{SIM_CSDL, client, install_crypto_provider, simulator, within};
