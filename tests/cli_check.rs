@@ -121,7 +121,8 @@ fn check_lists_every_error_with_file_line_and_column() {
          (first defined at 16:7)",
         "23:23: tenants.second.allow.contacts: `FETCH` is not one of GET, POST, PATCH, PUT, DELETE",
         "24:5: tenants.second.functons: unknown key `functons` (expected one of: default, hosts, \
-         dataverse, auth, limits, allow, functions, actions)",
+         dataverse, auth, limits, allow, functions, actions, allow_metadata, \
+         allow_all_entity_definitions, allow_uninspectable)",
     ];
     let expected: Vec<String> = expected.iter().map(|e| format!("{file}:{e}")).collect();
     assert_lines_in_order(&run.stderr, &expected);

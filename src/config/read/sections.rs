@@ -26,6 +26,9 @@ const TENANT_KEYS: &[&str] = &[
     "allow",
     "functions",
     "actions",
+    "allow_metadata",
+    "allow_all_entity_definitions",
+    "allow_uninspectable",
 ];
 const AUTH_KEYS: &[&str] = &[
     "tenant_id",
