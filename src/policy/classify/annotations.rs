@@ -140,17 +140,24 @@ fn lookups(meta: &Metadata, logical: &str, t: &Touch) -> Vec<String> {
 }
 
 /// The entity sets a lookup property `_x_value` can point to: the targets of the single-valued
-/// navigation properties named `x` or `x_<target>`, and of their derived types (`ownerid` points
-/// to `principal`, that is users and teams).
+/// navigation properties bound to it by their referential constraint (every variant of a
+/// polymorphic lookup has one), or, for a navigation the CSDL gives no constraint, named `x` or
+/// `x_<target>`; and of their derived types (`ownerid` points to `principal`, that is users and
+/// teams).
 fn targets(meta: &Metadata, logical: &str, lookup: &str) -> Vec<String> {
     let attribute = &lookup[1..lookup.len() - "_value".len()];
     let mut sets: Vec<String> = Vec::new();
     for ty in meta.ancestry(logical) {
         for (name, nav) in &ty.navigation {
-            let named = name == attribute
-                || name
-                    .strip_prefix(attribute)
-                    .is_some_and(|rest| rest.starts_with('_'));
+            let named = match &nav.lookup {
+                Some(bound) => bound == lookup,
+                None => {
+                    name == attribute
+                        || name
+                            .strip_prefix(attribute)
+                            .is_some_and(|rest| rest.starts_with('_'))
+                }
+            };
             if nav.collection || !named {
                 continue;
             }
