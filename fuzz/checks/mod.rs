@@ -253,8 +253,8 @@ pub fn fetchxml(data: &[u8]) {
             assert!(is_identifier(c), "column {c:?} of {}", t.logical_name);
         }
     }
-    if xml.contains("<!") {
-        return; // comments and CDATA may hold text that looks like an element
+    if xml.contains("<!") || xml.contains("<?") {
+        return; // comments, CDATA and processing instructions may hold text that looks like an element
     }
     let reported: Vec<&str> = fetch
         .tables
@@ -284,10 +284,51 @@ fn entity_names(xml: &str) -> Vec<String> {
             if let Some(at) = tag.find(&key) {
                 let v = &tag[at + key.len()..];
                 if let Some(end) = v.find(q) {
-                    out.push(v[..end].to_string());
+                    out.push(unescape(&v[..end]));
                 }
             }
         }
     }
+    out
+}
+
+/// An attribute value with XML's character and predefined entity references replaced, as any
+/// XML reader reads it (`opportunit&#x41;x` is `opportunitAx`). An unknown reference is kept.
+fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let decoded = after.find(';').and_then(|end| {
+            let name = &after[..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .map(|h| u32::from_str_radix(h, 16))
+                    .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
+                    .and_then(Result::ok)
+                    .and_then(char::from_u32),
+            };
+            c.map(|c| (c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
