@@ -71,3 +71,49 @@ fn fetchxml_columns_unknown_to_the_metadata_are_refused() {
         assert!(d.allowed(), "{inner}: {} ({:?})", d.reason, d.uses);
     }
 }
+
+/// The Web API query functions that compare with the caller's teams or reports read data of
+/// tables the query does not name (team membership, the users' hierarchy), exactly as the
+/// FetchXML operators `eq-userteams`, `eq-useroruserteams`, `eq-useroruserhierarchy` and
+/// `eq-useroruserhierarchyandteams`, which are refused: the same data is refused whichever
+/// query language asks. "My records" (`EqualUserId`) stays allowed.
+#[test]
+fn query_functions_reading_the_callers_teams_or_reports_are_refused() {
+    let rows = [
+        ("EqualUserTeams", "caller's teams"),
+        ("EqualUserOrUserTeams", "caller's teams"),
+        ("EqualUserOrUserHierarchy", "report to the caller"),
+        ("EqualUserOrUserHierarchyAndTeams", "report to the caller"),
+    ];
+    for (f, why) in rows {
+        let url = format!(
+            "contacts?$select=fullname&$filter=Microsoft.Dynamics.CRM.{f}(PropertyName='createdby')"
+        );
+        let d = decide("GET", &url, None);
+        assert_outcome(&d, no(why), &url);
+        assert!(d.reason.contains(f), "{url}: {}", d.reason);
+        let fetch = contact_fetch(&format!(
+            "<filter><condition attribute='createdby' operator='{}'/></filter>",
+            fetch_operator(f)
+        ));
+        let d = decide("GET", &fetch, None);
+        assert!(d.reason.contains(why), "{fetch}: {}", d.reason);
+    }
+    for f in ["EqualUserId", "NotEqualUserId", "EqualBusinessId"] {
+        let url = format!(
+            "contacts?$select=fullname&$filter=Microsoft.Dynamics.CRM.{f}(PropertyName='createdby')"
+        );
+        let d = decide("GET", &url, None);
+        assert!(d.allowed(), "{url}: {}", d.reason);
+    }
+}
+
+/// The FetchXML operator of the same meaning as the query function `f`.
+fn fetch_operator(f: &str) -> &'static str {
+    match f {
+        "EqualUserTeams" => "eq-userteams",
+        "EqualUserOrUserTeams" => "eq-useroruserteams",
+        "EqualUserOrUserHierarchy" => "eq-useroruserhierarchy",
+        _ => "eq-useroruserhierarchyandteams",
+    }
+}
