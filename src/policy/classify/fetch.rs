@@ -50,7 +50,7 @@ pub(super) fn classify(
             .columns
             .iter()
             .map(|c| web_api_column(meta, &t.logical_name, c))
-            .collect();
+            .collect::<Result<_, _>>()?;
         out.touch(tset, Verb::Get, columns, t.all_attributes);
     }
     Ok(())
@@ -58,12 +58,18 @@ pub(super) fn classify(
 
 /// FetchXML names a lookup by its logical name (`parentaccountid`), the Web API and column
 /// lists by its value property (`_parentaccountid_value`): the same column is counted under
-/// the one name, so one column list entry covers both query languages.
-fn web_api_column(meta: &Metadata, logical: &str, column: &str) -> String {
-    let value = format!("_{column}_value");
-    if !meta.has_property(logical, column) && meta.has_property(logical, &value) {
-        value
-    } else {
-        column.to_string()
+/// the one name, so one column list entry covers both query languages. A name that is neither
+/// is refused: FetchXML also accepts columns the Web API metadata does not show, such as a
+/// lookup's virtual name column (`parentcustomeridname`: the related row's primary name).
+fn web_api_column(meta: &Metadata, logical: &str, column: &str) -> Result<String, ParseError> {
+    if meta.has_property(logical, column) {
+        return Ok(column.to_string());
     }
+    let value = format!("_{column}_value");
+    if meta.has_property(logical, &value) {
+        return Ok(value);
+    }
+    Err(not(format!(
+        "fetchXml names `{column}`, which is not a column of {logical} in the org's metadata"
+    )))
 }

@@ -171,4 +171,5 @@ use Denial::Policy as NO;
 
 mod nav;
 mod reads;
+mod redteam;
 mod writes;

@@ -27,7 +27,13 @@ pub(super) enum Kind {
     /// Compares rows through the table's hierarchical lookup, which the CSDL does not name: the
     /// gateway cannot say which column it observes.
     Hierarchy,
+    /// Compares with the caller's teams or the users who report to the caller: data of tables
+    /// the query does not name (as FetchXML's `eq-userteams`, `eq-useroruserhierarchy`, ...).
+    Caller(&'static str),
 }
+
+const TEAMS: &str = "compares with the caller's teams, reading team membership";
+const MANAGERS: &str = "compares with the users who report to the caller, reading systemusers";
 
 const NAME: &[(&str, Arg)] = &[("PropertyName", Arg::Column)];
 const VALUE: &[(&str, Arg)] = &[("PropertyName", Arg::Column), ("PropertyValue", Arg::Value)];
@@ -49,10 +55,6 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "EqualRoleBusinessId"
         | "EqualUserId"
         | "EqualUserLanguage"
-        | "EqualUserOrUserHierarchy"
-        | "EqualUserOrUserHierarchyAndTeams"
-        | "EqualUserOrUserTeams"
-        | "EqualUserTeams"
         | "NotEqualBusinessId"
         | "NotEqualUserId"
         | "Last7Days"
@@ -90,6 +92,10 @@ fn kind_of(name: &str) -> Option<Kind> {
         "Above" | "AboveOrEqual" | "Under" | "UnderOrEqual" | "NotUnder" => {
             return Some(Kind::Hierarchy);
         }
+        "EqualUserTeams" | "EqualUserOrUserTeams" => return Some(Kind::Caller(TEAMS)),
+        "EqualUserOrUserHierarchy" | "EqualUserOrUserHierarchyAndTeams" => {
+            return Some(Kind::Caller(MANAGERS));
+        }
         _ => return None,
     };
     Some(Kind::Column(params))
@@ -104,6 +110,12 @@ impl Parser<'_, '_, '_> {
                 return Err(not(format!(
                     "the query function `{name}` compares rows through the table's hierarchy \
                      lookup, which the gateway cannot name: not inspected"
+                )));
+            }
+            Some(Kind::Caller(why)) => {
+                return Err(not(format!(
+                    "the query function `{name}` {why}, which the query does not name as \
+                     columns or tables"
                 )));
             }
             None => {
