@@ -123,7 +123,9 @@ fn counts(text: &[char], open: usize, q: char) -> bool {
 }
 
 fn ends_with_word(s: &str, w: &str) -> bool {
-    s.len() >= w.len() && s[s.len() - w.len()..].eq_ignore_ascii_case(w)
+    s.len() >= w.len()
+        && s.is_char_boundary(s.len() - w.len())
+        && s[s.len() - w.len()..].eq_ignore_ascii_case(w)
 }
 
 fn collect(text: &[char], out: &mut Vec<String>) {
