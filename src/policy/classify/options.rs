@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::policy::odata::expr::{self, Refs};
-use crate::policy::odata::{ExpandItem, KeySpec, Segment, parse_expand};
+use crate::policy::odata::{ExpandItem, KeySpec, QUERY_PARAMETERS, Segment, parse_expand};
 
 /// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
 /// gateway may add `$select`.
@@ -494,6 +494,10 @@ pub(super) fn entity_definitions(
             "parameter alias `@{name}` is not used where the gateway inspects aliases"
         )));
     }
+    if let Some(p) = QUERY_PARAMETERS.iter().find(|p| q.get(p).is_some()) {
+        return Err(not(format!("`{p}` does not apply to EntityDefinitions")));
+    }
+    definition_tail(tail)?;
     let Some(meta) = env.metadata else {
         out.needs_metadata = true;
         return Ok(());
@@ -522,6 +526,38 @@ pub(super) fn entity_definitions(
             .set_of(&logical)
             .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
         out.uses.push(Use::Definition(set.to_string()));
+    }
+    Ok(())
+}
+
+/// The metadata a table's definition holds, and the casts to its metadata types
+/// (`Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`): every segment after
+/// `EntityDefinitions(LogicalName='x')` is one of these, or the request is refused naming it.
+const DEFINITION_PARTS: &[&str] = &[
+    "Attributes",
+    "Keys",
+    "OneToManyRelationships",
+    "ManyToOneRelationships",
+    "ManyToManyRelationships",
+    "Privileges",
+    "OptionSet",
+    "GlobalOptionSet",
+];
+
+fn definition_tail(tail: &[Segment]) -> Result<(), ParseError> {
+    for seg in tail {
+        match seg {
+            Segment::Name { name, .. } if DEFINITION_PARTS.contains(&name.as_str()) => {}
+            Segment::Qualified { name, params: None } if name.ends_with("Metadata") => {}
+            Segment::Name { name, .. } | Segment::Qualified { name, .. } => {
+                return Err(not(format!(
+                    "`{name}` is not a part of a table's definition the gateway knows"
+                )));
+            }
+            Segment::Count | Segment::Value | Segment::Ref => {
+                return Err(not("EntityDefinitions take no $count, $value or $ref"));
+            }
+        }
     }
     Ok(())
 }

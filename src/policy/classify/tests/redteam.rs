@@ -117,3 +117,29 @@ fn fetch_operator(f: &str) -> &'static str {
         _ => "eq-useroruserhierarchyandteams",
     }
 }
+
+/// A table's definition is metadata, but only its known parts are: unknown sub-resources and
+/// query parameters that carry a query of their own are refused, naming them.
+#[test]
+fn entity_definitions_take_only_their_known_parts() {
+    let base = "EntityDefinitions(LogicalName='contact')";
+    for url in [
+        format!("{base}"),
+        format!("{base}/Attributes"),
+        format!("{base}/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet"),
+        format!("{base}/Keys"),
+    ] {
+        let d = decide("GET", &url, None);
+        assert!(d.allowed(), "{url}: {}", d.reason);
+    }
+    for (url, reason) in [
+        (format!("{base}/Attributes/Microsoft6Dynamics"), "`Microsoft6Dynamics`"),
+        (format!("{base}/Attributes?fetchXml=x"), "`fetchXml`"),
+        (format!("{base}/Attributes/Microsoft.Dynamics.CRM.WhoAmI()"), "`WhoAmI`"),
+        (format!("{base}/Attributes/$count"), "$count"),
+    ] {
+        let d = decide("GET", &url, None);
+        assert!(!d.allowed(), "{url}");
+        assert!(d.reason.contains(reason), "{url}: {}", d.reason);
+    }
+}
