@@ -124,18 +124,26 @@ fn fetch_operator(f: &str) -> &'static str {
 fn entity_definitions_take_only_their_known_parts() {
     let base = "EntityDefinitions(LogicalName='contact')";
     for url in [
-        format!("{base}"),
+        base.to_string(),
         format!("{base}/Attributes"),
-        format!("{base}/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet"),
+        format!(
+            "{base}/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet"
+        ),
         format!("{base}/Keys"),
     ] {
         let d = decide("GET", &url, None);
         assert!(d.allowed(), "{url}: {}", d.reason);
     }
     for (url, reason) in [
-        (format!("{base}/Attributes/Microsoft6Dynamics"), "`Microsoft6Dynamics`"),
+        (
+            format!("{base}/Attributes/Microsoft6Dynamics"),
+            "`Microsoft6Dynamics`",
+        ),
         (format!("{base}/Attributes?fetchXml=x"), "`fetchXml`"),
-        (format!("{base}/Attributes/Microsoft.Dynamics.CRM.WhoAmI()"), "`WhoAmI`"),
+        (
+            format!("{base}/Attributes/Microsoft.Dynamics.CRM.WhoAmI()"),
+            "`WhoAmI`",
+        ),
         (format!("{base}/Attributes/$count"), "$count"),
     ] {
         let d = decide("GET", &url, None);
