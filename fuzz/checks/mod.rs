@@ -269,25 +269,51 @@ pub fn fetchxml(data: &[u8]) {
     }
 }
 
-/// `name` attribute values of `<entity` and `<link-entity` elements, by a plain text scan.
+/// `name` attribute values of `<entity` and `<link-entity` elements, by a plain scan of the tags:
+/// quoted attribute values are skipped as a whole (text inside one is not a tag), so only real
+/// elements count. Every index sliced at is an ASCII byte (`<`, `>`, a quote, whitespace, `/`),
+/// never inside a multi-byte character.
 fn entity_names(xml: &str) -> Vec<String> {
+    let b = xml.as_bytes();
     let mut out = Vec::new();
-    for (i, _) in xml.match_indices("entity") {
-        let before = &xml[..i];
-        if !(before.ends_with('<') || before.ends_with("<link-")) {
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'<' {
+            i += 1;
             continue;
         }
-        let tag_end = xml[i..].find('>').map_or(xml.len(), |e| i + e);
-        let tag = &xml[i..tag_end];
-        for q in ['"', '\''] {
-            let key = format!(" name={q}");
-            if let Some(at) = tag.find(&key) {
-                let v = &tag[at + key.len()..];
-                if let Some(end) = v.find(q) {
-                    out.push(unescape(&v[..end]));
-                }
-            }
+        let mut j = i + 1;
+        while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' && b[j] != b'/' {
+            j += 1;
         }
+        let element = &xml[i + 1..j];
+        let wanted = element == "entity" || element == "link-entity";
+        // Attributes up to the tag's end: `seg` starts after the tag name or the last value.
+        let (mut k, mut seg, mut quote) = (j, j, None::<u8>);
+        while k < b.len() {
+            let c = b[k];
+            match quote {
+                Some(q) if c == q => {
+                    quote = None;
+                    seg = k + 1;
+                }
+                Some(_) => {}
+                None if c == b'"' || c == b'\'' => {
+                    let key = xml[seg..k].trim().strip_suffix('=').map(str::trim);
+                    if wanted && key == Some("name") {
+                        let end = xml[k + 1..]
+                            .find(c as char)
+                            .map_or(xml.len(), |e| k + 1 + e);
+                        out.push(unescape(&xml[k + 1..end]));
+                    }
+                    quote = Some(c);
+                }
+                None if c == b'>' => break,
+                None => {}
+            }
+            k += 1;
+        }
+        i = k + 1;
     }
     out
 }
