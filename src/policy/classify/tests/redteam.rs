@@ -151,3 +151,32 @@ fn entity_definitions_take_only_their_known_parts() {
         assert!(d.reason.contains(reason), "{url}: {}", d.reason);
     }
 }
+
+/// A fetchXml condition operator the gateway does not know is refused, naming it: its meaning
+/// (which data it compares) cannot be accounted for.
+#[test]
+fn unknown_fetchxml_operators_are_refused() {
+    let q = |op: &str| {
+        let xml = format!(
+            "<fetch><entity name='contact'><attribute name='fullname'/><filter>\
+             <condition attribute='fullname' operator='{op}' value='x'/></filter></entity></fetch>"
+        );
+        let enc: String = xml
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        decide("GET", &format!("contacts?fetchXml={enc}"), None)
+    };
+    for op in ["eq", "like", "begins-with", "last-x-days", "eq-userid", "not-null"] {
+        let d = q(op);
+        assert!(d.allowed(), "{op}: {}", d.reason);
+    }
+    for op in ["foo", "EQ", "eq-useroruserhierarchyandteamsx", "like e='true'"] {
+        let d = q(op);
+        assert!(!d.allowed(), "{op}");
+        assert!(d.reason.contains("operator"), "{op}: {}", d.reason);
+    }
+}

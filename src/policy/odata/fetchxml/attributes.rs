@@ -31,7 +31,7 @@ enum Role {
     PagingCookie,
     /// `link-entity link-type`: one of [`LINK_TYPES`].
     LinkType,
-    /// `condition operator`: any but the [`REFUSED_OPERATORS`].
+    /// `condition operator`: one of [`OPERATORS`], not one of the [`REFUSED_OPERATORS`].
     Operator,
     /// Shapes paging, aggregation, sorting direction, literal values or the query plan, and
     /// names no table or column.
@@ -115,6 +115,87 @@ const LINK_TYPES: &[&str] = &[
 ];
 
 /// Condition operators whose result depends on data the query does not name, with why.
+/// FetchXML's condition operators (Dataverse's `ConditionOperator`): each compares the
+/// condition's own column with literal values, dates relative to now, or the caller's own id,
+/// business unit or language. Any other value is refused (the hierarchy and team operators are
+/// known, and refused by [`REFUSED_OPERATORS`] first).
+const OPERATORS: &[&str] = &[
+    "eq",
+    "neq",
+    "ne",
+    "gt",
+    "ge",
+    "le",
+    "lt",
+    "like",
+    "not-like",
+    "in",
+    "not-in",
+    "between",
+    "not-between",
+    "null",
+    "not-null",
+    "yesterday",
+    "today",
+    "tomorrow",
+    "last-seven-days",
+    "next-seven-days",
+    "last-week",
+    "this-week",
+    "next-week",
+    "last-month",
+    "this-month",
+    "next-month",
+    "on",
+    "on-or-before",
+    "on-or-after",
+    "last-year",
+    "this-year",
+    "next-year",
+    "last-x-hours",
+    "next-x-hours",
+    "last-x-days",
+    "next-x-days",
+    "last-x-weeks",
+    "next-x-weeks",
+    "last-x-months",
+    "next-x-months",
+    "last-x-years",
+    "next-x-years",
+    "olderthan-x-minutes",
+    "olderthan-x-hours",
+    "olderthan-x-days",
+    "olderthan-x-weeks",
+    "olderthan-x-months",
+    "olderthan-x-years",
+    "eq-userid",
+    "ne-userid",
+    "eq-businessid",
+    "ne-businessid",
+    "eq-userlanguage",
+    "this-fiscal-year",
+    "this-fiscal-period",
+    "next-fiscal-year",
+    "next-fiscal-period",
+    "last-fiscal-year",
+    "last-fiscal-period",
+    "last-x-fiscal-years",
+    "last-x-fiscal-periods",
+    "next-x-fiscal-years",
+    "next-x-fiscal-periods",
+    "in-fiscal-year",
+    "in-fiscal-period",
+    "in-fiscal-period-and-year",
+    "in-or-before-fiscal-period-and-year",
+    "in-or-after-fiscal-period-and-year",
+    "begins-with",
+    "not-begin-with",
+    "ends-with",
+    "not-end-with",
+    "contain-values",
+    "not-contain-values",
+];
+
 const REFUSED_OPERATORS: &[(&str, &str)] = &[
     ("above", HIERARCHY),
     ("eq-or-above", HIERARCHY),
@@ -158,6 +239,12 @@ pub(super) fn attributes(e: &BytesStart, element: &'static str) -> Result<Attrs,
                     return Err(FetchError::Operator {
                         operator: value.into_owned(),
                         why,
+                    });
+                }
+                if !OPERATORS.contains(&value.as_ref()) {
+                    return Err(FetchError::UnknownValue {
+                        attribute: "operator",
+                        value: value.into_owned(),
                     });
                 }
             }
