@@ -170,11 +170,23 @@ fn unknown_fetchxml_operators_are_refused() {
             .collect();
         decide("GET", &format!("contacts?fetchXml={enc}"), None)
     };
-    for op in ["eq", "like", "begins-with", "last-x-days", "eq-userid", "not-null"] {
+    for op in [
+        "eq",
+        "like",
+        "begins-with",
+        "last-x-days",
+        "eq-userid",
+        "not-null",
+    ] {
         let d = q(op);
         assert!(d.allowed(), "{op}: {}", d.reason);
     }
-    for op in ["foo", "EQ", "eq-useroruserhierarchyandteamsx", "like e='true'"] {
+    for op in [
+        "foo",
+        "EQ",
+        "eq-useroruserhierarchyandteamsx",
+        "like e='true'",
+    ] {
         let d = q(op);
         assert!(!d.allowed(), "{op}");
         assert!(d.reason.contains("operator"), "{op}: {}", d.reason);
