@@ -64,18 +64,11 @@ pub(super) fn returned(
     env: &Env<'_>,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
-    let represent = req
-        .headers
-        .get_all("prefer")
+    // Any `return` preference but an explicit `minimal` may return the row.
+    let represent = crate::policy::headers::preferences(req.headers)
+        .map_err(ParseError::Malformed)?
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| {
-            // Any `return` preference but an explicit `minimal` may return the row; quotes and
-            // spacing are not trusted to tell.
-            let p = p.to_ascii_lowercase().replace([' ', '"', '\t'], "");
-            p.starts_with("return") && p != "return=minimal"
-        });
+        .any(|p| p.name == "return" && p.value.as_deref() != Some("minimal"));
     let allowed = |n: &str| n == "$select" || n == "$expand";
     if q.options.iter().any(|(n, _)| !allowed(n)) || !q.aliases.is_empty() {
         return Err(ParseError::Malformed(

@@ -127,6 +127,23 @@ fn decide_under(policy: &Policy, method: &str, url: &str, metadata: Option<&Meta
     decision::decide(policy, classify(&req, &env), &h)
 }
 
+/// `s` percent-encoded for a query value (unreserved characters kept).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `set?fetchXml=<percent-encoded xml>`
+fn fetch_url(set: &str, xml: &str) -> String {
+    format!("{set}?fetchXml={}", encode(xml))
+}
+
 /// An expected denial: its kind and a text its reason must contain, naming the table, verb,
 /// column or construct that caused it (so "not understood" and "not allowlisted" never pass for
 /// each other).

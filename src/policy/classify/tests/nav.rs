@@ -20,18 +20,6 @@ fn allowed(d: &Decision, what: &str) {
     assert!(d.allowed(), "{what}: {} ({:?})", d.reason, d.uses);
 }
 
-/// `set?fetchXml=<percent-encoded xml>`
-fn fetch_url(set: &str, xml: &str) -> String {
-    let mut out = format!("{set}?fetchXml=");
-    for b in xml.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn opp_fetch(inner: &str) -> String {
     fetch_url(
         "opportunities",

@@ -3,18 +3,6 @@
 
 use super::*;
 
-/// `set?fetchXml=<percent-encoded xml>`
-fn fetch_url(set: &str, xml: &str) -> String {
-    let mut out = format!("{set}?fetchXml=");
-    for b in xml.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn contact_fetch(inner: &str) -> String {
     fetch_url(
         "contacts",
@@ -161,14 +149,7 @@ fn unknown_fetchxml_operators_are_refused() {
             "<fetch><entity name='contact'><attribute name='fullname'/><filter>\
              <condition attribute='fullname' operator='{op}' value='x'/></filter></entity></fetch>"
         );
-        let enc: String = xml
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        decide("GET", &format!("contacts?fetchXml={enc}"), None)
+        decide("GET", &fetch_url("contacts", &xml), None)
     };
     for op in [
         "eq",
