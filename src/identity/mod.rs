@@ -10,3 +10,4 @@
 pub mod clients;
 pub mod tls;
 pub mod token;
+pub mod vault;
