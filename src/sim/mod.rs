@@ -88,8 +88,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::clock::{Clock, SystemClock};
 pub use credentials::{FEDERATED_AUDIENCE, IDENTITY_HEADER, SimCertificate, SimFederated};
 pub use seed::{BUSINESS_UNIT_ID, ORGANIZATION_ID};
-pub use vault::{SimCertFormat, SimVaultRequest, SimVaultRole, VAULT_RESOURCE};
 use state::{Shared, lock};
+pub use vault::{SimCertFormat, SimVaultRequest, SimVaultRole, VAULT_RESOURCE};
 
 pub const DEFAULT_TENANT_ID: &str = "00000000-0000-0000-0000-0000000000aa";
 pub const DEFAULT_CLIENT_ID: &str = "00000000-0000-0000-0000-0000000000bb";

@@ -110,10 +110,17 @@ fn answer(shared: &Shared, parts: &Parts, body: &[u8]) -> Response<SimBody> {
     if let Some(r) = throttled(shared) {
         return r;
     }
-    let segments: Vec<&str> = parts.uri.path().trim_start_matches('/').split('/').collect();
+    let segments: Vec<&str> = parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
     let (role, action) = match (&parts.method, segments.as_slice()) {
         (&Method::GET, ["secrets", ..]) => (SimVaultRole::SecretsUser, "secrets/getSecret"),
-        (&Method::GET, ["certificates", ..]) => (SimVaultRole::CertificateUser, "certificates/read"),
+        (&Method::GET, ["certificates", ..]) => {
+            (SimVaultRole::CertificateUser, "certificates/read")
+        }
         (&Method::POST, ["keys", _, _, "sign"]) => (SimVaultRole::CryptoUser, "keys/sign"),
         _ => {
             let text = "The operation is not supported by this simulated vault.";
@@ -172,7 +179,9 @@ fn forbidden(shared: &Shared, app: usize, action: &str, name: &str) -> Response<
 }
 
 fn not_found(kind: &str, code: &str, name: &str) -> Response<SimBody> {
-    let text = format!("A {kind} with (name/id) {name} was not found in this key vault. If you recently deleted this {kind} you may be able to recover it using the correct recovery command.");
+    let text = format!(
+        "A {kind} with (name/id) {name} was not found in this key vault. If you recently deleted this {kind} you may be able to recover it using the correct recovery command."
+    );
     error(StatusCode::NOT_FOUND, code, &text)
 }
 
@@ -225,9 +234,12 @@ fn certificate(shared: &Shared, name: &str, version: Option<&str>) -> Response<S
 }
 
 fn sign(shared: &Shared, name: &str, version: &str, body: &[u8]) -> Response<SimBody> {
-    let key = lock(&shared.vault.keys)
-        .get(name)
-        .and_then(|versions| versions.iter().find(|(v, _)| v == version).map(|(_, k)| k.clone()));
+    let key = lock(&shared.vault.keys).get(name).and_then(|versions| {
+        versions
+            .iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, k)| k.clone())
+    });
     let Some(key) = key else {
         return not_found("key", "KeyNotFound", &format!("{name}/{version}"));
     };
@@ -235,7 +247,13 @@ fn sign(shared: &Shared, name: &str, version: &str, body: &[u8]) -> Response<Sim
     let padding: &'static dyn signature::RsaEncoding = match request["alg"].as_str() {
         Some("PS256") => &signature::RSA_PSS_SHA256,
         Some("RS256") => &signature::RSA_PKCS1_SHA256,
-        _ => return error(StatusCode::BAD_REQUEST, "BadParameter", "Invalid algorithm."),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BadParameter",
+                "Invalid algorithm.",
+            );
+        }
     };
     let digest = request["value"]
         .as_str()
@@ -246,12 +264,22 @@ fn sign(shared: &Shared, name: &str, version: &str, body: &[u8]) -> Response<Sim
         return error(StatusCode::BAD_REQUEST, "BadParameter", text);
     };
     let Ok(pair) = RsaKeyPair::from_pkcs8(&key) else {
-        return error(StatusCode::BAD_REQUEST, "BadParameter", "The key is not an RSA key.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "The key is not an RSA key.",
+        );
     };
     let mut signature = vec![0; pair.public_modulus_len()];
     if pair.sign_digest(padding, &digest, &mut signature).is_err() {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "Signing failed.");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "Signing failed.",
+        );
     }
     let base = &shared.base_url;
-    ok(&json!({ "kid": format!("{base}/keys/{name}/{version}"), "value": URL_SAFE_NO_PAD.encode(signature) }))
+    ok(
+        &json!({ "kid": format!("{base}/keys/{name}/{version}"), "value": URL_SAFE_NO_PAD.encode(signature) }),
+    )
 }
