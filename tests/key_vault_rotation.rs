@@ -15,7 +15,12 @@ use dataverse_gateway::sim::{SimCertFormat, SimConfig};
 async fn who_am_i_ok(h: &Harness, when: &str) {
     let r = h.get("WhoAmI").await;
     let status = r.status();
-    assert_eq!(status, 200, "{when}: {}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        status,
+        200,
+        "{when}: {}",
+        r.text().await.unwrap_or_default()
+    );
 }
 
 /// One refresh period of requests, one a minute, every one served; then the new version is in
@@ -59,17 +64,32 @@ async fn a_new_secret_version_is_used_within_one_refresh_period() {
 async fn a_new_certificate_version_is_used_within_one_refresh_period() {
     let old = test_cert(365);
     let h = Harness::build(registered(&[&old]), |sim| {
-        sim.vault_put_certificate("contoso-cert", &old.der, &pkcs8(&old), SimCertFormat::Pkcs12);
-        vault_yaml(sim, &certificate_form(sim, "key_vault", "contoso-cert", None))
+        sim.vault_put_certificate(
+            "contoso-cert",
+            &old.der,
+            &pkcs8(&old),
+            SimCertFormat::Pkcs12,
+        );
+        vault_yaml(
+            sim,
+            &certificate_form(sim, "key_vault", "contoso-cert", None),
+        )
     })
     .await;
     who_am_i_ok(&h, "before").await;
     let new = test_cert(730);
-    let v2 = h.sim.vault_put_certificate("contoso-cert", &new.der, &pkcs8(&new), SimCertFormat::Pem);
+    let v2 =
+        h.sim
+            .vault_put_certificate("contoso-cert", &new.der, &pkcs8(&new), SimCertFormat::Pem);
     only_registered(&h, &new);
     walk_one_refresh_period(&h, &v2).await;
-    let left = h.gateway.snapshot().tenants[0].token.certificate_seconds_left();
-    assert!(left.is_some_and(|s| s > 700 * 86_400), "the gauge follows: {left:?}");
+    let left = h.gateway.snapshot().tenants[0]
+        .token
+        .certificate_seconds_left();
+    assert!(
+        left.is_some_and(|s| s > 700 * 86_400),
+        "the gauge follows: {left:?}"
+    );
 }
 
 #[tokio::test]
@@ -77,12 +97,17 @@ async fn a_new_key_version_signs_within_one_refresh_period() {
     let old = test_cert(365);
     let h = Harness::build(registered(&[&old]), |sim| {
         sim.vault_put_certificate("contoso-key", &old.der, &pkcs8(&old), SimCertFormat::Pkcs12);
-        vault_yaml(sim, &certificate_form(sim, "key_vault_key", "contoso-key", None))
+        vault_yaml(
+            sim,
+            &certificate_form(sim, "key_vault_key", "contoso-key", None),
+        )
     })
     .await;
     who_am_i_ok(&h, "before").await;
     let new = test_cert(365);
-    let v2 = h.sim.vault_put_certificate("contoso-key", &new.der, &pkcs8(&new), SimCertFormat::Pkcs12);
+    let v2 =
+        h.sim
+            .vault_put_certificate("contoso-key", &new.der, &pkcs8(&new), SimCertFormat::Pkcs12);
     only_registered(&h, &new);
     walk_one_refresh_period(&h, &v2).await;
     let signs: Vec<String> = vault_log(&h.sim)
@@ -90,7 +115,10 @@ async fn a_new_key_version_signs_within_one_refresh_period() {
         .filter(|l| l.ends_with("/sign 200"))
         .collect();
     assert_eq!(signs.len(), 2, "{signs:?}");
-    assert_ne!(signs[0], signs[1], "the second assertion was signed by the new key version");
+    assert_ne!(
+        signs[0], signs[1],
+        "the second assertion was signed by the new key version"
+    );
     assert!(!vault_log(&h.sim).iter().any(|l| l.contains("/secrets/")));
 }
 
@@ -108,7 +136,11 @@ async fn an_entra_rejection_rereads_the_secret_at_once_but_at_most_once_a_minute
     h.sim.revoke_tokens();
     let before = h.sim.token_requests();
     who_am_i_ok(&h, "right after the rotation").await;
-    assert_eq!(h.sim.token_requests(), before + 2, "refused once, then the new version");
+    assert_eq!(
+        h.sim.token_requests(),
+        before + 2,
+        "refused once, then the new version"
+    );
     assert_eq!(status(&h).version.as_deref(), Some(v2.as_str()));
     let reads = vault_log(&h.sim).len();
     assert_eq!(reads, 2, "{:?}", vault_log(&h.sim));
@@ -122,7 +154,11 @@ async fn an_entra_rejection_rereads_the_secret_at_once_but_at_most_once_a_minute
     assert_eq!(r.status(), 503);
     let (_, message) = error_of(r).await;
     assert!(message.contains("AADSTS7000215"), "{message}");
-    assert_eq!(vault_log(&h.sim).len(), reads, "no re-read within the minute");
+    assert_eq!(
+        vault_log(&h.sim).len(),
+        reads,
+        "no re-read within the minute"
+    );
     // A minute on (and past the token backoff), the rejection re-reads again.
     h.clock.advance(Duration::from_secs(55));
     who_am_i_ok(&h, "a minute later").await;
@@ -134,12 +170,17 @@ async fn an_entra_rejection_rereads_a_rotated_vault_key_at_once() {
     let old = test_cert(365);
     let h = Harness::build(registered(&[&old]), |sim| {
         sim.vault_put_certificate("contoso-key", &old.der, &pkcs8(&old), SimCertFormat::Pkcs12);
-        vault_yaml(sim, &certificate_form(sim, "key_vault_key", "contoso-key", None))
+        vault_yaml(
+            sim,
+            &certificate_form(sim, "key_vault_key", "contoso-key", None),
+        )
     })
     .await;
     who_am_i_ok(&h, "before").await;
     let new = test_cert(365);
-    let v2 = h.sim.vault_put_certificate("contoso-key", &new.der, &pkcs8(&new), SimCertFormat::Pkcs12);
+    let v2 =
+        h.sim
+            .vault_put_certificate("contoso-key", &new.der, &pkcs8(&new), SimCertFormat::Pkcs12);
     only_registered(&h, &new);
     h.sim.revoke_tokens();
     who_am_i_ok(&h, "right after the rotation").await;
