@@ -40,6 +40,8 @@ pub enum Material {
     Secret {
         value: Secret,
         version: String,
+        /// `attributes.exp`, Unix seconds.
+        expires: Option<i64>,
     },
     Certificate {
         cert: Arc<Certificate>,
@@ -79,6 +81,14 @@ impl Material {
             Material::Key { cert, .. } => Some(&cert.subject),
         }
     }
+}
+
+/// One `doctor` step about the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub ok: bool,
+    pub name: &'static str,
+    pub detail: String,
 }
 
 /// The vault's state for `/readyz` and `doctor`: never a value.
@@ -346,6 +356,7 @@ impl VaultSource {
                 Ok(Material::Secret {
                     value: b.value,
                     version: b.version,
+                    expires: b.expires,
                 })
             }
             VaultObject::Certificate(_) => {
@@ -475,6 +486,71 @@ impl VaultSource {
         })
     }
 
+    /// `doctor`'s steps: the vault token, the object (version and expiry), and for
+    /// `key_vault_key` a test signature verified against the certificate. Stops at the first
+    /// failure.
+    pub async fn check(&self, auth: &Auth) -> Vec<Check> {
+        let mut steps = Vec::new();
+        let mut step = |ok, name, detail: String| {
+            steps.push(Check { ok, name, detail });
+            ok
+        };
+        let scope = &self.config.access.scope;
+        let token = self.vault_token().await;
+        let detail = match &token {
+            Ok(_) => format!("obtained for {} (scope {scope})", self.identity),
+            Err(e) => e.to_string(),
+        };
+        if !step(token.is_ok(), "vault token", detail) {
+            return steps;
+        }
+        let m = match self.refresh(true).await {
+            Ok(m) if self.lock().error.is_none() => m,
+            Ok(_) | Err(_) => {
+                let e = self.status().error.unwrap_or_default();
+                step(false, "vault object", e);
+                return steps;
+            }
+        };
+        let now = self.clock.wall();
+        let expiry = match &*m {
+            Material::Secret { expires: None, .. } => "no expiry set".to_string(),
+            Material::Secret {
+                expires: Some(exp), ..
+            } => {
+                let days = (exp - unix_secs(now)) / 86_400;
+                format!("expires in {days} day(s)")
+            }
+            other => {
+                let days = other.certificate_seconds_left(now).unwrap_or(0) / 86_400;
+                let subject = other.subject().unwrap_or("?");
+                format!("certificate {subject}, valid for {days} more day(s)")
+            }
+        };
+        let detail = format!("{} found, version {}, {expiry}", self.object(), m.version());
+        step(true, "vault object", detail);
+        if let Material::Key {
+            cert,
+            key_name,
+            key_version,
+            ..
+        } = &*m
+        {
+            let signed = self
+                .signed_assertion(cert, key_name, key_version, auth, now)
+                .await;
+            let detail = match &signed {
+                Ok(_) => format!(
+                    "{} test signature by key {key_name} version {key_version} verifies against the certificate",
+                    material::alg_name(self.config.alg)
+                ),
+                Err(e) => e.to_string(),
+            };
+            step(signed.is_ok(), "vault signature", detail);
+        }
+        steps
+    }
+
     /// The certificate's expiry warning (expired, or under 30 days).
     pub fn certificate_warning(&self, now: SystemTime) -> Option<String> {
         let m = self.material()?;
@@ -507,6 +583,11 @@ fn unusable(call: &Call<'_>, why: String) -> VaultError {
         name: call.name.to_string(),
         why,
     }
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn credential_error(e: VaultError) -> EntraError {
