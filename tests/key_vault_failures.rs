@@ -91,6 +91,11 @@ async fn a_revoked_role_is_named_with_the_caller_while_the_cached_token_keeps_se
     assert_eq!(states["contoso"]["state"], "failing", "{states}");
     assert!(states["contoso"]["version"].is_string(), "{states}");
     assert!(log.lines_with("the version in hand stays in use") >= 1);
+    let text = metrics_text(&h);
+    assert!(
+        text.contains("dataverse_gateway_key_vault_up{tenant=\"contoso\"} 0"),
+        "{text}"
+    );
     let everything = format!("{}\n{}\n{states}", log.text(), metrics_text(&h));
     assert!(
         !everything.contains(&default_secret()),
@@ -222,7 +227,12 @@ async fn a_vault_outage_is_invisible_while_the_cached_token_is_valid() {
         }
     })
     .await;
-    let everything = format!("{}\n{}", log.text(), metrics_text(&h));
+    let text = metrics_text(&h);
+    assert!(
+        text.contains("dataverse_gateway_key_vault_up{tenant=\"contoso\"} 1"),
+        "{text}"
+    );
+    let everything = format!("{}\n{}", log.text(), text);
     assert!(
         !everything.contains(&default_secret()),
         "no secret value anywhere"
