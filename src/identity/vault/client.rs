@@ -48,18 +48,9 @@ impl Operation {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
-    #[error(
-        "Key Vault {vault} refused {identity} (HTTP {status}{code}): grant it the {role} role on the {what} `{name}` or the vault"
-    )]
-    Denied {
-        vault: String,
-        status: u16,
-        code: String,
-        identity: String,
-        role: &'static str,
-        what: &'static str,
-        name: String,
-    },
+    /// 401/403: the message names the vault, the identity, the role and the object.
+    #[error("{message}")]
+    Denied { status: u16, message: String },
     #[error(
         "Key Vault {vault} has no {what} `{name}` (HTTP 404{code}): check the name, or whether it was deleted or disabled"
     )]
@@ -141,14 +132,12 @@ impl Call<'_> {
                     Some(c) => format!("{} ({c})", self.identity),
                     None => self.identity.to_string(),
                 };
+                let role = self.op.role();
                 VaultError::Denied {
-                    vault,
                     status,
-                    code,
-                    identity,
-                    role: self.op.role(),
-                    what,
-                    name,
+                    message: format!(
+                        "Key Vault {vault} refused {identity} (HTTP {status}{code}): grant it the {role} role on the {what} `{name}` or the vault"
+                    ),
                 }
             }
             404 => VaultError::NotFound {

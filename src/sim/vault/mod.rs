@@ -58,6 +58,9 @@ pub struct SimVaultRequest {
     pub status: u16,
 }
 
+/// A key's versions: (version, PKCS#8 private key).
+type KeyVersions = Vec<(String, Vec<u8>)>;
+
 struct SecretVersion {
     version: String,
     value: String,
@@ -84,7 +87,7 @@ pub struct VaultState {
     secrets: Mutex<BTreeMap<String, Vec<SecretVersion>>>,
     certificates: Mutex<BTreeMap<String, Vec<CertVersion>>>,
     /// Key name → versions → PKCS#8 private key.
-    keys: Mutex<BTreeMap<String, Vec<(String, Vec<u8>)>>>,
+    keys: Mutex<BTreeMap<String, KeyVersions>>,
     /// Tokens issued for Key Vault: token → (expiry, app index).
     tokens: Mutex<HashMap<String, (Instant, usize)>>,
     revoked: Mutex<Vec<(SimVaultRole, String)>>,
