@@ -13,6 +13,8 @@
 //! - the private key of `key_vault_key` is never requested: only the certificate and `sign`;
 //!   every signature is verified against the certificate before the assertion is sent;
 //! - the version in use is logged when it changes, never a value; errors carry no secret.
+//!
+//! The token requests made with the material are in [`super::assertion`].
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -25,7 +27,6 @@ use crate::config::vault::{VaultCredential, VaultIdentity, VaultObject};
 use crate::config::{Auth, Credential};
 use crate::identity::token::TokenSource;
 use crate::identity::token::certificate::Certificate;
-use crate::identity::token::entra::{self, ClientAuth, EntraError, Issued};
 
 /// Entra ID codes that mean "this credential is wrong": invalid secret, expired secret,
 /// unknown certificate or invalid signature.
@@ -83,14 +84,6 @@ impl Material {
     }
 }
 
-/// One `doctor` step about the vault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub ok: bool,
-    pub name: &'static str,
-    pub detail: String,
-}
-
 /// The vault's state for `/readyz` and `doctor`: never a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultStatus {
@@ -112,13 +105,13 @@ struct State {
 }
 
 pub struct VaultSource {
-    config: VaultCredential,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
+    pub(super) config: VaultCredential,
+    pub(super) http: reqwest::Client,
+    pub(super) clock: Arc<dyn Clock>,
     /// The gateway's own token for Key Vault.
     token: Arc<TokenSource>,
     /// Who asks Key Vault, for messages.
-    identity: String,
+    pub(super) identity: String,
     state: Mutex<State>,
     /// One read at a time.
     reading: tokio::sync::Mutex<()>,
@@ -192,7 +185,7 @@ impl VaultSource {
         }
     }
 
-    fn object(&self) -> String {
+    pub(super) fn object(&self) -> String {
         match &self.config.object {
             VaultObject::Secret(n) => format!("secret {n}"),
             VaultObject::Certificate(n) => format!("certificate {n}"),
@@ -247,7 +240,7 @@ impl VaultSource {
         }
     }
 
-    async fn refresh(&self, force: bool) -> Result<Arc<Material>, VaultError> {
+    pub(super) async fn refresh(&self, force: bool) -> Result<Arc<Material>, VaultError> {
         let _one = self.reading.lock().await;
         if !force && let Some(r) = self.in_hand() {
             return r;
@@ -291,7 +284,7 @@ impl VaultSource {
 
     /// Entra rejected the credential: re-read now (at most once per [`REREAD_INTERVAL`], never
     /// while throttled). The new material when its version differs.
-    async fn reread(&self) -> Option<Arc<Material>> {
+    pub(super) async fn reread(&self) -> Option<Arc<Material>> {
         let now = self.clock.now();
         let before = {
             let mut state = self.lock();
@@ -308,7 +301,7 @@ impl VaultSource {
         (before.as_deref() != Some(m.version())).then_some(m)
     }
 
-    fn record(&self, e: &VaultError) {
+    pub(super) fn record(&self, e: &VaultError) {
         let mut state = self.lock();
         if let VaultError::Throttled { retry_after, .. } = e {
             state.next_read = Some(self.clock.now() + Duration::from_secs(*retry_after));
@@ -316,7 +309,7 @@ impl VaultSource {
         state.error = Some(e.clone());
     }
 
-    async fn vault_token(&self) -> Result<Secret, VaultError> {
+    pub(super) async fn vault_token(&self) -> Result<Secret, VaultError> {
         self.token.token().await.map_err(|e| VaultError::Token {
             identity: self.identity.clone(),
             why: e.to_string(),
@@ -324,13 +317,13 @@ impl VaultSource {
     }
 
     /// A refusal of the vault token itself (401) drops it, so the next call gets a new one.
-    fn check_token(&self, token: &Secret, e: &VaultError) {
+    pub(super) fn check_token(&self, token: &Secret, e: &VaultError) {
         if matches!(e, VaultError::Denied { status: 401, .. }) {
             self.token.reject(token);
         }
     }
 
-    fn call(&self, op: Operation) -> Call<'_> {
+    pub(super) fn call(&self, op: Operation) -> Call<'_> {
         Call {
             vault: &self.config.vault,
             name: self.config.object.name(),
@@ -383,196 +376,9 @@ impl VaultSource {
             }
         }
     }
-
-    /// Obtains a token with the current version; retries once with a re-read version when
-    /// Entra ID rejects the credential.
-    pub async fn acquire(&self, auth: &Auth, now: SystemTime) -> Result<Issued, EntraError> {
-        let m = self.current().await.map_err(credential_error)?;
-        let first = self.request(&m, auth, now).await;
-        match &first {
-            Err(EntraError::Rejected {
-                code: Some(code), ..
-            }) if REJECTS_CREDENTIAL.contains(code) => {
-                tracing::warn!(vault = %self.config.vault, object = %self.object(), version = %m.version(), code, "Entra ID rejected the credential from Key Vault; re-reading its current version");
-                match self.reread().await {
-                    Some(newer) => self.request(&newer, auth, now).await,
-                    None => first,
-                }
-            }
-            _ => first,
-        }
-    }
-
-    async fn request(
-        &self,
-        m: &Material,
-        auth: &Auth,
-        now: SystemTime,
-    ) -> Result<Issued, EntraError> {
-        tracing::debug!(vault = %self.config.vault, object = %self.object(), version = %m.version(), "token request with the Key Vault credential");
-        match m {
-            Material::Secret { value, .. } => {
-                entra::request_token(&self.http, auth, ClientAuth::Secret(value)).await
-            }
-            Material::Certificate { cert, .. } => {
-                let assertion = cert
-                    .assertion(
-                        self.config.alg,
-                        &auth.client_id,
-                        &auth.token_endpoint(),
-                        now,
-                    )
-                    .map_err(|e| EntraError::Credential(e.to_string()))?;
-                entra::request_token(&self.http, auth, ClientAuth::Assertion(&assertion)).await
-            }
-            Material::Key {
-                cert,
-                key_name,
-                key_version,
-                ..
-            } => {
-                let assertion = self
-                    .signed_assertion(cert, key_name, key_version, auth, now)
-                    .await
-                    .map_err(credential_error)?;
-                entra::request_token(&self.http, auth, ClientAuth::Assertion(&assertion)).await
-            }
-        }
-    }
-
-    /// An assertion signed by Key Vault's key and verified against the certificate.
-    pub async fn signed_assertion(
-        &self,
-        cert: &PublicCertificate,
-        key_name: &str,
-        key_version: &str,
-        auth: &Auth,
-        now: SystemTime,
-    ) -> Result<Secret, VaultError> {
-        let alg = self.config.alg;
-        let input =
-            material::signing_input(cert, alg, &auth.client_id, &auth.token_endpoint(), now);
-        let call = Call {
-            name: key_name,
-            ..self.call(Operation::Sign)
-        };
-        let token = self.vault_token().await?;
-        let digest = material::digest_of(&input);
-        let signed = client::sign(
-            &self.http,
-            &call,
-            key_version,
-            material::alg_name(alg),
-            &digest,
-            &token,
-        )
-        .await;
-        let signature = signed.inspect_err(|e| {
-            self.check_token(&token, e);
-            self.record(e);
-        })?;
-        material::assertion(cert, alg, &input, &signature).ok_or_else(|| {
-            let e = unusable(
-                &call,
-                format!(
-                    "the {} signature of key version {key_version} does not verify against the certificate {} (x5t#S256 {}): the key does not belong to the certificate; Entra ID was not asked",
-                    material::alg_name(alg),
-                    cert.subject,
-                    cert.x5t_s256
-                ),
-            );
-            self.record(&e);
-            e
-        })
-    }
-
-    /// `doctor`'s steps: the vault token, the object (version and expiry), and for
-    /// `key_vault_key` a test signature verified against the certificate. Stops at the first
-    /// failure.
-    pub async fn check(&self, auth: &Auth) -> Vec<Check> {
-        let mut steps = Vec::new();
-        let mut step = |ok, name, detail: String| {
-            steps.push(Check { ok, name, detail });
-            ok
-        };
-        let scope = &self.config.access.scope;
-        let token = self.vault_token().await;
-        let detail = match &token {
-            Ok(_) => format!("obtained for {} (scope {scope})", self.identity),
-            Err(e) => e.to_string(),
-        };
-        if !step(token.is_ok(), "vault token", detail) {
-            return steps;
-        }
-        let m = match self.refresh(true).await {
-            Ok(m) if self.lock().error.is_none() => m,
-            Ok(_) | Err(_) => {
-                let e = self.status().error.unwrap_or_default();
-                step(false, "vault object", e);
-                return steps;
-            }
-        };
-        let now = self.clock.wall();
-        let expiry = match &*m {
-            Material::Secret { expires: None, .. } => "no expiry set".to_string(),
-            Material::Secret {
-                expires: Some(exp), ..
-            } => {
-                let days = (exp - unix_secs(now)) / 86_400;
-                format!("expires in {days} day(s)")
-            }
-            other => {
-                let days = other.certificate_seconds_left(now).unwrap_or(0) / 86_400;
-                let subject = other.subject().unwrap_or("?");
-                format!("certificate {subject}, valid for {days} more day(s)")
-            }
-        };
-        let detail = format!("{} found, version {}, {expiry}", self.object(), m.version());
-        step(true, "vault object", detail);
-        if let Material::Key {
-            cert,
-            key_name,
-            key_version,
-            ..
-        } = &*m
-        {
-            let signed = self
-                .signed_assertion(cert, key_name, key_version, auth, now)
-                .await;
-            let detail = match &signed {
-                Ok(_) => format!(
-                    "{} test signature by key {key_name} version {key_version} verifies against the certificate",
-                    material::alg_name(self.config.alg)
-                ),
-                Err(e) => e.to_string(),
-            };
-            step(signed.is_ok(), "vault signature", detail);
-        }
-        steps
-    }
-
-    /// The certificate's expiry warning (expired, or under 30 days).
-    pub fn certificate_warning(&self, now: SystemTime) -> Option<String> {
-        let m = self.material()?;
-        let left = m.certificate_seconds_left(now)?;
-        let subject = m.subject().unwrap_or("?");
-        let days = crate::identity::token::credential::CERTIFICATE_WARNING_SECS;
-        if left <= 0 {
-            Some(format!(
-                "the certificate {subject} in Key Vault has expired: Entra ID will refuse it"
-            ))
-        } else if left < days {
-            Some(format!(
-                "the certificate {subject} in Key Vault expires in {} day(s): renew it there (and register the new one on the app)",
-                left / 86_400
-            ))
-        } else {
-            None
-        }
-    }
 }
 
-fn unusable(call: &Call<'_>, why: String) -> VaultError {
+pub(super) fn unusable(call: &Call<'_>, why: String) -> VaultError {
     VaultError::Unusable {
         vault: call.vault.to_string(),
         what: match call.op {
@@ -583,13 +389,4 @@ fn unusable(call: &Call<'_>, why: String) -> VaultError {
         name: call.name.to_string(),
         why,
     }
-}
-
-fn unix_secs(t: SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn credential_error(e: VaultError) -> EntraError {
-    EntraError::Credential(e.to_string())
 }
