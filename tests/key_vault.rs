@@ -8,7 +8,7 @@ mod common;
 use common::pki::test_cert;
 use common::vault::*;
 use common::*;
-use dataverse_gateway::sim::{SimCertFormat, SimConfig};
+use dataverse_gateway::sim::{SimCertFormat, SimConfig, SimFederated};
 
 async fn who_am_i_ok(h: &Harness) {
     let r = h.get("WhoAmI").await;
@@ -143,4 +143,39 @@ async fn a_key_that_does_not_belong_to_the_certificate_is_reported_before_entra_
             .error
             .is_some_and(|e| e.contains("does not verify"))
     );
+}
+
+#[tokio::test]
+async fn the_gateway_signs_in_to_the_vault_with_workload_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("azure-identity-token");
+    let subject = "system:serviceaccount:dataverse-gateway:dataverse-gateway";
+    let sim_config = SimConfig {
+        federated: vec![SimFederated {
+            app: 0,
+            subject: subject.into(),
+        }],
+        ..SimConfig::default()
+    };
+    let h = Harness::build(sim_config, |sim| {
+        std::fs::write(&file, sim.federated_token(subject, std::time::Duration::from_secs(3600))).unwrap();
+        sim.vault_put_secret("contoso-dv", &default_secret());
+        let app = &SimConfig::default().apps[0];
+        let identity = format!(
+            "workload_identity: {{ token_file: {}, tenant_id: {}, client_id: {}, authority: \"{}\" }}",
+            file.display(),
+            app.tenant_id,
+            app.client_id,
+            sim.base_url()
+        );
+        vault_yaml_with(sim, &identity, &secret_form(sim, "contoso-dv"))
+    })
+    .await;
+    who_am_i_ok(&h).await;
+    assert_eq!(
+        h.sim.token_requests(),
+        2,
+        "one token for Key Vault, one for Dataverse"
+    );
+    assert_eq!(vault_log(&h.sim), ["GET /secrets/contoso-dv 200"]);
 }

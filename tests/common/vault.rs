@@ -16,10 +16,15 @@ use super::{DEADLINE, SIM_CSDL};
 /// The config of one default tenant `contoso` whose `auth` ends with `credential` (indented 6),
 /// signing in to the simulator's vault with its managed identity endpoint.
 pub fn vault_yaml(sim: &Simulator, credential: &str) -> String {
+    let identity = format!("managed_identity: {{ endpoint: \"{}\" }}", sim.imds_url());
+    vault_yaml_with(sim, &identity, credential)
+}
+
+/// [`vault_yaml`] with `identity` (one line) as `key_vault.identity`.
+pub fn vault_yaml_with(sim: &Simulator, identity: &str, credential: &str) -> String {
     let app = &SimConfig::default().apps[0];
     format!(
-        "key_vault:\n  identity:\n    managed_identity: {{ endpoint: \"{imds}\" }}\ntenants:\n  contoso:\n    default: true\n    dataverse:\n      url: {url}\n      metadata_file: {SIM_CSDL}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n{credential}\n    allow:\n      contacts: [GET]\n    functions: [WhoAmI]\n",
-        imds = sim.imds_url(),
+        "key_vault:\n  identity:\n    {identity}\ntenants:\n  contoso:\n    default: true\n    dataverse:\n      url: {url}\n      metadata_file: {SIM_CSDL}\n    auth:\n      tenant_id: {tid}\n      client_id: {cid}\n      authority: {url}\n{credential}\n    allow:\n      contacts: [GET]\n    functions: [WhoAmI]\n",
         url = sim.base_url(),
         tid = app.tenant_id,
         cid = app.client_id,

@@ -320,7 +320,7 @@ impl TokenSource {
                 let Some(this) = weak.upgrade() else { return };
                 this.refresh_in_background();
                 if let Some(vault) = this.credential.vault() {
-                    vault.poll().await;
+                    vault.poll();
                 }
             }
         });

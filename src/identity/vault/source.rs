@@ -115,6 +115,8 @@ pub struct VaultSource {
     state: Mutex<State>,
     /// One read at a time.
     reading: tokio::sync::Mutex<()>,
+    /// A background poll is running.
+    polling: std::sync::atomic::AtomicBool,
 }
 
 impl VaultSource {
@@ -167,6 +169,7 @@ impl VaultSource {
             identity,
             state: Mutex::new(State::default()),
             reading: tokio::sync::Mutex::new(()),
+            polling: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -233,11 +236,18 @@ impl VaultSource {
         }
     }
 
-    /// Reads the object if a read is due (the background poll).
-    pub async fn poll(&self) {
-        if self.in_hand().is_none() {
-            let _ = self.refresh(false).await;
+    /// Starts reading the object in its own task if a read is due and none is running (the
+    /// token source's background loop calls this; a slow vault never holds that loop up).
+    pub fn poll(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.in_hand().is_some() || self.polling.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = this.refresh(false).await;
+            this.polling.store(false, Ordering::Release);
+        });
     }
 
     pub(super) async fn refresh(&self, force: bool) -> Result<Arc<Material>, VaultError> {
