@@ -238,3 +238,44 @@ async fn a_vault_outage_is_invisible_while_the_cached_token_is_valid() {
         "no secret value anywhere"
     );
 }
+
+#[tokio::test]
+async fn a_throttled_signature_is_not_asked_for_again_before_retry_after() {
+    let cert = test_cert(365);
+    let h = Harness::build(registered(&[&cert]), |sim| {
+        sim.vault_put_certificate(
+            "contoso-key",
+            &cert.der,
+            &pkcs8(&cert),
+            SimCertFormat::Pkcs12,
+        );
+        vault_yaml(
+            sim,
+            &certificate_form(sim, "key_vault_key", "contoso-key", None),
+        )
+    })
+    .await;
+    assert_eq!(h.get("WhoAmI").await.status(), 200);
+    let signs_of = |h: &Harness| {
+        vault_log(&h.sim)
+            .iter()
+            .filter(|l| l.contains("/sign "))
+            .count()
+    };
+    assert_eq!(signs_of(&h), 1);
+    h.sim.vault_throttle(1, 120);
+    h.sim.revoke_tokens();
+    let message = refused(&h).await;
+    assert!(
+        message.contains("throttling requests (HTTP 429): retry after 120 s"),
+        "{message}"
+    );
+    assert_eq!(signs_of(&h), 2);
+    h.clock.advance(Duration::from_secs(60));
+    let message = refused(&h).await;
+    assert!(message.contains("retry after 120 s"), "{message}");
+    assert_eq!(signs_of(&h), 2, "no signature asked for before Retry-After");
+    h.clock.advance(Duration::from_secs(61));
+    assert_eq!(h.get("WhoAmI").await.status(), 200);
+    assert_eq!(signs_of(&h), 3);
+}

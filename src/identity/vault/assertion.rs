@@ -88,6 +88,10 @@ impl VaultSource {
             name: key_name,
             ..self.call(Operation::Sign)
         };
+        // Key Vault asked to wait: no signature before its Retry-After.
+        if let Some(e) = self.throttled_now() {
+            return Err(e);
+        }
         let token = self.vault_token().await?;
         let digest = material::digest_of(&input);
         let signed = client::sign(

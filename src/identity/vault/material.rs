@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::config::AssertionAlg;
 use crate::config::secret::Secret;
-use crate::identity::token::certificate::{ASSERTION_LIFETIME, Certificate};
+use crate::identity::token::certificate::{ASSERTION_LIFETIME, Certificate, CertificateError};
 
 /// Content type of a certificate's secret exported as PKCS#12 (base64, no password).
 pub const PKCS12: &str = "application/x-pkcs12";
@@ -40,7 +40,7 @@ pub fn certificate_from_secret(
         }
     };
     let parsed = if pem {
-        Certificate::from_pem(text.as_bytes(), text.as_bytes())
+        from_pem_bundle(text)
     } else {
         let der = STANDARD
             .decode(text.trim())
@@ -48,12 +48,30 @@ pub fn certificate_from_secret(
         Certificate::from_pkcs12(&der, "")
     };
     parsed.map_err(|e| match e {
-        crate::identity::token::certificate::CertificateError::NoKey
-        | crate::identity::token::certificate::CertificateError::Pkcs12Empty => {
+        CertificateError::NoKey | CertificateError::Pkcs12Empty => {
             "the certificate's secret holds no private key (is the key non-exportable? use key_vault_key)".into()
         }
         other => format!("the certificate's secret cannot be used: {other}"),
     })
+}
+
+/// The key of a PEM bundle with the certificate that belongs to it, wherever it stands among
+/// the bundle's certificates (a chain may come first).
+fn from_pem_bundle(text: &str) -> Result<Certificate, CertificateError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut last = CertificateError::NoCertificate;
+    for der in CertificateDer::pem_slice_iter(text.as_bytes()).filter_map(Result::ok) {
+        let one = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            STANDARD.encode(der.as_ref())
+        );
+        match Certificate::from_pem(one.as_bytes(), text.as_bytes()) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// A certificate without its private key (which stays in the vault).

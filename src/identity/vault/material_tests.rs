@@ -58,6 +58,11 @@ fn a_certificate_secret_reads_as_pkcs12_or_pem_by_content_type() {
         from_pfx.x5t_s256,
         PublicCertificate::from_der(&g.der).unwrap().x5t_s256
     );
+    // A chain certificate before the leaf: the one the key belongs to is found.
+    let other = generate();
+    let chained = Secret::new(format!("{}{}{}", g.key_pem, other.cert_pem, g.cert_pem));
+    let from_chain = certificate_from_secret(&chained, Some(PEM)).unwrap();
+    assert_eq!(from_chain.x5t_s256, from_pfx.x5t_s256);
     let e = certificate_from_secret(&pfx, Some("text/plain")).unwrap_err();
     assert!(e.contains("text/plain"), "{e}");
     let public_only = Secret::new(g.cert_pem.clone());

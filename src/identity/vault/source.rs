@@ -299,9 +299,7 @@ impl VaultSource {
         let before = {
             let mut state = self.lock();
             let recent = state.last_forced.is_some_and(|t| now < t + REREAD_INTERVAL);
-            let throttled = matches!(state.error, Some(VaultError::Throttled { .. }))
-                && state.next_read.is_some_and(|t| now < t);
-            if recent || throttled {
+            if recent || throttled(&state, now).is_some() {
                 return None;
             }
             state.last_forced = Some(now);
@@ -309,6 +307,11 @@ impl VaultSource {
         };
         let m = self.refresh(true).await.ok()?;
         (before.as_deref() != Some(m.version())).then_some(m)
+    }
+
+    /// Key Vault's throttling error while its `Retry-After` has not passed.
+    pub(super) fn throttled_now(&self) -> Option<VaultError> {
+        throttled(&self.lock(), self.clock.now())
     }
 
     pub(super) fn record(&self, e: &VaultError) {
@@ -385,6 +388,15 @@ impl VaultSource {
                 })
             }
         }
+    }
+}
+
+fn throttled(state: &State, now: Instant) -> Option<VaultError> {
+    match &state.error {
+        Some(e @ VaultError::Throttled { .. }) if state.next_read.is_some_and(|t| now < t) => {
+            Some(e.clone())
+        }
+        _ => None,
     }
 }
 
