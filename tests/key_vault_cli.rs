@@ -156,3 +156,15 @@ fn check_validates_the_vault_forms_offline() {
         out.output()
     );
 }
+
+#[tokio::test]
+async fn doctor_warns_about_a_vault_certificate_close_to_expiry() {
+    let cert = test_cert(10);
+    let sim = simulator(registered(&[&cert])).await;
+    sim.vault_put_certificate("contoso-cert", &cert.der, &pkcs8(&cert), SimCertFormat::Pem);
+    let form = certificate_form(&sim, "key_vault", "contoso-cert", None);
+    let (failed, text) = doctor_text(&sim, &form).await;
+    assert!(!failed, "{text}");
+    assert!(text.contains("WARN  certificate"), "{text}");
+    assert!(text.contains("in Key Vault expires in 9 day(s)"), "{text}");
+}

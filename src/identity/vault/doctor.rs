@@ -85,22 +85,7 @@ impl VaultSource {
 
     /// The certificate's expiry warning (expired, or under 30 days).
     pub fn certificate_warning(&self, now: SystemTime) -> Option<String> {
-        let m = self.material()?;
-        let left = m.certificate_seconds_left(now)?;
-        let subject = m.subject().unwrap_or("?");
-        let days = crate::identity::token::credential::CERTIFICATE_WARNING_SECS;
-        if left <= 0 {
-            Some(format!(
-                "the certificate {subject} in Key Vault has expired: Entra ID will refuse it"
-            ))
-        } else if left < days {
-            Some(format!(
-                "the certificate {subject} in Key Vault expires in {} day(s): renew it there (and register the new one on the app)",
-                left / 86_400
-            ))
-        } else {
-            None
-        }
+        super::source::expiry_warning(&*self.material()?, now)
     }
 }
 

@@ -263,6 +263,9 @@ impl VaultSource {
                 let before = state.material.as_ref().map(|m| m.version().to_string());
                 if before.as_deref() != Some(m.version()) {
                     tracing::info!(vault = %self.config.vault, object = %self.object(), version = %m.version(), previous = before.as_deref().unwrap_or("-"), "Key Vault credential: this version is used from the next token request on");
+                    if let Some(w) = expiry_warning(&m, self.clock.wall()) {
+                        tracing::warn!(vault = %self.config.vault, object = %self.object(), version = %m.version(), "{w}");
+                    }
                 }
                 let jitter = f64::from(uuid::Uuid::new_v4().as_u128() as u16) / 65_536.0;
                 state.next_read = Some(started + self.config.refresh.mul_f64(0.8 + 0.2 * jitter));
@@ -388,6 +391,24 @@ impl VaultSource {
                 })
             }
         }
+    }
+}
+
+/// One line about a certificate's expiry when it needs attention: expired, or under 30 days.
+pub fn expiry_warning(m: &Material, now: SystemTime) -> Option<String> {
+    let left = m.certificate_seconds_left(now)?;
+    let subject = m.subject().unwrap_or("?");
+    if left <= 0 {
+        Some(format!(
+            "the certificate {subject} in Key Vault has expired: Entra ID will refuse it"
+        ))
+    } else if left < crate::identity::token::credential::CERTIFICATE_WARNING_SECS {
+        Some(format!(
+            "the certificate {subject} in Key Vault expires in {} day(s): renew it there (and register the new one on the app)",
+            left / 86_400
+        ))
+    } else {
+        None
     }
 }
 
