@@ -85,11 +85,29 @@ impl VaultSource {
 
     /// The certificate's expiry warning (expired, or under 30 days).
     pub fn certificate_warning(&self, now: SystemTime) -> Option<String> {
-        super::source::expiry_warning(&*self.material()?, now)
+        expiry_warning(&*self.material()?, now)
     }
 }
 
 fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// One line about a certificate's expiry when it needs attention: expired, or under 30 days.
+pub fn expiry_warning(m: &Material, now: SystemTime) -> Option<String> {
+    let left = m.certificate_seconds_left(now)?;
+    let subject = m.subject().unwrap_or("?");
+    if left <= 0 {
+        Some(format!(
+            "the certificate {subject} in Key Vault has expired: Entra ID will refuse it"
+        ))
+    } else if left < crate::identity::token::credential::CERTIFICATE_WARNING_SECS {
+        Some(format!(
+            "the certificate {subject} in Key Vault expires in {} day(s): renew it there (and register the new one on the app)",
+            left / 86_400
+        ))
+    } else {
+        None
+    }
 }

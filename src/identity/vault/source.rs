@@ -263,7 +263,7 @@ impl VaultSource {
                 let before = state.material.as_ref().map(|m| m.version().to_string());
                 if before.as_deref() != Some(m.version()) {
                     tracing::info!(vault = %self.config.vault, object = %self.object(), version = %m.version(), previous = before.as_deref().unwrap_or("-"), "Key Vault credential: this version is used from the next token request on");
-                    if let Some(w) = expiry_warning(&m, self.clock.wall()) {
+                    if let Some(w) = super::doctor::expiry_warning(&m, self.clock.wall()) {
                         tracing::warn!(vault = %self.config.vault, object = %self.object(), version = %m.version(), "{w}");
                     }
                 }
@@ -391,24 +391,6 @@ impl VaultSource {
                 })
             }
         }
-    }
-}
-
-/// One line about a certificate's expiry when it needs attention: expired, or under 30 days.
-pub fn expiry_warning(m: &Material, now: SystemTime) -> Option<String> {
-    let left = m.certificate_seconds_left(now)?;
-    let subject = m.subject().unwrap_or("?");
-    if left <= 0 {
-        Some(format!(
-            "the certificate {subject} in Key Vault has expired: Entra ID will refuse it"
-        ))
-    } else if left < crate::identity::token::credential::CERTIFICATE_WARNING_SECS {
-        Some(format!(
-            "the certificate {subject} in Key Vault expires in {} day(s): renew it there (and register the new one on the app)",
-            left / 86_400
-        ))
-    } else {
-        None
     }
 }
 
