@@ -53,6 +53,8 @@ pub struct Shared {
     pub max_in_flight: AtomicUsize,
     pub delay: Mutex<Duration>,
     pub creds: super::credentials::CredState,
+    /// Agent identities, their signing key, and the users requests may act as.
+    pub agents: super::agents::AgentState,
 }
 
 impl Shared {
@@ -81,6 +83,7 @@ impl Shared {
             max_in_flight: AtomicUsize::new(0),
             delay: Mutex::new(Duration::ZERO),
             creds,
+            agents: Default::default(),
         }
     }
 
