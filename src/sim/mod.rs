@@ -286,6 +286,14 @@ impl Simulator {
         self.shared.agents.rotate();
     }
 
+    /// The stored columns of row `id` of `set`, as the simulator keeps them (tests).
+    pub fn row(&self, set: &str, id: &str) -> Option<serde_json::Value> {
+        let store = lock(&self.shared.store);
+        store
+            .get(set, id)
+            .map(|row| serde_json::Value::Object(row.fields.clone()))
+    }
+
     /// GETs of the agent JWKS so far.
     pub fn agent_key_requests(&self) -> usize {
         self.shared.agents.key_requests.load(Ordering::SeqCst)
