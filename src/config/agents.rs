@@ -117,9 +117,7 @@ pub fn intersect(tenant: &Policy, own: &Policy) -> Policy {
             .copied()
             .filter(|v| outer.verbs.contains(v))
             .collect();
-        if verbs.is_empty() {
-            continue;
-        }
+        // Kept even without verbs: a listed table's definition may be read.
         let columns = match (&outer.columns, &rule.columns) {
             (None, c) | (c, None) => c.clone(),
             (Some(t), Some(c)) => Some(c.iter().filter(|x| t.contains(x)).cloned().collect()),
