@@ -276,3 +276,77 @@ async fn a_flooding_client_is_refused_alone_and_does_not_spend_the_tenants_rate(
         200
     );
 }
+
+#[tokio::test]
+async fn metrics_and_the_audit_log_name_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let h = Harness::build(SimConfig::default(), |sim| {
+        agents::register(sim);
+        format!("audit:\n  output: {audit:?}\n{}", agents::gateway_yaml(sim))
+    })
+    .await;
+    let sales = agents::token(&h.sim, &agents::sales_agent()).await;
+    for path in [
+        "leads?$select=subject",
+        "accounts?$select=name",
+        "leads?$select=subject",
+    ] {
+        h.http
+            .get(h.api(path))
+            .bearer_auth(&sales)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
+    let r = h
+        .http
+        .get(h.api("accounts?$select=name"))
+        .bearer_auth(REPORT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+    let registry = h.gateway.metrics.registry(h.gateway.clone());
+    let text = dataverse_gateway::telemetry::metrics::render(&registry);
+    for series in [
+        r#"dataverse_gateway_requests_total{tenant="contoso",client="sales-agent",decision="allow",status_class="2xx"} 1"#,
+        r#"dataverse_gateway_requests_total{tenant="contoso",client="sales-agent",decision="deny",status_class="4xx"} 1"#,
+        r#"dataverse_gateway_requests_total{tenant="contoso",client="report-agent",decision="allow",status_class="2xx"} 1"#,
+        r#"dataverse_gateway_rate_limited_total{tenant="contoso",client="sales-agent"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == series),
+            "missing {series} in\n{text}"
+        );
+    }
+    // The audit log is written in the background: wait (bounded) for the four records.
+    let records = within("four audit records", async {
+        loop {
+            let text = std::fs::read_to_string(&audit).unwrap_or_default();
+            if text.lines().count() >= 4 {
+                break text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let clients: Vec<String> = records
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["client"].to_string())
+        .collect();
+    assert_eq!(
+        clients,
+        [
+            "\"sales-agent\"",
+            "\"sales-agent\"",
+            "\"sales-agent\"",
+            "\"report-agent\""
+        ]
+    );
+    assert!(!records.contains(&sales), "the token is never logged");
+}

@@ -72,3 +72,19 @@ pub fn limiters(
     }
     out
 }
+
+/// The request series of every configured client on `tenant` (metrics' `client` label).
+pub fn series(
+    config: &Config,
+    metrics: &crate::telemetry::metrics::Metrics,
+    tenant: &str,
+) -> BTreeMap<String, crate::telemetry::metrics::TenantSeries> {
+    config
+        .clients
+        .iter()
+        .map(|c| {
+            let s = crate::telemetry::metrics::TenantSeries::for_client(metrics, tenant, &c.name);
+            (c.name.clone(), s)
+        })
+        .collect()
+}

@@ -47,6 +47,8 @@ pub struct TenantRuntime {
     pub bearer: crate::policy::headers::Bearer,
     /// This tenant's request metrics.
     pub series: crate::telemetry::metrics::TenantSeries,
+    /// The request series of each configured client on this tenant (`client` label).
+    pub client_series: std::collections::BTreeMap<String, crate::telemetry::metrics::TenantSeries>,
     /// The tenant's URLs as seen through the gateway origin agents last used.
     pub origin: ArcSwapOption<TenantOrigin>,
 }
@@ -264,6 +266,7 @@ fn build(
             metadata: ArcSwapOption::new(metadata),
             bearer: Default::default(),
             series: crate::telemetry::metrics::TenantSeries::new(metrics, &t.name),
+            client_series: clients::series(&config, metrics, &t.name),
             origin: ArcSwapOption::empty(),
         }));
     }
