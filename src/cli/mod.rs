@@ -241,7 +241,8 @@ async fn run_demo(port: u16) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", demo::banner(&format!("http://127.0.0.1:{port}")));
+    let gateway_url = format!("http://127.0.0.1:{port}");
+    println!("{}", demo::banner(&gateway_url, &demo.simulator.base_url()));
     let code = service::run(demo.config, None).await;
     demo.simulator.shutdown().await;
     code
@@ -389,7 +390,8 @@ fn explain_decision(
     {
         decision.reason = format!(
             "the client {}'s policy does not allow this (the tenant's would): {}",
-            c.name, decision.reason
+            c.name,
+            crate::config::agents::as_client_reason(&decision.reason)
         );
     }
     if metadata.is_none() && decision.reason.contains("metadata") {

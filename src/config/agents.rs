@@ -104,6 +104,12 @@ pub struct ClientTenant {
     pub act_as: Option<String>,
 }
 
+/// A decision's reason, worded for a client's effective policy: the decision module speaks of
+/// "this tenant's" allowlist or lists, which here are the client's.
+pub fn as_client_reason(reason: &str) -> String {
+    reason.replace("this tenant's", "the client's")
+}
+
 /// The policy that allows exactly what both `tenant` and `own` allow.
 pub fn intersect(tenant: &Policy, own: &Policy) -> Policy {
     let mut tables = BTreeMap::new();

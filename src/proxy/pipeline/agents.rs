@@ -53,7 +53,8 @@ pub(super) fn tighter(
 /// A request the tenant's policy allows but the client's narrower one does not.
 pub(super) fn client_denied(client: &str, tenant: &str, reason: &str) -> GatewayError {
     GatewayError::PolicyDenied(format!(
-        "the client {client}'s policy does not allow this on tenant {tenant} (the tenant's would): {reason}"
+        "the client {client}'s policy does not allow this on tenant {tenant} (the tenant's would): {}",
+        crate::config::agents::as_client_reason(reason)
     ))
 }
 
