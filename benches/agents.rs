@@ -38,7 +38,8 @@ fn agents(c: &mut Criterion) {
     };
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let tokens = AgentTokens::new(&auth, http, Duration::from_secs(5), Arc::new(SystemClock));
-    rt.block_on(tokens.validate(&token)).expect("the token is valid");
+    rt.block_on(tokens.validate(&token))
+        .expect("the token is valid");
 
     let mut group = c.benchmark_group("agent token");
     group.bench_function("seen before (cache hit)", |b| {
