@@ -11,12 +11,11 @@ use dataverse_gateway::sim::SimConfig;
 use serde_json::{Value, json};
 
 async fn started() -> Harness {
-    let h = Harness::build(SimConfig::default(), |sim| {
+    Harness::build(SimConfig::default(), |sim| {
         agents::register(sim);
         agents::gateway_yaml(sim)
     })
-    .await;
-    h
+    .await
 }
 
 /// Sends WhoAmI with `token`; returns (status, error code, message).

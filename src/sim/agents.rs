@@ -266,7 +266,7 @@ pub fn impersonate(
     shared: &Shared,
     headers: &HeaderMap,
     app: &Caller,
-) -> Result<Caller, Response<SimBody>> {
+) -> Result<Caller, Box<Response<SimBody>>> {
     let by_object = headers.get("callerobjectid").and_then(|v| v.to_str().ok());
     let by_user = headers.get("mscrmcallerid").and_then(|v| v.to_str().ok());
     let (wanted, by) = match (by_object, by_user) {
@@ -285,19 +285,19 @@ pub fn impersonate(
     });
     let Some(user) = found else {
         let message = format!("systemuser With Id = {} Does Not Exist", wanted.trim());
-        return Err(dataverse_error(
+        return Err(Box::new(dataverse_error(
             StatusCode::NOT_FOUND,
             "0x80040217",
             &message,
-        ));
+        )));
     };
     if user.disabled {
         let message = format!("The user with SystemUserId={} is disabled.", user.user_id);
-        return Err(dataverse_error(
+        return Err(Box::new(dataverse_error(
             StatusCode::FORBIDDEN,
             "0x8004001b",
             &message,
-        ));
+        )));
     }
     Ok(Caller {
         user_id: user.user_id.clone(),

@@ -133,7 +133,7 @@ fn run(shared: &Shared, caller: &Caller, store: &mut Store, part: &Part, refs: &
     }
     let caller = match super::agents::impersonate(shared, &headers, caller) {
         Ok(caller) => caller,
-        Err(refused) => return Answer::from_response(refused),
+        Err(refused) => return Answer::from_response(*refused),
     };
     let inner = Inner {
         method: &method,

@@ -68,7 +68,7 @@ fn respond(shared: &Shared, parts: &Parts, body: &[u8]) -> Response<SimBody> {
     };
     let caller = match super::agents::impersonate(shared, &parts.headers, &caller) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if let Some(retry_after) = shared.take_throttle() {
         return throttled(retry_after);

@@ -136,7 +136,8 @@ impl Report {
         &op["detail"]
     }
 
-    /// The message the SDK surfaced for a failed operation.
+    /// The message the SDK surfaced for a failed operation (used by `interop_agents`).
+    #[allow(dead_code)]
     pub fn message(&self, name: &str) -> String {
         let m = &self.value[name]["detail"]["message"];
         m.as_str().unwrap_or_default().to_string()

@@ -84,15 +84,9 @@ impl AgentTokens {
 
     /// The identity `token` proves, or why it is refused.
     pub async fn validate(&self, token: &str) -> Result<Arc<Identity>, Rejection> {
-        let hash: [u8; 32] = digest(&SHA256, token.as_bytes())
-            .as_ref()
-            .try_into()
-            .map_err(|_| Rejection::Malformed)?;
-        let now = self.now_secs();
-        if let Some(id) = lock(&self.seen).get(&hash)
-            && now <= id.expires_at
-        {
-            return Ok(Arc::clone(id));
+        let (hash, now, seen) = self.lookup(token);
+        if let Some(id) = seen {
+            return Ok(id);
         }
         let unverified = jwt::parse(token)?;
         let key = match self.key(&unverified.kid) {
@@ -112,6 +106,24 @@ impl AgentTokens {
         let identity = Arc::new(jwt::check_claims(&claims, &expect, now)?);
         self.remember(hash, &identity, now);
         Ok(identity)
+    }
+
+    /// The identity of `token` when it was validated before and has not expired: one hash and
+    /// one map lookup, no signature check.
+    pub fn seen(&self, token: &str) -> Option<Arc<Identity>> {
+        self.lookup(token).2
+    }
+
+    /// The token's hash, now, and its cached identity if still valid.
+    fn lookup(&self, token: &str) -> ([u8; 32], u64, Option<Arc<Identity>>) {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
+        let now = self.now_secs();
+        let seen = lock(&self.seen)
+            .get(&hash)
+            .filter(|id| now <= id.expires_at)
+            .map(Arc::clone);
+        (hash, now, seen)
     }
 
     fn remember(&self, hash: [u8; 32], identity: &Arc<Identity>, now: u64) {
