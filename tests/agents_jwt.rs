@@ -201,3 +201,31 @@ async fn a_valid_token_of_no_client_is_403_and_v1_tokens_map_by_role() {
         .unwrap();
     assert_eq!(r.status(), 200, "a v1 token mapped by its app role");
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_keys_and_applies_a_new_audience() {
+    let h = started().await;
+    let good = agents::token(&h.sim, &agents::sales_agent()).await;
+    assert_eq!(whoami(&h, &good).await.0, 200);
+    let yaml = agents::gateway_yaml(&h.sim);
+    let (same, _) = dataverse_gateway::config::parse_str(&yaml, "same.yaml").unwrap();
+    h.gateway.swap(same).unwrap();
+    assert_eq!(whoami(&h, &good).await.0, 200);
+    assert_eq!(
+        h.sim.agent_key_requests(),
+        1,
+        "the validator and its keys survive the reload"
+    );
+    let moved = yaml.replace(
+        &format!("audience: {AUDIENCE}"),
+        "audience: api://another-gateway",
+    );
+    let (moved, _) = dataverse_gateway::config::parse_str(&moved, "moved.yaml").unwrap();
+    h.gateway.swap(moved).unwrap();
+    let (status, _, message) = whoami(&h, &good).await;
+    assert_eq!(
+        status, 401,
+        "a cached acceptance does not outlive its audience"
+    );
+    assert!(message.contains("another audience"), "{message}");
+}
