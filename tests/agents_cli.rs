@@ -38,6 +38,12 @@ const SALES: &str = "  - name: sales-agent
   - name: reporting
     entra: { role: Gateway.Reports }
     tenants: [contoso]
+  - name: auditor
+    entra: { object_id: 5a1e5000-0000-4000-8000-0000000000a0 }
+    tenants: [contoso]
+    policy:
+      contoso:
+        act_as: { caller_object_id: 0b1d0000-0000-4000-8000-0000000000a0 }
 ";
 
 #[test]
@@ -57,6 +63,8 @@ fn check_prints_each_clients_effective_policy() {
         "    acts as the Dataverse user with Entra object id 0b1d0000-0000-4000-8000-0000000005a1 (CallerObjectId)",
         "client reporting (Entra token with app role Gateway.Reports)",
         "  on tenant contoso: the tenant's policy, unchanged",
+        "client auditor (Entra token, object id 5a1e5000-0000-4000-8000-0000000000a0)",
+        "    acts as the Dataverse user with Entra object id 0b1d0000-0000-4000-8000-0000000000a0 (CallerObjectId)",
     ] {
         assert!(
             out.lines().any(|l| l == line),

@@ -8,6 +8,15 @@ use super::*;
 use crate::config::agents::{self, ClientTenant};
 
 const CLIENT_KEYS: &[&str] = &["name", "key_sha256", "entra", "tenants", "limits", "policy"];
+/// The tenant policy keys a client may use under `policy.<tenant>`.
+const RULE_KEYS: &[&str] = &[
+    "allow",
+    "functions",
+    "actions",
+    "allow_metadata",
+    "allow_all_entity_definitions",
+    "allow_uninspectable",
+];
 const CLIENT_POLICY_KEYS: &[&str] = &[
     "allow",
     "functions",
@@ -217,7 +226,7 @@ impl Reader {
             self.finish(a, &["caller_object_id"]);
             valid.map(|u| u.hyphenated().to_string())
         });
-        let has_rules = CLIENT_POLICY_KEYS[..6].iter().any(
+        let has_rules = RULE_KEYS.iter().any(
             |k| matches!(&node.value, Value::Map(e) if e.iter().any(|(key, _)| key.name == *k)),
         );
         let own = has_rules.then(|| self.policy(&mut m, path));
