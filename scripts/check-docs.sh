@@ -169,6 +169,11 @@ def normalize(keypath):
         out[1] = "*"
     if len(out) > 3 and out[0] == "tenants" and out[2] == "allow":
         out[3] = "*"
+    # clients[N].policy.<tenant>: a tenant name, and its allow: entries table names.
+    if len(out) > 2 and out[0] == "clients" and out[1] == "policy":
+        out[2] = "*"
+    if len(out) > 4 and out[0] == "clients" and out[1] == "policy" and out[3] == "allow":
+        out[4] = "*"
     return tuple(out)
 
 

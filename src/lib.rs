@@ -13,7 +13,7 @@
 //! | 6 | [`sim`] | beside `proxy`: the built-in simulated Entra ID and Dataverse, used only by `cli` (the demo) and the tests |
 //! | 5 | [`telemetry`] | [`telemetry::metrics`], [`telemetry::audit`] |
 //! | 4 | [`policy`] | the pure core: [`policy::odata`], [`policy::batch`], [`policy::metadata`], [`policy::classify`], [`policy::decision`], [`policy::headers`], [`policy::inspect`] |
-//! | 3 | [`identity`], [`limit`] | [`identity::token`], [`identity::vault`], [`identity::clients`], [`identity::tls`]; per-tenant traffic control |
+//! | 3 | [`identity`], [`limit`] | [`identity::token`], [`identity::vault`], [`identity::clients`], [`identity::agent_token`], [`identity::tls`]; per-tenant and per-client traffic control |
 //! | 2 | [`config`] | parse and validate `gateway.yaml`; [`config::secret`] resolves secret references |
 //! | 1 | [`clock`], [`error`] | cross-cutting: injected time, Dataverse-shaped errors |
 //!
@@ -27,7 +27,9 @@
 //!
 //! 1. [`proxy::server`] accepts HTTP/1.1 and HTTP/2, wraps each request in the edge layer
 //!    (catch-panic) and hands it to [`proxy::pipeline`], the one pipeline every request follows.
-//!    [`identity::clients`] checks internal client keys first.
+//!    [`identity::clients`] identifies the client first (a static key, or an Entra ID token
+//!    checked by [`identity::agent_token`]); the client's effective policy, limits and `act_as`
+//!    apply from then on.
 //! 2. [`proxy::route`] picks the tenant from the path prefix, the Host header or the default.
 //! 3. [`policy::inspect`] classifies the request with [`policy::classify`] and decides it with
 //!    [`policy::decision`] against the tenant's allowlist (default deny). [`policy::headers`]
@@ -46,7 +48,7 @@
 //! # Pure cores and shells
 //!
 //! Pure (no I/O, no clock): [`config`] (parse + validate), the whole [`policy`] layer,
-//! [`proxy::route`], [`proxy::rewrite`], [`error`], [`cli::report`], [`identity::clients`], the
+//! [`proxy::route`], [`proxy::rewrite`], [`error`], [`cli::report`], [`identity::agent_token::jwt`], the
 //! cache policy in [`identity::token`], the record shaping in [`telemetry::audit`].
 //! Everything else is a shell around them. Time that matters comes from [`clock`].
 #![forbid(unsafe_code)]

@@ -243,42 +243,70 @@ fn serve_refuses_a_thread_count_that_is_not_a_positive_integer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_an_allowed_and_a_denied_request() {
+    use dataverse_gateway::cli::demo::{
+        AGENT_TENANT, AUDIENCE, SALES_APP_ID, SALES_SECRET, SUPPORT_KEY,
+    };
     let port = free_port();
     let mut proc = Proc::spawn(gateway().args(["demo", "--port", &port.to_string()]));
     let addr = loopback(port);
     proc.wait_listening(addr).await;
 
     let url = format!("http://127.0.0.1:{port}");
+    let api = format!("{url}/api/data/v9.2");
     let banner = proc.stdout();
     assert!(banner.contains(&format!("gateway:   {url} ")), "{banner}");
-    assert!(
-        banner.contains(&format!("curl -s {url}/api/data/v9.2/WhoAmI\n")),
-        "{banner}"
-    );
-    assert!(
-        banner.contains(&format!("curl -s {url}/api/data/v9.2/accounts\n")),
-        "{banner}"
-    );
-
+    for line in [
+        format!("curl -s -H \"Authorization: Bearer $TOKEN\" {api}/WhoAmI\n"),
+        format!("curl -s -H 'Authorization: Bearer {SUPPORT_KEY}' '{api}/leads?$select=subject'\n"),
+        format!("curl -s {api}/accounts\n"),
+    ] {
+        assert!(banner.contains(&line), "{line}\n{banner}");
+    }
+    // The token line names the simulated Entra ID's token endpoint.
+    let token_url = banner
+        .split_whitespace()
+        .find(|w| w.ends_with(&format!("/{AGENT_TENANT}/oauth2/v2.0/token")))
+        .unwrap_or_else(|| panic!("no token endpoint in {banner}"));
     let http = client();
-    let r = http
-        .get(format!("{url}/api/data/v9.2/WhoAmI"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", proc.output());
-    assert!(r.json::<Value>().await.unwrap()["UserId"].is_string());
-
-    let r = http
-        .get(format!("{url}/api/data/v9.2/accounts"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "GatewayPolicyDenied", "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("accounts"), "{body}");
+    let scope = format!("{AUDIENCE}/.default");
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", SALES_APP_ID),
+        ("client_secret", SALES_SECRET),
+        ("scope", scope.as_str()),
+    ];
+    let r = http.post(token_url).form(&form).send().await.unwrap();
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = format!("Bearer {SUPPORT_KEY}");
+    let sales = format!("Bearer {token}");
+    let cases = [
+        (&sales, "WhoAmI", 200),
+        (&key, "leads?$select=subject", 200),
+        (&sales, "leads?$select=subject", 403),
+        (&key, "WhoAmI", 403),
+    ];
+    for (auth, path, status) in cases {
+        let r = http
+            .get(format!("{api}/{path}"))
+            .header("authorization", auth.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}\n{}", proc.output());
+        let body: Value = r.json().await.unwrap();
+        if status == 403 {
+            assert_eq!(body["error"]["code"], "GatewayPolicyDenied", "{body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("'s policy does not allow"), "{body}");
+        } else if path == "WhoAmI" {
+            assert!(body["UserId"].is_string());
+        }
+    }
+    let r = http.get(format!("{api}/accounts")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
 
     proc.terminate();
     let status = proc.wait_exit(Duration::from_secs(10)).await;

@@ -166,28 +166,28 @@ async fn metrics_and_audit_after_mixed_traffic() {
     assert_eq!(tight.iter().filter(|s| **s == 200).count() + limited, 3);
 
     let m = g
-        .metrics_with(r#"dataverse_gateway_requests_total{tenant="sim",decision="allow",status_class="2xx"} 2"#)
+        .metrics_with(r#"dataverse_gateway_requests_total{tenant="sim",client="-",decision="allow",status_class="2xx"} 2"#)
         .await;
     let count = |series: &str| sample(&m, series).unwrap_or_else(|| panic!("{series}\n{m}"));
     let expectations = [
         (
-            r#"dataverse_gateway_requests_total{tenant="sim",decision="deny",status_class="4xx"}"#,
+            r#"dataverse_gateway_requests_total{tenant="sim",client="-",decision="deny",status_class="4xx"}"#,
             1.0,
         ),
         (
-            r#"dataverse_gateway_requests_total{tenant="sim",decision="allow",status_class="4xx"}"#,
+            r#"dataverse_gateway_requests_total{tenant="sim",client="-",decision="allow",status_class="4xx"}"#,
             1.0,
         ),
         (
-            r#"dataverse_gateway_requests_total{tenant="-",decision="none",status_class="4xx"}"#,
+            r#"dataverse_gateway_requests_total{tenant="-",client="-",decision="none",status_class="4xx"}"#,
             1.0,
         ),
         (
-            r#"dataverse_gateway_requests_total{tenant="tight",decision="none",status_class="4xx"}"#,
+            r#"dataverse_gateway_requests_total{tenant="tight",client="-",decision="none",status_class="4xx"}"#,
             limited as f64,
         ),
         (
-            r#"dataverse_gateway_rate_limited_total{tenant="tight"}"#,
+            r#"dataverse_gateway_rate_limited_total{tenant="tight",client="-"}"#,
             limited as f64,
         ),
         (

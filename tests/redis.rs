@@ -160,3 +160,68 @@ async fn losing_redis_follows_on_error_and_recovers() {
     }
     assert_eq!(open.get("WhoAmI").await.status(), 200);
 }
+
+/// One agent's own rate, shared by two instances through Redis: its flood is refused across
+/// both, under its own keys, and another agent of the same tenant is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_rate_is_shared_by_every_instance_and_binds_only_that_client() {
+    use common::agents;
+    let redis = Redis::start();
+    let port = redis.port;
+    let instance = || {
+        Harness::build(SimConfig::default(), move |sim| {
+            agents::register(sim);
+            format!(
+                "rate_limit_store:\n  redis:\n    url: redis://127.0.0.1:{port}/0\n    key_prefix: \"agents:\"\n    on_error: fail_closed\n{}{}tenants:\n{}",
+                agents::agent_auth_yaml(sim),
+                agents::clients_yaml("{ requests_per_second: 1, burst: 3 }"),
+                tenant_yaml("contoso", true, sim, 0, &default_secret(), DEFAULT_POLICY)
+            )
+        })
+    };
+    let (a, b) = (instance().await, instance().await);
+    let mut sales = Vec::new();
+    let mut support = Vec::new();
+    for h in [&a, &b] {
+        sales.push(agents::token(&h.sim, &agents::sales_agent()).await);
+        support.push(agents::token(&h.sim, &agents::support_agent()).await);
+    }
+    let started = Instant::now();
+    let mut admitted = 0;
+    for i in 0..12 {
+        let (h, token) = if i % 2 == 0 {
+            (&a, &sales[0])
+        } else {
+            (&b, &sales[1])
+        };
+        let r = h
+            .http
+            .get(h.api("leads?$select=subject"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        admitted += u32::from(r.status() == 200);
+    }
+    let refill = started.elapsed().as_secs() as u32;
+    assert!(
+        (3..=3 + refill).contains(&admitted),
+        "the burst of 3 is shared by both instances: {admitted} admitted"
+    );
+    for (h, token) in [(&a, &support[0]), (&b, &support[1])] {
+        for _ in 0..4 {
+            let r = h
+                .http
+                .get(h.api("annotations?$select=subject"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                200,
+                "the other agent is not limited by the flood"
+            );
+        }
+    }
+}

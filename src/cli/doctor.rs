@@ -12,6 +12,11 @@
 //! table Dataverse lets the application user read although the allowlist excludes it is a
 //! finding: the security role is broader than the policy.
 //!
+//! For every client that acts as a Dataverse user on the tenant (`act_as`), `WhoAmI` is sent
+//! with that user's `CallerObjectId`: it must succeed and answer a user other than the
+//! application user (the application user may act on behalf of others, and the user exists and
+//! is enabled).
+//!
 //! [`render`] is pure; [`run`] does the I/O. Invariant: the report never contains a token, a
 //! secret or a Dataverse error body (they name internal ids); only status codes and the Entra
 //! error code with its meaning.
@@ -181,8 +186,11 @@ async fn check_tenant(
         up,
         token,
     };
-    match probe.get("WhoAmI").await {
-        Ok((200, body)) => report.step(Status::Pass, "WhoAmI", who_am_i(&body)),
+    let app_user = match probe.get("WhoAmI").await {
+        Ok((200, body)) => {
+            report.step(Status::Pass, "WhoAmI", who_am_i(&body));
+            user_id(&body)
+        }
         Ok((status, _)) => {
             report.step(
                 Status::Fail,
@@ -194,6 +202,12 @@ async fn check_tenant(
         Err(e) => {
             report.step(Status::Fail, "WhoAmI", e);
             return report;
+        }
+    };
+    for c in &config.clients {
+        if let Some(oid) = c.act_as(&t.name) {
+            let (status, detail) = impersonation(&probe, oid, &app_user).await;
+            report.step(status, format!("act as ({})", c.name), detail);
         }
     }
     let readable: Vec<&String> = t
@@ -260,6 +274,43 @@ fn who_am_i(body: &[u8]) -> String {
     )
 }
 
+fn user_id(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    v["UserId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// `WhoAmI` as the user `oid` names: whether the application user may act as that user.
+async fn impersonation(probe: &Probe<'_>, oid: &str, app_user: &str) -> (Status, String) {
+    match probe.get_as("WhoAmI", Some(oid)).await {
+        Ok((200, body)) if user_id(&body) != app_user && !user_id(&body).is_empty() => (
+            Status::Pass,
+            format!("CallerObjectId {oid} runs as UserId={}", user_id(&body)),
+        ),
+        Ok((200, _)) => (
+            Status::Fail,
+            format!("CallerObjectId {oid} was ignored: WhoAmI still answers the application user"),
+        ),
+        Ok((404, _)) => (
+            Status::Fail,
+            format!("no Dataverse user has Entra object id {oid} in this org (404)"),
+        ),
+        Ok((403, _)) => (
+            Status::Fail,
+            format!(
+                "acting as {oid} is refused (403): the user is disabled, or the application user lacks prvActOnBehalfOfAnotherUser (the Delegate role)"
+            ),
+        ),
+        Ok((s, _)) => (
+            Status::Fail,
+            format!("acting as {oid}: Dataverse answered HTTP {s}"),
+        ),
+        Err(e) => (Status::Warn, format!("inconclusive: {e}")),
+    }
+}
+
 struct Probe<'a> {
     config: &'a Config,
     tenant: &'a Tenant,
@@ -270,6 +321,11 @@ struct Probe<'a> {
 impl Probe<'_> {
     /// GET `{org}/api/data/{version}/{path}` with the token; (status, body).
     async fn get(&self, path: &str) -> Result<(u16, Bytes), String> {
+        self.get_as(path, None).await
+    }
+
+    /// [`Probe::get`], as the user with Entra object id `caller` when given.
+    async fn get_as(&self, path: &str, caller: Option<&str>) -> Result<(u16, Bytes), String> {
         let dv = &self.tenant.dataverse;
         let org = self.up.org(&dv.url).map_err(|e| e.to_string())?;
         let url = format!("/api/data/{}/{path}", dv.api_version);
@@ -282,7 +338,12 @@ impl Probe<'_> {
             )
             .header(header::ACCEPT, "application/json")
             .header("OData-MaxVersion", "4.0")
-            .header("OData-Version", "4.0")
+            .header("OData-Version", "4.0");
+        let req = match caller {
+            Some(oid) => req.header("CallerObjectId", oid),
+            None => req,
+        };
+        let req = req
             .body(body::empty())
             .map_err(|_| format!("cannot build a request for {path}"))?;
         let wait = self.config.timeouts.response_headers;

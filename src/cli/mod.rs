@@ -1,6 +1,7 @@
 //! The command line: `serve`, `check`, `explain`, `demo`, `doctor` (see README.md and
 //! docs/operations.md). The binary's `main` only calls [`main`].
 
+pub mod clients_report;
 pub mod demo;
 pub mod doctor;
 pub mod report;
@@ -48,6 +49,9 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long)]
         tenant: Option<String>,
+        /// Decide as this client (`clients[].name`): its effective policy on the tenant.
+        #[arg(long)]
+        client: Option<String>,
         /// A request header, `Name: value` (repeatable).
         #[arg(long = "header")]
         headers: Vec<String>,
@@ -97,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::Explain {
             config,
             tenant,
+            client,
             headers,
             body,
             metadata,
@@ -106,6 +111,7 @@ pub fn main() -> ExitCode {
             &config_path(config),
             &ExplainArgs {
                 tenant: tenant.as_deref(),
+                client: client.as_deref(),
                 headers: &headers,
                 body: body.as_deref(),
                 metadata: metadata.as_deref(),
@@ -235,7 +241,8 @@ async fn run_demo(port: u16) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", demo::banner(&format!("http://127.0.0.1:{port}")));
+    let gateway_url = format!("http://127.0.0.1:{port}");
+    println!("{}", demo::banner(&gateway_url, &demo.simulator.base_url()));
     let code = service::run(demo.config, None).await;
     demo.simulator.shutdown().await;
     code
@@ -254,6 +261,7 @@ fn check(path: &Path) -> ExitCode {
 
 struct ExplainArgs<'a> {
     tenant: Option<&'a str>,
+    client: Option<&'a str>,
     headers: &'a [String],
     body: Option<&'a Path>,
     metadata: Option<&'a Path>,
@@ -352,25 +360,64 @@ fn explain_decision(
         gateway: vec![format!("{origin}/{}", t.name), origin],
         api_version: t.dataverse.api_version.clone(),
     };
-    let inspected = crate::policy::inspect::inspect(
-        &crate::policy::inspect::Tenant {
-            policy: &t.policy,
-            metadata: metadata.as_ref(),
-            urls: &urls,
-        },
-        &crate::policy::classify::Request {
-            method: &method,
-            path: routed.resource,
-            query: uri.query(),
-            headers: &map,
-            body: body.as_deref(),
-        },
-    );
-    let mut decision = inspected.decision;
+    let client = explain_client(config, args.client, &t.name)?;
+    let narrowed = client.and_then(|c| c.policy_for(&t.name));
+    let request = crate::policy::classify::Request {
+        method: &method,
+        path: routed.resource,
+        query: uri.query(),
+        headers: &map,
+        body: body.as_deref(),
+    };
+    let decide = |policy| {
+        crate::policy::inspect::inspect(
+            &crate::policy::inspect::Tenant {
+                policy,
+                metadata: metadata.as_ref(),
+                urls: &urls,
+            },
+            &request,
+        )
+        .decision
+    };
+    let mut decision = decide(narrowed.map_or(&t.policy, |p| &**p));
+    let label = match client {
+        Some(c) => format!("{} (as client {})", t.name, c.name),
+        None => t.name.clone(),
+    };
+    if let (Some(c), Some(_), false) = (client, narrowed, decision.allowed())
+        && decide(&t.policy).allowed()
+    {
+        decision.reason = format!(
+            "the client {}'s policy does not allow this (the tenant's would): {}",
+            c.name,
+            crate::config::agents::as_client_reason(&decision.reason)
+        );
+    }
     if metadata.is_none() && decision.reason.contains("metadata") {
         decision
             .reason
             .push_str(" — explain reads metadata only from dataverse.metadata_file");
     }
-    Ok((t.name.clone(), decision))
+    Ok((label, decision))
+}
+
+/// The client `--client` names, checked to be one that may use `tenant`.
+fn explain_client<'c>(
+    config: &'c Config,
+    name: Option<&str>,
+    tenant: &str,
+) -> Result<Option<&'c config::ClientKey>, String> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let client = config
+        .clients
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("no client named `{name}` in the config"))?;
+    if !client.tenants.iter().any(|t| t == tenant) {
+        return Err(format!("client {name} may not use tenant {tenant}"));
+    }
+    Ok(Some(client))
 }

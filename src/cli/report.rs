@@ -15,49 +15,7 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
             "tenant {}{default} -> {} [{}]",
             t.name, t.dataverse.url, t.dataverse.api_version
         );
-        let width = t
-            .policy
-            .tables
-            .keys()
-            .map(String::len)
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        let _ = writeln!(
-            out,
-            "  {:width$}  GET  POST  PATCH  PUT  DELETE  columns",
-            "table"
-        );
-        for (set, rule) in &t.policy.tables {
-            let cell =
-                |v: Verb, w: usize| format!("{:w$}", if rule.allows(v) { "yes" } else { "-" });
-            let columns = rule
-                .columns
-                .as_ref()
-                .map_or("all".to_string(), |c| c.join(", "));
-            let _ = writeln!(
-                out,
-                "  {set:width$}  {}  {}  {}  {}  {}  {columns}",
-                cell(Verb::Get, 3),
-                cell(Verb::Post, 4),
-                cell(Verb::Patch, 5),
-                cell(Verb::Put, 3),
-                cell(Verb::Delete, 6),
-            );
-        }
-        if t.policy.tables.is_empty() {
-            let _ = writeln!(out, "  (no tables: every table request is denied)");
-        }
-        let _ = writeln!(out, "  functions: {}", list(&t.policy.functions));
-        let _ = writeln!(out, "  actions: {}", list(&t.policy.actions));
-        let mut meta = vec!["EntityDefinitions of listed tables".to_string()];
-        if t.policy.allow_all_entity_definitions {
-            meta.push("all EntityDefinitions".into());
-        }
-        if t.policy.allow_metadata {
-            meta.push("$metadata".into());
-        }
-        let _ = writeln!(out, "  metadata reads: {}", meta.join(", "));
+        write_rules(&mut out, &t.policy);
         let _ = match t.limits.max_concurrent {
             Some(n) => writeln!(out, "  in flight to Dataverse: at most {n}"),
             None => writeln!(
@@ -66,11 +24,8 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
                 crate::config::DEFAULT_MAX_CONCURRENT
             ),
         };
-        if !t.policy.allow_uninspectable.is_empty() {
-            let kinds = t.policy.allow_uninspectable.join(", ");
-            let _ = writeln!(out, "  UNINSPECTABLE queries allowed: {kinds}");
-        }
     }
+    super::clients_report::write(&mut out, config);
     if !warnings.is_empty() {
         let _ = writeln!(out, "warnings:");
         for w in warnings {
@@ -78,6 +33,55 @@ pub fn policy_matrix(config: &Config, warnings: &[Diagnostic]) -> String {
         }
     }
     out
+}
+
+/// The rules of one policy: table x verb and columns, functions, actions, metadata reads.
+pub fn write_rules(out: &mut String, policy: &crate::config::Policy) {
+    let width = policy
+        .tables
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(
+        out,
+        "  {:width$}  GET  POST  PATCH  PUT  DELETE  columns",
+        "table"
+    );
+    for (set, rule) in &policy.tables {
+        let cell = |v: Verb, w: usize| format!("{:w$}", if rule.allows(v) { "yes" } else { "-" });
+        let columns = rule
+            .columns
+            .as_ref()
+            .map_or("all".to_string(), |c| c.join(", "));
+        let _ = writeln!(
+            out,
+            "  {set:width$}  {}  {}  {}  {}  {}  {columns}",
+            cell(Verb::Get, 3),
+            cell(Verb::Post, 4),
+            cell(Verb::Patch, 5),
+            cell(Verb::Put, 3),
+            cell(Verb::Delete, 6),
+        );
+    }
+    if policy.tables.is_empty() {
+        let _ = writeln!(out, "  (no tables: every table request is denied)");
+    }
+    let _ = writeln!(out, "  functions: {}", list(&policy.functions));
+    let _ = writeln!(out, "  actions: {}", list(&policy.actions));
+    if !policy.allow_uninspectable.is_empty() {
+        let kinds = policy.allow_uninspectable.join(", ");
+        let _ = writeln!(out, "  UNINSPECTABLE queries allowed: {kinds}");
+    }
+    let mut meta = vec!["EntityDefinitions of listed tables".to_string()];
+    if policy.allow_all_entity_definitions {
+        meta.push("all EntityDefinitions".into());
+    }
+    if policy.allow_metadata {
+        meta.push("$metadata".into());
+    }
+    let _ = writeln!(out, "  metadata reads: {}", meta.join(", "));
 }
 
 fn list(items: &[String]) -> String {

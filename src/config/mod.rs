@@ -8,6 +8,7 @@
 //! Pure: reading a config never touches the network. Secret references are kept as references;
 //! [`read`] only checks (as warnings) whether they resolve on this machine.
 
+pub mod agents;
 pub mod read;
 pub mod secret;
 pub mod vault;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use crate::config::secret::SecretRef;
 
+pub use agents::{AgentAuth, ClientAuth, ClientKey, ClientTenant, EntraMatch};
 pub use read::{Diagnostic, Diagnostics, load_file, parse_str};
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub upstream_tls: UpstreamTls,
     pub tls: Option<ListenerTls>,
+    /// `agent_auth:`: agents may authenticate with Entra ID access tokens.
+    pub agent_auth: Option<AgentAuth>,
     pub clients: Vec<ClientKey>,
     pub audit: Option<Audit>,
     pub log_format: LogFormat,
@@ -74,13 +78,6 @@ pub struct ListenerTls {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
     pub client_ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ClientKey {
-    pub name: String,
-    pub key_sha256: [u8; 32],
-    pub tenants: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

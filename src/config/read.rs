@@ -405,6 +405,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod bounds_tests;
+mod clients;
 mod credential;
 mod ops;
 mod policy;

@@ -1,58 +1,115 @@
-//! Internal client keys (`clients:` in the config; see docs/configuration.md and
-//! docs/security-model.md).
+//! Who the agent is: the named clients of `clients:` (see docs/configuration.md and
+//! docs/security-model.md), by static key or by Entra ID access token.
 //!
-//! When clients are configured, every request must carry a key as `Authorization: Bearer <key>`
-//! (so unmodified SDKs can send it as their "token"). The config holds only the SHA-256 of each
-//! key; the presented key is hashed and compared with EVERY client's hash in constant time, so
-//! neither the comparison nor the position of the matching client shows in the timing.
+//! [`authenticate`] is the one entry point every front door calls (the Web API pipeline, and any
+//! other listener path that serves agents). When clients or `agent_auth` are configured, every
+//! request must carry `Authorization: Bearer <credential>` (what unmodified SDKs send as their
+//! "token"):
+//! - a JWT (when `agent_auth` is set) is validated by [`crate::identity::agent_token`] and its
+//!   identity mapped to the client whose `entra` matches (`object_id`, then `app_id`, then
+//!   `role`; config order among equals);
+//! - anything else is a static key: hashed and compared with EVERY key client's hash in constant
+//!   time, so neither the comparison nor the position of the matching client shows in the timing.
 //!
-//! Invariants: a missing or wrong key is a 401 before routing (an unauthenticated caller learns
-//! nothing about tenants); a valid key used for a tenant outside the client's list is a 403; the
-//! key is never logged, never put in an error, and never forwarded (the proxy forwards no agent
-//! `Authorization` header). Pure: no I/O, no clock.
+//! Invariants: a missing or invalid credential is a 401 naming the reason, before routing (an
+//! unauthenticated caller learns nothing about tenants); a valid token that maps to no client is
+//! a 403; a client used for a tenant outside its list is a 403; the credential is never logged,
+//! never put in an error, and never forwarded (the proxy forwards no agent `Authorization`).
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use crate::config::ClientKey;
+use crate::config::{ClientAuth, ClientKey, EntraMatch};
 use crate::error::GatewayError;
+use crate::identity::agent_token::AgentTokens;
+use crate::identity::agent_token::jwt::Identity;
 
-/// The client whose key the request carries; `None` when no clients are configured.
-pub fn authenticate<'c>(
+/// The client the request's credential proves; `None` when neither clients nor `agent_auth`
+/// are configured.
+pub async fn authenticate<'c>(
     clients: &'c [ClientKey],
+    agents: Option<&AgentTokens>,
     headers: &HeaderMap,
 ) -> Result<Option<&'c ClientKey>, GatewayError> {
-    if clients.is_empty() {
+    if clients.is_empty() && agents.is_none() {
         return Ok(None);
     }
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(GatewayError::Unauthorized(
-            "this gateway requires a client key: send it as `Authorization: Bearer <key>`".into(),
+            "this gateway requires a client credential: send `Authorization: Bearer <token or key>`"
+                .into(),
         ));
     };
-    let key = value
+    let credential = value
         .to_str()
         .ok()
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim())
         .filter(|key| !key.is_empty());
-    let Some(key) = key else {
+    let Some(credential) = credential else {
         return Err(GatewayError::Unauthorized(
-            "the Authorization header must be `Bearer <client key>`".into(),
+            "the Authorization header must be `Bearer <token or key>`".into(),
         ));
     };
+    match agents {
+        Some(agents) if looks_like_jwt(credential) => {
+            let identity = agents.validate(credential).await.map_err(|why| {
+                GatewayError::Unauthorized(format!("the agent token is refused: {why}"))
+            })?;
+            map_identity(clients, &identity).map(Some)
+        }
+        _ => by_key(clients, credential).map(Some),
+    }
+}
+
+/// A compact JWS: three base64url parts, the header a JSON object (`eyJ` is `{"`).
+fn looks_like_jwt(credential: &str) -> bool {
+    credential.starts_with("eyJ") && credential.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// The client a validated token's identity is configured as.
+pub fn map_identity<'c>(
+    clients: &'c [ClientKey],
+    identity: &Identity,
+) -> Result<&'c ClientKey, GatewayError> {
+    let matches = |want: fn(&EntraMatch, &Identity) -> bool| {
+        clients
+            .iter()
+            .find(|c| matches!(&c.auth, ClientAuth::Entra(m) if want(m, identity)))
+    };
+    matches(|m, id| matches!(m, EntraMatch::ObjectId(o) if Some(o) == id.object_id.as_ref()))
+        .or_else(|| {
+            matches(|m, id| matches!(m, EntraMatch::AppId(a) if Some(a) == id.app_id.as_ref()))
+        })
+        .or_else(|| matches(|m, id| matches!(m, EntraMatch::Role(r) if id.roles.contains(r))))
+        .ok_or_else(|| {
+            GatewayError::PolicyDenied(format!(
+                "the agent token is valid but its identity (app id {}, object id {}) is not a client of this gateway",
+                id_or_dash(&identity.app_id),
+                id_or_dash(&identity.object_id),
+            ))
+        })
+}
+
+fn id_or_dash(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("-")
+}
+
+fn by_key<'c>(clients: &'c [ClientKey], key: &str) -> Result<&'c ClientKey, GatewayError> {
     let presented = digest(&SHA256, key.as_bytes());
     let mut found = None;
     for c in clients {
-        if verify_slices_are_equal(presented.as_ref(), &c.key_sha256).is_ok() {
+        if let ClientAuth::Key(hash) = &c.auth
+            && verify_slices_are_equal(presented.as_ref(), hash).is_ok()
+        {
             found = Some(c);
         }
     }
-    found.map(Some).ok_or_else(|| {
+    found.ok_or_else(|| {
         GatewayError::Unauthorized("the client key is not valid for this gateway".into())
     })
 }
@@ -89,9 +146,21 @@ mod tests {
         }
         ClientKey {
             name: name.into(),
-            key_sha256,
+            auth: ClientAuth::Key(key_sha256),
             tenants: tenants.iter().map(|t| t.to_string()).collect(),
+            limits: None,
+            per_tenant: Default::default(),
         }
+    }
+
+    fn block<'c>(
+        clients: &'c [ClientKey],
+        headers: &HeaderMap,
+    ) -> Result<Option<&'c ClientKey>, GatewayError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(authenticate(clients, None, headers))
     }
 
     fn with_auth(v: &str) -> HeaderMap {
@@ -114,19 +183,19 @@ mod tests {
             client("sales", "k-sales", &["contoso"]),
             client("ops", "k-ops", &["contoso", "fabrikam"]),
         ];
-        assert!(authenticate(&[], &HeaderMap::new()).unwrap().is_none());
-        let no_key = authenticate(&clients, &HeaderMap::new()).unwrap_err();
+        assert!(block(&[], &HeaderMap::new()).unwrap().is_none());
+        let no_key = block(&clients, &HeaderMap::new()).unwrap_err();
         assert_eq!(no_key.status(), 401);
         for bad in ["Bearer nope", "Basic k-sales", "Bearer ", "k-sales"] {
-            let e = authenticate(&clients, &with_auth(bad)).unwrap_err();
+            let e = block(&clients, &with_auth(bad)).unwrap_err();
             assert_eq!(e.status(), 401, "{bad}");
             assert!(!e.to_string().contains("k-sales"));
         }
-        let sales = authenticate(&clients, &with_auth("Bearer k-sales"))
+        let sales = block(&clients, &with_auth("Bearer k-sales"))
             .unwrap()
             .unwrap();
         assert_eq!(sales.name, "sales");
-        let ops = authenticate(&clients, &with_auth("bearer k-ops"))
+        let ops = block(&clients, &with_auth("bearer k-ops"))
             .unwrap()
             .unwrap();
         assert_eq!(ops.name, "ops");

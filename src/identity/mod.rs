@@ -2,12 +2,14 @@
 //!
 //! [`token`] obtains and caches each tenant's Entra ID access token (client secret,
 //! certificate, managed identity, workload identity); [`vault`] reads credentials from Azure Key
-//! Vault and has it sign client assertions; [`clients`] checks the internal client
-//! keys agents present; [`tls`] builds the agents' listener TLS and mutual-TLS configuration.
+//! Vault and has it sign client assertions; [`clients`] tells which named client an agent is
+//! (static key, or an Entra ID token checked by [`agent_token`]); [`tls`] builds the agents'
+//! listener TLS and mutual-TLS configuration.
 //! Guarantee: no secret or token leaves this layer except towards the party it is meant for,
 //! and none is ever logged. May use [`crate::config`], [`crate::clock`] and [`crate::error`]
 //! only.
 
+pub mod agent_token;
 pub mod clients;
 pub mod tls;
 pub mod token;

@@ -64,7 +64,12 @@ impl Pool {
 }
 
 pub struct TenantLimits {
+    /// The tenant's name (its Redis keys), or `{tenant}:client:{client}` for a client's limiter.
     name: String,
+    /// How messages name what is limited: `tenant contoso`, `client sales-agent on tenant contoso`.
+    subject: String,
+    /// The `RateLimit` policy name: `tenant` or `client`.
+    label: &'static str,
     limits: Limits,
     rate: Option<(Rate, LocalRate)>,
     /// The `RateLimit-Policy` value of `rate`.
@@ -93,14 +98,26 @@ impl Drop for Slot {
 /// Rate headers to add to the response.
 #[derive(Debug, Clone)]
 pub struct RateState {
+    label: &'static str,
     policy: HeaderValue,
     remaining: u32,
     reset: Duration,
 }
 
 impl RateState {
+    /// Requests left now.
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
     pub fn add_headers(&self, headers: &mut HeaderMap) {
-        rate::add_headers(headers, &self.policy, self.remaining, self.reset);
+        rate::add_headers(
+            headers,
+            self.label,
+            &self.policy,
+            self.remaining,
+            self.reset,
+        );
     }
 }
 
@@ -139,8 +156,12 @@ impl TenantLimits {
         });
         TenantLimits {
             name: name.to_string(),
+            subject: format!("tenant {name}"),
+            label: "tenant",
             limits: *limits,
-            policy: rate.as_ref().and_then(|(r, _)| rate::policy_header(*r)),
+            policy: rate
+                .as_ref()
+                .and_then(|(r, _)| rate::policy_header("tenant", *r)),
             rate,
             cap: limits.concurrency() as usize,
             waiting: AtomicUsize::new(0),
@@ -149,6 +170,42 @@ impl TenantLimits {
             store: store.filter(|_| limits.requests_per_second.is_some()),
             clock,
         }
+    }
+
+    /// A limiter for one client's own `limits` on `tenant` (its rate shared through `store` under
+    /// its own keys, its own in-flight cap); it never cools down on its own.
+    pub fn for_client(
+        tenant: &str,
+        client: &str,
+        limits: &Limits,
+        store: Option<Arc<RedisStore>>,
+        clock: Arc<dyn Clock>,
+        previous: Option<&TenantLimits>,
+    ) -> TenantLimits {
+        let mut l = Self::carrying(
+            &format!("{tenant}:client:{client}"),
+            limits,
+            store,
+            clock,
+            previous,
+        );
+        l.subject = format!("client {client} on tenant {tenant}");
+        l.label = "client";
+        l.policy = l
+            .rate
+            .as_ref()
+            .and_then(|(r, _)| rate::policy_header("client", *r));
+        l
+    }
+
+    /// The limits this limiter enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether this limiter caps requests in flight itself (`max_concurrent` is set).
+    pub fn caps_concurrency(&self) -> bool {
+        self.limits.max_concurrent.is_some()
     }
 
     /// Admits one request to the tenant's rate. `Ok(None)` when the tenant has no rate.
@@ -167,7 +224,7 @@ impl TenantLimits {
                 Err(_) if store.on_error == OnError::FailOpen => local.check(),
                 Err(e) => {
                     return Err(limited(
-                        format!("tenant {}: {e}", self.name),
+                        format!("{}: {e}", self.subject),
                         Duration::from_secs(1),
                     ));
                 }
@@ -177,6 +234,7 @@ impl TenantLimits {
         match verdict {
             Verdict::Admitted { remaining, reset } => {
                 Ok(self.policy.clone().map(|policy| RateState {
+                    label: self.label,
                     policy,
                     remaining,
                     reset,
@@ -184,8 +242,8 @@ impl TenantLimits {
             }
             Verdict::Limited { retry_after } => Err(limited(
                 format!(
-                    "tenant {} is over its request rate; retry after {} s",
-                    self.name,
+                    "{} is over its request rate; retry after {} s",
+                    self.subject,
                     retry_after_secs(retry_after)
                 ),
                 retry_after,
@@ -197,6 +255,7 @@ impl TenantLimits {
     pub fn rate_headers(&self, retry_after: Duration) -> Option<RateState> {
         let (rate, _) = self.rate.as_ref()?;
         Some(RateState {
+            label: self.label,
             policy: self.policy.clone()?,
             remaining: 0,
             reset: retry_after.max(rate::refill(*rate, 0)),
@@ -256,8 +315,8 @@ impl TenantLimits {
         let ramping = matches!(self.lock().phase(self.clock.now()), Phase::Ramping);
         if ramping && self.pool.in_flight() >= (self.cap / 2).max(1) {
             let msg = format!(
-                "tenant {} is ramping up after Dataverse throttling; retry shortly",
-                self.name
+                "{} is ramping up after Dataverse throttling; retry shortly",
+                self.subject
             );
             return Err(limited(msg, Duration::from_secs(1)));
         }
@@ -274,8 +333,8 @@ impl TenantLimits {
         let full = || {
             limited(
                 format!(
-                    "tenant {} has too many requests in flight; retry shortly",
-                    self.name
+                    "{} has too many requests in flight; retry shortly",
+                    self.subject
                 ),
                 Duration::from_secs(1),
             )

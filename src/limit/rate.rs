@@ -96,10 +96,12 @@ pub fn refill(rate: Rate, remaining: u32) -> Duration {
 }
 
 /// The `RateLimit-Policy` value of `rate`: it never changes, so it is built once per tenant.
-pub fn policy_header(rate: Rate) -> Option<HeaderValue> {
+pub fn policy_header(label: &str, rate: Rate) -> Option<HeaderValue> {
     let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
     header_value(&[
-        "\"tenant\";q=",
+        "\"",
+        label,
+        "\";q=",
         a.format(rate.burst),
         ";w=",
         b.format(rate.window_secs()),
@@ -108,11 +110,23 @@ pub fn policy_header(rate: Rate) -> Option<HeaderValue> {
 
 /// Adds `RateLimit-Policy` (`policy`, from [`policy_header`]) and `RateLimit` to `headers` (on
 /// every response: built without the formatting machinery).
-pub fn add_headers(headers: &mut HeaderMap, policy: &HeaderValue, remaining: u32, reset: Duration) {
+pub fn add_headers(
+    headers: &mut HeaderMap,
+    label: &str,
+    policy: &HeaderValue,
+    remaining: u32,
+    reset: Duration,
+) {
     let reset = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
     let (mut c, mut d) = (itoa::Buffer::new(), itoa::Buffer::new());
-    if let Some(now) = header_value(&["\"tenant\";r=", c.format(remaining), ";t=", d.format(reset)])
-    {
+    if let Some(now) = header_value(&[
+        "\"",
+        label,
+        "\";r=",
+        c.format(remaining),
+        ";t=",
+        d.format(reset),
+    ]) {
         static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
         static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
         headers.insert(POLICY.clone(), policy.clone());
@@ -159,12 +173,15 @@ mod tests {
     #[test]
     fn headers() {
         let mut h = HeaderMap::new();
-        let policy = policy_header(Rate {
-            per_second: 20,
-            burst: 40,
-        })
+        let policy = policy_header(
+            "tenant",
+            Rate {
+                per_second: 20,
+                burst: 40,
+            },
+        )
         .unwrap();
-        add_headers(&mut h, &policy, 39, Duration::from_millis(50));
+        add_headers(&mut h, "tenant", &policy, 39, Duration::from_millis(50));
         assert_eq!(h["ratelimit-policy"], "\"tenant\";q=40;w=2");
         assert_eq!(h["ratelimit"], "\"tenant\";r=39;t=1");
     }

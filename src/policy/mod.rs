@@ -10,6 +10,7 @@
 //! configuration always give the same decision. May use only [`crate::config`] and
 //! [`crate::error`] below it.
 
+pub mod act_as;
 pub mod batch;
 pub mod classify;
 pub mod decision;

@@ -30,6 +30,7 @@ use crate::proxy::gateway::{Gateway, Snapshot, TenantOrigin, TenantRuntime};
 use crate::proxy::org::Lease;
 use crate::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind, rewrite_url};
 
+mod agents;
 pub mod observe;
 mod reading;
 use reading::{Reading, body_timeout};
@@ -61,6 +62,8 @@ pub struct Exchange {
     pub rate: Option<crate::limit::RateState>,
     /// A throttled request was retried by the gateway.
     pub retried: bool,
+    /// The client's own in-flight slot (its `max_concurrent`), held until the response ends.
+    pub client_slot: Option<crate::limit::Slot>,
     /// Marks the agent's connection busy until the request is finished.
     pub connection: Option<crate::proxy::activity::RequestGuard>,
 }
@@ -93,6 +96,7 @@ impl Gateway {
             bytes_in: Arc::default(),
             rate: None,
             retried: false,
+            client_slot: None,
             connection,
         };
         let snapshot = self.snapshot();
@@ -161,7 +165,8 @@ async fn proxy(
     req: Request<Incoming>,
     ex: &mut Exchange,
 ) -> Result<Response<BoxBody>, GatewayError> {
-    let client = clients::authenticate(&snapshot.config.clients, req.headers())?;
+    let agents = snapshot.agents.as_deref();
+    let client = clients::authenticate(&snapshot.config.clients, agents, req.headers()).await?;
     ex.client = client.map(|c| c.name.clone());
     let host = request_host(&req)?;
     let uri = req.uri().clone();
@@ -180,6 +185,7 @@ async fn proxy(
         );
         return Err(GatewayError::NotFound(msg));
     }
+    agents::limit(tenant, client, ex).await?;
     limit_rate(tenant, ex).await?;
     headers::check_request(req.headers()).map_err(GatewayError::BadRequest)?;
     let origin = tenant_origin(snapshot, tenant, host.as_deref())?;
@@ -197,26 +203,44 @@ async fn proxy(
         .read_or_stream(incoming, &parts, routed.resource)
         .await?;
     let meta = tenant.metadata();
-    let inspected = inspect::inspect(
-        &inspect::Tenant {
-            policy: &tenant.config.policy,
-            metadata: meta.as_deref(),
-            urls,
-        },
-        &classify::Request {
-            method: &parts.method,
-            path: routed.resource,
-            query: uri.query(),
-            headers: &parts.headers,
-            body: body.buffered(),
-        },
-    );
+    let request = classify::Request {
+        method: &parts.method,
+        path: routed.resource,
+        query: uri.query(),
+        headers: &parts.headers,
+        body: body.buffered(),
+    };
+    let tenant_view = |policy| inspect::Tenant {
+        policy,
+        metadata: meta.as_deref(),
+        urls,
+    };
+    let narrowed = client.and_then(|c| c.policy_for(&tenant.config.name));
+    let policy = narrowed.map_or(&tenant.config.policy, |p| &**p);
+    let inspected = inspect::inspect(&tenant_view(policy), &request);
     let decision = Arc::new(inspected.decision);
     ex.decision = Some(Arc::clone(&decision));
+    if let (Some(c), Some(_), Some(Denial::Policy)) = (client, narrowed, decision.denial) {
+        // Which layer refused: the tenant's policy, or only the client's narrower one.
+        let tenant_allows = inspect::inspect(&tenant_view(&tenant.config.policy), &request)
+            .decision
+            .allowed();
+        if tenant_allows {
+            return Err(agents::client_denied(
+                &c.name,
+                &tenant.config.name,
+                &decision.reason,
+            ));
+        }
+    }
     enforce(&decision, &tenant.config.name)?;
-    let body = match inspected.body {
-        Some(replaced) => Outgoing::Buffered(replaced),
-        None => body,
+    let act_as = client.and_then(|c| c.act_as(&tenant.config.name));
+    let body = match (inspected.body, act_as) {
+        (Some(replaced), Some(id)) => {
+            Outgoing::Buffered(agents::batch_as(&parts.headers, &replaced, id)?)
+        }
+        (Some(replaced), None) => Outgoing::Buffered(replaced),
+        (None, _) => body,
     };
     let forward = Forward {
         snapshot,
@@ -225,6 +249,7 @@ async fn proxy(
         resource: routed.resource,
         query: uri.query(),
         decision: &decision,
+        act_as: act_as.and_then(|id| HeaderValue::from_str(id).ok()),
     };
     let sent = forward.send_with_limits(body, slot, ex).await;
     // The buffered body has been written upstream (or given up): its bytes leave the budget.
@@ -239,7 +264,7 @@ async fn proxy(
 async fn limit_rate(tenant: &TenantRuntime, ex: &mut Exchange) -> Result<(), GatewayError> {
     match tenant.limits.check_rate().await {
         Ok(state) => {
-            ex.rate = state;
+            ex.rate = agents::tighter(ex.rate.take(), state);
             Ok(())
         }
         Err(e) => {
@@ -280,6 +305,8 @@ struct Forward<'a> {
     resource: &'a str,
     query: Option<&'a str>,
     decision: &'a Decision,
+    /// `CallerObjectId` for a client that acts as a Dataverse user.
+    act_as: Option<HeaderValue>,
 }
 
 impl Forward<'_> {
@@ -331,8 +358,9 @@ impl Forward<'_> {
                 self.decision,
                 &token,
                 &ex.request_id,
-            )?
-            .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
+            )?;
+            let req = agents::with_caller(req, self.act_as.as_ref())
+                .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
             let sent = Instant::now();
             let (response, lease) = match send(self.snapshot, self.tenant, req).await {
                 Ok(r) => r,

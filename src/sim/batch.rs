@@ -131,13 +131,17 @@ fn run(shared: &Shared, caller: &Caller, store: &mut Store, part: &Part, refs: &
             headers.append(name, value);
         }
     }
+    let caller = match super::agents::impersonate(shared, &headers, caller) {
+        Ok(caller) => caller,
+        Err(refused) => return Answer::from_response(*refused),
+    };
     let inner = Inner {
         method: &method,
         target: &target,
         headers: &headers,
         body: &body,
     };
-    Answer::from_response(dispatch(shared, caller, store, &inner))
+    Answer::from_response(dispatch(shared, &caller, store, &inner))
 }
 
 /// The path and query a part's target names on this simulator, or why it names none.

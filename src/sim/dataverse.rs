@@ -66,6 +66,10 @@ fn respond(shared: &Shared, parts: &Parts, body: &[u8]) -> Response<SimBody> {
         Ok(caller) => caller,
         Err(message) => return unauthorized(shared, message),
     };
+    let caller = match super::agents::impersonate(shared, &parts.headers, &caller) {
+        Ok(caller) => caller,
+        Err(refused) => return *refused,
+    };
     if let Some(retry_after) = shared.take_throttle() {
         return throttled(retry_after);
     }
@@ -98,6 +102,7 @@ fn authenticate(shared: &Shared, parts: &Parts) -> Result<Caller, &'static str> 
     match shared.valid_token(token.trim()) {
         Some(issued) => Ok(Caller {
             user_id: seed::app_user_id(issued.app),
+            on_behalf_of: None,
         }),
         None => Err("The access token is expired or was not issued for this environment."),
     }

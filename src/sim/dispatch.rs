@@ -25,8 +25,11 @@ const METADATA: &str = include_str!("metadata.xml");
 const VERSION: &str = "9.2.25011.00000";
 
 /// Who an authenticated request acts as.
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: String,
+    /// The application user acting on behalf of `user_id` (impersonation), if any.
+    pub on_behalf_of: Option<String>,
 }
 
 /// A request as the dispatcher sees it, whether it came on the wire or inside a `$batch`.
@@ -90,6 +93,10 @@ pub fn dispatch(
         query,
         body: request.body,
         annotations: Annotations::from_prefer(prefer),
+        impersonation: caller
+            .on_behalf_of
+            .as_ref()
+            .map(|app| (caller.user_id.clone(), app.clone())),
     };
     let method = request.method;
     let get = *method == Method::GET;

@@ -38,6 +38,7 @@
 //! lets open ones finish for up to five seconds.
 
 mod actions;
+mod agents;
 mod annotate;
 mod assertion;
 mod attributes;
@@ -86,6 +87,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::clock::{Clock, SystemClock};
+pub use agents::{SimAgent, SimUser};
 pub use credentials::{FEDERATED_AUDIENCE, IDENTITY_HEADER, SimCertificate, SimFederated};
 pub use seed::{BUSINESS_UNIT_ID, ORGANIZATION_ID};
 use state::{Shared, lock};
@@ -247,6 +249,59 @@ impl Simulator {
         seed::app_user_id(index)
     }
 
+    /// Registers an agent identity in its tenant: token requests with its client id and secret
+    /// get RS256 agent tokens (see `agents`).
+    pub fn register_agent(&self, agent: SimAgent) {
+        lock(&self.shared.agents.agents).push(agent);
+    }
+
+    /// Registers a Dataverse user `CallerObjectId` may name; returns its systemuserid.
+    pub fn register_user(&self, object_id: &str, disabled: bool) -> String {
+        let n = lock(&self.shared.agents.users).len() + 1;
+        let user_id = format!("5e5e0000-0000-4000-8000-{n:012x}");
+        lock(&self.shared.agents.users).push(SimUser {
+            object_id: object_id.to_ascii_lowercase(),
+            user_id: user_id.clone(),
+            disabled,
+        });
+        user_id
+    }
+
+    /// Signs `claims` as an agent token with the current agent key (tests build bad tokens).
+    pub fn sign_agent_token(&self, claims: &serde_json::Value) -> String {
+        self.shared.agents.signer().sign(claims)
+    }
+
+    /// The claims the simulator would issue to `agent` for `audience`, valid for an hour.
+    pub fn agent_claims(&self, agent: &SimAgent, audience: &str) -> serde_json::Value {
+        agents::claims(&self.shared, agent, audience, Duration::from_secs(3600))
+    }
+
+    /// The current agent signing key's `kid`, `n` and `e` (big-endian bytes).
+    pub fn agent_key(&self) -> (String, Vec<u8>, Vec<u8>) {
+        let signer = self.shared.agents.signer();
+        let (n, e) = signer.public_parts();
+        (signer.kid.clone(), n, e)
+    }
+
+    /// Replaces the agent signing key: tokens signed before name a `kid` the JWKS no longer has.
+    pub fn rotate_agent_key(&self) {
+        self.shared.agents.rotate();
+    }
+
+    /// The stored columns of row `id` of `set`, as the simulator keeps them (tests).
+    pub fn row(&self, set: &str, id: &str) -> Option<serde_json::Value> {
+        let store = lock(&self.shared.store);
+        store
+            .get(set, id)
+            .map(|row| serde_json::Value::Object(row.fields.clone()))
+    }
+
+    /// GETs of the agent JWKS so far.
+    pub fn agent_key_requests(&self) -> usize {
+        self.shared.agents.key_requests.load(Ordering::SeqCst)
+    }
+
     /// POSTs to the token endpoint so far, whatever their outcome.
     pub fn token_requests(&self) -> usize {
         self.shared.token_requests.load(Ordering::SeqCst)
@@ -365,12 +420,20 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<response
     if let Some(answer) = imds::route(&shared, &parts) {
         return answer;
     }
+    if parts.method == http::Method::GET
+        && let Some(answer) = agents::route(&shared, path)
+    {
+        return answer;
+    }
     if let Some(tenant) = token_tenant(path) {
         if parts.method != http::Method::POST {
             return entra::wrong_method(&shared, &parts.method);
         }
         shared.token_requests.fetch_add(1, Ordering::SeqCst);
         let body = read_body(body, MAX_TOKEN_BODY).await.unwrap_or_default();
+        if let Some(answer) = agents::token(&shared, tenant, &body) {
+            return answer;
+        }
         return entra::token(&shared, tenant, &body);
     }
     response::segment_not_found(path.trim_start_matches('/'))

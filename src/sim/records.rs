@@ -36,6 +36,8 @@ pub struct Call<'a> {
     pub body: &'a [u8],
     /// The annotations `Prefer: odata.include-annotations` asks for.
     pub annotations: Annotations,
+    /// (user, application user) when the request runs as a user on the app's behalf.
+    pub impersonation: Option<(String, String)>,
 }
 
 impl Call<'_> {
@@ -216,7 +218,12 @@ pub fn create(call: &Call, store: &mut Store, table: &'static Table) -> Response
     if store.get(table.set, &id).is_some() {
         return duplicate();
     }
-    store.put(table.set, &id, payload.fields);
+    let mut fields = payload.fields;
+    if let Some((user, app)) = &call.impersonation {
+        fields.insert("_createdby_value".into(), serde_json::json!(user));
+        fields.insert("_createdonbehalfby_value".into(), serde_json::json!(app));
+    }
+    store.put(table.set, &id, fields);
     written(call, store, table, &id, StatusCode::CREATED)
 }
 

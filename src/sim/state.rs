@@ -54,6 +54,8 @@ pub struct Shared {
     pub delay: Mutex<Duration>,
     pub creds: super::credentials::CredState,
     pub vault: super::vault::VaultState,
+    /// Agent identities, their signing key, and the users requests may act as.
+    pub agents: super::agents::AgentState,
 }
 
 impl Shared {
@@ -83,6 +85,7 @@ impl Shared {
             delay: Mutex::new(Duration::ZERO),
             creds,
             vault: Default::default(),
+            agents: Default::default(),
         }
     }
 

@@ -4,8 +4,9 @@
 //! gateway (not in a config snapshot), so counts survive reloads. Token figures are not
 //! pushed: a [`Collector`] reads them at scrape time from a [`Live`] source (the gateway's
 //! current snapshot), so this module never depends on the proxy layer above it.
-//! Labels carry tenant names, decisions and status classes only: never a path, a client key or
-//! anything an agent controls freely, so cardinality stays bounded by the config.
+//! Labels carry tenant names, configured client names (`-` for none), decisions and status
+//! classes only: never a path, a client key, a token claim or anything an agent controls
+//! freely, so cardinality stays bounded by the config.
 
 use std::sync::{Arc, OnceLock};
 
@@ -31,6 +32,8 @@ pub const NO_TENANT: &str = "-";
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub tenant: String,
+    /// A configured client's name, or `-`.
+    pub client: String,
     /// `allow`, `deny` or `none` (refused before the policy was asked).
     pub decision: &'static str,
     /// `2xx`, `4xx`, ...
@@ -48,6 +51,13 @@ pub fn status_class(status: u16) -> &'static str {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TenantLabel {
     pub tenant: String,
+}
+
+/// A tenant and a configured client's name (or `-`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClientLabels {
+    pub tenant: String,
+    pub client: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,7 +97,7 @@ pub struct Metrics {
     pub request_duration: HistogramFamily,
     pub upstream_duration: HistogramFamily,
     pub in_flight: Gauge,
-    pub rate_limited: Family<TenantLabel, Counter>,
+    pub rate_limited: Family<ClientLabels, Counter>,
     pub upstream_throttled: Family<TenantLabel, Counter>,
     pub reloads: Family<ResultLabel, Counter>,
     pub audit_dropped: Counter,
@@ -130,6 +140,8 @@ impl Default for Metrics {
 pub struct TenantSeries {
     families: Metrics,
     tenant: String,
+    /// The client label of the request and rate-limit series: a configured client, or `-`.
+    client: String,
     /// By decision (`allow`, `deny`, `none`) and status class (`0xx`..`9xx`).
     requests: [OnceLock<Counter>; 30],
     request_duration: OnceLock<Histogram>,
@@ -140,9 +152,15 @@ pub struct TenantSeries {
 
 impl TenantSeries {
     pub fn new(families: &Metrics, tenant: &str) -> Self {
+        Self::for_client(families, tenant, NO_TENANT)
+    }
+
+    /// The series of one configured client's requests to `tenant`.
+    pub fn for_client(families: &Metrics, tenant: &str, client: &str) -> Self {
         TenantSeries {
             families: families.clone(),
             tenant: tenant.to_string(),
+            client: client.to_string(),
             requests: std::array::from_fn(|_| OnceLock::new()),
             request_duration: OnceLock::new(),
             upstream_duration: OnceLock::new(),
@@ -165,6 +183,7 @@ impl TenantSeries {
                     .requests
                     .get_or_create(&RequestLabels {
                         tenant: self.tenant.clone(),
+                        client: self.client.clone(),
                         decision,
                         status_class: status_class(status),
                     })
@@ -184,7 +203,12 @@ impl TenantSeries {
     }
 
     pub fn rate_limited(&self) {
-        self.handle(&self.rate_limited, &self.families.rate_limited)
+        let labels = ClientLabels {
+            tenant: self.tenant.clone(),
+            client: self.client.clone(),
+        };
+        self.rate_limited
+            .get_or_init(|| self.families.rate_limited.get_or_create_owned(&labels))
             .inc();
     }
 
@@ -255,7 +279,7 @@ impl Metrics {
         let mut r = Registry::with_prefix("dataverse_gateway");
         r.register(
             "requests",
-            "Agent requests by tenant, decision and status class",
+            "Agent requests by tenant, client, decision and status class",
             self.requests.clone(),
         );
         r.register(
@@ -275,7 +299,7 @@ impl Metrics {
         );
         r.register(
             "rate_limited",
-            "Requests the gateway refused with 429 (tenant rate or concurrency limit)",
+            "Requests the gateway refused with 429 (tenant or client rate or concurrency limit), by tenant and client",
             self.rate_limited.clone(),
         );
         r.register(

@@ -1,6 +1,8 @@
 //! The one harness of the integration tests: every test file declares `mod common;` and starts
 //! what it needs from here, never on its own.
 //!
+//! - [`agents`]: agent identities registered in the simulator, their tokens, and a gateway
+//!   config with Entra-authenticated and key clients;
 //! - [`harness`]: a gateway in this process ([`serve`]), and the usual pair of the simulator and
 //!   a gateway in front of it on the injected clock ([`Harness`]);
 //! - [`proc`]: the real binary as a child process, and the commands operators run;
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use dataverse_gateway::sim::{SimConfig, Simulator};
 
+pub mod agents;
 pub mod harness;
 pub mod hostile;
 pub mod pki;

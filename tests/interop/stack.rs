@@ -31,7 +31,18 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(policy: &str, https: bool) -> Stack {
+        Stack::start_with(policy, https, |_| String::new()).await
+    }
+
+    /// [`Stack::start`] with `head(sim)` (top-level keys, e.g. `agent_auth:` and `clients:`)
+    /// before `tenants:`.
+    pub async fn start_with(
+        policy: &str,
+        https: bool,
+        head: impl FnOnce(&Simulator) -> String,
+    ) -> Stack {
         let sim = simulator(SimConfig::default()).await;
+        let head = head(&sim);
         let dir = tempfile::tempdir().unwrap();
         let tenant = tenant_yaml("contoso", true, &sim, 0, &default_secret(), policy);
         let (listener_tls, ca_file) = if https {
@@ -40,7 +51,7 @@ impl Stack {
         } else {
             (String::new(), None)
         };
-        let yaml = format!("{listener_tls}tenants:\n{tenant}");
+        let yaml = format!("{listener_tls}{head}tenants:\n{tenant}");
         let served = serve(&yaml, Arc::new(SystemClock)).await;
         let port = served.addr.port();
         let url = if https {
@@ -123,6 +134,13 @@ impl Report {
         let op = &self.value[name];
         assert_eq!(op["ok"], true, "{name} should succeed: {op}\n{}", self.text);
         &op["detail"]
+    }
+
+    /// The message the SDK surfaced for a failed operation (used by `interop_agents`).
+    #[allow(dead_code)]
+    pub fn message(&self, name: &str) -> String {
+        let m = &self.value[name]["detail"]["message"];
+        m.as_str().unwrap_or_default().to_string()
     }
 
     /// Asserts that the SDK surfaced the gateway's 403 GatewayPolicyDenied for `name`.

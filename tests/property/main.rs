@@ -14,6 +14,8 @@
 //! - (c) oracle allowlisted ⇒ allowed: well-formed requests are not over-denied, with or
 //!   without column lists (not asserted where the issue lets the gateway refuse, see
 //!   [`oracle::Call::may_refuse`], and without metadata, where refusing is failing closed).
+//! - (d) a client's policy only narrows the tenant's: allowed under their intersection iff
+//!   allowed under both (`narrow.rs`).
 //!
 //! Shapes: reads with `$select`/`$filter`/`$orderby`/`$expand` (lookup paths, lambdas, query
 //! functions in their documented forms, parameter aliases bound to literals and to columns),
@@ -42,6 +44,7 @@ mod choices;
 mod csdl;
 mod expr;
 mod generator;
+mod narrow;
 mod oracle;
 mod regressions;
 mod schema;
@@ -94,6 +97,21 @@ proptest! {
             let case = g.case();
             let policy = g.policy(&case);
             checks::check(s, &policy, &case)
+        })?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    /// (d): a client's policy narrows the tenant's: allowed under the intersection iff both allow.
+    #[test]
+    fn a_client_policy_only_narrows_the_tenants(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        with_case(&bytes, |s, g| {
+            let case = g.case();
+            let tenant = g.policy(&case);
+            let client = g.policy(&case);
+            narrow::check(s, &tenant, &client, &case)
         })?;
     }
 }

@@ -8,6 +8,7 @@ const TOP_KEYS: &[&str] = &[
     "public_url",
     "upstream_tls",
     "tls",
+    "agent_auth",
     "clients",
     "audit",
     "log_format",
@@ -67,10 +68,6 @@ impl Reader {
             None => UpstreamTls::default(),
         };
         let tls = m.take("tls").and_then(|n| self.listener_tls(n));
-        let clients = m
-            .take("clients")
-            .map(|n| self.clients(n))
-            .unwrap_or_default();
         let audit = m.take("audit").and_then(|n| self.audit(n));
         let log_format = m
             .take("log_format")
@@ -98,6 +95,11 @@ impl Reader {
                 Vec::new()
             }
         };
+        let agent_auth = m.take("agent_auth").and_then(|n| self.agent_auth(n));
+        let clients = m
+            .take("clients")
+            .map(|n| self.clients(n, &tenants, agent_auth.is_some()))
+            .unwrap_or_default();
         self.finish(m, TOP_KEYS);
         super::vault::attach(&mut tenants, &key_vault.unwrap_or_default());
         self.cross_check(&tenants, &clients);
@@ -107,6 +109,7 @@ impl Reader {
             public_url,
             upstream_tls,
             tls,
+            agent_auth,
             clients,
             audit,
             log_format: log_format?,
@@ -249,65 +252,6 @@ impl Reader {
         })
     }
 
-    fn clients(&mut self, node: &Node) -> Vec<ClientKey> {
-        let Value::Seq(items) = &node.value else {
-            self.error(node.pos, "clients", "expected a list of clients");
-            return Vec::new();
-        };
-        let mut out: Vec<ClientKey> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("clients[{i}]");
-            if let Some(c) = self.client(item, &path) {
-                if out.iter().any(|o| o.name == c.name) {
-                    self.error(
-                        item.pos,
-                        &path,
-                        format!("duplicate client name `{}`", c.name),
-                    );
-                }
-                out.push(c);
-            }
-        }
-        out
-    }
-
-    fn client(&mut self, node: &Node, path: &str) -> Option<ClientKey> {
-        let mut m = self.map(node, path)?;
-        let name = m
-            .take("name")
-            .and_then(|n| self.string(n, &join(path, "name")));
-        let key = m.take("key_sha256").and_then(|n| {
-            let p = join(path, "key_sha256");
-            let s = self.string(n, &p)?;
-            let parsed = parse_sha256_hex(&s);
-            if parsed.is_none() {
-                self.error(
-                    n.pos,
-                    &p,
-                    "expected 64 hex digits (the SHA-256 of the key, not the key)",
-                );
-            }
-            parsed
-        });
-        let tenants = m
-            .take("tenants")
-            .and_then(|n| self.strings(n, &join(path, "tenants")));
-        if name.is_none() || key.is_none() || tenants.is_none() {
-            self.error(
-                m.pos,
-                path,
-                "a client needs `name`, `key_sha256` and `tenants`",
-            );
-        }
-        self.finish(m, &["name", "key_sha256", "tenants"]);
-        let tenants = tenants?.into_iter().map(|(s, _)| s).collect();
-        Some(ClientKey {
-            name: name?,
-            key_sha256: key?,
-            tenants,
-        })
-    }
-
     fn tenants(&mut self, node: &Node) -> Vec<Tenant> {
         let Some(mut m) = self.map(node, "tenants") else {
             return Vec::new();
@@ -415,7 +359,7 @@ impl Reader {
     }
 
     /// An https origin, or http on a loopback host (tests, demo).
-    fn upstream_url(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(super) fn upstream_url(&mut self, node: &Node, path: &str) -> Option<String> {
         let s = self.string(node, path)?;
         match parse_origin(&s) {
             Ok(o) if o.https || o.loopback => Some(o.origin),
@@ -479,7 +423,7 @@ impl Reader {
         })
     }
 
-    fn limits(&mut self, node: &Node, path: &str) -> Limits {
+    pub(super) fn limits(&mut self, node: &Node, path: &str) -> Limits {
         let mut l = Limits::default();
         let Some(mut m) = self.map(node, path) else {
             return l;
@@ -595,7 +539,7 @@ fn valid_api_version(v: &str) -> bool {
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
-fn parse_sha256_hex(s: &str) -> Option<[u8; 32]> {
+pub(super) fn parse_sha256_hex(s: &str) -> Option<[u8; 32]> {
     let s = s.trim();
     if s.len() != 64 {
         return None;

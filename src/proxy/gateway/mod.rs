@@ -12,6 +12,7 @@
 //! [`Metrics`], the audit sink, the buffered-body [`Budget`] and the agents' [`Listener`] state
 //! belong to the process, not to a snapshot.
 
+pub mod clients;
 pub mod listener;
 pub mod metadata_loader;
 
@@ -39,11 +40,15 @@ pub struct TenantRuntime {
     pub org: Arc<crate::proxy::org::OrgClient>,
     pub token: Arc<TokenSource>,
     pub limits: Arc<TenantLimits>,
+    /// The own limiters of the clients with `limits` that may use this tenant, by client name.
+    pub clients: std::collections::BTreeMap<String, Arc<TenantLimits>>,
     pub metadata: ArcSwapOption<Metadata>,
     /// The `Authorization` header for the current token.
     pub bearer: crate::policy::headers::Bearer,
     /// This tenant's request metrics.
     pub series: crate::telemetry::metrics::TenantSeries,
+    /// The request series of each configured client on this tenant (`client` label).
+    pub client_series: std::collections::BTreeMap<String, crate::telemetry::metrics::TenantSeries>,
     /// The tenant's URLs as seen through the gateway origin agents last used.
     pub origin: ArcSwapOption<TenantOrigin>,
 }
@@ -61,6 +66,8 @@ pub struct Snapshot {
     pub upstream: Upstream,
     /// The shared rate-limit store, when configured.
     pub store: Option<Arc<RedisStore>>,
+    /// Validates agents' Entra ID tokens (`agent_auth:`).
+    pub agents: Option<Arc<crate::identity::agent_token::AgentTokens>>,
 }
 
 /// A tenant's URLs as agents see them through one gateway origin: built on the first request
@@ -200,6 +207,8 @@ fn build(
         Some(p) => p.upstream.clone(),
         None => Upstream::new(&config.upstream_tls, &config.timeouts)?,
     };
+    let agents =
+        clients::agent_tokens(&config, &upstream, clock, previous, same_upstream.is_some());
     let store = match (&config.rate_limit_store, previous) {
         (None, _) => None,
         (Some(c), Some(p)) if p.config.rate_limit_store.as_ref() == Some(c) => p.store.clone(),
@@ -242,14 +251,24 @@ fn build(
             (None, _) => None,
         };
         let org = upstream.org(&t.dataverse.url)?;
+        let client_limits = clients::limiters(
+            &config,
+            t,
+            store.as_ref(),
+            clock,
+            before.map(|b| &**b),
+            same_store,
+        );
         tenants.push(Arc::new(TenantRuntime {
             config: t.clone(),
             org,
             token,
             limits,
+            clients: client_limits,
             metadata: ArcSwapOption::new(metadata),
             bearer: Default::default(),
             series: crate::telemetry::metrics::TenantSeries::new(metrics, &t.name),
+            client_series: clients::series(&config, metrics, &t.name),
             origin: ArcSwapOption::empty(),
         }));
     }
@@ -266,6 +285,7 @@ fn build(
         tenants,
         upstream,
         store,
+        agents,
     })
 }
 

@@ -203,10 +203,12 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         (None, Some(e)) => ("none", Cow::Owned(e.to_string())),
         (None, None) => ("none", Cow::Borrowed("")),
     };
-    let series = ex
-        .tenant
-        .as_deref()
-        .map_or(&gateway.unrouted, |t| &t.series);
+    let series = ex.tenant.as_deref().map_or(&gateway.unrouted, |t| {
+        ex.client
+            .as_ref()
+            .and_then(|c| t.client_series.get(c))
+            .unwrap_or(&t.series)
+    });
     series.request(decision, status);
     series.request_duration(elapsed.as_secs_f64());
     if let Some(d) = ex.upstream_latency {

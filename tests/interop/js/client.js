@@ -5,6 +5,8 @@
 // JSON object on stdout: {operation: {ok, detail}}. `ok` says whether the SDK call succeeded;
 // for a failure `detail` holds what the SDK's error exposes (status, code, message). The Rust
 // test decides which outcome each operation must have. Nothing else is written to stdout.
+// AGENT_TOKEN, when set, is the bearer token the SDK sends (an agent's Entra token or client
+// key); FOREIGN_TABLE, when set, adds the step `foreign_table`: a read of that collection.
 "use strict";
 
 const { DynamicsWebApi } = require("dynamics-web-api");
@@ -51,7 +53,7 @@ async function main() {
   const api = new DynamicsWebApi({
     serverUrl: gateway,
     dataApi: { version: "9.2" },
-    onTokenRefresh: async () => "any",
+    onTokenRefresh: async () => process.env.AGENT_TOKEN || "any",
   });
   const ids = [];
   const byName = { collection: "contacts", filter: `lastname eq '${LASTNAME}'` };
@@ -110,6 +112,10 @@ async function main() {
       firstname: row.firstname,
     };
   });
+
+  if (process.env.FOREIGN_TABLE) {
+    await step("foreign_table", () => api.retrieveMultiple({ collection: process.env.FOREIGN_TABLE, select: ["name"] }));
+  }
 
   // Forbidden: each must come back as the gateway's 403 GatewayPolicyDenied.
   await step("denied_table", () => api.retrieveMultiple({ collection: "opportunities", select: ["name"] }));

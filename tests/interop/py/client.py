@@ -25,10 +25,11 @@ report = {}
 
 
 class AnyToken:
-    """The gateway holds the real credential; agents may send any token."""
+    """The gateway holds the real credential; agents may send any token, or (AGENT_TOKEN) their
+    own client credential: an Entra token for the gateway or a client key."""
 
     def get_token(self, *scopes, **kwargs):
-        return AccessToken("any", int(time.time()) + 3600)
+        return AccessToken(os.environ.get("AGENT_TOKEN", "any"), int(time.time()) + 3600)
 
 
 def describe(error):
@@ -108,6 +109,10 @@ def main(client):
     step("update_multiple", update_multiple)
     step("list_paging", list_paging)
     step("batch", batch)
+
+    # FOREIGN_TABLE (a logical name), when set: a read of that table.
+    if os.environ.get("FOREIGN_TABLE"):
+        step("foreign_table", lambda: len(client.records.list(os.environ["FOREIGN_TABLE"], select=["name"])))
 
     # Forbidden: each must come back as the gateway's 403 GatewayPolicyDenied. For a table outside
     # the allowlist that is already the SDK's first request, its EntityDefinitions lookup.
