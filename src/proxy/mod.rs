@@ -17,8 +17,10 @@
 //! [`crate::ops`], [`crate::cli`] or [`crate::sim`].
 
 pub mod activity;
+pub mod agent_body;
 pub mod body;
 pub mod gateway;
+pub mod mcp;
 pub mod org;
 pub mod pipeline;
 pub mod rewrite;

@@ -1,0 +1,259 @@
+//! Runs a planned tool call: each Web API request is built as an `http::Request` and handed to
+//! [`Gateway::handle_agent`], the pipeline every agent request follows (in-process, no socket),
+//! with the agent's own `Authorization` and `Host`, so the same client is authenticated, the
+//! same tenant routed, and the classifier decides it. The answer becomes a tool result.
+//!
+//! Results: rows and records as JSON (`structuredContent`, and the same JSON as text); a
+//! refusal or a Dataverse error is a result with `isError: true` carrying the error's code and
+//! message (a policy denial's message is the Web API's reason). A response body over
+//! [`RESULT_CAP`] bytes is not returned: the agent is told to ask for less.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde_json::{Map, Value, json};
+
+use super::cursor::{self, Cursor};
+use super::plan::{Paging, WebCall};
+use crate::proxy::agent_body::{AgentBody, McpTool};
+use crate::proxy::body::BoxBody;
+use crate::proxy::gateway::{Gateway, TenantRuntime};
+
+/// Largest Web API response body one tool call returns (bytes).
+pub const RESULT_CAP: usize = 1 << 20;
+
+/// Who is calling and where: what every request of one tool call shares.
+pub struct Caller {
+    pub gateway: Arc<Gateway>,
+    pub tenant: Arc<TenantRuntime>,
+    /// `/{tenant}` when the MCP URL named the tenant, else empty (Host or default routing).
+    pub prefix: String,
+    /// The agent's `Authorization` and `Host` headers, passed on unchanged.
+    pub headers: HeaderMap,
+    pub client: Option<String>,
+    pub tool: McpTool,
+}
+
+/// A tool result: `structuredContent` plus whether it is an error.
+pub struct Outcome {
+    pub value: Value,
+    pub is_error: bool,
+}
+
+impl Outcome {
+    fn ok(value: Value) -> Outcome {
+        Outcome {
+            value,
+            is_error: false,
+        }
+    }
+
+    pub fn error(code: &str, message: impl Into<String>, status: Option<u16>) -> Outcome {
+        Outcome {
+            value: json!({"error": {"code": code, "message": message.into(), "status": status}}),
+            is_error: true,
+        }
+    }
+
+    /// The `CallToolResult` object.
+    pub fn into_result(self) -> Value {
+        let text = serde_json::to_string(&self.value).unwrap_or_default();
+        json!({
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": self.value,
+            "isError": self.is_error,
+        })
+    }
+}
+
+impl Caller {
+    fn scope(&self) -> String {
+        format!(
+            "{}\0{}",
+            self.tenant.config.name,
+            self.client.as_deref().unwrap_or("")
+        )
+    }
+
+    /// Sends one request through the pipeline; the status, headers and (capped) body.
+    async fn send(&self, call: &WebCall) -> Result<(StatusCode, HeaderMap, Bytes), Outcome> {
+        let dv = &self.tenant.config.dataverse;
+        let uri = format!(
+            "{}/api/data/{}/{}",
+            self.prefix, dv.api_version, call.target
+        );
+        let body = match &call.body {
+            Some(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            None => Bytes::new(),
+        };
+        let mut req = Request::new(AgentBody::built(body.clone()));
+        *req.method_mut() = call.method.clone();
+        *req.uri_mut() = uri.parse().map_err(|_| {
+            Outcome::error("GatewayBadRequest", "the arguments make no valid URL", None)
+        })?;
+        let h = req.headers_mut();
+        for (name, value) in &self.headers {
+            h.append(name, value.clone());
+        }
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        h.insert("odata-version", HeaderValue::from_static("4.0"));
+        h.insert("odata-maxversion", HeaderValue::from_static("4.0"));
+        if !body.is_empty() {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        if let Some(n) = call.page_size {
+            let prefer = format!("odata.maxpagesize={n}");
+            if let Ok(v) = HeaderValue::from_str(&prefer) {
+                h.insert("prefer", v);
+            }
+        }
+        req.extensions_mut().insert(self.tool.clone());
+        let response: Response<BoxBody> = Arc::clone(&self.gateway).handle_agent(req, None).await;
+        let (parts, body) = response.into_parts();
+        let bytes = match Limited::new(body, RESULT_CAP).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(Outcome::error(
+                    "GatewayResultTooLarge",
+                    format!(
+                        "the result is over {RESULT_CAP} bytes: select fewer columns or use a smaller page_size"
+                    ),
+                    Some(parts.status.as_u16()),
+                ));
+            }
+            Err(_) => {
+                return Err(Outcome::error(
+                    "GatewayUpstreamTruncated",
+                    "the response broke off",
+                    Some(parts.status.as_u16()),
+                ));
+            }
+        };
+        if !parts.status.is_success() {
+            return Err(failure(parts.status, &bytes));
+        }
+        Ok((parts.status, parts.headers, bytes))
+    }
+
+    /// A single request's result.
+    pub async fn call(&self, call: &WebCall) -> Outcome {
+        let (status, headers, body) = match self.send(call).await {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        if let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(&body) {
+            m.retain(|k, _| !k.starts_with("@odata.context"));
+            return Outcome::ok(Value::Object(m));
+        }
+        let entity = headers
+            .get("odata-entityid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let id = entity.as_deref().and_then(id_of);
+        let mut out = Map::new();
+        out.insert("status".into(), json!(status.as_u16()));
+        if call.method == Method::POST && id.is_some() {
+            out.insert("id".into(), json!(id));
+        }
+        if let Some(e) = entity {
+            out.insert("entity".into(), json!(e));
+        }
+        Outcome::ok(Value::Object(out))
+    }
+
+    /// One page of a query, with a cursor when more rows are owed.
+    pub async fn page(&self, call: &WebCall, paging: Paging, table: &str) -> Outcome {
+        let (_, _, body) = match self.send(call).await {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(&body) else {
+            return Outcome::error(
+                "GatewayUpstreamInvalid",
+                "Dataverse sent no JSON object",
+                None,
+            );
+        };
+        let mut rows = match m.remove("value") {
+            Some(Value::Array(rows)) => rows,
+            _ => Vec::new(),
+        };
+        let remaining = paging.remaining.map(|r| {
+            rows.truncate(usize::try_from(r).unwrap_or(usize::MAX));
+            r - rows.len() as u64
+        });
+        let api = format!("/api/data/{}/", self.tenant.config.dataverse.api_version);
+        let next = m
+            .get("@odata.nextLink")
+            .and_then(Value::as_str)
+            .and_then(|link| link.split_once(&api).map(|(_, rest)| rest.to_string()))
+            .filter(|_| remaining != Some(0));
+        let mut out = Map::new();
+        out.insert("count".into(), json!(rows.len()));
+        out.insert("rows".into(), Value::Array(rows));
+        if let Some(next) = next {
+            let c = Cursor {
+                table: table.to_string(),
+                next,
+                remaining,
+                page_size: paging.page_size,
+            };
+            let key = cursor::key(&self.tenant.config);
+            out.insert(
+                "cursor".into(),
+                json!(cursor::seal(&key, &self.scope(), &c)),
+            );
+        }
+        Outcome::ok(Value::Object(out))
+    }
+
+    /// Continues a query from its cursor (`page_size` may be changed, within the cap).
+    pub async fn resume(&self, text: &str, page_size: Option<u32>) -> Result<Outcome, String> {
+        let key = cursor::key(&self.tenant.config);
+        let c = cursor::open(&key, &self.scope(), text)
+            .ok_or("the cursor is not one this gateway issued to this client and tenant")?;
+        let paging = Paging {
+            page_size: page_size.unwrap_or(c.page_size),
+            remaining: c.remaining,
+        };
+        let call = WebCall {
+            method: Method::GET,
+            target: c.next,
+            body: None,
+            page_size: Some(paging.page_size),
+        };
+        Ok(self.page(&call, paging, &c.table).await)
+    }
+}
+
+/// A refused or failed request as a tool error: the Web API error's code and message.
+fn failure(status: StatusCode, body: &[u8]) -> Outcome {
+    let parsed: Option<(String, String)> =
+        serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+            let e = v.get("error")?;
+            Some((
+                e.get("code")?.as_str().unwrap_or_default().to_string(),
+                e.get("message")?.as_str().unwrap_or_default().to_string(),
+            ))
+        });
+    let (code, message) = parsed.unwrap_or_else(|| {
+        (
+            format!("HTTP{}", status.as_u16()),
+            String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+        )
+    });
+    Outcome::error(&code, message, Some(status.as_u16()))
+}
+
+/// The GUID at the end of an `OData-EntityId` (`.../contacts(GUID)`).
+fn id_of(entity: &str) -> Option<String> {
+    let inner = entity.strip_suffix(')')?.rsplit_once('(')?.1;
+    super::plan::is_guid(inner).then(|| inner.to_string())
+}
