@@ -33,6 +33,8 @@ pub struct WebCall {
     pub body: Option<Value>,
     /// `Prefer: odata.maxpagesize=N` (queries).
     pub page_size: Option<u32>,
+    /// `If-Match: *`: `update` changes an existing row, never creates one (no upsert).
+    pub existing_only: bool,
 }
 
 /// What a query still owes the agent after this page.
@@ -87,18 +89,21 @@ pub fn plan(cat: &Catalogue<'_>, tool: &str, args: &Map<String, Value>) -> Resul
             target: table(args)?.to_string(),
             body: Some(record(args)?),
             page_size: None,
+            existing_only: false,
         }),
         "update" => Plan::Call(WebCall {
             method: Method::PATCH,
             target: format!("{}({})", table(args)?, id(args)?),
             body: Some(record(args)?),
             page_size: None,
+            existing_only: true,
         }),
         "delete" => Plan::Call(WebCall {
             method: Method::DELETE,
             target: format!("{}({})", table(args)?, id(args)?),
             body: None,
             page_size: None,
+            existing_only: false,
         }),
         name => operation(cat, name, args)?,
     })
@@ -123,6 +128,7 @@ fn get(target: String) -> WebCall {
         target,
         body: None,
         page_size: None,
+        existing_only: false,
     }
 }
 
@@ -204,6 +210,7 @@ fn operation(
             target: name.to_string(),
             body: Some(Value::Object(args.clone())),
             page_size: None,
+            existing_only: false,
         }));
     }
     let mut aliases = Vec::new();

@@ -114,6 +114,9 @@ impl Caller {
                 h.insert("prefer", v);
             }
         }
+        if call.existing_only {
+            h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        }
         req.extensions_mut().insert(self.tool.clone());
         let response: Response<BoxBody> = Arc::clone(&self.gateway).handle_agent(req, None).await;
         let (parts, body) = response.into_parts();
@@ -228,6 +231,7 @@ impl Caller {
             target: c.next,
             body: None,
             page_size: Some(paging.page_size),
+            existing_only: false,
         };
         Ok(self.page(&call, paging, &c.table).await)
     }
