@@ -6,6 +6,7 @@
 //! so the classifier sees the same request a Web API client would send for the same intent.
 
 use http::Method;
+use http::header::{self, HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::tools::Catalogue;
@@ -35,6 +36,49 @@ pub struct WebCall {
     pub page_size: Option<u32>,
     /// `If-Match: *`: `update` changes an existing row, never creates one (no upsert).
     pub existing_only: bool,
+}
+
+impl WebCall {
+    /// The body as sent (`application/json`), empty when there is none.
+    pub fn body_bytes(&self) -> bytes::Bytes {
+        match &self.body {
+            Some(v) => bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            None => bytes::Bytes::new(),
+        }
+    }
+
+    /// The headers the request carries besides the caller's `Authorization` and `Host`.
+    pub fn headers(&self, body_len: usize) -> HeaderMap {
+        let mut h = HeaderMap::with_capacity(8);
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        h.insert("odata-version", HeaderValue::from_static("4.0"));
+        h.insert("odata-maxversion", HeaderValue::from_static("4.0"));
+        if body_len > 0 {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+        }
+        if let Some(v) = self
+            .page_size
+            .and_then(|n| HeaderValue::from_str(&format!("odata.maxpagesize={n}")).ok())
+        {
+            h.insert("prefer", v);
+        }
+        if self.existing_only {
+            h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        }
+        h
+    }
+
+    /// `(path, query)` of the target, as the classifier takes them.
+    pub fn path_and_query(&self) -> (&str, Option<&str>) {
+        match self.target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (&self.target, None),
+        }
+    }
 }
 
 /// What a query still owes the agent after this page.

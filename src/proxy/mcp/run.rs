@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::HeaderMap;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value, json};
@@ -85,38 +85,17 @@ impl Caller {
             "{}/api/data/{}/{}",
             self.prefix, dv.api_version, call.target
         );
-        let body = match &call.body {
-            Some(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-            None => Bytes::new(),
-        };
+        let body = call.body_bytes();
         let mut req = Request::new(AgentBody::built(body.clone()));
         *req.method_mut() = call.method.clone();
         *req.uri_mut() = uri.parse().map_err(|_| {
             Outcome::error("GatewayBadRequest", "the arguments make no valid URL", None)
         })?;
-        let h = req.headers_mut();
+        let mut h = call.headers(body.len());
         for (name, value) in &self.headers {
             h.append(name, value.clone());
         }
-        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        h.insert("odata-version", HeaderValue::from_static("4.0"));
-        h.insert("odata-maxversion", HeaderValue::from_static("4.0"));
-        if !body.is_empty() {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
-        if let Some(n) = call.page_size {
-            let prefer = format!("odata.maxpagesize={n}");
-            if let Ok(v) = HeaderValue::from_str(&prefer) {
-                h.insert("prefer", v);
-            }
-        }
-        if call.existing_only {
-            h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
-        }
+        *req.headers_mut() = h;
         req.extensions_mut().insert(self.tool.clone());
         let response: Response<BoxBody> = Arc::clone(&self.gateway).handle_agent(req, None).await;
         let (parts, body) = response.into_parts();
