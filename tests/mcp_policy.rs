@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::mcp::McpClient;
 use common::*;
 use dataverse_gateway::config::{self, Verb};
@@ -239,22 +237,35 @@ fn tools_list_never_shows_what_the_classifier_would_refuse() {
                     );
                 }
             }
+            for name in [
+                "list_tables",
+                "describe_table",
+                "query",
+                "fetch_xml",
+                "get",
+                "create",
+                "update",
+                "delete",
+                "WhoAmI",
+                "other",
+            ] {
+                prop_assert_eq!(cat.lists(name), listed(name).is_some(), "{}", name);
+            }
             prop_assert_eq!(listed("WhoAmI").is_some(), whoami);
             prop_assert_eq!(listed("list_tables").is_some(), !policy.tables.is_empty());
-            prop_assert!(tools.iter().all(|t| {
-                [
-                    "list_tables",
-                    "describe_table",
-                    "query",
-                    "fetch_xml",
-                    "get",
-                    "create",
-                    "update",
-                    "delete",
-                    "WhoAmI",
-                ]
-                .contains(&t.name.as_str())
-            }));
+            const ALL: [&str; 9] = [
+                "list_tables",
+                "describe_table",
+                "query",
+                "fetch_xml",
+                "get",
+                "create",
+                "update",
+                "delete",
+                "WhoAmI",
+            ];
+            let known = tools.iter().all(|t| ALL.contains(&t.name.as_str()));
+            prop_assert!(known);
             Ok(())
         })
         .unwrap();

@@ -10,6 +10,7 @@ use common::mcp::McpClient;
 use common::*;
 use dataverse_gateway::clock::Clock;
 use dataverse_gateway::sim::SimConfig;
+use dataverse_gateway::telemetry::metrics::McpCallLabels;
 use serde_json::{Value, json};
 
 const POLICY: &str = "
@@ -377,5 +378,21 @@ async fn every_request_a_tool_makes_is_audited_with_the_front_door_and_tool() {
             &json!("deny"),
             &json!("/contoso/api/data/v9.2/leads")
         )
+    );
+    let calls = |tool: &str, result: &'static str| {
+        let labels = McpCallLabels {
+            tenant: "contoso".into(),
+            tool: tool.into(),
+            result,
+        };
+        gw.gateway
+            .metrics
+            .mcp_tool_calls
+            .get_or_create(&labels)
+            .get()
+    };
+    assert_eq!(
+        (calls("WhoAmI", "ok"), calls("query", "tool_error")),
+        (1, 1)
     );
 }

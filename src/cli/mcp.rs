@@ -98,7 +98,7 @@ pub fn explain(
     };
     let mut out = String::new();
     let _ = writeln!(out, "MCP tool {tool} on tenant {}", t.name);
-    if !cat.tools().iter().any(|x| x.name == tool) {
+    if !cat.lists(tool) {
         let _ = writeln!(
             out,
             "  not listed for this tenant: a call is refused as an unknown tool (invalid params), nothing is sent"

@@ -208,7 +208,11 @@ impl Mcp<'_> {
             "ping" if era == Era::Legacy => Ok(json!({})),
             "server/discover" => Ok(self.discover()),
             "tools/list" => Ok(self.tools_list(era)),
-            "tools/call" => self.tools_call(&params).await,
+            "tools/call" => {
+                let r = self.tools_call(&params).await;
+                self.count_call(&params, &r);
+                r
+            }
             other => {
                 let e = ErrorObject::new(
                     rpc::METHOD_NOT_FOUND,
@@ -334,6 +338,33 @@ impl Mcp<'_> {
         out
     }
 
+    /// `mcp_tool_calls`: the tool label is a listed tool's name or `unknown` (bounded by the
+    /// config, whatever the agent sends).
+    fn count_call(&self, params: &Value, result: &Result<Value, ErrorObject>) {
+        let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+        let meta = self.tenant.0.metadata();
+        let listed = self.catalogue(meta.as_deref()).lists(name);
+        let outcome = match result {
+            Err(_) => "invalid_params",
+            Ok(v) if v["isError"] == json!(true) => "tool_error",
+            Ok(_) => "ok",
+        };
+        let labels = crate::telemetry::metrics::McpCallLabels {
+            tenant: self.tenant.0.config.name.clone(),
+            tool: if listed {
+                name.to_string()
+            } else {
+                "unknown".into()
+            },
+            result: outcome,
+        };
+        self.gateway
+            .metrics
+            .mcp_tool_calls
+            .get_or_create(&labels)
+            .inc();
+    }
+
     async fn tools_call(&self, params: &Value) -> Result<Value, ErrorObject> {
         let invalid = |m: String| ErrorObject::new(rpc::INVALID_PARAMS, m);
         let name = params
@@ -348,7 +379,7 @@ impl Mcp<'_> {
         };
         let meta = self.tenant.0.metadata();
         let cat = self.catalogue(meta.as_deref());
-        if !cat.tools().iter().any(|t| t.name == name) {
+        if !cat.lists(name) {
             return Err(invalid(format!("unknown tool `{name}`")));
         }
         let plan = match plan::plan(&cat, name, args) {

@@ -88,6 +88,24 @@ impl Catalogue<'_> {
         out
     }
 
+    /// Whether [`Catalogue::tools`] lists `name` (without building the schemas).
+    pub fn lists(&self, name: &str) -> bool {
+        let any = |verb| {
+            self.policy
+                .tables
+                .iter()
+                .any(|(s, r)| r.allows(verb) && self.known(s))
+        };
+        match name {
+            "list_tables" | "describe_table" => self.policy.tables.keys().any(|s| self.known(s)),
+            "query" | "fetch_xml" | "get" => any(Verb::Get),
+            "create" => any(Verb::Post),
+            "update" => any(Verb::Patch),
+            "delete" => any(Verb::Delete),
+            _ => self.operations().iter().any(|(n, ..)| *n == name),
+        }
+    }
+
     /// Every tool usable by this tenant's caller, in a deterministic order.
     pub fn tools(&self) -> Vec<Tool> {
         let mut tools = Vec::new();
