@@ -259,6 +259,19 @@ async fn demo_serves_an_allowed_and_a_denied_request() {
         banner.contains(&format!("curl -s {url}/api/data/v9.2/accounts\n")),
         "{banner}"
     );
+    let mcp = format!("{url}/demo/mcp");
+    assert!(banner.contains(&format!("mcp:       {mcp} ")), "{banner}");
+    assert!(
+        banner.contains(&format!(
+            "--cli {mcp} --transport http --method tools/list\n"
+        )),
+        "{banner}"
+    );
+    let tools = http_post_mcp(&mcp).await;
+    assert!(
+        tools.contains("\"WhoAmI\""),
+        "the demo's MCP URL serves tools: {tools}"
+    );
 
     let http = client();
     let r = http
@@ -283,4 +296,21 @@ async fn demo_serves_an_allowed_and_a_denied_request() {
     proc.terminate();
     let status = proc.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status}\n{}", proc.output());
+}
+
+/// `tools/list` (2026-07-28) at `url`, the raw body.
+async fn http_post_mcp(url: &str) -> String {
+    let msg = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(msg)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

@@ -80,6 +80,7 @@ pub fn banner(gateway_url: &str) -> String {
     format!(
         "dataverse-gateway demo\n\
          \n  gateway:   {gateway_url}  (tenant `demo`, default; simulated Entra ID and Dataverse on loopback)\
+         \n  mcp:       {gateway_url}/demo/mcp  (MCP, Streamable HTTP: tools made from the same allowlist)\
          \n  allowed:   contacts GET/POST/PATCH, leads GET, function WhoAmI\n\
          \nTry:\n\
          \n  # allowed: the gateway obtains a token and forwards\
@@ -87,6 +88,8 @@ pub fn banner(gateway_url: &str) -> String {
          \n  curl -s -H 'Prefer: odata.maxpagesize=2' '{gateway_url}/api/data/v9.2/contacts?$select=fullname'\n\
          \n  # denied: accounts is not in the allowlist (403, never reaches Dataverse)\
          \n  curl -s {gateway_url}/api/data/v9.2/accounts\n\
+         \n  # the same through MCP, with a real MCP client (the MCP Inspector's command line)\
+         \n  npx @modelcontextprotocol/inspector --cli {gateway_url}/demo/mcp --transport http --method tools/list\n\
          \nPress Ctrl-C to stop.\n"
     )
 }
