@@ -211,7 +211,16 @@ impl Mcp<'_> {
             "tools/call" => {
                 let r = self.tools_call(&params).await;
                 self.count_call(&params, &r);
-                r
+                let response = match r {
+                    Ok(outcome) => rpc::Response::raw(
+                        id,
+                        outcome.into_result(
+                            (era == Era::Modern).then(|| json!({ META_SERVER: server_info() })),
+                        ),
+                    ),
+                    Err(e) => rpc::Response::error(id, e),
+                };
+                return json_response(StatusCode::OK, &response, None);
             }
             other => {
                 let e = ErrorObject::new(
@@ -340,13 +349,13 @@ impl Mcp<'_> {
 
     /// `mcp_tool_calls`: the tool label is a listed tool's name or `unknown` (bounded by the
     /// config, whatever the agent sends).
-    fn count_call(&self, params: &Value, result: &Result<Value, ErrorObject>) {
+    fn count_call(&self, params: &Value, result: &Result<Outcome, ErrorObject>) {
         let name = params.get("name").and_then(Value::as_str).unwrap_or("");
         let meta = self.tenant.0.metadata();
         let listed = self.catalogue(meta.as_deref()).lists(name);
         let outcome = match result {
             Err(_) => "invalid_params",
-            Ok(v) if v["isError"] == json!(true) => "tool_error",
+            Ok(o) if o.is_error => "tool_error",
             Ok(_) => "ok",
         };
         let labels = crate::telemetry::metrics::McpCallLabels {
@@ -365,7 +374,7 @@ impl Mcp<'_> {
             .inc();
     }
 
-    async fn tools_call(&self, params: &Value) -> Result<Value, ErrorObject> {
+    async fn tools_call(&self, params: &Value) -> Result<Outcome, ErrorObject> {
         let invalid = |m: String| ErrorObject::new(rpc::INVALID_PARAMS, m);
         let name = params
             .get("name")
@@ -389,7 +398,7 @@ impl Mcp<'_> {
             }
             Err(PlanError::UnknownTool(t)) => return Err(invalid(format!("unknown tool `{t}`"))),
             Err(PlanError::Refused(reason)) => {
-                return Ok(Outcome::error("GatewayPolicyDenied", reason, Some(403)).into_result());
+                return Ok(Outcome::error("GatewayPolicyDenied", reason, Some(403)));
             }
         };
         let caller = Caller {
@@ -402,10 +411,7 @@ impl Mcp<'_> {
         };
         let _ = self.snapshot;
         let outcome = match plan {
-            Plan::Local(v) => Outcome {
-                value: v,
-                is_error: false,
-            },
+            Plan::Local(v) => Outcome::ok(&v),
             Plan::Call(call) => caller.call(&call).await,
             Plan::Query(call, paging, table) => caller.page(&call, paging, &table).await,
             Plan::Continue(cursor, page_size) => {
@@ -415,7 +421,7 @@ impl Mcp<'_> {
                 })?
             }
         };
-        Ok(outcome.into_result())
+        Ok(outcome)
     }
 }
 

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -122,13 +123,21 @@ pub struct Response {
     /// `null` when the request's id could not be read.
     pub id: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorObject>,
 }
 
 impl Response {
     pub fn result(id: Value, result: Value) -> Response {
+        match serde_json::value::to_raw_value(&result) {
+            Ok(raw) => Response::raw(id, raw),
+            Err(e) => Response::error(id, ErrorObject::new(INTERNAL_ERROR, e.to_string())),
+        }
+    }
+
+    /// A result already serialised (tool results: rows are passed through, never re-parsed).
+    pub fn raw(id: Value, result: Box<RawValue>) -> Response {
         Response {
             jsonrpc: "2.0",
             id,

@@ -14,6 +14,8 @@ use bytes::Bytes;
 use http::header::HeaderMap;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::cursor::{self, Cursor};
@@ -37,34 +39,103 @@ pub struct Caller {
     pub tool: McpTool,
 }
 
-/// A tool result: `structuredContent` plus whether it is an error.
+/// A tool result: its `structuredContent`, already serialised, and whether it is an error.
 pub struct Outcome {
-    pub value: Value,
+    pub json: Box<RawValue>,
     pub is_error: bool,
 }
 
+#[derive(Serialize)]
+struct ToolError<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    status: Option<u16>,
+}
+
+/// A page of rows: the rows are Dataverse's JSON as it came, never parsed into a tree.
+#[derive(Serialize)]
+struct Rows<'a> {
+    count: usize,
+    rows: &'a [&'a RawValue],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(borrow, default)]
+    value: Vec<&'a RawValue>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next: Option<String>,
+}
+
+/// `CallToolResult`: the JSON as text (for clients without structured content) and as
+/// `structuredContent`.
+#[derive(Serialize)]
+struct CallToolResult<'a> {
+    content: [TextContent<'a>; 1],
+    #[serde(rename = "structuredContent")]
+    structured: &'a RawValue,
+    #[serde(rename = "isError")]
+    is_error: bool,
+    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
+    result_type: Option<&'static str>,
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    meta: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct TextContent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+fn raw(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| {
+        // Serialising our own types cannot fail; an empty object is the safe answer if it did.
+        RawValue::from_string("{}".into()).unwrap_or_default()
+    })
+}
+
 impl Outcome {
-    fn ok(value: Value) -> Outcome {
+    pub fn ok(value: &Value) -> Outcome {
         Outcome {
-            value,
+            json: raw(value),
             is_error: false,
         }
     }
 
     pub fn error(code: &str, message: impl Into<String>, status: Option<u16>) -> Outcome {
+        let message = message.into();
+        let body = ErrorBody {
+            code,
+            message: &message,
+            status,
+        };
         Outcome {
-            value: json!({"error": {"code": code, "message": message.into(), "status": status}}),
+            json: raw(&ToolError { error: body }),
             is_error: true,
         }
     }
 
-    /// The `CallToolResult` object.
-    pub fn into_result(self) -> Value {
-        let text = serde_json::to_string(&self.value).unwrap_or_default();
-        json!({
-            "content": [{"type": "text", "text": text}],
-            "structuredContent": self.value,
-            "isError": self.is_error,
+    /// The `CallToolResult`; `meta` (the server's identity) marks a 2026-07-28 answer, which
+    /// also carries `resultType`.
+    pub fn into_result(self, meta: Option<Value>) -> Box<RawValue> {
+        raw(&CallToolResult {
+            content: [TextContent {
+                kind: "text",
+                text: self.json.get(),
+            }],
+            structured: &self.json,
+            is_error: self.is_error,
+            result_type: meta.is_some().then_some("complete"),
+            meta,
         })
     }
 }
@@ -132,7 +203,7 @@ impl Caller {
         };
         if let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(&body) {
             m.retain(|k, _| !k.starts_with("@odata.context"));
-            return Outcome::ok(Value::Object(m));
+            return Outcome::ok(&Value::Object(m));
         }
         let entity = headers
             .get("odata-entityid")
@@ -147,7 +218,7 @@ impl Caller {
         if let Some(e) = entity {
             out.insert("entity".into(), json!(e));
         }
-        Outcome::ok(Value::Object(out))
+        Outcome::ok(&Value::Object(out))
     }
 
     /// One page of a query, with a cursor when more rows are owed.
@@ -156,44 +227,38 @@ impl Caller {
             Ok(r) => r,
             Err(o) => return o,
         };
-        let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(&body) else {
-            return Outcome::error(
-                "GatewayUpstreamInvalid",
-                "Dataverse sent no JSON object",
-                None,
-            );
+        let Ok(page) = serde_json::from_slice::<Page<'_>>(&body) else {
+            return Outcome::error("GatewayUpstreamInvalid", "Dataverse sent no page of rows", None);
         };
-        let mut rows = match m.remove("value") {
-            Some(Value::Array(rows)) => rows,
-            _ => Vec::new(),
-        };
+        let mut rows = page.value;
         let remaining = paging.remaining.map(|r| {
             rows.truncate(usize::try_from(r).unwrap_or(usize::MAX));
             r - rows.len() as u64
         });
         let api = format!("/api/data/{}/", self.tenant.config.dataverse.api_version);
-        let next = m
-            .get("@odata.nextLink")
-            .and_then(Value::as_str)
+        let next = page
+            .next
+            .as_deref()
             .and_then(|link| link.split_once(&api).map(|(_, rest)| rest.to_string()))
             .filter(|_| remaining != Some(0));
-        let mut out = Map::new();
-        out.insert("count".into(), json!(rows.len()));
-        out.insert("rows".into(), Value::Array(rows));
-        if let Some(next) = next {
+        let cursor = next.map(|next| {
             let c = Cursor {
                 table: table.to_string(),
                 next,
                 remaining,
                 page_size: paging.page_size,
             };
-            let key = cursor::key(&self.tenant.config);
-            out.insert(
-                "cursor".into(),
-                json!(cursor::seal(&key, &self.scope(), &c)),
-            );
+            cursor::seal(&cursor::key(&self.tenant.config), &self.scope(), &c)
+        });
+        let out = Rows {
+            count: rows.len(),
+            rows: &rows,
+            cursor,
+        };
+        Outcome {
+            json: raw(&out),
+            is_error: false,
         }
-        Outcome::ok(Value::Object(out))
     }
 
     /// Continues a query from its cursor (`page_size` may be changed, within the cap).
