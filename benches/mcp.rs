@@ -73,17 +73,28 @@ fn bench(c: &mut Criterion) {
     let (sim, base) = rt.block_on(async {
         let sim = Simulator::start(sim_config).await.expect("simulator");
         let (config, _) = config::parse_str(&yaml(&sim, &app), "bench.yaml").expect("config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let gateway = Gateway::new(config, Arc::new(SystemClock)).expect("gateway");
-        tokio::spawn(server::serve(listener, gateway, pending::<()>(), Duration::from_secs(1)));
+        tokio::spawn(server::serve(
+            listener,
+            gateway,
+            pending::<()>(),
+            Duration::from_secs(1),
+        ));
         (sim, format!("http://{addr}"))
     });
     let client = reqwest::Client::new();
-    let direct_url = format!("{base}/api/data/v9.2/contacts?$select=fullname%2Cemailaddress1&$top=5");
+    let direct_url =
+        format!("{base}/api/data/v9.2/contacts?$select=fullname%2Cemailaddress1&$top=5");
     let mcp_url = format!("{base}/mcp");
     let direct = || {
-        let request = client.get(&direct_url).header("prefer", "odata.maxpagesize=50").send();
+        let request = client
+            .get(&direct_url)
+            .header("prefer", "odata.maxpagesize=50")
+            .send();
         async move {
             let response = request.await.expect("the gateway answers");
             assert_eq!(response.status(), 200);
@@ -104,7 +115,10 @@ fn bench(c: &mut Criterion) {
             let response = request.await.expect("the gateway answers");
             assert_eq!(response.status(), 200);
             let body = response.bytes().await.expect("a body");
-            assert!(body.windows(15).any(|w| w == b"\"isError\":false"), "{body:?}");
+            assert!(
+                body.windows(15).any(|w| w == b"\"isError\":false"),
+                "{body:?}"
+            );
             body
         }
     };
@@ -135,7 +149,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("direct Web API GET contacts", |b| {
         b.iter(|| black_box(rt.block_on(direct())))
     });
-    group.bench_function("MCP query tool call", |b| b.iter(|| black_box(rt.block_on(mcp()))));
+    group.bench_function("MCP query tool call", |b| {
+        b.iter(|| black_box(rt.block_on(mcp())))
+    });
     group.finish();
     drop(sim);
 }

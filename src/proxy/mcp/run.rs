@@ -228,7 +228,11 @@ impl Caller {
             Err(o) => return o,
         };
         let Ok(page) = serde_json::from_slice::<Page<'_>>(&body) else {
-            return Outcome::error("GatewayUpstreamInvalid", "Dataverse sent no page of rows", None);
+            return Outcome::error(
+                "GatewayUpstreamInvalid",
+                "Dataverse sent no page of rows",
+                None,
+            );
         };
         let mut rows = page.value;
         let remaining = paging.remaining.map(|r| {
