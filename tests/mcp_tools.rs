@@ -396,3 +396,50 @@ async fn every_request_a_tool_makes_is_audited_with_the_front_door_and_tool() {
         (1, 1)
     );
 }
+
+#[tokio::test]
+async fn a_forged_cursor_cannot_leave_its_table_and_is_still_classified() {
+    use dataverse_gateway::proxy::mcp::cursor::{Cursor, key, seal};
+    let (h, c) = start().await;
+    // The key derives from the config, which an attacker may know: forge with it.
+    let k = key(&h.gateway.snapshot().tenants[0].config);
+    let forge = |table: &str, next: &str| {
+        let cursor = Cursor {
+            table: table.into(),
+            next: next.into(),
+            remaining: None,
+            page_size: 5,
+        };
+        seal(&k, "contoso\0", &cursor)
+    };
+    for next in [
+        "leads",
+        "../../fabrikam/api/data/v9.2/contacts",
+        "contacts/../leads",
+    ] {
+        let a = c
+            .modern(
+                1,
+                "tools/call",
+                json!({"name": "query", "arguments": {"cursor": forge("contacts", next)}}),
+            )
+            .await;
+        assert_eq!(
+            a.body["error"]["data"]["argument"], "cursor",
+            "{next}: {}",
+            a.body
+        );
+    }
+    let r = c
+        .call(
+            "query",
+            json!({"cursor": forge("leads", "leads?$select=fullname")}),
+        )
+        .await;
+    assert_eq!(r["isError"], true, "{r}");
+    assert_eq!(content(&r)["error"]["code"], "GatewayPolicyDenied");
+    assert!(
+        h.upstream_requests().is_empty(),
+        "nothing reached Dataverse"
+    );
+}

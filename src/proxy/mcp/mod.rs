@@ -20,7 +20,7 @@
 //! - `GET` (the legacy server-to-client stream) and `DELETE` (session end) answer 405: this
 //!   server sends nothing unprompted and keeps no session to end.
 
-mod cursor;
+pub mod cursor;
 mod describe;
 mod handler;
 pub mod plan;

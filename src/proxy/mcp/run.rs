@@ -266,10 +266,19 @@ impl Caller {
     }
 
     /// Continues a query from its cursor (`page_size` may be changed, within the cap).
-    pub async fn resume(&self, text: &str, page_size: Option<u32>) -> Result<Outcome, String> {
+    pub async fn resume(
+        &self,
+        text: &str,
+        page_size: Option<u32>,
+    ) -> Result<Outcome, &'static str> {
         let key = cursor::key(&self.tenant.config);
         let c = cursor::open(&key, &self.scope(), text)
             .ok_or("the cursor is not one this gateway issued to this client and tenant")?;
+        // A continuation reads the table the query read, nothing else: its path is the table.
+        let path = c.next.split_once('?').map_or(c.next.as_str(), |(p, _)| p);
+        if path != c.table || c.next.contains('#') {
+            return Err("the cursor does not continue a query of one table");
+        }
         let paging = Paging {
             page_size: page_size.unwrap_or(c.page_size),
             remaining: c.remaining,
