@@ -61,18 +61,24 @@ impl Malformed {
     }
 }
 
-/// Reads one POST body.
+/// Reads one POST body (straight into [`Incoming`]: no JSON tree of the whole message).
 pub fn parse(body: &[u8]) -> Result<Message, Malformed> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Malformed::Parse(format!("the body is not JSON: {e}")))?;
-    if value.is_array() {
-        return Err(Malformed::Invalid(
-            "JSON-RPC batches are not part of MCP since revision 2025-06-18: send one message per POST"
-                .into(),
-        ));
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => Err(Malformed::Invalid(
+                "JSON-RPC batches are not part of MCP since revision 2025-06-18: send one message per POST"
+                    .into(),
+            )),
+            Err(e) => Err(Malformed::Parse(format!("the body is not JSON: {e}"))),
+        };
     }
-    let msg: Incoming = serde_json::from_value(value)
-        .map_err(|e| Malformed::Invalid(format!("not a JSON-RPC message: {e}")))?;
+    let msg: Incoming = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            Malformed::Invalid(format!("not a JSON-RPC message: {e}"))
+        }
+        _ => Malformed::Parse(format!("the body is not JSON: {e}")),
+    })?;
     if msg.jsonrpc.as_deref() != Some("2.0") {
         return Err(Malformed::Invalid("`jsonrpc` must be \"2.0\"".into()));
     }
