@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo bench --bench mcp`. Criterion reports wall time per call; before it, the
 //! bench prints the process CPU time per call of each (gateway, simulator and client together,
-//! from `/proc/self/stat`, over [`CPU_CALLS`] calls) and the MCP call's overhead in percent. The
+//! from `/proc/self/stat`, over [`CPU_CALLS`] calls in [`ROUNDS`] alternating rounds) and the MCP call's overhead in percent. The
 //! MCP call costs more by what MCP itself adds: the JSON-RPC envelope, buffering the rows and
 //! answering them twice (as `structuredContent` and as its JSON text, as the spec asks).
 
@@ -20,7 +20,9 @@ use dataverse_gateway::proxy::gateway::Gateway;
 use dataverse_gateway::proxy::server;
 use dataverse_gateway::sim::{SimConfig, Simulator};
 
-const CPU_CALLS: u32 = 2000;
+const CPU_CALLS: u32 = 4000;
+/// Alternating rounds of direct and MCP calls for the CPU figure.
+const ROUNDS: u32 = 8;
 
 fn yaml(sim: &Simulator, app: &dataverse_gateway::sim::SimApp) -> String {
     let url = sim.base_url();
@@ -125,21 +127,21 @@ fn bench(c: &mut Criterion) {
     rt.block_on(direct());
     rt.block_on(mcp());
 
-    let per_call = |f: &dyn Fn() -> Duration| f() / CPU_CALLS;
-    let cpu_direct = per_call(&|| {
+    // Interleaved rounds, so drift on a shared machine (frequency, other load) hits both alike.
+    let (mut cpu_direct, mut cpu_mcp) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
         let start = cpu_time().unwrap_or_default();
-        for _ in 0..CPU_CALLS {
+        for _ in 0..CPU_CALLS / ROUNDS {
             black_box(rt.block_on(direct()));
         }
-        cpu_time().unwrap_or_default() - start
-    });
-    let cpu_mcp = per_call(&|| {
-        let start = cpu_time().unwrap_or_default();
-        for _ in 0..CPU_CALLS {
+        let middle = cpu_time().unwrap_or_default();
+        for _ in 0..CPU_CALLS / ROUNDS {
             black_box(rt.block_on(mcp()));
         }
-        cpu_time().unwrap_or_default() - start
-    });
+        cpu_direct += middle - start;
+        cpu_mcp += cpu_time().unwrap_or_default() - middle;
+    }
+    let (cpu_direct, cpu_mcp) = (cpu_direct / CPU_CALLS, cpu_mcp / CPU_CALLS);
     let overhead = (cpu_mcp.as_secs_f64() / cpu_direct.as_secs_f64() - 1.0) * 100.0;
     println!(
         "CPU per call over {CPU_CALLS} calls: direct Web API {cpu_direct:?}, MCP query {cpu_mcp:?}: MCP overhead {overhead:.1}%"
