@@ -13,7 +13,7 @@
 //! | 6 | [`sim`] | beside `proxy`: the built-in simulated Entra ID and Dataverse, used only by `cli` (the demo) and the tests |
 //! | 5 | [`telemetry`] | [`telemetry::metrics`], [`telemetry::audit`] |
 //! | 4 | [`policy`] | the pure core: [`policy::odata`], [`policy::batch`], [`policy::metadata`], [`policy::classify`], [`policy::decision`], [`policy::headers`], [`policy::inspect`] |
-//! | 3 | [`identity`], [`limit`] | [`identity::token`], [`identity::clients`], [`identity::tls`]; per-tenant traffic control |
+//! | 3 | [`identity`], [`limit`] | [`identity::token`], [`identity::vault`], [`identity::clients`], [`identity::tls`]; per-tenant traffic control |
 //! | 2 | [`config`] | parse and validate `gateway.yaml`; [`config::secret`] resolves secret references |
 //! | 1 | [`clock`], [`error`] | cross-cutting: injected time, Dataverse-shaped errors |
 //!

@@ -1,5 +1,6 @@
 //! `dataverse-gateway demo`: a simulated Entra ID and Dataverse org on loopback with the gateway
-//! in front, so anyone can see it work without an Azure account.
+//! in front, so anyone can see it work without an Azure account. The tenant's client secret
+//! lives in the simulator's Key Vault, read with the gateway's (simulated) managed identity.
 
 use std::sync::Arc;
 
@@ -7,17 +8,18 @@ use crate::clock::SystemClock;
 use crate::config;
 use crate::sim::{SimConfig, Simulator};
 
-/// The demo's configuration, as YAML, for a simulator at `sim_url` and the given listen port.
-pub fn demo_yaml(
-    sim_url: &str,
-    port: u16,
-    tenant_id: &str,
-    client_id: &str,
-    secret: &str,
-) -> String {
+/// The name of the demo's client secret in the simulated Key Vault.
+pub const DEMO_SECRET_NAME: &str = "demo-dataverse";
+
+/// The demo's configuration, as YAML, for a simulator at `sim_url` (also its Key Vault and
+/// managed identity endpoint) and the given listen port.
+pub fn demo_yaml(sim_url: &str, port: u16, tenant_id: &str, client_id: &str) -> String {
     format!(
         r#"# built-in demo configuration
 listen: 127.0.0.1:{port}
+key_vault:
+  identity:
+    managed_identity: {{ endpoint: "{sim_url}/metadata/identity/oauth2/token" }}
 tenants:
   demo:
     default: true
@@ -27,7 +29,7 @@ tenants:
       tenant_id: {tenant_id}
       client_id: {client_id}
       authority: {sim_url}
-      client_secret: "{secret}"
+      client_secret: {{ key_vault: {{ vault: "{sim_url}", secret: {DEMO_SECRET_NAME} }} }}
     limits:
       requests_per_second: 20
       burst: 40
@@ -60,13 +62,8 @@ pub async fn start(port: u16) -> Result<Demo, String> {
     let simulator = Simulator::start(sim_config)
         .await
         .map_err(|e| format!("cannot start the simulator: {e}"))?;
-    let yaml = demo_yaml(
-        &simulator.base_url(),
-        port,
-        &app.tenant_id,
-        &app.client_id,
-        &app.secret,
-    );
+    simulator.vault_put_secret(DEMO_SECRET_NAME, &app.secret);
+    let yaml = demo_yaml(&simulator.base_url(), port, &app.tenant_id, &app.client_id);
     let (config, _warnings) = config::parse_str(&yaml, "demo.yaml").map_err(|d| d.to_string())?;
     Ok(Demo {
         simulator,
@@ -81,6 +78,7 @@ pub fn banner(gateway_url: &str) -> String {
         "dataverse-gateway demo\n\
          \n  gateway:   {gateway_url}  (tenant `demo`, default; simulated Entra ID and Dataverse on loopback)\
          \n  mcp:       {gateway_url}/demo/mcp  (MCP, Streamable HTTP: tools made from the same allowlist)\
+         \n  secret:    from the simulated Key Vault, read with the gateway's managed identity\
          \n  allowed:   contacts GET/POST/PATCH, leads GET, function WhoAmI\n\
          \nTry:\n\
          \n  # allowed: the gateway obtains a token and forwards\

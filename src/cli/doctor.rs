@@ -2,6 +2,10 @@
 //! real org — token acquisition with the configured credential, `WhoAmI` through the proxy's
 //! own token source and connections to the org, and the least-privilege probe.
 //!
+//! A tenant whose credential lives in Key Vault first gets the vault's steps: the gateway's
+//! vault token, the object (version, expiry) and, for `key_vault_key`, a test signature
+//! verified against the certificate.
+//!
 //! The probe reads one row of every allowlisted table (must succeed) and of the common CRM
 //! tables plus the org's other tables (bounded by [`MAX_PROBES`]) that the allowlist excludes
 //! (Dataverse itself must refuse them with 403; 404 means the table does not exist there). A
@@ -146,6 +150,12 @@ async fn check_tenant(
         credential: source.describe(),
         ..TenantReport::default()
     };
+    if let Some(vault) = source.vault() {
+        for c in vault.check(&t.auth).await {
+            let status = if c.ok { Status::Pass } else { Status::Fail };
+            report.step(status, c.name, c.detail);
+        }
+    }
     if let Some(w) = source.certificate_warning() {
         report.step(Status::Warn, "certificate", w);
     } else if let Some(secs) = source.certificate_seconds_left() {

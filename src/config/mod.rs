@@ -10,6 +10,7 @@
 
 pub mod read;
 pub mod secret;
+pub mod vault;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -235,6 +236,8 @@ pub enum Credential {
     WorkloadIdentity {
         token_file: PathBuf,
     },
+    /// A secret, a certificate or a certificate's key in Azure Key Vault ([`vault`]).
+    KeyVault(vault::VaultCredential),
 }
 
 /// A certificate credential: where the certificate and its private key live.

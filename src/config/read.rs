@@ -411,3 +411,4 @@ mod policy;
 mod sections;
 #[cfg(test)]
 mod tests;
+mod vault;

@@ -4,7 +4,9 @@
 //! - `/readyz`: 200 when the config is loaded, the gateway is not draining for shutdown, the
 //!   agents' listener can take connections (not at `limits.max_connections`, accept not
 //!   failing), and every tenant holds a valid token and its metadata; otherwise 503 with the
-//!   reasons (tenant names only).
+//!   reasons (tenant names only). The body also reports, per tenant whose credential lives in
+//!   Key Vault, the vault's state ([`vault_states`]): the version in use and the last error — a
+//!   failing vault alone does not make the gateway unready while the token is valid.
 //!   Agents' traffic is never served here, and the agents' listener never serves these paths.
 //!
 //! The admin listener keeps serving during the shutdown grace period, so a load balancer sees
@@ -74,6 +76,23 @@ pub fn not_ready(
         }
     }
     reasons
+}
+
+/// Per tenant with a Key Vault credential: the vault, the object, the version in use, and
+/// `ok` or `failing` with the error (no value, no token).
+pub fn vault_states(snapshot: &Snapshot) -> serde_json::Value {
+    let mut states = serde_json::Map::new();
+    for t in &snapshot.tenants {
+        if let Some(v) = t.token.vault() {
+            let s = v.status();
+            let state = if s.error.is_some() { "failing" } else { "ok" };
+            states.insert(
+                t.config.name.clone(),
+                serde_json::json!({ "state": state, "vault": s.vault, "object": s.object, "version": s.version, "error": s.error }),
+            );
+        }
+    }
+    serde_json::Value::Object(states)
 }
 
 struct Admin {
@@ -178,7 +197,13 @@ impl Admin {
                 } else {
                     StatusCode::SERVICE_UNAVAILABLE
                 };
-                let body = serde_json::json!({ "ready": reasons.is_empty(), "reasons": reasons });
+                let snapshot = self.gateway.snapshot();
+                let mut body =
+                    serde_json::json!({ "ready": reasons.is_empty(), "reasons": reasons });
+                let vaults = vault_states(&snapshot);
+                if vaults.as_object().is_some_and(|v| !v.is_empty()) {
+                    body["key_vault"] = vaults;
+                }
                 text(status, "application/json", body.to_string())
             }
             _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),

@@ -4,7 +4,8 @@
 //! [`check`] is the pure decision (which app, or which AADSTS error); [`token`] is the shell that
 //! issues and remembers the token. Checks run in this order: tenant (90002), required fields
 //! (900144), grant type (70003), client id (700016), scope suffix (1002012), scope resource
-//! (500011), credential (7000218 missing, 7000215 wrong, 7000222 expired; a client assertion is
+//! (500011; Key Vault's resource is known too, and gets a token the simulated vault accepts),
+//! credential (7000218 missing, 7000215 wrong, 7000222 expired; a client assertion is
 //! verified by `assertion`, which [`check_with`] takes as a function). Tenant and client ids compare
 //! case-insensitively. Timestamps shown to clients are a fixed 2025-01-01T00:00:00Z plus the
 //! time elapsed on the injected clock, so they are deterministic.
@@ -121,9 +122,11 @@ pub fn check_with(
         );
         return Err(err(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, text));
     };
-    if !resource
-        .trim_end_matches('/')
-        .eq_ignore_ascii_case(base_url.trim_end_matches('/'))
+    let vault = super::vault::is_vault_resource(resource);
+    if !vault
+        && !resource
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(base_url.trim_end_matches('/'))
     {
         let text = format!(
             "The resource principal named {resource} was not found in the tenant named {tenant}. This can \
@@ -179,7 +182,12 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response<SimBody> {
     }
     let assertion = |app| super::assertion::verify(shared, tenant, app, &form);
     let apps = super::credentials::apps_now(shared);
+    let for_vault = form
+        .get("scope")
+        .and_then(|s| s.strip_suffix("/.default"))
+        .is_some_and(super::vault::is_vault_resource);
     match check_with(&apps, &shared.base_url, tenant, &form, assertion) {
+        Ok(app) if for_vault => issue_for_vault(shared, app),
         Ok(app) => issue(shared, tenant, app),
         Err(e) => error_response(shared, &e),
     }
@@ -194,6 +202,16 @@ fn issue(shared: &Shared, tenant: &str, app: usize) -> Response<SimBody> {
     if let Some(refresh_in) = shared.refresh_in {
         body["refresh_in"] = json!(refresh_in.as_secs());
     }
+    entra_json(StatusCode::OK, body.to_string())
+}
+
+/// A Key Vault token (scope `https://vault.azure.net/.default`) for app number `app`.
+fn issue_for_vault(shared: &Shared, app: usize) -> Response<SimBody> {
+    let lifetime = shared.token_lifetime.as_secs();
+    let access_token = super::vault::mint(shared, app);
+    let body = json!({
+        "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access_token,
+    });
     entra_json(StatusCode::OK, body.to_string())
 }
 

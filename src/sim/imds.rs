@@ -5,6 +5,7 @@
 //! Both issue ordinary simulator tokens for `SimConfig::managed_identity_app`. Checks: the
 //! required header, `api-version`, `resource` (the org URL), `client_id` when given (a
 //! user-assigned identity must be the configured app). `make_imds_busy` answers 503 first.
+//! For Key Vault's resource the token is one the simulated vault accepts (`vault`).
 
 use http::request::Parts;
 use http::{Response, StatusCode};
@@ -68,9 +69,11 @@ fn answer(shared: &Shared, parts: &Parts, app_service: bool) -> Response<SimBody
         );
     }
     let resource = param("resource").unwrap_or_default();
-    if !resource
-        .trim_end_matches('/')
-        .eq_ignore_ascii_case(&shared.base_url)
+    let for_vault = super::vault::is_vault_resource(resource);
+    if !for_vault
+        && !resource
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(&shared.base_url)
     {
         return error(
             StatusCode::BAD_REQUEST,
@@ -95,7 +98,11 @@ fn answer(shared: &Shared, parts: &Parts, app_service: bool) -> Response<SimBody
         );
     }
     let tenant = shared.apps[app].tenant_id.clone();
-    let token = super::entra::mint(shared, &tenant, app);
+    let token = if for_vault {
+        super::vault::mint(shared, app)
+    } else {
+        super::entra::mint(shared, &tenant, app)
+    };
     let lifetime = shared.token_lifetime.as_secs();
     let now = credentials::wall_secs(shared);
     let body = if app_service {

@@ -26,7 +26,8 @@
 //! Dataverse does for something unknown.
 //! On the Entra side, client assertions and federated tokens are verified in `assertion`, the
 //! managed identity endpoints live in `imds`, and the registered certificates, federated
-//! credentials and token-endpoint faults in `credentials`.
+//! credentials and token-endpoint faults in `credentials`. A simulated Azure Key Vault answers
+//! on the same origin (`vault`).
 //!
 //! Invariants: "now" is read only from the injected [`Clock`] (token expiry, Entra timestamps);
 //! no request can panic the server; every Dataverse request is recorded before it is checked (a
@@ -64,6 +65,7 @@ mod schema;
 mod seed;
 mod state;
 mod stream;
+mod vault;
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -87,6 +89,7 @@ use crate::clock::{Clock, SystemClock};
 pub use credentials::{FEDERATED_AUDIENCE, IDENTITY_HEADER, SimCertificate, SimFederated};
 pub use seed::{BUSINESS_UNIT_ID, ORGANIZATION_ID};
 use state::{Shared, lock};
+pub use vault::{SimCertFormat, SimVaultRequest, SimVaultRole, VAULT_RESOURCE};
 
 pub const DEFAULT_TENANT_ID: &str = "00000000-0000-0000-0000-0000000000aa";
 pub const DEFAULT_CLIENT_ID: &str = "00000000-0000-0000-0000-0000000000bb";
@@ -354,6 +357,10 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<response
     if path == "/api" || path.starts_with("/api/") {
         let body = read_body(body, MAX_API_BODY).await;
         return dataverse::handle(shared, parts, body).await;
+    }
+    if vault::is_vault_path(path) {
+        let body = read_body(body, MAX_TOKEN_BODY).await.unwrap_or_default();
+        return vault::route(&shared, &parts, &body);
     }
     if let Some(answer) = imds::route(&shared, &parts) {
         return answer;

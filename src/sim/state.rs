@@ -53,6 +53,7 @@ pub struct Shared {
     pub max_in_flight: AtomicUsize,
     pub delay: Mutex<Duration>,
     pub creds: super::credentials::CredState,
+    pub vault: super::vault::VaultState,
 }
 
 impl Shared {
@@ -81,6 +82,7 @@ impl Shared {
             max_in_flight: AtomicUsize::new(0),
             delay: Mutex::new(Duration::ZERO),
             creds,
+            vault: Default::default(),
         }
     }
 

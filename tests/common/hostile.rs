@@ -148,6 +148,11 @@ impl std::io::Write for Log {
 }
 
 impl Log {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
     pub fn lines_with(&self, text: &str) -> usize {
         String::from_utf8_lossy(&self.0.lock().unwrap())
             .lines()

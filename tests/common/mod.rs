@@ -23,6 +23,7 @@ pub mod pki;
 pub mod proc;
 pub mod sim_client;
 pub mod upstream;
+pub mod vault;
 
 // Re-exported for `use common::*`; not every test file uses every one.
 #[allow(unused_imports)]

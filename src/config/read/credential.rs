@@ -101,7 +101,16 @@ impl Reader {
         };
         let p = join(path, key);
         match key {
+            "client_secret" if super::vault::has_key(node, "key_vault") => {
+                self.vault_secret(node, &p)
+            }
             "client_secret" => self.secret_ref(node, &p).map(Credential::ClientSecret),
+            "certificate"
+                if super::vault::has_key(node, "key_vault")
+                    || super::vault::has_key(node, "key_vault_key") =>
+            {
+                self.vault_certificate(node, &p)
+            }
             "certificate" => self.certificate(node, &p).map(Credential::Certificate),
             "managed_identity" => self.managed_identity(node, &p),
             _ => self.workload_identity(node, &p),
@@ -168,7 +177,7 @@ impl Reader {
         Some(CertificateFiles { source, alg: alg? })
     }
 
-    fn managed_identity(&mut self, node: &Node, path: &str) -> Option<Credential> {
+    pub(super) fn managed_identity(&mut self, node: &Node, path: &str) -> Option<Credential> {
         if let Value::Null = node.value {
             return Some(Credential::ManagedIdentity {
                 client_id: None,

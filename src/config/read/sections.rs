@@ -15,6 +15,7 @@ const TOP_KEYS: &[&str] = &[
     "timeouts",
     "limits",
     "rate_limit_store",
+    "key_vault",
     "tenants",
 ];
 const TENANT_KEYS: &[&str] = &[
@@ -89,7 +90,8 @@ impl Reader {
         let rate_limit_store = m
             .take("rate_limit_store")
             .and_then(|n| self.rate_limit_store(n));
-        let tenants = match m.take("tenants") {
+        let key_vault = m.take("key_vault").map(|n| self.key_vault(n));
+        let mut tenants = match m.take("tenants") {
             Some(n) => self.tenants(n),
             None => {
                 self.error(m.pos, "tenants", "missing required key `tenants`");
@@ -97,6 +99,7 @@ impl Reader {
             }
         };
         self.finish(m, TOP_KEYS);
+        super::vault::attach(&mut tenants, &key_vault.unwrap_or_default());
         self.cross_check(&tenants, &clients);
         Some(Config {
             listen: listen?,

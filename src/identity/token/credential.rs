@@ -15,8 +15,10 @@ use super::certificate::{self, Certificate, CertificateError};
 use super::entra::{self, ClientAuth, EntraError, Issued};
 use super::managed::{self, Flow};
 use super::workload;
+use crate::clock::Clock;
 use crate::config::secret::SecretRef;
 use crate::config::{AssertionAlg, Auth, CertificateFiles, Credential};
+use crate::identity::vault::VaultSource;
 
 /// A certificate this close to `notAfter` is warned about (start, doctor).
 pub const CERTIFICATE_WARNING_SECS: i64 = 30 * 86_400;
@@ -38,6 +40,8 @@ enum Kind {
     Workload {
         token_file: PathBuf,
     },
+    /// A secret, certificate or certificate key in Azure Key Vault.
+    Vault(Arc<VaultSource>),
 }
 
 struct Loaded {
@@ -46,8 +50,14 @@ struct Loaded {
 }
 
 impl CredentialSource {
-    /// `env` looks up environment variables (the managed identity flow depends on them).
-    pub fn new(credential: &Credential, env: impl Fn(&str) -> Option<String>) -> Self {
+    /// `env` looks up environment variables (the managed identity flow depends on them); a
+    /// Key Vault credential reads the vault with `http` on `clock`.
+    pub fn new(
+        credential: &Credential,
+        env: impl Fn(&str) -> Option<String>,
+        http: &reqwest::Client,
+        clock: &Arc<dyn Clock>,
+    ) -> Self {
         let kind = match credential {
             Credential::ClientSecret(r) => Kind::Secret(r.clone()),
             Credential::Certificate(files) => Kind::Certificate {
@@ -64,6 +74,7 @@ impl CredentialSource {
             Credential::WorkloadIdentity { token_file } => Kind::Workload {
                 token_file: token_file.clone(),
             },
+            Credential::KeyVault(v) => Kind::Vault(Arc::new(VaultSource::new(v, http, clock))),
         };
         CredentialSource { kind }
     }
@@ -80,6 +91,7 @@ impl CredentialSource {
             Kind::Workload { token_file } => {
                 format!("workload identity ({})", token_file.display())
             }
+            Kind::Vault(v) => v.describe(),
         }
     }
 
@@ -115,6 +127,7 @@ impl CredentialSource {
                 let assertion = workload::read_token(token_file)?;
                 entra::request_token(http, auth, ClientAuth::Assertion(&assertion)).await
             }
+            Kind::Vault(v) => v.acquire(auth, now).await,
         }
     }
 
@@ -154,8 +167,19 @@ impl CredentialSource {
         })
     }
 
+    /// The Key Vault credential, when this is one.
+    pub fn vault(&self) -> Option<&Arc<VaultSource>> {
+        match &self.kind {
+            Kind::Vault(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Seconds until the certificate's `notAfter`, for certificate credentials that load.
     pub fn certificate_seconds_left(&self, now: SystemTime) -> Option<i64> {
+        if let Kind::Vault(v) = &self.kind {
+            return v.material()?.certificate_seconds_left(now);
+        }
         match self.certificate()? {
             Ok(cert) => Some(cert.seconds_left(now)),
             Err(_) => None,

@@ -115,7 +115,8 @@ pub struct TokenSource {
 
 impl TokenSource {
     pub fn new(auth: Auth, http: reqwest::Client, clock: Arc<dyn Clock>) -> Arc<TokenSource> {
-        let credential = CredentialSource::new(&auth.credential, |k| std::env::var(k).ok());
+        let credential =
+            CredentialSource::new(&auth.credential, |k| std::env::var(k).ok(), &http, &clock);
         let source = Arc::new(TokenSource {
             auth,
             credential,
@@ -168,8 +169,16 @@ impl TokenSource {
         self.credential.certificate_seconds_left(self.clock.wall())
     }
 
+    /// The Key Vault credential's state (`None` for other credentials).
+    pub fn vault(&self) -> Option<&Arc<crate::identity::vault::VaultSource>> {
+        self.credential.vault()
+    }
+
     /// The certificate credential's expiry warning, if it needs attention.
     pub fn certificate_warning(&self) -> Option<String> {
+        if let Some(v) = self.credential.vault() {
+            return v.certificate_warning(self.clock.wall());
+        }
         let cert = self.credential.certificate()?.ok()?;
         credential::expiry_warning(&cert, self.clock.wall())
     }
@@ -310,6 +319,9 @@ impl TokenSource {
                 tokio::time::sleep(REFRESH_POLL).await;
                 let Some(this) = weak.upgrade() else { return };
                 this.refresh_in_background();
+                if let Some(vault) = this.credential.vault() {
+                    vault.poll();
+                }
             }
         });
     }

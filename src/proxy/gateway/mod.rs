@@ -101,6 +101,8 @@ impl crate::telemetry::metrics::Live for Gateway {
                 tokens: t.token.outcomes(),
                 token_expires_in: t.token.expires_in(),
                 metadata_loaded: t.metadata().is_some(),
+                certificate_expires_in: t.token.certificate_seconds_left(),
+                key_vault_up: t.token.vault().map(|v| v.status().error.is_none()),
             })
             .collect();
         crate::telemetry::metrics::Figures {

@@ -26,6 +26,11 @@ pub struct TenantFigures {
     /// Time until the cached token expires; `None` when no valid token is cached.
     pub token_expires_in: Option<std::time::Duration>,
     pub metadata_loaded: bool,
+    /// Seconds until the certificate credential's `notAfter` (files or Key Vault); `None` for
+    /// other credentials or before the certificate was read.
+    pub certificate_expires_in: Option<i64>,
+    /// For a credential in Key Vault: whether its last read (or signature) succeeded.
+    pub key_vault_up: Option<bool>,
 }
 
 /// Everything the collector reports, read at scrape time.
@@ -95,6 +100,37 @@ impl Collector for TokenCollector {
             family
                 .encode_family(&tenant(&t.name))?
                 .encode_gauge(&loaded)?;
+        }
+        // Only credentials that have them: no empty families.
+        let certificates: Vec<(&str, i64)> = live
+            .tenants
+            .iter()
+            .filter_map(|t| Some((t.name.as_str(), t.certificate_expires_in?)))
+            .collect();
+        let vaults: Vec<(&str, i64)> = live
+            .tenants
+            .iter()
+            .filter_map(|t| Some((t.name.as_str(), i64::from(t.key_vault_up?))))
+            .collect();
+        for (name, help, values) in [
+            (
+                "certificate_expiry_seconds",
+                "Seconds until the tenant's certificate credential expires (negative once expired)",
+                certificates,
+            ),
+            (
+                "key_vault_up",
+                "1 when the last Key Vault read or signature for the tenant's credential succeeded",
+                vaults,
+            ),
+        ] {
+            if values.is_empty() {
+                continue;
+            }
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (t, value) in values {
+                family.encode_family(&tenant(t))?.encode_gauge(&value)?;
+            }
         }
         for (name, help, value) in [
             (
