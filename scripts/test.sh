@@ -4,7 +4,9 @@
 #   on free loopback ports with persistence off.
 # - the real SDKs that tests/interop.rs drives through the gateway: npm `dynamics-web-api`
 #   (tests/interop/js, `npm ci` into target/interop/js) and PyPI `powerplatform-dataverse-client`
-#   (tests/interop/py/requirements.txt, a venv at target/interop/venv). Each is installed only when
+#   (tests/interop/py/requirements.txt, a venv at target/interop/venv), and PyPI `mcp`, the official
+#   MCP Python SDK that tests/mcp_interop.rs drives (tests/interop/mcp/requirements.txt, a venv at
+#   target/interop/mcp-venv). Each is installed only when
 #   missing or when its manifest changed; a stamp file records the manifest it was installed from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +49,20 @@ if ! cmp -s tests/interop/py/requirements.txt "$py_stamp"; then
   "$interop/venv/bin/pip" install --quiet --disable-pip-version-check \
     -r tests/interop/py/requirements.txt
   cp tests/interop/py/requirements.txt "$py_stamp"
+fi
+
+mcp_stamp="$interop/mcp-venv/.installed-from"
+if ! cmp -s tests/interop/mcp/requirements.txt "$mcp_stamp"; then
+  if ! python3 -c 'import ensurepip, venv' 2> /dev/null; then
+    echo "== installing python3-venv (Debian package)"
+    apt_install python3-venv
+  fi
+  echo "== installing the MCP Python SDK (venv, pip install -r tests/interop/mcp/requirements.txt)"
+  rm -rf "$interop/mcp-venv"
+  python3 -m venv "$interop/mcp-venv"
+  "$interop/mcp-venv/bin/pip" install --quiet --disable-pip-version-check \
+    -r tests/interop/mcp/requirements.txt
+  cp tests/interop/mcp/requirements.txt "$mcp_stamp"
 fi
 
 # --locked: the dependency versions are the ones in Cargo.lock, or the run fails.

@@ -9,7 +9,7 @@
 //! |-------|--------|------------------|
 //! | 8 | [`cli`] | the command line: `serve`, `check`, `explain`, [`cli::demo`], [`cli::doctor`], [`cli::report`] |
 //! | 7 | [`ops`] | the process: [`ops::service`] (`serve`), the [`ops::admin`] listener, hot [`ops::reload`] |
-//! | 6 | [`proxy`] | the shell every request passes through: [`proxy::server`], [`proxy::pipeline`] (with [`proxy::pipeline::observe`]), [`proxy::gateway`] (config snapshot, tenant runtime, [`proxy::gateway::metadata_loader`]), [`proxy::route`], [`proxy::org`], [`proxy::upstream`], [`proxy::body`], [`proxy::rewrite`], [`proxy::activity`] |
+//! | 6 | [`proxy`] | the shell every request passes through: [`proxy::server`], [`proxy::pipeline`] (with [`proxy::pipeline::observe`]), [`proxy::gateway`] (config snapshot, tenant runtime, [`proxy::gateway::metadata_loader`]), [`proxy::route`], [`proxy::org`], [`proxy::upstream`], [`proxy::body`], [`proxy::rewrite`], [`proxy::activity`], [`proxy::mcp`] (the MCP front door), [`proxy::agent_body`] |
 //! | 6 | [`sim`] | beside `proxy`: the built-in simulated Entra ID and Dataverse, used only by `cli` (the demo) and the tests |
 //! | 5 | [`telemetry`] | [`telemetry::metrics`], [`telemetry::audit`] |
 //! | 4 | [`policy`] | the pure core: [`policy::odata`], [`policy::batch`], [`policy::metadata`], [`policy::classify`], [`policy::decision`], [`policy::headers`], [`policy::inspect`] |
@@ -44,6 +44,11 @@
 //!    [`proxy::pipeline::respond_error`] only.
 //! 8. [`proxy::pipeline::observe`] finishes each request when its response body ends:
 //!    [`telemetry::metrics`], one [`telemetry::audit`] record, one access log line (debug level).
+//!
+//! The MCP front door ([`proxy::mcp`], `/{tenant}/mcp` and `/mcp`) sits between the server and
+//! the pipeline: it turns each tool call into Web API requests, built in-process as
+//! `http::Request`s, and hands them to the same pipeline with the caller's credentials; the
+//! classifier decides each one, and each is audited with `front_door: "mcp"` and the tool.
 //!
 //! # Pure cores and shells
 //!

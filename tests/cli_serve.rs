@@ -243,9 +243,7 @@ fn serve_refuses_a_thread_count_that_is_not_a_positive_integer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_an_allowed_and_a_denied_request() {
-    use dataverse_gateway::cli::demo::{
-        AGENT_TENANT, AUDIENCE, SALES_APP_ID, SALES_SECRET, SUPPORT_KEY,
-    };
+    use dataverse_gateway::cli::demo::{AGENT_TENANT, SUPPORT_KEY};
     let port = free_port();
     let mut proc = Proc::spawn(gateway().args(["demo", "--port", &port.to_string()]));
     let addr = loopback(port);
@@ -267,19 +265,23 @@ async fn demo_serves_an_allowed_and_a_denied_request() {
         .split_whitespace()
         .find(|w| w.ends_with(&format!("/{AGENT_TENANT}/oauth2/v2.0/token")))
         .unwrap_or_else(|| panic!("no token endpoint in {banner}"));
+    let mcp = format!("{url}/demo/mcp");
+    assert!(banner.contains(&format!("mcp:       {mcp} ")), "{banner}");
+    assert!(
+        banner.contains(&format!(
+            "--cli {mcp} --transport http --header 'Authorization: Bearer {SUPPORT_KEY}' --method tools/list\n"
+        )),
+        "{banner}"
+    );
+    let tools = http_post_mcp(&mcp, SUPPORT_KEY).await;
+    assert!(
+        tools.contains("\"query\"") && !tools.contains("\"WhoAmI\""),
+        "the demo's MCP URL serves the support agent's tools, without the sales agent's WhoAmI: {tools}"
+    );
+    let sales_tools = http_post_mcp(&mcp, &token_for_sales(token_url).await).await;
+    assert!(sales_tools.contains("\"WhoAmI\""), "{sales_tools}");
     let http = client();
-    let scope = format!("{AUDIENCE}/.default");
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", SALES_APP_ID),
-        ("client_secret", SALES_SECRET),
-        ("scope", scope.as_str()),
-    ];
-    let r = http.post(token_url).form(&form).send().await.unwrap();
-    let token = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = token_for_sales(token_url).await;
     let key = format!("Bearer {SUPPORT_KEY}");
     let sales = format!("Bearer {token}");
     let cases = [
@@ -311,4 +313,39 @@ async fn demo_serves_an_allowed_and_a_denied_request() {
     proc.terminate();
     let status = proc.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status}\n{}", proc.output());
+}
+
+/// `tools/list` (2026-07-28) at `url`, the raw body.
+/// The demo's sales agent's Entra ID token, from the simulated Entra ID at `token_url`.
+async fn token_for_sales(token_url: &str) -> String {
+    use dataverse_gateway::cli::demo::{AUDIENCE, SALES_APP_ID, SALES_SECRET};
+    let scope = format!("{AUDIENCE}/.default");
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", SALES_APP_ID),
+        ("client_secret", SALES_SECRET),
+        ("scope", scope.as_str()),
+    ];
+    let r = client().post(token_url).form(&form).send().await.unwrap();
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn http_post_mcp(url: &str, bearer: &str) -> String {
+    let msg = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .header("authorization", format!("Bearer {bearer}"))
+        .body(msg)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

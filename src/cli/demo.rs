@@ -128,6 +128,7 @@ pub fn banner(gateway_url: &str, sim_url: &str) -> String {
     format!(
         "dataverse-gateway demo\n\
          \n  gateway:   {gateway_url}  (tenant `demo`, default; simulated Entra ID and Dataverse on loopback)\
+         \n  mcp:       {gateway_url}/demo/mcp  (MCP, Streamable HTTP: tools made from the same allowlist)\
          \n  secret:    from the simulated Key Vault, read with the gateway's managed identity\
          \n  tenant:    contacts GET/POST/PATCH, leads GET, function WhoAmI\
          \n  agents:    sales-agent (Entra ID token): contacts GET/POST, WhoAmI; runs as its Dataverse user; 5/s\
@@ -145,6 +146,8 @@ pub fn banner(gateway_url: &str, sim_url: &str) -> String {
          \n  curl -s -H 'Authorization: Bearer {SUPPORT_KEY}' {api}/WhoAmI\n\
          \n  # no credential: 401 before routing\
          \n  curl -s {api}/accounts\n\
+         \n  # the same through MCP, with a real MCP client (the MCP Inspector's command line)\
+         \n  npx @modelcontextprotocol/inspector --cli {gateway_url}/demo/mcp --transport http --header 'Authorization: Bearer {SUPPORT_KEY}' --method tools/list\n\
          \nPress Ctrl-C to stop.\n"
     )
 }

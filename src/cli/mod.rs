@@ -4,6 +4,7 @@
 pub mod clients_report;
 pub mod demo;
 pub mod doctor;
+pub mod mcp;
 pub mod report;
 
 use clap::{Parser, Subcommand};
@@ -62,7 +63,12 @@ enum Command {
         /// Without metadata, requests that need it (navigation, `$expand`, writes) are denied.
         #[arg(long)]
         metadata: Option<PathBuf>,
+        /// Explain an MCP tool call instead: `explain --mcp TOOL 'JSON arguments'`.
+        #[arg(long)]
+        mcp: bool,
+        /// The HTTP method (with --mcp: the tool).
         method: String,
+        /// The URL (with --mcp: the tool's JSON arguments).
         url: String,
     },
     /// Validate against the real org: token, WhoAmI, least-privilege probe (exit 0 = all pass).
@@ -102,9 +108,27 @@ pub fn main() -> ExitCode {
             config,
             tenant,
             client,
+            metadata,
+            mcp: true,
+            method,
+            url,
+            ..
+        } => explain_mcp(
+            &config_path(config),
+            tenant.as_deref(),
+            client.as_deref(),
+            metadata.as_deref(),
+            &method,
+            &url,
+        ),
+        Command::Explain {
+            config,
+            tenant,
+            client,
             headers,
             body,
             metadata,
+            mcp: false,
             method,
             url,
         } => explain(
@@ -252,10 +276,38 @@ fn check(path: &Path) -> ExitCode {
     match load(path) {
         Ok((config, warnings)) => {
             print!("{}", report::policy_matrix(&config, &warnings));
+            print!("{}", mcp::tool_lists(&config));
             println!("{}: valid", path.display());
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+fn explain_mcp(
+    path: &Path,
+    tenant: Option<&str>,
+    client: Option<&str>,
+    metadata: Option<&Path>,
+    tool: &str,
+    json: &str,
+) -> ExitCode {
+    let Ok((config, _)) = load(path) else {
+        return ExitCode::FAILURE;
+    };
+    match mcp::explain(&config, tenant, client, metadata, tool, json) {
+        Ok((text, allowed)) => {
+            print!("{text}");
+            if allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

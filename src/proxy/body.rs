@@ -21,6 +21,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::proxy::agent_body::AgentBody;
 use crate::proxy::rewrite::BodyRewriter;
 
 /// Largest input slice handed to the rewriter at once.
@@ -82,7 +83,7 @@ impl IdleWatch {
 /// all of it. A timeout fails the body with [`BodyError::RequestTimeout`] and sets the shared
 /// flag, so whoever sees the failure (the upstream connection, the reader) can answer 408.
 pub struct TimedRequest {
-    inner: Incoming,
+    inner: AgentBody,
     watch: IdleWatch,
     total: Pin<Box<tokio::time::Sleep>>,
     total_limit: Duration,
@@ -90,7 +91,7 @@ pub struct TimedRequest {
 }
 
 impl TimedRequest {
-    pub fn new(inner: Incoming, idle: Duration, total: Duration) -> TimedRequest {
+    pub fn new(inner: AgentBody, idle: Duration, total: Duration) -> TimedRequest {
         TimedRequest {
             inner,
             watch: IdleWatch::new(idle),
@@ -161,8 +162,8 @@ pub fn empty() -> BoxBody {
     full(Bytes::new())
 }
 
-/// Boxes an incoming body unchanged (requests going upstream).
-pub fn incoming(body: Incoming) -> BoxBody {
+/// Boxes an agent's body unchanged (requests going upstream).
+pub fn incoming(body: AgentBody) -> BoxBody {
     body.map_err(BodyError::from).boxed()
 }
 

@@ -6,10 +6,12 @@
 //! connections to Dataverse; [`body`] streams bodies; [`rewrite`] points the org's URLs at the
 //! gateway; [`pipeline::observe`] finishes each request when its body ends;
 //! [`gateway::metadata_loader`] keeps each tenant's `$metadata` fresh; [`activity`] is what one
-//! agent connection is doing.
+//! agent connection is doing. [`mcp`] is the MCP front door: it builds Web API requests from
+//! tool calls and feeds them to the pipeline as [`agent_body::AgentBody::Built`] bodies.
 //!
-//! Inside the layer, top to bottom: `server` > `pipeline` (with `observe`) > `gateway` (with
-//! `listener`, `metadata_loader`) > `org`, `upstream`, `body`, `route`, `rewrite`, `activity`.
+//! Inside the layer, top to bottom: `server` > `mcp` > `pipeline` (with `observe`) > `gateway`
+//! (with `listener`, `metadata_loader`) > `org`, `upstream`, `body`, `route`, `rewrite`,
+//! `activity`, `agent_body`.
 //!
 //! Guarantee: every request follows the one pipeline, and every decision about it is taken by
 //! the pure [`crate::policy`] layer below; this layer does the I/O around it. May use every
@@ -17,8 +19,10 @@
 //! [`crate::ops`], [`crate::cli`] or [`crate::sim`].
 
 pub mod activity;
+pub mod agent_body;
 pub mod body;
 pub mod gateway;
+pub mod mcp;
 pub mod org;
 pub mod pipeline;
 pub mod rewrite;

@@ -25,6 +25,7 @@ use crate::policy::classify::{self, Urls};
 use crate::policy::decision::{Decision, Denial};
 use crate::policy::headers;
 use crate::policy::inspect;
+use crate::proxy::agent_body::{AgentBody, McpTool};
 use crate::proxy::body::{self, BoxBody, Streamed};
 use crate::proxy::gateway::{Gateway, Snapshot, TenantOrigin, TenantRuntime};
 use crate::proxy::org::Lease;
@@ -66,6 +67,8 @@ pub struct Exchange {
     pub client_slot: Option<crate::limit::Slot>,
     /// Marks the agent's connection busy until the request is finished.
     pub connection: Option<crate::proxy::activity::RequestGuard>,
+    /// The MCP tool whose call built this request (`None`: it came in as a Web API request).
+    pub mcp_tool: Option<McpTool>,
 }
 
 impl Gateway {
@@ -78,6 +81,17 @@ impl Gateway {
     pub async fn handle_on(
         self: Arc<Self>,
         req: Request<Incoming>,
+        connection: Option<crate::proxy::activity::RequestGuard>,
+    ) -> Response<BoxBody> {
+        self.handle_agent(req.map(AgentBody::Wire), connection)
+            .await
+    }
+
+    /// [`Gateway::handle_on`] for a request off the wire or built in-process (the MCP front
+    /// door): the same phases either way.
+    pub async fn handle_agent(
+        self: Arc<Self>,
+        req: Request<AgentBody>,
         connection: Option<crate::proxy::activity::RequestGuard>,
     ) -> Response<BoxBody> {
         let started = Instant::now();
@@ -98,6 +112,7 @@ impl Gateway {
             retried: false,
             client_slot: None,
             connection,
+            mcp_tool: req.extensions().get::<McpTool>().cloned(),
         };
         let snapshot = self.snapshot();
         let mut response = match proxy(&self, &snapshot, req, &mut ex).await {
@@ -162,7 +177,7 @@ pub fn respond_error(e: &GatewayError) -> Response<BoxBody> {
 async fn proxy(
     gateway: &Gateway,
     snapshot: &Snapshot,
-    req: Request<Incoming>,
+    req: Request<AgentBody>,
     ex: &mut Exchange,
 ) -> Result<Response<BoxBody>, GatewayError> {
     let agents = snapshot.agents.as_deref();
@@ -416,7 +431,7 @@ fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
 
 /// The Host the agent addressed (or the request target's authority), lowercased. It is echoed
 /// into rewritten URLs, so only host name, IP literal and port characters are accepted.
-fn request_host(req: &Request<Incoming>) -> Result<Option<Cow<'_, str>>, GatewayError> {
+fn request_host(req: &Request<AgentBody>) -> Result<Option<Cow<'_, str>>, GatewayError> {
     let invalid = || GatewayError::BadRequest("invalid Host header".into());
     let raw = match req.headers().get(header::HOST) {
         Some(v) => v.to_str().map_err(|_| invalid())?,

@@ -170,7 +170,12 @@ fn service(
     let handler = move |req: Request<Incoming>| {
         let gateway = Arc::clone(&gateway);
         let guard = activity.begin();
-        async move { Ok::<_, Infallible>(gateway.handle_on(req, Some(guard)).await) }
+        async move {
+            if crate::proxy::mcp::endpoint(req.uri().path()).is_some() {
+                return Ok::<_, Infallible>(crate::proxy::mcp::serve(gateway, req).await);
+            }
+            Ok::<_, Infallible>(gateway.handle_on(req, Some(guard)).await)
+        }
     };
     TowerToHyperService::new(
         ServiceBuilder::new()

@@ -75,9 +75,15 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// The record as one line of JSON (without the newline).
+    /// The record as one line of JSON (without the newline), for a Web API request.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(320 + self.path.len() + self.reason.len());
+        self.to_json_via(None)
+    }
+
+    /// The record as one line of JSON: `front_door` is `mcp` and `tool` names the tool when
+    /// `mcp_tool` is given (the MCP front door built the request), else `webapi` and `null`.
+    pub fn to_json_via(&self, mcp_tool: Option<&str>) -> String {
+        let mut out = String::with_capacity(360 + self.path.len() + self.reason.len());
         out.push_str("{\"timestamp\":\"");
         write_timestamp(&mut out, self.timestamp);
         out.push_str("\",\"request_id\":");
@@ -86,6 +92,10 @@ impl Record<'_> {
         json_opt_str(&mut out, self.tenant);
         out.push_str(",\"client\":");
         json_opt_str(&mut out, self.client);
+        out.push_str(",\"front_door\":");
+        json_str(&mut out, if mcp_tool.is_some() { "mcp" } else { "webapi" });
+        out.push_str(",\"tool\":");
+        json_opt_str(&mut out, mcp_tool);
         out.push_str(",\"method\":");
         json_str(&mut out, self.method);
         out.push_str(",\"path\":");
@@ -239,7 +249,12 @@ impl AuditSink {
 
     /// Queues one record without waiting.
     pub fn write(&self, record: &Record<'_>) {
-        let line = record.to_json();
+        self.write_via(record, None);
+    }
+
+    /// [`AuditSink::write`] for a request the MCP front door built for `mcp_tool`.
+    pub fn write_via(&self, record: &Record<'_>, mcp_tool: Option<&str>) {
+        let line = record.to_json_via(mcp_tool);
         match self.tx.try_send(Message::Line(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -537,6 +552,8 @@ mod tests {
             "request_id": "r-1",
             "tenant": "contoso",
             "client": null,
+            "front_door": "webapi",
+            "tool": null,
             "method": "GET",
             "path": "/api/\"q\"\\\n\u{1}\t\r/é",
             "access": ["GET contacts [fullname, we\"ird]", "function WhoAmI"],
@@ -560,9 +577,9 @@ mod tests {
                 &line[start..i]
             })
             .collect();
-        assert_eq!(keys.len(), 17, "{keys:?}");
+        assert_eq!(keys.len(), 19, "{keys:?}");
         assert_eq!(keys[0], "timestamp");
-        assert_eq!(keys[16], "bytes_out");
+        assert_eq!(keys[18], "bytes_out");
     }
 
     #[test]

@@ -72,6 +72,15 @@ pub struct ErrorLabels {
     pub code: &'static str,
 }
 
+/// One MCP tool call: tenant, tool (a listed tool's name, else `unknown`) and `result` (`ok`,
+/// `tool_error`: refused or failed, `invalid_params`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct McpCallLabels {
+    pub tenant: String,
+    pub tool: String,
+    pub result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: &'static str,
@@ -107,6 +116,8 @@ pub struct Metrics {
     pub upstream_body_errors: Family<ErrorLabels, Counter>,
     /// Agent connections the gateway closed or refused itself, by reason.
     pub connections_closed: Family<ReasonLabel, Counter>,
+    /// MCP tool calls (their Web API requests are counted in `requests` like any other).
+    pub mcp_tool_calls: Family<McpCallLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -130,6 +141,7 @@ impl Default for Metrics {
             errors: Family::default(),
             upstream_body_errors: Family::default(),
             connections_closed: Family::default(),
+            mcp_tool_calls: Family::default(),
         }
     }
 }
@@ -331,6 +343,11 @@ impl Metrics {
             "agent_connections_closed",
             "Agent connections the gateway closed or refused: head_timeout, response_unread, over_capacity, head_too_large",
             self.connections_closed.clone(),
+        );
+        r.register(
+            "mcp_tool_calls",
+            "MCP tool calls by tenant, tool and result (ok, tool_error, invalid_params)",
+            self.mcp_tool_calls.clone(),
         );
         r.register(
             "build_info",

@@ -21,6 +21,7 @@ use dataverse_gateway::sim::{SimConfig, Simulator};
 pub mod agents;
 pub mod harness;
 pub mod hostile;
+pub mod mcp;
 pub mod pki;
 pub mod proc;
 pub mod sim_client;

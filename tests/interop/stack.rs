@@ -124,7 +124,7 @@ impl Stack {
 
 /// A client script's `{operation: {ok, detail}}`, with its output for failure messages.
 pub struct Report {
-    value: Value,
+    pub value: Value,
     pub text: String,
 }
 
@@ -162,7 +162,11 @@ impl Report {
 /// Where `scripts/test.sh` installed an SDK, after checking the install matches the manifest.
 pub fn installed(lang: &str, manifest: &str, probe: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop");
-    let dir = root.join(if lang == "js" { "js" } else { "venv" });
+    let dir = root.join(match lang {
+        "js" => "js",
+        "mcp" => "mcp-venv",
+        _ => "venv",
+    });
     let wanted = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/interop/{lang}/{manifest}")),
     )

@@ -228,25 +228,28 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
     let request_id = ex.request_id.to_str().unwrap_or("");
     let error = ex.error.as_ref().map(GatewayError::code);
     if let Some(sink) = gateway.audit() {
-        sink.write(&Record {
-            timestamp: SystemTime::now(),
-            request_id,
-            tenant,
-            client: ex.client.as_deref(),
-            method: ex.method.as_str(),
-            path: audit::redact_target(ex.uri.path(), ex.uri.query(), sink.query_values()),
-            access: uses,
-            decision,
-            reason: &reason,
-            error,
-            status,
-            upstream_status: ex.upstream_status,
-            completed,
-            latency: elapsed,
-            upstream_latency: ex.upstream_latency,
-            bytes_in,
-            bytes_out,
-        });
+        sink.write_via(
+            &Record {
+                timestamp: SystemTime::now(),
+                request_id,
+                tenant,
+                client: ex.client.as_deref(),
+                method: ex.method.as_str(),
+                path: audit::redact_target(ex.uri.path(), ex.uri.query(), sink.query_values()),
+                access: uses,
+                decision,
+                reason: &reason,
+                error,
+                status,
+                upstream_status: ex.upstream_status,
+                completed,
+                latency: elapsed,
+                upstream_latency: ex.upstream_latency,
+                bytes_in,
+                bytes_out,
+            },
+            ex.mcp_tool.as_ref().map(|t| &*t.0),
+        );
     }
     // The audit log is the per-request record; this line is for debugging (its fields are
     // only computed when the level is enabled).

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use http::header;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 
 use super::{Outgoing, too_large};
 use crate::config::Timeouts;
@@ -25,6 +25,7 @@ use crate::error::GatewayError;
 use crate::limit::Slot;
 use crate::limit::budget::Charge;
 use crate::policy::classify;
+use crate::proxy::agent_body::AgentBody;
 use crate::proxy::body::{BodyError, TimedRequest};
 use crate::proxy::gateway::{Gateway, TenantRuntime};
 
@@ -64,7 +65,7 @@ impl Reading<'_> {
     /// The body to send on, with the slot and the budget charge taken for a buffered one.
     pub(super) async fn read_or_stream(
         &self,
-        incoming: Incoming,
+        incoming: AgentBody,
         parts: &http::request::Parts,
         resource: &str,
     ) -> Result<(Outgoing, Option<Slot>, Option<Charge>), GatewayError> {
