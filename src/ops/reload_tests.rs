@@ -44,7 +44,10 @@ async fn a_reload_parsing_a_large_csdl_leaves_the_event_loop_running() {
     let mut last = Instant::now();
     let mut turns = 0u64;
     while !reload.is_finished() {
-        assert!(started.elapsed() < Duration::from_secs(120), "reload never ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "reload never ended"
+        );
         tokio::task::yield_now().await;
         let now = Instant::now();
         longest = longest.max(now - last);

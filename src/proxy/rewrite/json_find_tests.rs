@@ -15,7 +15,11 @@ fn searches_find_the_first_match_at_every_length_and_position() {
     for len in 0..80 {
         for fill in NOISE {
             let base = vec![fill; len];
-            assert_eq!(find(b'"', &base), naive(&base, |b| b == b'"'), "{len} {fill}");
+            assert_eq!(
+                find(b'"', &base),
+                naive(&base, |b| b == b'"'),
+                "{len} {fill}"
+            );
             for at in 0..len {
                 for (first, second) in [(b'"', b'\\'), (b'\\', b'"'), (b'"', b'"')] {
                     let mut hay = base.clone();
