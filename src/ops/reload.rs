@@ -19,6 +19,10 @@
 //! works on any filesystem; it costs one `stat` a second. A change is applied once the
 //! metadata has stayed the same for one more interval (debounce: a half-written file is not
 //! read).
+//!
+//! The work of a reload (reading and parsing the file, a `metadata_file` CSDL of tens of
+//! megabytes, building the snapshot) runs on tokio's blocking pool ([`reload_off_loop`]), never
+//! on the event loop: with one runtime thread a parse there would pause every request in flight.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,8 +168,17 @@ fn fingerprint(path: &Path) -> Option<Fingerprint> {
     })
 }
 
+/// [`Reloader::reload`] on the blocking pool; the event loop keeps serving meanwhile.
+pub async fn reload_off_loop(reloader: &Arc<Reloader>, why: &'static str) -> bool {
+    let reloader = Arc::clone(reloader);
+    tokio::task::spawn_blocking(move || reloader.reload(why))
+        .await
+        .unwrap_or(false)
+}
+
 /// Reloads on SIGHUP and on (debounced) changes of the file, until the task is dropped.
 pub async fn run(reloader: Reloader) {
+    let reloader = Arc::new(reloader);
     #[cfg(unix)]
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -190,14 +203,14 @@ pub async fn run(reloader: Reloader) {
         let hup = std::future::pending::<Option<()>>();
         tokio::select! {
             Some(()) = hup => {
-                reloader.reload("SIGHUP");
+                reload_off_loop(&reloader, "SIGHUP").await;
                 applied = fingerprint(&reloader.path);
                 seen = applied.clone();
             }
             _ = tick.tick() => {
                 let now = fingerprint(&reloader.path);
                 if now != applied && now == seen && now.is_some() {
-                    reloader.reload("the config file changed");
+                    reload_off_loop(&reloader, "the config file changed").await;
                     applied = now;
                 } else {
                     seen = now;
@@ -206,3 +219,7 @@ pub async fn run(reloader: Reloader) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "reload_tests.rs"]
+mod tests;

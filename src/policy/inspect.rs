@@ -159,7 +159,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
         for part in parts {
             number += 1;
             let d = inspect_part(t, part, req.headers, &mut content_ids);
-            uses.extend(d.uses.iter().cloned());
+            uses.extend(d.uses);
             if let Some(kind) = d.denial {
                 problems.push((
                     kind,
@@ -297,21 +297,27 @@ fn part_headers(part: &Part) -> Result<HeaderMap, String> {
 /// A part's target as (raw resource path, raw query): relative, `/api/data/vX/...`, an absolute
 /// URL of this gateway or of the org, or `$n...`. Any other host is malformed.
 pub fn relative_target(target: &str, urls: &Urls) -> Result<(String, Option<String>), String> {
-    let lower = target.to_ascii_lowercase();
+    // Case-insensitive prefix tests in place (no lowercased copies: this runs for every part).
+    let starts = |s: &str, prefix: &str| {
+        s.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
     let mut rest = target;
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+    if starts(target, "http://") || starts(target, "https://") {
         let base = std::iter::once(&urls.org)
             .chain(&urls.gateway)
-            .filter(|b| {
-                lower.starts_with(&b.to_ascii_lowercase()) && target[b.len()..].starts_with('/')
-            })
+            .filter(|b| starts(target, b) && target[b.len()..].starts_with('/'))
             .max_by_key(|b| b.len())
             .ok_or_else(|| format!("`{target}` points at another host"))?;
         rest = &target[base.len()..];
     }
     let rest = rest.strip_prefix('/').unwrap_or(rest);
-    let prefix = format!("api/data/{}/", urls.api_version);
-    let rest = rest.strip_prefix(prefix.as_str()).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix("api/data/")
+        .and_then(|r| r.strip_prefix(urls.api_version.as_str()))
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(rest);
     if rest.starts_with("api/data/") {
         return Err(format!("`{target}` names another API version"));
     }

@@ -575,7 +575,9 @@ async fn send(
     req: Request<BoxBody>,
 ) -> Result<(Response<Incoming>, Lease), GatewayError> {
     let wait = snapshot.config.timeouts.response_headers;
-    match tokio::time::timeout(wait, tenant.org.send(req)).await {
+    // Pinned here: the timer holds a reference, not a copy of the (large) sending future.
+    let sending = std::pin::pin!(tenant.org.send(req));
+    match tokio::time::timeout(wait, sending).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
             let why = if e.is_connect() {

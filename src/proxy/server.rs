@@ -3,7 +3,9 @@
 //! `serve(listener, gateway, shutdown, grace)`: the caller binds (port 0 in tests) and owns
 //! shutdown; [`serve_tls`] does the same over TLS (the handshake runs in the connection's task,
 //! bounded by [`TLS_HANDSHAKE_TIMEOUT`], so a slow client never stalls the accept loop).
-//! tower-http's catch-panic layer sits only here, at the edge. There is no per-request tracing
+//! A panic in a request's handler is caught only here, at the edge ([`service`]: the handler's
+//! future under `catch_unwind`, answered 500; the response body is the pipeline's own, not
+//! boxed once more). There is no per-request tracing
 //! layer: the audit log and the `debug` access line (`observe.rs`) are the per-request record,
 //! and a span plus a wrapped body per request cost more than the line does. Header limits: at
 //! most [`MAX_HEADERS`] headers and 64 KiB of request head (HTTP/1.1: 431 beyond, audited and
@@ -28,16 +30,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
 
 mod connections;
 
@@ -153,35 +152,38 @@ pub async fn serve_tls(
     }
 }
 
-/// The connection's service: each request marks the connection busy until its response ends.
+/// The connection's service: each request marks the connection busy until its response ends;
+/// a panic while handling it becomes a 500 ([`panic_response`]).
 fn service(
     gateway: &Arc<Gateway>,
     activity: &Arc<Activity>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = Response<
-        tower_http::body::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>,
-    >,
+    Response = Response<BoxBody>,
     Error = Infallible,
     Future: Send + 'static,
 > + Send
 + 'static {
     let (gateway, activity) = (Arc::clone(gateway), Arc::clone(activity));
-    let handler = move |req: Request<Incoming>| {
+    hyper::service::service_fn(move |req: Request<Incoming>| {
         let gateway = Arc::clone(&gateway);
         let guard = activity.begin();
-        async move {
+        caught(async move {
             if crate::proxy::mcp::endpoint(req.uri().path()).is_some() {
-                return Ok::<_, Infallible>(crate::proxy::mcp::serve(gateway, req).await);
+                return crate::proxy::mcp::serve(gateway, req).await;
             }
-            Ok::<_, Infallible>(gateway.handle_on(req, Some(guard)).await)
-        }
-    };
-    TowerToHyperService::new(
-        ServiceBuilder::new()
-            .layer(CatchPanicLayer::custom(panic_response))
-            .service_fn(handler),
-    )
+            gateway.handle_on(req, Some(guard)).await
+        })
+    })
+}
+
+/// `handling`'s response, or a 500 when it panics.
+fn caught(
+    handling: impl Future<Output = Response<BoxBody>>,
+) -> impl Future<Output = Result<Response<BoxBody>, Infallible>> {
+    std::panic::AssertUnwindSafe(handling)
+        .catch_unwind()
+        .map(|handled| Ok(handled.unwrap_or_else(panic_response)))
 }
 
 async fn handshake(
@@ -259,4 +261,34 @@ fn panic_response(_payload: Box<dyn std::any::Any + Send>) -> Response<BoxBody> 
         http::HeaderValue::from_static("application/json"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_500_without_the_payload() {
+        let handling = async {
+            if std::hint::black_box(true) {
+                panic!("secret detail");
+            }
+            Response::new(body::empty())
+        };
+        let Ok(r) = caught(handling).await;
+        assert_eq!(r.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = r.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("GatewayInternalError"), "{text}");
+        assert!(!text.contains("secret detail"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_answers_is_passed_through() {
+        let Ok(r) = caught(async { Response::new(body::full("ok")) }).await;
+        assert_eq!(r.status(), http::StatusCode::OK);
+        let bytes = r.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&bytes[..], b"ok");
+    }
 }

@@ -166,7 +166,12 @@ fn json_opt_str(out: &mut String, s: Option<&str>) {
 /// `s` as a JSON string, quotes included.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    escape_into(out, s);
+    // Most fields need no escape: one vector pass, then one copy.
+    if needs_escape(s.as_bytes()) {
+        escape_into(out, s);
+    } else {
+        out.push_str(s);
+    }
     out.push('"');
 }
 

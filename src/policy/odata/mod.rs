@@ -34,8 +34,14 @@ pub enum ParseError {
 /// Percent-decodes `s`; `plus_as_space` applies the query-string convention.
 pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ParseError> {
     let bytes = s.as_bytes();
+    let special = |b: u8| b == b'%' || (plus_as_space && b == b'+');
+    // Most names and values have nothing to decode: one copy, no byte-by-byte pass.
+    let Some(first) = bytes.iter().position(|&b| special(b)) else {
+        return Ok(s.to_string());
+    };
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
+    out.extend_from_slice(&bytes[..first]);
+    let mut i = first;
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {

@@ -2,7 +2,8 @@
 //! start and then periodically, with the tenant's own token.
 //!
 //! A loader task holds only a weak reference to its tenant, so it ends when a reload replaces
-//! the tenant. Failures are retried with backoff; the previous metadata keeps serving.
+//! the tenant. Failures are retried with backoff; the previous metadata keeps serving. The CSDL
+//! is parsed on tokio's blocking pool, not on the event loop.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -82,5 +83,9 @@ async fn fetch(t: &TenantRuntime) -> Result<Metadata, String> {
         .await
         .map_err(|e| format!("reading the body: {e}"))?;
     lease.release();
-    Metadata::parse(&body.to_bytes()).map_err(|e| e.to_string())
+    // Tens of megabytes take a while to parse: off the event loop, which keeps serving.
+    let bytes = body.to_bytes();
+    tokio::task::spawn_blocking(move || Metadata::parse(&bytes).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| format!("parsing: {e}"))?
 }
