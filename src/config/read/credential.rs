@@ -75,6 +75,27 @@ fn host_of(origin: &str) -> String {
 }
 
 impl Reader {
+    /// `assertion_alg` under a certificate (file or vault): PS256 (the default) or RS256.
+    pub(super) fn assertion_alg(
+        &mut self,
+        node: Option<&Node>,
+        path: &str,
+    ) -> Option<AssertionAlg> {
+        let Some(n) = node else {
+            return Some(AssertionAlg::Ps256);
+        };
+        match self.string(n, &join(path, "assertion_alg")).as_deref() {
+            Some("PS256") => Some(AssertionAlg::Ps256),
+            Some("RS256") => Some(AssertionAlg::Rs256),
+            Some(other) => {
+                let msg = format!("`{other}` is not PS256 or RS256");
+                self.error(n.pos, &join(path, "assertion_alg"), msg);
+                None
+            }
+            None => None,
+        }
+    }
+
     /// Reads the one credential of an `auth` mapping.
     pub(super) fn credential(&mut self, m: &mut Map<'_>, path: &str) -> Option<Credential> {
         let given: Vec<(&str, &Node)> = CREDENTIAL_KEYS
@@ -138,19 +159,7 @@ impl Reader {
         let password = m
             .take("password")
             .and_then(|n| self.secret_ref(n, &join(path, "password")));
-        let alg = match m.take("assertion_alg") {
-            None => Some(AssertionAlg::Ps256),
-            Some(n) => match self.string(n, &join(path, "assertion_alg")).as_deref() {
-                Some("PS256") => Some(AssertionAlg::Ps256),
-                Some("RS256") => Some(AssertionAlg::Rs256),
-                Some(other) => {
-                    let msg = format!("`{other}` is not PS256 or RS256");
-                    self.error(n.pos, &join(path, "assertion_alg"), msg);
-                    None
-                }
-                None => None,
-            },
-        };
+        let alg = self.assertion_alg(m.take("assertion_alg"), path);
         let pos = m.pos;
         self.finish(
             m,

@@ -54,19 +54,7 @@ impl Reader {
         let mut m = self.map(node, path)?;
         let with_key = m.take("key_vault");
         let signed_by_vault = m.take("key_vault_key");
-        let alg = match m.take("assertion_alg") {
-            None => Some(AssertionAlg::Ps256),
-            Some(n) => match self.string(n, &join(path, "assertion_alg")).as_deref() {
-                Some("PS256") => Some(AssertionAlg::Ps256),
-                Some("RS256") => Some(AssertionAlg::Rs256),
-                Some(other) => {
-                    let msg = format!("`{other}` is not PS256 or RS256");
-                    self.error(n.pos, &join(path, "assertion_alg"), msg);
-                    None
-                }
-                None => None,
-            },
-        };
+        let alg = self.assertion_alg(m.take("assertion_alg"), path);
         let pos = m.pos;
         self.finish(m, &["key_vault", "key_vault_key", "assertion_alg"]);
         let (key, inner) = match (with_key, signed_by_vault) {
