@@ -92,8 +92,9 @@ async fn a_new_certificate_version_is_used_within_one_refresh_period() {
     );
 }
 
-#[tokio::test]
-async fn a_new_key_version_signs_within_one_refresh_period() {
+/// A gateway signing with a `key_vault_key` that has served once; then a new key version is put
+/// in the vault and only its certificate is registered in Entra. Returns the new version.
+async fn a_vault_key_rotated_in_vault_and_entra() -> (Harness, String) {
     let old = test_cert(365);
     let h = Harness::build(registered(&[&old]), |sim| {
         sim.vault_put_certificate("contoso-key", &old.der, &pkcs8(&old), SimCertFormat::Pkcs12);
@@ -109,6 +110,12 @@ async fn a_new_key_version_signs_within_one_refresh_period() {
         h.sim
             .vault_put_certificate("contoso-key", &new.der, &pkcs8(&new), SimCertFormat::Pkcs12);
     only_registered(&h, &new);
+    (h, v2)
+}
+
+#[tokio::test]
+async fn a_new_key_version_signs_within_one_refresh_period() {
+    let (h, v2) = a_vault_key_rotated_in_vault_and_entra().await;
     walk_one_refresh_period(&h, &v2).await;
     let signs: Vec<String> = vault_log(&h.sim)
         .into_iter()
@@ -167,21 +174,7 @@ async fn an_entra_rejection_rereads_the_secret_at_once_but_at_most_once_a_minute
 
 #[tokio::test]
 async fn an_entra_rejection_rereads_a_rotated_vault_key_at_once() {
-    let old = test_cert(365);
-    let h = Harness::build(registered(&[&old]), |sim| {
-        sim.vault_put_certificate("contoso-key", &old.der, &pkcs8(&old), SimCertFormat::Pkcs12);
-        vault_yaml(
-            sim,
-            &certificate_form(sim, "key_vault_key", "contoso-key", None),
-        )
-    })
-    .await;
-    who_am_i_ok(&h, "before").await;
-    let new = test_cert(365);
-    let v2 =
-        h.sim
-            .vault_put_certificate("contoso-key", &new.der, &pkcs8(&new), SimCertFormat::Pkcs12);
-    only_registered(&h, &new);
+    let (h, v2) = a_vault_key_rotated_in_vault_and_entra().await;
     h.sim.revoke_tokens();
     who_am_i_ok(&h, "right after the rotation").await;
     assert_eq!(status(&h).version.as_deref(), Some(v2.as_str()));
