@@ -67,19 +67,7 @@ async fn a_certificate_with_its_key_from_the_vault_in_either_format() {
 async fn a_key_that_never_leaves_the_vault_signs_the_assertion_ps256_and_rs256() {
     for alg in [None, Some("RS256")] {
         let cert = test_cert(365);
-        let h = Harness::build(registered(&[&cert]), |sim| {
-            sim.vault_put_certificate(
-                "contoso-key",
-                &cert.der,
-                &pkcs8(&cert),
-                SimCertFormat::Pkcs12,
-            );
-            vault_yaml(
-                sim,
-                &certificate_form(sim, "key_vault_key", "contoso-key", alg),
-            )
-        })
-        .await;
+        let h = vault_key_gateway(&cert, &cert, alg, |_| {}).await;
         who_am_i_ok(&h).await;
         assert_eq!(
             h.sim.token_requests(),
@@ -111,19 +99,7 @@ async fn a_key_that_never_leaves_the_vault_signs_the_assertion_ps256_and_rs256()
 async fn a_key_that_does_not_belong_to_the_certificate_is_reported_before_entra_is_asked() {
     let cert = test_cert(365);
     let other = test_cert(365);
-    let h = Harness::build(registered(&[&cert]), |sim| {
-        sim.vault_put_certificate(
-            "contoso-key",
-            &cert.der,
-            &pkcs8(&other),
-            SimCertFormat::Pkcs12,
-        );
-        vault_yaml(
-            sim,
-            &certificate_form(sim, "key_vault_key", "contoso-key", None),
-        )
-    })
-    .await;
+    let h = vault_key_gateway(&cert, &other, None, |_| {}).await;
     let r = h.get("WhoAmI").await;
     assert_eq!(r.status(), 503);
     let (code, message) = error_of(r).await;

@@ -13,7 +13,7 @@ use common::proc::free_port;
 use common::vault::*;
 use common::*;
 use dataverse_gateway::ops::admin::{not_ready, vault_states};
-use dataverse_gateway::sim::{DEFAULT_CLIENT_ID, SimCertFormat, SimConfig, SimVaultRole};
+use dataverse_gateway::sim::{DEFAULT_CLIENT_ID, SimConfig, SimVaultRole};
 use dataverse_gateway::telemetry::metrics;
 
 /// Captures every log line (debug and up) of this current-thread test.
@@ -118,18 +118,8 @@ async fn signing_and_certificate_refusals_name_their_roles() {
     ];
     for (role, expected) in cases {
         let cert = test_cert(365);
-        let h = Harness::build(registered(&[&cert]), |sim| {
-            sim.vault_put_certificate(
-                "contoso-key",
-                &cert.der,
-                &pkcs8(&cert),
-                SimCertFormat::Pkcs12,
-            );
+        let h = vault_key_gateway(&cert, &cert, None, |sim| {
             sim.vault_revoke(role, "contoso-key");
-            vault_yaml(
-                sim,
-                &certificate_form(sim, "key_vault_key", "contoso-key", None),
-            )
         })
         .await;
         let message = refused(&h).await;
@@ -242,19 +232,7 @@ async fn a_vault_outage_is_invisible_while_the_cached_token_is_valid() {
 #[tokio::test]
 async fn a_throttled_signature_is_not_asked_for_again_before_retry_after() {
     let cert = test_cert(365);
-    let h = Harness::build(registered(&[&cert]), |sim| {
-        sim.vault_put_certificate(
-            "contoso-key",
-            &cert.der,
-            &pkcs8(&cert),
-            SimCertFormat::Pkcs12,
-        );
-        vault_yaml(
-            sim,
-            &certificate_form(sim, "key_vault_key", "contoso-key", None),
-        )
-    })
-    .await;
+    let h = vault_key_gateway(&cert, &cert, None, |_| {}).await;
     assert_eq!(h.get("WhoAmI").await.status(), 200);
     let signs_of = |h: &Harness| {
         vault_log(&h.sim)

@@ -96,14 +96,7 @@ async fn a_new_certificate_version_is_used_within_one_refresh_period() {
 /// in the vault and only its certificate is registered in Entra. Returns the new version.
 async fn a_vault_key_rotated_in_vault_and_entra() -> (Harness, String) {
     let old = test_cert(365);
-    let h = Harness::build(registered(&[&old]), |sim| {
-        sim.vault_put_certificate("contoso-key", &old.der, &pkcs8(&old), SimCertFormat::Pkcs12);
-        vault_yaml(
-            sim,
-            &certificate_form(sim, "key_vault_key", "contoso-key", None),
-        )
-    })
-    .await;
+    let h = vault_key_gateway(&old, &old, None, |_| {}).await;
     who_am_i_ok(&h, "before").await;
     let new = test_cert(365);
     let v2 =

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dataverse_gateway::identity::vault::VaultStatus;
-use dataverse_gateway::sim::{SimCertificate, SimConfig, Simulator};
+use dataverse_gateway::sim::{SimCertFormat, SimCertificate, SimConfig, Simulator};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -62,6 +62,26 @@ pub fn registered(certs: &[&TestCert]) -> SimConfig {
             .collect(),
         ..SimConfig::default()
     }
+}
+
+/// A gateway whose tenant signs its assertions with Key Vault's `sign` on the certificate
+/// `contoso-key` (`key_vault_key`, `alg` as `assertion_alg`): `cert` is registered in Entra and
+/// stored in the vault with `key`'s private key; `prepare` runs on the simulator first.
+pub async fn vault_key_gateway(
+    cert: &TestCert,
+    key: &TestCert,
+    alg: Option<&str>,
+    prepare: impl FnOnce(&Simulator),
+) -> Harness {
+    Harness::build(registered(&[cert]), |sim| {
+        sim.vault_put_certificate("contoso-key", &cert.der, &pkcs8(key), SimCertFormat::Pkcs12);
+        prepare(sim);
+        vault_yaml(
+            sim,
+            &certificate_form(sim, "key_vault_key", "contoso-key", alg),
+        )
+    })
+    .await
 }
 
 /// The certificate's private key, PKCS#8 DER (what the vault keeps).
