@@ -187,16 +187,7 @@ impl Certificate {
 
     /// The certificate as PEM (public; for registering it with the simulator or a portal).
     pub fn pem(&self) -> String {
-        let b64 = STANDARD.encode(&self.der);
-        let lines: Vec<&str> = b64
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap_or_default())
-            .collect();
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            lines.join("\n")
-        )
+        pem("CERTIFICATE", &self.der)
     }
 }
 
@@ -280,6 +271,20 @@ fn pkcs8_to_pkcs1(der: &[u8]) -> Result<Vec<u8>, CertificateError> {
 
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `der` as a PEM block labelled `label` (base64 in lines of 64 characters).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 #[cfg(test)]

@@ -99,26 +99,13 @@ fn new_version() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 /// The certificate's secret value in `format` (`None` when the key cannot be packed).
 fn export(format: SimCertFormat, der: &[u8], key_pkcs8: &[u8]) -> Option<String> {
     match format {
         SimCertFormat::Pem => Some(format!(
             "{}{}",
-            pem("PRIVATE KEY", key_pkcs8),
-            pem("CERTIFICATE", der)
+            crate::identity::token::certificate::pem("PRIVATE KEY", key_pkcs8),
+            crate::identity::token::certificate::pem("CERTIFICATE", der)
         )),
         SimCertFormat::Pkcs12 => {
             use p12_keystore::{KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
