@@ -295,7 +295,12 @@ fn explain_mcp(
     let Ok((config, _)) = load(path) else {
         return ExitCode::FAILURE;
     };
-    match mcp::explain(&config, tenant, client, metadata, tool, json) {
+    verdict(mcp::explain(&config, tenant, client, metadata, tool, json))
+}
+
+/// Prints an explanation and exits as `explain` does: 0 allowed, 2 denied, 1 error.
+fn verdict(explained: Result<(String, bool), String>) -> ExitCode {
+    match explained {
         Ok((text, allowed)) => {
             print!("{text}");
             if allowed {
@@ -323,20 +328,12 @@ fn explain(path: &Path, args: &ExplainArgs<'_>, method: &str, url: &str) -> Exit
     let Ok((config, _)) = load(path) else {
         return ExitCode::FAILURE;
     };
-    match explain_decision(&config, args, method, url) {
-        Ok((tenant, decision)) => {
-            print!("{}", report::explanation(&tenant, method, url, &decision));
-            if decision.allowed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    verdict(
+        explain_decision(&config, args, method, url).map(|(tenant, decision)| {
+            let text = report::explanation(&tenant, method, url, &decision);
+            (text, decision.allowed())
+        }),
+    )
 }
 
 fn explain_decision(
