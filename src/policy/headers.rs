@@ -58,14 +58,20 @@ static REQUEST_IDS: [HeaderName; 2] = [
 /// Refuses requests that tunnel another verb through a header, and `Prefer` headers that are not
 /// RFC 7240 (the policy reads them: what it cannot parse it cannot judge).
 pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
-    for name in &METHOD_OVERRIDES {
-        if headers.contains_key(name) {
+    // One pass over the names the agent sent (a handful) instead of a hashed lookup per name.
+    let mut prefer = false;
+    for name in headers.keys() {
+        if let Some(o) = METHOD_OVERRIDES.iter().find(|o| *o == name) {
             return Err(format!(
-                "the `{name}` header is not accepted: send the real HTTP method"
+                "the `{o}` header is not accepted: send the real HTTP method"
             ));
         }
+        prefer |= name == PREFER;
     }
-    preferences(headers).map(|_| ())
+    match prefer {
+        true => preferences(headers).map(|_| ()),
+        false => Ok(()),
+    }
 }
 
 /// Copies the allowlisted agent headers into `out` (the upstream request's headers).
@@ -99,10 +105,10 @@ pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
 pub fn clean_response_headers(headers: &mut HeaderMap) {
     remove_connection_listed(headers);
     // One pass to see which unwanted names are there (usually only `Connection`), then remove
-    // just those.
+    // just those. Names are compared as text (lowercase in a `HeaderName`): a length switch.
     let mut found = 0u16;
     for name in headers.keys() {
-        if let Some(i) = UNWANTED_RESPONSE.iter().position(|u| u == name) {
+        if let Some(i) = unwanted_response(name.as_str()) {
             found |= 1 << i;
         }
     }
@@ -127,6 +133,24 @@ static UNWANTED_RESPONSE: [HeaderName; 11] = [
     header::SET_COOKIE,
     header::WWW_AUTHENTICATE,
 ];
+
+/// The index of `name` in [`UNWANTED_RESPONSE`].
+fn unwanted_response(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        "set-cookie" => 9,
+        "www-authenticate" => 10,
+        _ => return None,
+    })
+}
 
 /// Removes the headers `Connection` names. The value is copied (to a stack buffer when short)
 /// because the names are removed from the map it lives in; names are looked up as text.
@@ -196,6 +220,14 @@ impl Bearer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unwanted_response_switch_names_every_unwanted_header_at_its_index() {
+        for (i, name) in UNWANTED_RESPONSE.iter().enumerate() {
+            assert_eq!(unwanted_response(name.as_str()), Some(i), "{name}");
+        }
+        assert_eq!(unwanted_response("content-type"), None);
+    }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

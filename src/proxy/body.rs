@@ -158,8 +158,48 @@ pub fn full(bytes: impl Into<Bytes>) -> BoxBody {
         .boxed()
 }
 
+/// An empty body. `Empty` is zero-sized, so boxing it does not allocate.
 pub fn empty() -> BoxBody {
-    full(Bytes::new())
+    http_body_util::Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A response body as the pipeline's last phase receives it: the org's answer streaming through,
+/// or one the gateway made. A concrete type rather than a [`BoxBody`], so that the streamed
+/// answer is boxed once (by that last phase), not twice.
+pub enum Answer {
+    Streamed(Streamed),
+    Made(BoxBody),
+}
+
+impl Body for Answer {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            Answer::Streamed(s) => Pin::new(s).poll_frame(cx),
+            Answer::Made(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Answer::Streamed(s) => s.is_end_stream(),
+            Answer::Made(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Answer::Streamed(s) => s.size_hint(),
+            Answer::Made(b) => b.size_hint(),
+        }
+    }
 }
 
 /// Boxes an agent's body unchanged (requests going upstream).

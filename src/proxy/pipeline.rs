@@ -26,7 +26,7 @@ use crate::policy::decision::{Decision, Denial};
 use crate::policy::headers;
 use crate::policy::inspect;
 use crate::proxy::agent_body::{AgentBody, McpTool};
-use crate::proxy::body::{self, BoxBody, Streamed};
+use crate::proxy::body::{self, Answer, BoxBody, Streamed};
 use crate::proxy::gateway::{Gateway, Snapshot, TenantOrigin, TenantRuntime};
 use crate::proxy::org::Lease;
 use crate::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind, rewrite_url};
@@ -116,9 +116,9 @@ impl Gateway {
         };
         let snapshot = self.snapshot();
         let mut response = match proxy(&self, &snapshot, req, &mut ex).await {
-            Ok(r) => r,
+            Ok(r) => r.map(Answer::Streamed),
             Err(e) => {
-                let r = respond_error(&e);
+                let r = respond_error(&e).map(Answer::Made);
                 ex.error = Some(e);
                 r
             }
@@ -179,7 +179,7 @@ async fn proxy(
     snapshot: &Snapshot,
     req: Request<AgentBody>,
     ex: &mut Exchange,
-) -> Result<Response<BoxBody>, GatewayError> {
+) -> Result<Response<Streamed>, GatewayError> {
     let agents = snapshot.agents.as_deref();
     let client = clients::authenticate(&snapshot.config.clients, agents, req.headers()).await?;
     ex.client = client.map(|c| c.name.clone());
@@ -360,6 +360,7 @@ impl Forward<'_> {
                 .await
                 .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
             let outgoing = match body.take() {
+                Some(Outgoing::Buffered(b)) if b.is_empty() => body::empty(),
                 Some(Outgoing::Buffered(b)) => body::full(b),
                 Some(Outgoing::Streamed(s, _)) => s,
                 None => body::empty(),
@@ -374,8 +375,12 @@ impl Forward<'_> {
                 &token,
                 &ex.request_id,
             )?;
-            let req = agents::with_caller(req, self.act_as.as_ref())
-                .map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in)));
+            let req = agents::with_caller(req, self.act_as.as_ref());
+            // A body with nothing to count (a GET) is not wrapped: one box less per request.
+            let req = match hyper::body::Body::is_end_stream(req.body()) {
+                true => req,
+                false => req.map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in))),
+            };
             let sent = Instant::now();
             let (response, lease) = match send(self.snapshot, self.tenant, req).await {
                 Ok(r) => r,
@@ -608,7 +613,7 @@ fn respond(
     lease: Lease,
     permit: Option<crate::limit::Slot>,
     idle: Duration,
-) -> Result<Response<BoxBody>, GatewayError> {
+) -> Result<Response<Streamed>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
     headers::clean_response_headers(&mut parts.headers);
     for name in &URL_HEADERS {
@@ -648,10 +653,7 @@ fn respond(
     let body = Streamed::new(incoming, rewriter, permit)
         .with_lease(lease)
         .with_idle_timeout(idle);
-    Ok(Response::from_parts(
-        parts,
-        http_body_util::BodyExt::boxed(body),
-    ))
+    Ok(Response::from_parts(parts, body))
 }
 
 #[cfg(test)]

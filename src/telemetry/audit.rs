@@ -147,10 +147,12 @@ impl Record<'_> {
 
 /// `d` in milliseconds with three decimals (`12.345`), a JSON number.
 fn write_millis(out: &mut String, d: Duration) {
-    let micros = d.as_micros();
-    out.push_str(itoa::Buffer::new().format(micros / 1000));
+    // In u64 (an `as_micros` u128 division is a library call): whole milliseconds, then the
+    // microseconds within the millisecond.
+    let millis = d.as_secs().saturating_mul(1000) + u64::from(d.subsec_millis());
+    out.push_str(itoa::Buffer::new().format(millis));
     out.push('.');
-    let frac = (micros % 1000) as u16;
+    let frac = (d.subsec_micros() % 1000) as u16;
     for digit in [frac / 100, frac / 10 % 10, frac % 10] {
         out.push(char::from(b'0' + digit as u8));
     }

@@ -28,7 +28,7 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use super::Exchange;
 use crate::error::GatewayError;
-use crate::proxy::body::{BodyError, BoxBody};
+use crate::proxy::body::{Answer, BodyError, BoxBody};
 use crate::proxy::gateway::Gateway;
 use crate::telemetry::audit::{self, Record};
 use crate::telemetry::metrics::NO_TENANT;
@@ -70,7 +70,7 @@ struct Pending {
 
 /// A response body that finishes its request when it ends or is dropped.
 struct Observed {
-    inner: BoxBody,
+    inner: Answer,
     bytes_out: u64,
     /// The body's length when known in advance (hyper may stop polling after that many bytes).
     expected: Option<u64>,
@@ -81,7 +81,7 @@ struct Observed {
 pub fn track(
     gateway: Arc<Gateway>,
     ex: Exchange,
-    response: Response<BoxBody>,
+    response: Response<Answer>,
     started: Instant,
     in_flight: InFlight,
 ) -> Response<BoxBody> {
