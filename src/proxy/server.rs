@@ -78,8 +78,11 @@ pub async fn serve_tls(
         .http1()
         .max_buf_size(64 * 1024)
         .max_headers(MAX_HEADERS)
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(gateway.snapshot().config.timeouts.request_head);
+        // No per-request head timer of hyper's (a timer armed and cancelled for every request):
+        // the connection's own timer (`Activity::closing`) already closes a connection that has
+        // not started a request within `timeouts.request_head` of accepting it or of ending its
+        // last one, which bounds a head that trickles in as well.
+        .header_read_timeout(None);
     builder.http2().max_header_list_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     let mut backoff = AcceptBackoff::new("agents");
@@ -232,7 +235,7 @@ fn connection_error(
 ) {
     let hyper_error = e.downcast_ref::<hyper::Error>();
     if hyper_error.is_some_and(hyper::Error::is_timeout) {
-        // HTTP/1.1's own head timer (from the first byte) fired before the connection's.
+        // A timer of the HTTP layer fired (none is armed for HTTP/1.1 heads: see `serve_tls`).
         gateway.metrics.connection_closed("head_timeout");
         return;
     }
