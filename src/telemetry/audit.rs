@@ -456,22 +456,24 @@ fn write_timestamp(out: &mut String, t: SystemTime) {
         );
         return;
     }
-    // Written digit by digit: this runs for every request.
-    let fields: [(u64, u32, char); 7] = [
-        (y as u64, 4, '-'),
-        (u64::from(m), 2, '-'),
-        (u64::from(day), 2, 'T'),
-        (rem / 3600, 2, ':'),
-        (rem / 60 % 60, 2, ':'),
-        (rem % 60, 2, '.'),
-        (u64::from(d.subsec_millis()), 3, 'Z'),
-    ];
-    for (value, width, separator) in fields {
-        for i in (0..width).rev() {
-            out.push(char::from(b'0' + (value / 10u64.pow(i) % 10) as u8));
+    // Filled in place in a template and copied once: this runs for every request.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, value) in [
+        (0, 4, y as u64),
+        (5, 2, u64::from(m)),
+        (8, 2, u64::from(day)),
+        (11, 2, rem / 3600),
+        (14, 2, rem / 60 % 60),
+        (17, 2, rem % 60),
+        (20, 3, u64::from(d.subsec_millis())),
+    ] {
+        let mut v = value;
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (v % 10) as u8;
+            v /= 10;
         }
-        out.push(separator);
     }
+    out.push_str(std::str::from_utf8(&text).unwrap_or("1970-01-01T00:00:00.000Z"));
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
