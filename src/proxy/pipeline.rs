@@ -292,6 +292,8 @@ async fn limit_rate(tenant: &TenantRuntime, ex: &mut Exchange) -> Result<(), Gat
 
 /// A request body on its way upstream.
 enum Outgoing {
+    /// The agent sent none (known from the request head).
+    Empty,
     Buffered(Bytes),
     /// Streamed, with the flag its [`body::TimedRequest`] sets when the agent was too slow.
     Streamed(BoxBody, Arc<AtomicBool>),
@@ -301,7 +303,7 @@ impl Outgoing {
     fn buffered(&self) -> Option<&[u8]> {
         match self {
             Outgoing::Buffered(b) => Some(b),
-            Outgoing::Streamed(..) => None,
+            Outgoing::Empty | Outgoing::Streamed(..) => None,
         }
     }
 }
@@ -336,12 +338,13 @@ impl Forward<'_> {
     ) -> Result<(Response<Incoming>, Lease, crate::limit::Slot), GatewayError> {
         let limits = &self.tenant.limits;
         let bodyless = match &body {
+            Outgoing::Empty => true,
             Outgoing::Buffered(b) => b.is_empty(),
             Outgoing::Streamed(s, _) => hyper::body::Body::is_end_stream(s),
         };
         let timed_out = match &body {
             Outgoing::Streamed(_, flag) => Some(Arc::clone(flag)),
-            Outgoing::Buffered(_) => None,
+            Outgoing::Empty | Outgoing::Buffered(_) => None,
         };
         let mut body = Some(body);
         let mut reauthorized = false;
@@ -360,10 +363,10 @@ impl Forward<'_> {
                 .await
                 .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
             let outgoing = match body.take() {
+                Some(Outgoing::Empty) | None => body::empty(),
                 Some(Outgoing::Buffered(b)) if b.is_empty() => body::empty(),
                 Some(Outgoing::Buffered(b)) => body::full(b),
                 Some(Outgoing::Streamed(s, _)) => s,
-                None => body::empty(),
             };
             let req = upstream_request(
                 self.tenant,

@@ -12,8 +12,6 @@
 //!   `timeouts.request_body_idle` or when it takes longer than `timeouts.request_body` in all:
 //!   the answer is 408 `GatewayRequestTimeout`, audited and counted like any other.
 
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
 use http::header;
 use http_body_util::BodyExt;
@@ -76,9 +74,8 @@ impl Reading<'_> {
         }
         if !classify::needs_body(&parts.method, resource) {
             if incoming.is_end_stream() {
-                // No body (a GET, say): nothing to wait for, no timers to set.
-                let body = crate::proxy::body::incoming(incoming);
-                return Ok((Outgoing::Streamed(body, Arc::default()), None, None));
+                // No body (a GET, say): nothing to wait for, no timers to set, nothing to box.
+                return Ok((Outgoing::Empty, None, None));
             }
             let t = self.timeouts;
             let timed = TimedRequest::new(incoming, t.request_body_idle, t.request_body);
