@@ -524,25 +524,17 @@ fn upstream_request(
     let dv = &tenant.config.dataverse;
     let query = query.filter(|q| !q.is_empty());
     let select = decision.add_select.as_deref();
-    // Origin form: the org's connections add the scheme and host as their protocol needs.
-    let mut uri = String::with_capacity(
-        dv.api_version.len()
-            + resource.len()
-            + query.map_or(0, str::len)
-            + select.map_or(0, str::len)
-            + 24,
-    );
-    for part in ["/api/data/", &dv.api_version, "/", resource] {
-        uri.push_str(part);
-    }
-    match (query, select) {
-        (Some(q), Some(s)) => uri.extend(["?", q, "&$select=", s]),
-        (Some(q), None) => uri.extend(["?", q]),
-        (None, Some(s)) => uri.extend(["?$select=", s]),
-        (None, None) => {}
-    }
-    let uri = Uri::try_from(uri)
-        .map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))?;
+    let uri =
+        match select {
+            // The agent's own request target is already the one to send (no tenant prefix, no
+            // `$select` to add, no empty `?`): shared, not rebuilt and parsed again.
+            None if as_sent(&parts.uri, &dv.api_version, resource, query) => {
+                Uri::from(parts.uri.path_and_query().cloned().ok_or_else(|| {
+                    GatewayError::BadRequest("the URL cannot be forwarded".into())
+                })?)
+            }
+            _ => origin_form(&dv.api_version, resource, query, select)?,
+        };
     let mut out = Request::new(body);
     *out.method_mut() = parts.method.clone();
     *out.uri_mut() = uri;
@@ -561,6 +553,46 @@ fn upstream_request(
         h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
     }
     Ok(out)
+}
+
+/// Whether the agent's request target is exactly `/api/data/{version}/{resource}[?{query}]`:
+/// then it is sent as it came.
+fn as_sent(uri: &Uri, version: &str, resource: &str, query: Option<&str>) -> bool {
+    let path = uri.path();
+    path.len() == "/api/data/".len() + version.len() + 1 + resource.len()
+        && path.ends_with(resource)
+        && path
+            .strip_prefix("/api/data/")
+            .and_then(|p| p.strip_prefix(version))
+            .is_some_and(|p| p.starts_with('/'))
+        && uri.query() == query
+}
+
+/// The request target to send, in origin form (the org's connections add the scheme and host
+/// as their protocol needs): the org's path, the agent's query, and the `$select` to add.
+fn origin_form(
+    version: &str,
+    resource: &str,
+    query: Option<&str>,
+    select: Option<&str>,
+) -> Result<Uri, GatewayError> {
+    let mut uri = String::with_capacity(
+        version.len()
+            + resource.len()
+            + query.map_or(0, str::len)
+            + select.map_or(0, str::len)
+            + 24,
+    );
+    for part in ["/api/data/", version, "/", resource] {
+        uri.push_str(part);
+    }
+    match (query, select) {
+        (Some(q), Some(s)) => uri.extend(["?", q, "&$select=", s]),
+        (Some(q), None) => uri.extend(["?", q]),
+        (None, Some(s)) => uri.extend(["?$select=", s]),
+        (None, None) => {}
+    }
+    Uri::try_from(uri).map_err(|_| GatewayError::BadRequest("the URL cannot be forwarded".into()))
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -661,7 +693,61 @@ fn respond(
 
 #[cfg(test)]
 mod tests {
-    use super::valid_host;
+    use super::{as_sent, origin_form, valid_host};
+    use http::Uri;
+
+    #[test]
+    fn the_agents_target_is_sent_as_it_came_only_when_it_is_exactly_the_orgs() {
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        let q = Some("$top=1");
+        assert!(as_sent(
+            &uri("/api/data/v9.2/contacts?$top=1"),
+            "v9.2",
+            "contacts",
+            q
+        ));
+        assert!(as_sent(
+            &uri("/api/data/v9.2/contacts"),
+            "v9.2",
+            "contacts",
+            None
+        ));
+        // A tenant prefix, another version, an empty `?`, another query: rebuilt.
+        assert!(!as_sent(
+            &uri("/t/api/data/v9.2/contacts?$top=1"),
+            "v9.2",
+            "contacts",
+            q
+        ));
+        assert!(!as_sent(
+            &uri("/api/data/v9.1/contacts?$top=1"),
+            "v9.2",
+            "contacts",
+            q
+        ));
+        assert!(!as_sent(
+            &uri("/api/data/v9.2/contacts?"),
+            "v9.2",
+            "contacts",
+            None
+        ));
+        assert!(!as_sent(
+            &uri("/api/data/v9.2/contacts?$top=2"),
+            "v9.2",
+            "contacts",
+            q
+        ));
+        assert!(!as_sent(
+            &uri("/api/data/v9.2/xcontacts"),
+            "v9.2",
+            "contacts",
+            None
+        ));
+        assert_eq!(
+            origin_form("v9.2", "contacts", q, Some("fullname")).unwrap(),
+            "/api/data/v9.2/contacts?$top=1&$select=fullname"
+        );
+    }
 
     #[test]
     fn hosts_are_lowercased_and_only_name_address_and_port_characters_pass() {
