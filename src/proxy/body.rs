@@ -42,21 +42,22 @@ pub enum BodyError {
     RequestTimeout(String),
 }
 
-/// Fires when a body has made no progress for `idle`. The timer is moved only when it fires
-/// (progress just records the time), so a busy body costs no timer updates per frame.
+/// Fires when a body has made no progress for `idle`. The timer is made the first time the body
+/// has to wait (a body that is always ready, like a small page that came with its head, never
+/// arms one) and moved only when it fires (progress just records the time), so a busy body
+/// costs no timer updates per frame.
 pub struct IdleWatch {
     idle: Duration,
     last: tokio::time::Instant,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl IdleWatch {
     pub fn new(idle: Duration) -> IdleWatch {
-        let now = tokio::time::Instant::now();
         IdleWatch {
             idle,
-            last: now,
-            sleep: Box::pin(tokio::time::sleep_until(now + idle)),
+            last: tokio::time::Instant::now(),
+            sleep: None,
         }
     }
 
@@ -66,15 +67,20 @@ impl IdleWatch {
 
     /// Whether the body has been idle for too long (registers a wake-up otherwise).
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let last = self.last;
+        let idle = self.idle;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last + idle)));
         loop {
-            if self.sleep.as_mut().poll(cx).is_pending() {
+            if sleep.as_mut().poll(cx).is_pending() {
                 return false;
             }
             let due = self.last + self.idle;
             if tokio::time::Instant::now() >= due {
                 return true;
             }
-            self.sleep.as_mut().reset(due);
+            sleep.as_mut().reset(due);
         }
     }
 }
