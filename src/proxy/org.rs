@@ -210,11 +210,16 @@ impl OrgClient {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let timeout = self.idle_timeout;
-        idle.h1
-            .retain(|(c, since)| !c.is_closed() && since.elapsed() < timeout);
+        let now = Instant::now();
+        if idle.h1.len() >= MAX_IDLE {
+            // Full: make room by dropping the closed and expired ones (otherwise the reaper and
+            // `take_idle` do, so a return does not walk the whole pool).
+            let timeout = self.idle_timeout;
+            idle.h1
+                .retain(|(c, since)| !c.is_closed() && now.duration_since(*since) < timeout);
+        }
         if idle.h1.len() < MAX_IDLE {
-            idle.h1.push((conn, Instant::now()));
+            idle.h1.push((conn, now));
         }
     }
 
