@@ -29,11 +29,12 @@ impl JsonRewriter {
             State::Str { escape } => (true, escape),
             _ => (false, false),
         };
+        let mut padded = [0u8; BLOCK];
         while let Some(rest) = chunk.get(i..).filter(|rest| !rest.is_empty()) {
-            let mut padded = [0u8; BLOCK];
             let (block, len) = match rest.first_chunk::<BLOCK>() {
                 Some(block) => (block, BLOCK),
                 None => {
+                    // The chunk's last bytes, once per chunk; zeros are neither `"` nor `\`.
                     padded[..rest.len()].copy_from_slice(rest);
                     (&padded, rest.len())
                 }

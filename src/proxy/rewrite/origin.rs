@@ -42,7 +42,10 @@ impl Origin {
     /// Whether `raw` is exactly the pattern (scheme and authority in any ASCII case), as
     /// [`Cursor`] would hold it byte by byte without escapes.
     pub(super) fn is(&self, raw: &[u8]) -> bool {
-        raw.len() == self.pattern.len() && raw.iter().enumerate().all(|(i, &b)| self.accepts(i, b))
+        // The usual case (the same case as configured) in one comparison.
+        raw == &*self.pattern
+            || raw.len() == self.pattern.len()
+                && raw.iter().enumerate().all(|(i, &b)| self.accepts(i, b))
     }
 
     /// The most raw bytes a partial match can hold: the pattern with every `/` JSON-escaped as
