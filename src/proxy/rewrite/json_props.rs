@@ -101,7 +101,7 @@ fn every_block_offset_of_quotes_escapes_and_keys() {
     let snippets = [
         format!(r#""@odata.nextLink":"{FROM}/api?x=1","b":"c""#),
         format!(r#""k\\\\":"\"","q\\\"@odata.id":"{FROM}/a""#),
-        format!(r#""@odata.id" : "https:\/\/org.crm.dynamics.com\/x\\","n":1"#),
+        r#""@odata.id" : "https:\/\/org.crm.dynamics.com\/x\\","n":1"#.to_string(),
         r#""\\\\\\\\\\\\\\\"\\","t":"d""#.to_string(),
         format!(r#"\"a":"b"\\,"@odata.context":"{FROM}""#),
         format!(r#""@odata.id":"{FROM}.evil/x","@odata.id":"h@odata.id":"{FROM}/y""#),
