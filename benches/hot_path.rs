@@ -2,11 +2,12 @@
 //! Run with `cargo bench --bench hot_path`. Figures live in the benches, never in unit tests.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use dataverse_gateway::config::Verb;
 use dataverse_gateway::policy::classify::{Touch, Use};
-use dataverse_gateway::proxy::rewrite::{BodyRewriter, Encoding, RewriteKind};
+use dataverse_gateway::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind};
 use dataverse_gateway::telemetry::audit::Record;
 
 /// A realistic Dataverse page of about `size` bytes: rows with ids, names and a nextLink at the
@@ -32,22 +33,30 @@ fn rewrite(c: &mut Criterion) {
     let org = "https://contoso.crm.dynamics.com";
     let mut group = c.benchmark_group("rewrite");
     // The big page measures the lexer's speed; the small one (the load benchmark's page) also
-    // the per-response set-up.
-    for (name, size, samples) in [
-        ("json 10 MB page in 16 KiB frames", 10 * 1024 * 1024, 20),
-        ("json 1 KiB page", 900, 100),
+    // the per-response set-up: with the target built for each response, or prepared once as
+    // the proxy does (`BodyRewriter::json` on the tenant's `JsonTarget`).
+    let to = "http://gw:8080/contoso";
+    let target = JsonTarget::new(org, to);
+    for (name, size, samples, prepared) in [
+        (
+            "json 10 MB page in 16 KiB frames",
+            10 * 1024 * 1024,
+            20,
+            false,
+        ),
+        ("json 1 KiB page", 900, 100, false),
+        ("json 1 KiB page, prepared target", 900, 100, true),
     ] {
         let body = page(org, size);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.sample_size(samples);
         group.bench_function(name, |b| {
             b.iter(|| {
-                let mut r = BodyRewriter::new(
-                    RewriteKind::Json,
-                    Encoding::Identity,
-                    org,
-                    "http://gw:8080/contoso",
-                );
+                let mut r = if prepared {
+                    BodyRewriter::json(Encoding::Identity, Arc::clone(&target))
+                } else {
+                    BodyRewriter::new(RewriteKind::Json, Encoding::Identity, org, to)
+                };
                 let mut n = 0;
                 for chunk in body.chunks(16 * 1024) {
                     n += r.push(chunk).unwrap().len();

@@ -12,14 +12,14 @@
 #   FUZZ_SEED      libFuzzer's seed (default 1): with a fixed seed and a run count, a run is
 #                  reproducible, so CI fails only on what a local run of the same commit finds;
 #                  FUZZ_SEED=0 lets libFuzzer pick one (exploration, as `-seed` is printed)
-#   FUZZ_TARGETS   which targets (default: classify_url batch_body fetchxml)
+#   FUZZ_TARGETS   which targets (default: classify_url batch_body fetchxml json_rewrite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 
 seconds="${FUZZ_SECONDS:-60}"
 seed="${FUZZ_SEED:-1}"
-targets="${FUZZ_TARGETS:-classify_url batch_body fetchxml}"
+targets="${FUZZ_TARGETS:-classify_url batch_body fetchxml json_rewrite}"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export RUSTFLAGS="-Cpasses=sancov-module \
@@ -37,6 +37,7 @@ for target in $targets; do
     classify_url) dict=odata.dict; max_len=4096; runs=100000 ;;
     batch_body) dict=batch.dict; max_len=8192; runs=20000 ;;
     fetchxml) dict=fetchxml.dict; max_len=4096; runs=400000 ;;
+    json_rewrite) dict=json.dict; max_len=4096; runs=200000 ;;
     *) echo "unknown fuzz target $target" >&2; exit 2 ;;
   esac
   # New inputs go to a scratch folder; the committed seeds are read from fuzz/corpus.

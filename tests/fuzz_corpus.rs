@@ -46,6 +46,11 @@ fn fetchxml_corpus() {
     replay("fetchxml", checks::fetchxml);
 }
 
+#[test]
+fn json_rewrite_corpus() {
+    replay("json_rewrite", checks::json_rewrite);
+}
+
 /// The independent scan finds what names data, and skips literal data.
 #[test]
 fn scan_reaches_names_not_literals() {

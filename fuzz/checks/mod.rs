@@ -4,9 +4,12 @@
 // Each fuzz target binary uses one of the checks.
 #![allow(dead_code)]
 
+mod rewrite;
 pub mod scan;
 
 use std::sync::OnceLock;
+
+pub use rewrite::json_rewrite;
 
 use dataverse_gateway::config::{Policy, TableRule, Verb};
 use dataverse_gateway::policy::batch;

@@ -23,6 +23,7 @@
 //! - Never panics, on any bytes. Bytes that are not part of a match pass through unchanged, so
 //!   valid JSON stays valid JSON (provided `to` is a URL; in JSON it is escaped anyway).
 
+mod blocks;
 pub mod body;
 mod encoding;
 pub mod json;
@@ -35,5 +36,9 @@ pub use json::{JsonRewriter, JsonTarget};
 pub use origin::rewrite_url;
 pub use text::TextRewriter;
 
+#[cfg(test)]
+mod json_model;
+#[cfg(test)]
+mod json_props;
 #[cfg(test)]
 mod tests;

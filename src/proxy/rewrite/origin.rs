@@ -34,6 +34,20 @@ impl Origin {
         self.pattern.is_empty()
     }
 
+    /// The pattern: `from` without its trailing `/`.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.pattern
+    }
+
+    /// Whether `raw` is exactly the pattern (scheme and authority in any ASCII case), as
+    /// [`Cursor`] would hold it byte by byte without escapes.
+    pub(super) fn is(&self, raw: &[u8]) -> bool {
+        // The usual case (the same case as configured) in one comparison.
+        raw == &*self.pattern
+            || raw.len() == self.pattern.len()
+                && raw.iter().enumerate().all(|(i, &b)| self.accepts(i, b))
+    }
+
     /// The most raw bytes a partial match can hold: the pattern with every `/` JSON-escaped as
     /// `\/`, plus the `\` of an escaped `/` that must follow it.
     pub(super) fn max_raw_len(&self) -> usize {

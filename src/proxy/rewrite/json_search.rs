@@ -1,0 +1,56 @@
+//! The byte-by-byte lexer's searches: the next `"` (between strings) or the next `"` or `\`
+//! (inside one), eight bytes at a time in a `u64` for the first few words, then `memchr`.
+
+/// Bytes searched eight at a time (SWAR, in a `u64`) before handing a search to `memchr`: JSON
+/// strings and the gaps between them are mostly short, and `memchr`'s set-up costs more than a
+/// short scan.
+const SHORT: usize = 32;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of every byte of `w` equal to `b`, except that bytes after (more significant
+/// than) a match may be flagged falsely: only the lowest flag is exact, and it is the only one
+/// used (the first match).
+fn flags(w: u64, b: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The first byte of `hay` for which `flagged` (over eight bytes, little-endian) says yes.
+fn find_by(hay: &[u8], flagged: impl Fn(u64) -> u64, one: impl Fn(u8) -> bool) -> Option<usize> {
+    let head = &hay[..hay.len().min(SHORT)];
+    let mut words = head.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let m = flagged(u64::from_le_bytes(word.try_into().unwrap_or([0; 8])));
+        if m != 0 {
+            return Some(at + (m.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    if let Some(n) = words.remainder().iter().position(|&b| one(b)) {
+        return Some(at + n);
+    }
+    None
+}
+
+pub(super) fn find(a: u8, hay: &[u8]) -> Option<usize> {
+    match find_by(hay, |w| flags(w, a), |b| b == a) {
+        Some(n) => Some(n),
+        None if hay.len() > SHORT => memchr::memchr(a, &hay[SHORT..]).map(|n| n + SHORT),
+        None => None,
+    }
+}
+
+pub(super) fn find2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    // The lowest flag of the union is the first match of either byte.
+    match find_by(hay, |w| flags(w, a) | flags(w, b), |x| x == a || x == b) {
+        Some(n) => Some(n),
+        None if hay.len() > SHORT => memchr::memchr2(a, b, &hay[SHORT..]).map(|n| n + SHORT),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "json_find_tests.rs"]
+mod tests;
