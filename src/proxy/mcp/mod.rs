@@ -21,8 +21,9 @@
 //!   server sends nothing unprompted and keeps no session to end.
 
 pub mod cursor;
-mod describe;
+pub mod describe;
 mod handler;
+mod labels;
 pub mod plan;
 pub mod rpc;
 mod run;
@@ -101,6 +102,7 @@ pub async fn serve(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Bo
         }
     };
     let mcp = handler::Mcp {
+        settings: snapshot.config.mcp,
         gateway,
         who: tenant,
         parts: &parts,
