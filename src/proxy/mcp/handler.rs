@@ -12,7 +12,7 @@ use super::plan::{self, Plan, PlanError};
 use super::rpc::{self, ErrorObject, Message};
 use super::run::{Caller, Outcome};
 use super::tools::Catalogue;
-use super::{Admitted, LEGACY_VERSIONS, MODERN_VERSION, json_response};
+use super::{Admitted, LEGACY_VERSIONS, MODERN_VERSION, json_bytes, json_response};
 use crate::config::mcp::McpSettings;
 use crate::proxy::agent_body::McpTool;
 use crate::proxy::body::{self, BoxBody};
@@ -70,16 +70,14 @@ impl Mcp<'_> {
             "tools/call" => {
                 let r = self.tools_call(&params).await;
                 self.count_call(&params, &r);
-                let response = match r {
-                    Ok(outcome) => rpc::Response::raw(
-                        id,
-                        outcome.into_result(
-                            (era == Era::Modern).then(|| json!({ META_SERVER: server_info() })),
-                        ),
-                    ),
-                    Err(e) => rpc::Response::error(id, e),
+                return match r {
+                    Ok(outcome) => {
+                        let meta =
+                            (era == Era::Modern).then(|| json!({ META_SERVER: server_info() }));
+                        json_bytes(StatusCode::OK, outcome.into_response(&id, meta))
+                    }
+                    Err(e) => json_response(StatusCode::OK, &rpc::Response::error(id, e), None),
                 };
-                return json_response(StatusCode::OK, &response, None);
             }
             other => {
                 let e = ErrorObject::new(

@@ -88,6 +88,14 @@ struct CallToolResult<'a> {
     meta: Option<Value>,
 }
 
+/// A JSON-RPC response whose result is a [`CallToolResult`].
+#[derive(Serialize)]
+struct ToolResponse<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: CallToolResult<'a>,
+}
+
 #[derive(Serialize)]
 struct TextContent<'a> {
     #[serde(rename = "type")]
@@ -123,19 +131,28 @@ impl Outcome {
         }
     }
 
-    /// The `CallToolResult`; `meta` (the server's identity) marks a 2026-07-28 answer, which
-    /// also carries `resultType`.
-    pub fn into_result(self, meta: Option<Value>) -> Box<RawValue> {
-        raw(&CallToolResult {
-            content: [TextContent {
-                kind: "text",
-                text: self.json.get(),
-            }],
-            structured: &self.json,
-            is_error: self.is_error,
-            result_type: meta.is_some().then_some("complete"),
-            meta,
-        })
+    /// The JSON-RPC response carrying this `CallToolResult`, serialised in one pass (the result
+    /// is written straight into the message, never into an intermediate buffer); `meta` (the
+    /// server's identity) marks a 2026-07-28 answer, which also carries `resultType`.
+    pub fn into_response(self, id: &Value, meta: Option<Value>) -> Vec<u8> {
+        let message = ToolResponse {
+            jsonrpc: "2.0",
+            id,
+            result: CallToolResult {
+                content: [TextContent {
+                    kind: "text",
+                    text: self.json.get(),
+                }],
+                structured: &self.json,
+                is_error: self.is_error,
+                result_type: meta.is_some().then_some("complete"),
+                meta,
+            },
+        };
+        let mut out = Vec::with_capacity(self.json.get().len() * 2 + 256);
+        // Serialising our own types into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &message);
+        out
     }
 }
 
