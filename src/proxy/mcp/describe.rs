@@ -94,7 +94,7 @@ pub fn listing_calls(logicals: &[&str]) -> Vec<WebCall> {
 }
 
 impl Catalogue<'_> {
-    /// `list_tables`: every allowlisted table with its verbs (and column restriction).
+    /// `list_tables`: every allowlisted table with its key and verbs (and column restriction).
     pub fn list_tables(&self) -> Described {
         let mut logicals = Vec::new();
         let tables: Vec<Value> = self
@@ -108,9 +108,11 @@ impl Catalogue<'_> {
                     .and_then(|m| m.entity_set(set))
                     .map(|t| t.logical_name.as_str());
                 logicals.extend(logical);
+                let key = self.metadata.zip(logical).and_then(|(m, l)| m.key_of(l));
                 json!({
                     "table": set,
                     "logical_name": logical,
+                    "key": key,
                     "verbs": rule.verbs.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
                     "columns": rule.columns,
                 })

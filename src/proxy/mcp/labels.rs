@@ -120,10 +120,11 @@ fn column_of<'f>(facts: &'f mut Value, attr: &Value) -> Option<&'f mut Map<Strin
     let name = attr.get("LogicalName")?.as_str()?;
     let lookup = format!("_{name}_value");
     let columns = facts.get_mut("columns")?.as_array_mut()?;
-    columns
-        .iter_mut()
-        .find(|c| c["name"] == name || c["name"] == lookup.as_str())?
-        .as_object_mut()
+    let at = columns
+        .iter()
+        .position(|c| c["name"] == name)
+        .or_else(|| columns.iter().position(|c| c["name"] == lookup.as_str()))?;
+    columns[at].as_object_mut()
 }
 
 /// `display_name` and `description` from a definition's label objects, when it has them.
