@@ -197,3 +197,21 @@ impl Catalogue<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_are_chunked_and_filter_by_logical_name_only() {
+        let names: Vec<String> = (0..45).map(|i| format!("t{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let calls = listing_calls(&refs);
+        assert_eq!(calls.len(), 3);
+        assert_eq!(
+            calls[2].target,
+            "EntityDefinitions?$filter=LogicalName%20eq%20%27t40%27%20or%20LogicalName%20eq%20%27t41%27%20or%20LogicalName%20eq%20%27t42%27%20or%20LogicalName%20eq%20%27t43%27%20or%20LogicalName%20eq%20%27t44%27&$select=LogicalName,DisplayName,Description"
+        );
+        assert!(calls.iter().all(|c| c.method == http::Method::GET));
+    }
+}
