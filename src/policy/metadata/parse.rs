@@ -185,6 +185,7 @@ impl<'a> Parser<'a> {
         // Stable: of duplicated names, the first declaration's type is kept.
         ty_pairs.sort_by(|a: &(String, _), b| a.0.cmp(&b.0));
         ty_pairs.dedup_by(|later, first| later.0 == first.0);
+        ty_pairs.shrink_to_fit(); // held for the model's lifetime: no spare capacity
         ty.column_types = ty_pairs;
         if self.raw.type_index.contains_key(&ty.logical_name) {
             return Err(self.duplicate(el.at, "entity type", ty.logical_name));
