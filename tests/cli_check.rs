@@ -110,7 +110,7 @@ fn check_lists_every_error_with_file_line_and_column() {
     assert_eq!(run.stdout, "", "nothing on stdout for an invalid config");
     let expected = [
         "2:1: colour: unknown key `colour` (expected one of: listen, admin_listen, public_url, \
-         upstream_tls, tls, agent_auth, clients, audit, log_format, shutdown_grace, timeouts, limits, rate_limit_store, key_vault, tenants)",
+         upstream_tls, tls, agent_auth, clients, audit, log_format, shutdown_grace, timeouts, limits, rate_limit_store, key_vault, mcp, tenants)",
         "4:3: tenants.Bad_Name: tenant name `Bad_Name` must match [a-z0-9][a-z0-9-]* \
          (it becomes a URL path segment)",
         "13:14: tenants.second.default: at most one tenant may be `default: true` \

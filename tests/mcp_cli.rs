@@ -98,10 +98,26 @@ fn explain_mcp_prints_the_request_and_its_decision() {
     let run = explain(&["--tenant", "fabrikam", "--mcp", "list_tables", "{}"]);
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert!(
-        run.stdout.contains("no request to Dataverse"),
-        "{}",
+        run.stdout
+            .ends_with("answered from the allowlist and metadata\n"),
+        "no metadata: no label request; {}",
         run.stdout
     );
+
+    let run = explain(&[
+        "--metadata",
+        SIM_CSDL,
+        "--mcp",
+        "describe_table",
+        r#"{"table": "contacts"}"#,
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.output());
+    for label_request in [
+        "ALLOW GET /contoso/api/data/v9.2/EntityDefinitions(LogicalName='contact')?$select=LogicalName,DisplayName,Description\n",
+        "ALLOW GET /contoso/api/data/v9.2/EntityDefinitions(LogicalName='contact')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet($select=Options),GlobalOptionSet($select=Options)\n",
+    ] {
+        assert!(run.stdout.contains(label_request), "{}", run.stdout);
+    }
 
     let run = explain(&[
         "--mcp",

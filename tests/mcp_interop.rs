@@ -62,12 +62,16 @@ async fn the_official_python_sdk_uses_the_mcp_front_door_in_both_eras() {
                 .len(),
             2
         );
-        assert!(
-            ok(&report, era, "describe")["columns"]
-                .as_array()
-                .unwrap()
-                .len()
-                > 3
+        let columns = ok(&report, era, "describe")["columns"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(columns.len() > 3);
+        let fullname = columns.iter().find(|c| c["name"] == "fullname");
+        assert_eq!(
+            fullname.map(|c| (&c["type"], &c["display_name"])),
+            Some((&json!("Edm.String"), &json!("Full Name"))),
+            "{columns:?}"
         );
         let paging = ok(&report, era, "query_paging");
         assert_eq!(paging["pages"], pages, "{era}: {paging}");

@@ -405,6 +405,23 @@ fn what_reaches_dataverse_is_exactly_what_the_classifier_allows() {
             let listed = cat.tools().iter().any(|t| t.name == tool);
             let planned = plan::plan(&cat, &tool, &args);
             let call = match (listed, planned) {
+                (true, Ok(Plan::Described(_))) => {
+                    // Label requests: each one that reached Dataverse was allowed as it came.
+                    for r in &reached {
+                        let target = r.uri.strip_prefix("/api/data/v9.2/").unwrap_or(&r.uri);
+                        let call = WebCall {
+                            method: r.method.clone(),
+                            target: target.to_string(),
+                            body: None,
+                            page_size: None,
+                            existing_only: false,
+                        };
+                        prop_assert!(target.starts_with("EntityDefinitions"), "{}", r.uri);
+                        prop_assert!(decide(&policy, &meta, &call).allowed(), "{}", r.uri);
+                    }
+                    prop_assert_eq!(&answer.body["result"]["isError"], &json!(false));
+                    return Ok(());
+                }
                 (true, Ok(p)) => web_call(p),
                 (true, Err(plan::PlanError::Refused(_))) => {
                     prop_assert_eq!(&answer.body["result"]["isError"], &json!(true));

@@ -14,8 +14,9 @@ use crate::cli::report;
 use crate::config::{Config, Tenant};
 use crate::policy::decision::Decision;
 use crate::policy::metadata::Metadata;
+use crate::proxy::mcp::describe::{self, LabelPlan};
 use crate::proxy::mcp::plan::{self, Plan, PlanError, WebCall};
-use crate::proxy::mcp::tools::{Catalogue, DEFAULT_PAGE_CAP};
+use crate::proxy::mcp::tools::Catalogue;
 
 fn metadata_of(t: &Tenant, arg: Option<&Path>) -> Result<Option<Metadata>, String> {
     match arg.or(t.dataverse.metadata_file.as_deref()) {
@@ -45,11 +46,11 @@ pub fn tool_lists(config: &Config) -> String {
             Err(_) => (None, ", metadata_file unreadable: tables unchecked"),
         };
         let _ = writeln!(out, "  {} ({who}{note}):", t.name);
-        write_tools(&mut out, &t.policy, meta.as_ref(), "    ");
+        write_tools(&mut out, config, &t.policy, meta.as_ref(), "    ");
         for c in &config.clients {
             if let Some(narrowed) = c.policy_for(&t.name) {
                 let _ = writeln!(out, "    as client {} (its own policy):", c.name);
-                write_tools(&mut out, narrowed, meta.as_ref(), "      ");
+                write_tools(&mut out, config, narrowed, meta.as_ref(), "      ");
             }
         }
     }
@@ -59,6 +60,7 @@ pub fn tool_lists(config: &Config) -> String {
 /// One tool per line (with the tables it may touch) for a caller running under `policy`.
 fn write_tools(
     out: &mut String,
+    config: &Config,
     policy: &crate::config::Policy,
     meta: Option<&Metadata>,
     indent: &str,
@@ -66,7 +68,7 @@ fn write_tools(
     let cat = Catalogue {
         policy,
         metadata: meta,
-        page_cap: DEFAULT_PAGE_CAP,
+        page_cap: config.mcp.max_page_size,
     };
     let tools = cat.tools();
     if tools.is_empty() {
@@ -125,7 +127,7 @@ pub fn explain(
     let cat = Catalogue {
         policy,
         metadata: meta.as_ref(),
-        page_cap: DEFAULT_PAGE_CAP,
+        page_cap: config.mcp.max_page_size,
     };
     let mut out = String::new();
     let _ = writeln!(out, "MCP tool {tool} on tenant {}", t.name);
@@ -137,11 +139,27 @@ pub fn explain(
         return Ok((out, false));
     }
     let call = match plan::plan(&cat, tool, &args) {
-        Ok(Plan::Local(_)) => {
-            let _ = writeln!(
-                out,
-                "  answered from the allowlist and metadata: no request to Dataverse"
-            );
+        Ok(Plan::Described(d)) => {
+            let _ = writeln!(out, "  answered from the allowlist and metadata");
+            let calls = match &d.labels {
+                LabelPlan::None => Vec::new(),
+                LabelPlan::Tables(calls) => calls.clone(),
+                LabelPlan::Table(logical) => label_calls(logical),
+            };
+            if !calls.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  labels read with these requests (the choice ones only when such columns are shown; refused: labels unavailable):"
+                );
+            }
+            for call in &calls {
+                let decision = decide(config, t, policy, meta.as_ref(), call);
+                let url = format!(
+                    "/{}/api/data/{}/{}",
+                    t.name, t.dataverse.api_version, call.target
+                );
+                out.push_str(&report::explanation(&t.name, "GET", &url, &decision));
+            }
             return Ok((out, true));
         }
         Ok(Plan::Continue(..)) => {
@@ -174,6 +192,23 @@ pub fn explain(
         let _ = writeln!(out, "  body: {b}");
     }
     Ok((out, decision.allowed()))
+}
+
+/// Every request `describe_table` may make to label `logical`.
+fn label_calls(logical: &str) -> Vec<WebCall> {
+    let mut calls = vec![
+        describe::table_call(logical),
+        describe::attributes_call(logical),
+    ];
+    for cast in [
+        "PicklistAttributeMetadata",
+        "StateAttributeMetadata",
+        "StatusAttributeMetadata",
+        "MultiSelectPicklistAttributeMetadata",
+    ] {
+        calls.push(describe::option_call(logical, cast));
+    }
+    calls
 }
 
 fn decide(

@@ -9,6 +9,7 @@
 //! [`read`] only checks (as warnings) whether they resolve on this machine.
 
 pub mod agents;
+pub mod mcp;
 pub mod read;
 pub mod secret;
 pub mod vault;
@@ -45,6 +46,8 @@ pub struct Config {
     pub limits: ProcessLimits,
     /// Limits shared by every replica, in Redis (optional).
     pub rate_limit_store: Option<RateLimitStore>,
+    /// The MCP front door's bounds (top-level `mcp:`).
+    pub mcp: mcp::McpSettings,
     pub tenants: Vec<Tenant>,
 }
 

@@ -407,6 +407,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 mod bounds_tests;
 mod clients;
 mod credential;
+mod mcp;
 mod ops;
 mod policy;
 mod sections;

@@ -53,10 +53,26 @@ pub fn of(table: &Table, options: bool) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-/// The label object Dataverse uses for display names (language 1033).
+/// The label object Dataverse uses for display names and descriptions (language 1033); an
+/// empty text is a label with no localized labels, as Dataverse serves a missing description.
 pub fn label(text: &str) -> Value {
+    if text.is_empty() {
+        return json!({"LocalizedLabels": [], "UserLocalizedLabel": null});
+    }
     let localized = json!({"Label": text, "LanguageCode": 1033, "IsManaged": true});
     json!({"LocalizedLabels": [localized.clone()], "UserLocalizedLabel": localized})
+}
+
+/// Dataverse's descriptions of a few simulated columns (empty for the others).
+fn description(column: &str) -> &'static str {
+    match column {
+        "emailaddress1" => "Type the primary email address for the contact.",
+        "estimatedvalue" => {
+            "Type the estimated revenue amount to indicate the potential sale or value of the opportunity for revenue forecasting."
+        }
+        "statuscode" => "Select the opportunity's status.",
+        _ => "",
+    }
 }
 
 fn attribute(table: &Table, column: &str, index: u64, options: bool) -> Map<String, Value> {
@@ -87,6 +103,7 @@ fn attribute(table: &Table, column: &str, index: u64, options: bool) -> Map<Stri
         "RequiredLevel": {"Value": "None", "CanBeChanged": true,
             "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"},
         "DisplayName": label(&display),
+        "Description": label(description(logical)),
     });
     let extra = match kind {
         "String" => json!({"MaxLength": 160, "Format": "Text"}),

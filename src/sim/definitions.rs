@@ -4,8 +4,11 @@
 //! (one `EntityMetadata` object), `.../Attributes[/<cast>]` and `.../Attributes(<key>)[/<cast>]`
 //! (see `attributes`). Options: `$select` keeps the named properties plus `MetadataId` and
 //! `@odata.type` (unknown names are ignored, where Dataverse answers 400); a simple `$filter`
-//! (see `filter`, e.g. `LogicalName eq 'contact'`) is applied to collections and other filters are
-//! ignored; `$expand` naming `OptionSet` adds option sets to `Status` attributes. Every table is
+//! (see `filter`, e.g. `LogicalName eq 'contact'`), or several joined by `or`
+//! (`LogicalName eq 'a' or LogicalName eq 'b'`), is applied to collections and other filters are
+//! ignored; `$expand` naming `OptionSet` adds option sets to `Status` attributes (projected by
+//! its own `$select`), and naming `GlobalOptionSet` adds `null` to them (the simulated option
+//! sets are all local), both kept whatever the outer `$select` says. Every table is
 //! described whatever the security role allows: metadata is not data. Unknown tables and
 //! attributes answer 404 with Dataverse's error shape.
 //!
@@ -140,21 +143,84 @@ pub fn serve(call: &Call, path: &Definitions) -> Response<SimBody> {
 /// How the query options shape the answer.
 struct View {
     select: Option<Vec<String>>,
-    conditions: Option<Vec<filter::Condition>>,
+    /// Alternatives (`or`), each a conjunction of conditions.
+    conditions: Option<Vec<Vec<filter::Condition>>>,
     /// `$expand` asks for option sets.
     options: bool,
+    /// Expanded navigation properties, with their own `$select` when given.
+    expanded: Vec<(String, Option<Vec<String>>)>,
+}
+
+/// `a or b or ...`, each a filter `filter` evaluates; `None` when any is not.
+fn alternatives(text: &str) -> Option<Vec<Vec<filter::Condition>>> {
+    text.split(" or ").map(filter::parse).collect()
+}
+
+/// `OptionSet($select=Options),GlobalOptionSet` -> names with their `$select`.
+fn expansions(expand: &str) -> Vec<(String, Option<Vec<String>>)> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in expand
+        .char_indices()
+        .chain(std::iter::once((expand.len(), ',')))
+    {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                let item = expand[start..i].trim();
+                start = i + 1;
+                let (name, inner) = match item.split_once('(') {
+                    Some((n, rest)) => (n, rest.strip_suffix(')').unwrap_or(rest)),
+                    None => (item, ""),
+                };
+                let select = inner
+                    .split(';')
+                    .find_map(|o| o.trim().strip_prefix("$select="))
+                    .map(|cols| cols.split(',').map(|c| c.trim().to_string()).collect());
+                out.push((name.trim().to_string(), select));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl View {
     fn of(call: &Call) -> Self {
+        let expanded = call
+            .query
+            .expand
+            .as_deref()
+            .map(expansions)
+            .unwrap_or_default();
         Self {
             select: call.query.select.clone(),
-            conditions: call.query.filter.as_deref().and_then(filter::parse),
-            options: call
-                .query
-                .expand
-                .as_deref()
-                .is_some_and(|e| e.contains("OptionSet")),
+            conditions: call.query.filter.as_deref().and_then(alternatives),
+            options: expanded.iter().any(|(n, _)| n.ends_with("OptionSet")),
+            expanded,
+        }
+    }
+
+    /// The expanded option sets of a `Status` attribute, projected.
+    fn expand_options(&self, item: &mut Entity) {
+        let Some(Value::Object(mut set)) = item.remove("OptionSet") else {
+            return;
+        };
+        for (name, select) in &self.expanded {
+            match name.as_str() {
+                "OptionSet" => {
+                    if let Some(select) = select {
+                        set.retain(|k, _| k == "MetadataId" || select.contains(k));
+                    }
+                    item.insert("OptionSet".into(), Value::Object(set.clone()));
+                }
+                "GlobalOptionSet" => {
+                    item.insert("GlobalOptionSet".into(), Value::Null);
+                }
+                _ => {}
+            }
         }
     }
 
@@ -171,10 +237,14 @@ impl View {
     fn project(&self, mut item: Entity) -> Entity {
         if let Some(select) = &self.select {
             let kept = |k: &String| {
-                k == "MetadataId" || k.starts_with('@') || select.iter().any(|s| s == k)
+                k == "MetadataId"
+                    || k.starts_with('@')
+                    || k.ends_with("OptionSet")
+                    || select.iter().any(|s| s == k)
             };
             item.retain(|k, _| kept(k));
         }
+        self.expand_options(&mut item);
         item
     }
 
@@ -184,7 +254,7 @@ impl View {
             .filter(|i| {
                 self.conditions
                     .as_deref()
-                    .is_none_or(|c| filter::matches(c, i))
+                    .is_none_or(|any| any.iter().any(|c| filter::matches(c, i)))
             })
             .map(|i| Value::Object(self.project(i)))
             .collect();
@@ -224,6 +294,7 @@ fn entity(t: &Table) -> Entity {
         "HasNotes": t.set != "annotations",
         "HasActivities": matches!(t.set, "contacts" | "accounts" | "leads" | "opportunities"),
         "DisplayName": label(display_name(t)),
+        "Description": label(description(t)),
     });
     match value {
         Value::Object(map) => map,
@@ -256,6 +327,25 @@ fn display_name(t: &Table) -> &'static str {
         "systemuser" => "User",
         "annotation" => "Note",
         _ => t.schema,
+    }
+}
+
+/// Dataverse's own descriptions of the standard tables the simulator has (empty for others).
+fn description(t: &Table) -> &'static str {
+    match t.logical {
+        "contact" => {
+            "Person with whom a business unit has a relationship, such as customer, supplier, \
+             and colleague."
+        }
+        "account" => {
+            "Business that represents a customer or potential customer. The company that is \
+             billed in business transactions."
+        }
+        "opportunity" => {
+            "Potential revenue-generating event, or sale to an account, which needs to be \
+             tracked through a sales process to completion."
+        }
+        _ => "",
     }
 }
 

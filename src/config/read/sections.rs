@@ -17,6 +17,7 @@ const TOP_KEYS: &[&str] = &[
     "limits",
     "rate_limit_store",
     "key_vault",
+    "mcp",
     "tenants",
 ];
 const TENANT_KEYS: &[&str] = &[
@@ -88,6 +89,7 @@ impl Reader {
             .take("rate_limit_store")
             .and_then(|n| self.rate_limit_store(n));
         let key_vault = m.take("key_vault").map(|n| self.key_vault(n));
+        let mcp = m.take("mcp").map(|n| self.mcp(n)).unwrap_or_default();
         let mut tenants = match m.take("tenants") {
             Some(n) => self.tenants(n),
             None => {
@@ -117,6 +119,7 @@ impl Reader {
             timeouts,
             limits,
             rate_limit_store,
+            mcp,
             tenants,
         })
     }

@@ -2,6 +2,7 @@
 //!
 //! [`Metadata::parse`] turns the XML into what the policy engine needs and nothing more: entity
 //! sets, entity types (keys, structural property names including lookup `_x_value` columns,
+//! with their declared types,
 //! navigation properties with their target type, partner and the lookup column their
 //! `ReferentialConstraint` binds them to), and the functions and actions with their bindings. Documentation, annotations, vocabularies and the members of complex and enum types
 //! are skipped.
@@ -23,6 +24,7 @@
 //!   errors, never a silent "last one wins".
 
 mod attrs;
+mod column_type;
 mod error;
 mod parse;
 mod resolve;
@@ -36,6 +38,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+pub use column_type::ColumnType;
 pub use error::{MetadataError, Position};
 #[doc(hidden)]
 pub use synthetic::synthetic_csdl;
@@ -55,6 +58,9 @@ pub struct EntityType {
     /// Own navigation properties by name.
     pub navigation: BTreeMap<String, Navigation>,
     pub is_abstract: bool,
+    /// The declared `Type` of each own structural property that has one, sorted by name (one
+    /// entry per name; see [`Metadata::column_type`]).
+    pub column_types: Vec<(String, ColumnType)>,
 }
 
 /// Where a navigation property leads.
@@ -197,6 +203,18 @@ impl Metadata {
     /// Whether the type or any of its base types declares the structural property.
     pub fn has_property(&self, logical: &str, prop: &str) -> bool {
         self.ancestry(logical).any(|t| t.properties.contains(prop))
+    }
+
+    /// The declared type of a structural property of the type or of its nearest base type
+    /// declaring it.
+    pub fn column_type(&self, logical: &str, prop: &str) -> Option<&ColumnType> {
+        self.ancestry(logical).find_map(|t| {
+            let i = t
+                .column_types
+                .binary_search_by(|(name, _)| name.as_str().cmp(prop))
+                .ok()?;
+            Some(&t.column_types[i].1)
+        })
     }
 
     /// The key of the type: its own, else the nearest base type's.

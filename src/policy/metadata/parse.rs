@@ -35,6 +35,8 @@ pub(super) struct Raw {
     /// Import name -> function / action as written.
     pub function_imports: HashMap<String, String>,
     pub action_imports: HashMap<String, String>,
+    /// Column types, other names shared.
+    pub column_types: super::column_type::Interner,
 }
 
 pub(super) fn parse(xml: &[u8]) -> Result<Raw> {
@@ -149,9 +151,11 @@ impl<'a> Parser<'a> {
             properties: BTreeSet::new(),
             navigation: BTreeMap::new(),
             is_abstract: a.flag(2)?,
+            column_types: Vec::new(),
         };
         // Collected, then sorted once into the set: much faster than inserting one by one.
         let mut properties = Vec::new();
+        let mut ty_pairs = Vec::new();
         let mut keyed = false;
         while let Some(child) = self.child(&el, "EntityType")? {
             match child.local() {
@@ -164,7 +168,13 @@ impl<'a> Parser<'a> {
                     ty.key = self.key(child)?;
                 }
                 "Property" => {
-                    properties.push(self.attrs(&child, "Property", ["Name"])?.required(0)?);
+                    let mut p = self.attrs(&child, "Property", ["Name", "Type"])?;
+                    let name = p.required(0)?;
+                    if let Some(written) = p.optional(1) {
+                        let ty = self.raw.column_types.of(&written);
+                        ty_pairs.push((name.clone(), ty));
+                    }
+                    properties.push(name);
                     self.skip(child)?;
                 }
                 "NavigationProperty" => self.navigation(child, &mut ty)?,
@@ -172,6 +182,11 @@ impl<'a> Parser<'a> {
             }
         }
         ty.properties = BTreeSet::from_iter(properties);
+        // Stable: of duplicated names, the first declaration's type is kept.
+        ty_pairs.sort_by(|a: &(String, _), b| a.0.cmp(&b.0));
+        ty_pairs.dedup_by(|later, first| later.0 == first.0);
+        ty_pairs.shrink_to_fit(); // held for the model's lifetime: no spare capacity
+        ty.column_types = ty_pairs;
         if self.raw.type_index.contains_key(&ty.logical_name) {
             return Err(self.duplicate(el.at, "entity type", ty.logical_name));
         }

@@ -226,7 +226,14 @@ fn random_model(rng: &mut Rng) -> (String, Vec<EntityType>) {
             properties,
             navigation,
             is_abstract: rng.chance(),
+            column_types: Vec::new(),
         };
+        let column_types = ty
+            .properties
+            .iter()
+            .map(|p| (p.clone(), super::ColumnType::String))
+            .collect();
+        let ty = EntityType { column_types, ..ty };
         write_type(&mut xml, &ty, rng);
         types.push(ty);
     }

@@ -11,8 +11,9 @@ use serde_json::{Map, Value, json};
 use super::plan::{self, Plan, PlanError};
 use super::rpc::{self, ErrorObject, Message};
 use super::run::{Caller, Outcome};
-use super::tools::{Catalogue, DEFAULT_PAGE_CAP};
-use super::{Admitted, LEGACY_VERSIONS, MODERN_VERSION, json_response};
+use super::tools::Catalogue;
+use super::{Admitted, LEGACY_VERSIONS, MODERN_VERSION, json_bytes, json_response};
+use crate::config::mcp::McpSettings;
 use crate::proxy::agent_body::McpTool;
 use crate::proxy::body::{self, BoxBody};
 use crate::proxy::gateway::Gateway;
@@ -21,6 +22,7 @@ const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER: &str = "io.modelcontextprotocol/serverInfo";
 
 pub(super) struct Mcp<'a> {
+    pub settings: McpSettings,
     pub gateway: Arc<Gateway>,
     pub who: Admitted,
     pub parts: &'a http::request::Parts,
@@ -68,16 +70,14 @@ impl Mcp<'_> {
             "tools/call" => {
                 let r = self.tools_call(&params).await;
                 self.count_call(&params, &r);
-                let response = match r {
-                    Ok(outcome) => rpc::Response::raw(
-                        id,
-                        outcome.into_result(
-                            (era == Era::Modern).then(|| json!({ META_SERVER: server_info() })),
-                        ),
-                    ),
-                    Err(e) => rpc::Response::error(id, e),
+                return match r {
+                    Ok(outcome) => {
+                        let meta =
+                            (era == Era::Modern).then(|| json!({ META_SERVER: server_info() }));
+                        json_bytes(StatusCode::OK, outcome.into_response(&id, meta))
+                    }
+                    Err(e) => json_response(StatusCode::OK, &rpc::Response::error(id, e), None),
                 };
-                return json_response(StatusCode::OK, &response, None);
             }
             other => {
                 let e = ErrorObject::new(
@@ -156,7 +156,7 @@ impl Mcp<'_> {
         Catalogue {
             policy: self.who.policy(),
             metadata: meta,
-            page_cap: DEFAULT_PAGE_CAP,
+            page_cap: self.settings.max_page_size,
         }
     }
 
@@ -265,9 +265,10 @@ impl Mcp<'_> {
             headers: forwarded_headers(&self.parts.headers),
             client: self.who.client.clone(),
             tool: McpTool(Arc::from(name)),
+            result_cap: usize::try_from(self.settings.max_result_bytes).unwrap_or(usize::MAX),
         };
         let outcome = match plan {
-            Plan::Local(v) => Outcome::ok(&v),
+            Plan::Described(d) => caller.labelled(d).await,
             Plan::Call(call) => caller.call(&call).await,
             Plan::Query(call, paging, table) => caller.page(&call, paging, &table).await,
             Plan::Continue(cursor, page_size) => {

@@ -21,8 +21,9 @@
 //!   server sends nothing unprompted and keeps no session to end.
 
 pub mod cursor;
-mod describe;
+pub mod describe;
 mod handler;
+mod labels;
 pub mod plan;
 pub mod rpc;
 mod run;
@@ -101,6 +102,7 @@ pub async fn serve(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Bo
         }
     };
     let mcp = handler::Mcp {
+        settings: snapshot.config.mcp,
         gateway,
         who: tenant,
         parts: &parts,
@@ -188,16 +190,21 @@ pub(crate) fn json_response(
     message: &rpc::Response,
     session: Option<&str>,
 ) -> Response<BoxBody> {
-    let bytes = Bytes::from(serde_json::to_vec(message).unwrap_or_default());
-    let mut r = Response::new(body::full(bytes));
+    let mut r = json_bytes(status, serde_json::to_vec(message).unwrap_or_default());
+    if let Some(id) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        r.headers_mut().insert(SESSION_ID.clone(), id);
+    }
+    r
+}
+
+/// A JSON message already serialised.
+pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<BoxBody> {
+    let mut r = Response::new(body::full(Bytes::from(bytes)));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Some(id) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
-        h.insert(SESSION_ID.clone(), id);
-    }
     r
 }

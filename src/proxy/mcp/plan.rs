@@ -9,6 +9,7 @@ use http::Method;
 use http::header::{self, HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
+use super::describe::Described;
 use super::tools::Catalogue;
 
 /// A malformed argument: `arg` is its name.
@@ -92,8 +93,8 @@ pub struct Paging {
 /// What a tool call does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    /// Answered from the allowlist and metadata.
-    Local(Value),
+    /// Answered from the allowlist and metadata, labelled by `EntityDefinitions` requests.
+    Described(Described),
     /// A query page (a cursor continues it).
     Query(WebCall, Paging, String),
     /// Any other single request.
@@ -105,11 +106,11 @@ pub enum Plan {
 /// Plans one call of `tool` with `args` (a JSON object).
 pub fn plan(cat: &Catalogue<'_>, tool: &str, args: &Map<String, Value>) -> Result<Plan, PlanError> {
     Ok(match tool {
-        "list_tables" => Plan::Local(cat.list_tables()),
+        "list_tables" => Plan::Described(cat.list_tables()),
         "describe_table" => {
             let table = table(args)?;
             match cat.describe(table) {
-                Ok(v) => Plan::Local(v),
+                Ok(v) => Plan::Described(v),
                 Err(reason) => return Err(PlanError::Refused(reason)),
             }
         }

@@ -6,7 +6,7 @@
 //! Results: rows and records as JSON (`structuredContent`, and the same JSON as text); a
 //! refusal or a Dataverse error is a result with `isError: true` carrying the error's code and
 //! message (a policy denial's message is the Web API's reason). A response body over
-//! [`RESULT_CAP`] bytes is not returned: the agent is told to ask for less.
+//! the configured `mcp.max_result_bytes` is not returned: the agent is told to ask for less.
 
 use std::sync::Arc;
 
@@ -24,9 +24,6 @@ use crate::proxy::agent_body::{AgentBody, McpTool};
 use crate::proxy::body::BoxBody;
 use crate::proxy::gateway::{Gateway, TenantRuntime};
 
-/// Largest Web API response body one tool call returns (bytes).
-pub const RESULT_CAP: usize = 1 << 20;
-
 /// Who is calling and where: what every request of one tool call shares.
 pub struct Caller {
     pub gateway: Arc<Gateway>,
@@ -37,6 +34,8 @@ pub struct Caller {
     pub headers: HeaderMap,
     pub client: Option<String>,
     pub tool: McpTool,
+    /// Largest Web API response body one request of the call returns (`mcp.max_result_bytes`).
+    pub result_cap: usize,
 }
 
 /// A tool result: its `structuredContent`, already serialised, and whether it is an error.
@@ -89,6 +88,14 @@ struct CallToolResult<'a> {
     meta: Option<Value>,
 }
 
+/// A JSON-RPC response whose result is a [`CallToolResult`].
+#[derive(Serialize)]
+struct ToolResponse<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: CallToolResult<'a>,
+}
+
 #[derive(Serialize)]
 struct TextContent<'a> {
     #[serde(rename = "type")]
@@ -124,19 +131,28 @@ impl Outcome {
         }
     }
 
-    /// The `CallToolResult`; `meta` (the server's identity) marks a 2026-07-28 answer, which
-    /// also carries `resultType`.
-    pub fn into_result(self, meta: Option<Value>) -> Box<RawValue> {
-        raw(&CallToolResult {
-            content: [TextContent {
-                kind: "text",
-                text: self.json.get(),
-            }],
-            structured: &self.json,
-            is_error: self.is_error,
-            result_type: meta.is_some().then_some("complete"),
-            meta,
-        })
+    /// The JSON-RPC response carrying this `CallToolResult`, serialised in one pass (the result
+    /// is written straight into the message, never into an intermediate buffer); `meta` (the
+    /// server's identity) marks a 2026-07-28 answer, which also carries `resultType`.
+    pub fn into_response(self, id: &Value, meta: Option<Value>) -> Vec<u8> {
+        let message = ToolResponse {
+            jsonrpc: "2.0",
+            id,
+            result: CallToolResult {
+                content: [TextContent {
+                    kind: "text",
+                    text: self.json.get(),
+                }],
+                structured: &self.json,
+                is_error: self.is_error,
+                result_type: meta.is_some().then_some("complete"),
+                meta,
+            },
+        };
+        let mut out = Vec::with_capacity(self.json.get().len() * 2 + 256);
+        // Serialising our own types into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &message);
+        out
     }
 }
 
@@ -150,7 +166,10 @@ impl Caller {
     }
 
     /// Sends one request through the pipeline; the status, headers and (capped) body.
-    async fn send(&self, call: &WebCall) -> Result<(StatusCode, HeaderMap, Bytes), Outcome> {
+    pub(super) async fn send(
+        &self,
+        call: &WebCall,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), Outcome> {
         let dv = &self.tenant.config.dataverse;
         let uri = format!(
             "{}/api/data/{}/{}",
@@ -170,13 +189,14 @@ impl Caller {
         req.extensions_mut().insert(self.tool.clone());
         let response: Response<BoxBody> = Arc::clone(&self.gateway).handle_agent(req, None).await;
         let (parts, body) = response.into_parts();
-        let bytes = match Limited::new(body, RESULT_CAP).collect().await {
+        let cap = self.result_cap;
+        let bytes = match Limited::new(body, cap).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 return Err(Outcome::error(
                     "GatewayResultTooLarge",
                     format!(
-                        "the result is over {RESULT_CAP} bytes: select fewer columns or use a smaller page_size"
+                        "the result is over {cap} bytes: select fewer columns or use a smaller page_size"
                     ),
                     Some(parts.status.as_u16()),
                 ));

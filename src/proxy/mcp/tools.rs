@@ -6,8 +6,8 @@
 //! the agent, never a gate: every request a tool call makes is still classified and decided by
 //! the pipeline, so a call naming a table outside the enum is refused there, with its reason.
 //!
-//! Tools: `list_tables` and `describe_table` (answered from the allowlist and metadata, no
-//! request to Dataverse), `query` and `fetch_xml` (GET), `get`, `create`, `update`, `delete`,
+//! Tools: `list_tables` and `describe_table` (answered from the allowlist and metadata, labelled
+//! by `EntityDefinitions` requests: see `describe`), `query` and `fetch_xml` (GET), `get`, `create`, `update`, `delete`,
 //! and one tool per allowlisted unbound function or action.
 
 use serde::Serialize;
@@ -153,7 +153,7 @@ impl Catalogue<'_> {
     fn list_tables_tool(&self) -> Tool {
         Tool {
             name: "list_tables".into(),
-            description: "The tables this gateway allows, with the verbs allowed on each.".into(),
+            description: "The tables this gateway allows, with the verbs allowed on each, display names and descriptions.".into(),
             input_schema: json!({"type": "object", "properties": {}}),
         }
     }
@@ -169,7 +169,8 @@ impl Catalogue<'_> {
         Tool {
             name: "describe_table".into(),
             description:
-                "The allowed columns of one table, its key and its lookups with their targets."
+                "The allowed columns of one table with their types, display names and choice values, \
+                 its key and its lookups with their targets."
                     .into(),
             input_schema: object([("table", table_schema(&tables))], &["table"]),
         }
