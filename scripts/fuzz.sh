@@ -37,7 +37,7 @@ for target in $targets; do
     classify_url) dict=odata.dict; max_len=4096; runs=100000 ;;
     batch_body) dict=batch.dict; max_len=8192; runs=20000 ;;
     fetchxml) dict=fetchxml.dict; max_len=4096; runs=400000 ;;
-    json_rewrite) dict=json.dict; max_len=4096; runs=200000 ;;
+    json_rewrite) dict=json.dict; max_len=4096; runs=30000 ;;
     *) echo "unknown fuzz target $target" >&2; exit 2 ;;
   esac
   # New inputs go to a scratch folder; the committed seeds are read from fuzz/corpus.
