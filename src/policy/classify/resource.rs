@@ -220,7 +220,7 @@ fn no_options(query: &Query) -> Result<(), ParseError> {
     let named: Vec<String> = query
         .options
         .iter()
-        .map(|(n, _)| n.clone())
+        .map(|(n, _)| n.to_string())
         .chain(query.aliases.iter().map(|(n, _)| format!("@{n}")))
         .collect();
     if named.is_empty() {

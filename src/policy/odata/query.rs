@@ -4,7 +4,9 @@
 //! options, unknown `$` options, unknown parameters and case variants such as `$Select` are
 //! malformed: the gateway must never decide on one reading while Dataverse applies another.
 
-use super::{ParseError, is_identifier, percent_decode};
+use std::borrow::Cow;
+
+use super::{ParseError, is_identifier, percent_decode_cow, split_byte};
 
 /// System query options Dataverse accepts.
 pub const OPTIONS: &[&str] = &[
@@ -21,32 +23,35 @@ pub const OPTIONS: &[&str] = &[
 /// Non-`$` parameters that carry a query of their own.
 pub const QUERY_PARAMETERS: &[&str] = &["fetchXml", "savedQuery", "userQuery", "sql"];
 
-/// The decoded query options, in order; parameter aliases (`@p1=...`) separately.
+/// A decoded name and value: borrowed from the raw query when there was nothing to decode.
+pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// The decoded query options, in order; parameter aliases (`@p1=...`) separately. Names and
+/// values borrow from the raw query unless decoding changed them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Query {
-    pub options: Vec<(String, String)>,
-    pub aliases: Vec<(String, String)>,
+pub struct Query<'a> {
+    pub options: Vec<Pair<'a>>,
+    pub aliases: Vec<Pair<'a>>,
 }
 
-impl Query {
+impl Query<'_> {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.options
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn alias(&self, name: &str) -> Option<&str> {
         self.aliases
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The `$select` list of `value`, each a plain column.
     pub fn select_list(value: &str) -> Result<Vec<String>, ParseError> {
-        value
-            .split(',')
+        split_byte(value, b',')
             .map(|item| {
                 let item = item.trim();
                 if is_identifier(item) {
@@ -61,20 +66,20 @@ impl Query {
     }
 }
 
-pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
+pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
     let Some(raw) = raw else { return Ok(query) };
-    for part in raw.split('&') {
+    for part in split_byte(raw, b'&') {
         if part.is_empty() {
             continue;
         }
-        let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        let name = percent_decode(name, true)?;
-        let value = percent_decode(value, true)?;
-        if value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-        {
+        let (name, value) = match memchr::memchr(b'=', part.as_bytes()) {
+            Some(eq) => (&part[..eq], &part[eq + 1..]),
+            None => (part, ""),
+        };
+        let name = percent_decode_cow(name, true)?;
+        let value = percent_decode_cow(value, true)?;
+        if has_control(&value) {
             return Err(ParseError::Malformed(format!(
                 "control characters in `{name}`"
             )));
@@ -83,7 +88,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
             || query
                 .aliases
                 .iter()
-                .any(|(n, _)| name.strip_prefix('@') == Some(n.as_str()));
+                .any(|(n, _)| name.strip_prefix('@') == Some(n.as_ref()));
         if seen {
             return Err(ParseError::Malformed(format!(
                 "query option `{name}` appears twice"
@@ -95,7 +100,11 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
                     "`{name}` is not a valid parameter alias"
                 )));
             }
-            query.aliases.push((alias.to_string(), value));
+            let alias = match name {
+                Cow::Borrowed(n) => Cow::Borrowed(&n[1..]),
+                Cow::Owned(ref n) => Cow::Owned(n[1..].to_string()),
+            };
+            query.aliases.push((alias, value));
             continue;
         }
         check_name(&name)?;
@@ -105,7 +114,20 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
     Ok(query)
 }
 
-fn check_values(query: &Query) -> Result<(), ParseError> {
+/// Whether `value` holds a control character other than CR, LF and tab: C0 and DEL as bytes,
+/// C1 (U+0080 to U+009F) as their UTF-8 encoding `C2 80`..`C2 9F` (the same set as
+/// `char::is_control`, without decoding characters).
+fn has_control(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'\n' | b'\r' | b'\t' => false,
+        0..=0x1f | 0x7f => true,
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    })
+}
+
+fn check_values(query: &Query<'_>) -> Result<(), ParseError> {
     if let Some(top) = query.get("$top")
         && top.parse::<u32>().is_err()
     {
@@ -146,6 +168,17 @@ fn check_name(name: &str) -> Result<(), ParseError> {
 mod tests {
     use super::*;
     use ParseError::*;
+
+    #[test]
+    fn control_characters_are_found_as_char_is_control_finds_them() {
+        for c in (0u32..0x2_0000).filter_map(char::from_u32) {
+            let text = format!("a{c}é");
+            let want = c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+            assert_eq!(has_control(&text), want, "{:x}", c as u32);
+        }
+        assert!(parse_query(Some("$filter=%C2%85")).is_err());
+        assert!(parse_query(Some("$filter=%C2%A0")).is_ok());
+    }
 
     #[test]
     fn decodes_like_the_server() {
