@@ -124,10 +124,11 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
 /// refused with its name (they are forwarded verbatim, so an unknown one would reach the org
 /// unjudged).
 fn understood_mime_headers(mime: &[(String, String)], request: usize) -> Result<(), BatchError> {
+    const UNDERSTOOD: [&str; 3] = ["content-type", "content-transfer-encoding", "content-id"];
     for (name, _) in mime {
-        match name.to_ascii_lowercase().as_str() {
-            "content-type" | "content-transfer-encoding" | "content-id" => {}
-            _ => {
+        match UNDERSTOOD.iter().any(|u| name.eq_ignore_ascii_case(u)) {
+            true => {}
+            false => {
                 let name = name.clone();
                 return Err(BatchError::UnknownPartHeader { request, name });
             }
@@ -198,7 +199,7 @@ fn skip_blank_lines(mut http: &[u8]) -> &[u8] {
 /// exactly `HTTP/1.1` (the only version ODataLib accepts in a batch).
 fn request_line(line: &[u8]) -> Option<(String, String, String)> {
     let line = std::str::from_utf8(line).ok()?;
-    if line.chars().any(char::is_control) {
+    if crate::policy::odata::has_control(line, &[]) {
         return None;
     }
     let mut words = line.split(' ').filter(|w| !w.is_empty());
@@ -213,8 +214,11 @@ fn request_line(line: &[u8]) -> Option<(String, String, String)> {
 /// Whether any path segment of `target` is `$batch` (also percent-encoded, any case).
 fn names_batch(target: &str) -> bool {
     let path = target.split(['?', '#']).next().unwrap_or_default();
-    path.split('/')
-        .any(|segment| segment.to_ascii_lowercase().replace("%24", "$") == "$batch")
+    // Lower-cased with `%24` read as `$`, a segment is `$batch` exactly when it is `$batch` or
+    // `%24batch` in any case (compared in place, without copies).
+    path.split('/').any(|segment| {
+        segment.eq_ignore_ascii_case("$batch") || segment.eq_ignore_ascii_case("%24batch")
+    })
 }
 
 /// The body, cut to an inner `Content-Length` when one is given (only whitespace may follow it);

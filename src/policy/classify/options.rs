@@ -146,6 +146,10 @@ fn filter_and_order<'a>(q: &'a Query<'_>, aliases: &'a [Pair<'a>]) -> Result<Ref
 }
 
 fn merge<'a>(into: &mut Refs<'a>, from: Refs<'a>) {
+    if *into == Refs::default() {
+        *into = from;
+        return;
+    }
     into.lambdas |= from.lambdas;
     into.paths.extend(from.paths);
     into.columns.extend(from.columns);

@@ -80,6 +80,18 @@ pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, 
         .map_err(|_| ParseError::Malformed("the URL decodes to invalid UTF-8".into()))
 }
 
+/// Whether `s` holds a control character (`char::is_control`: C0, DEL and C1) other than the
+/// ASCII ones in `allowed`, found on the bytes: C1 characters (U+0080 to U+009F) are encoded
+/// `C2 80` to `C2 9F`, and in valid UTF-8 a `C2` byte always starts a character.
+pub fn has_control(s: &str, allowed: &[u8]) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        0..=0x1f | 0x7f => !allowed.contains(&c),
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    })
+}
+
 /// `s` split at every `sep`, an ASCII byte (as `str::split` with that char, without the
 /// general pattern machinery: these strings are short and split on every request).
 pub fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
@@ -115,6 +127,16 @@ pub fn is_identifier(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_found_as_char_is_control_finds_them() {
+        for c in (0u32..0x2_0000).filter_map(char::from_u32) {
+            let text = format!("a{c}é");
+            assert_eq!(has_control(&text, &[]), c.is_control(), "{:x}", c as u32);
+            let tab = c.is_control() && c != '\t';
+            assert_eq!(has_control(&text, b"\t"), tab, "{:x}", c as u32);
+        }
+    }
 
     #[test]
     fn split_byte_splits_as_str_split_does() {
