@@ -8,10 +8,11 @@
 //! delimiter, so no two readers can frame the same bytes differently.
 
 use super::BatchError;
+use crate::policy::odata::split_byte;
 
 /// The boundary parameter of a `multipart/mixed` Content-Type, unquoted and validated.
 pub fn boundary_of(content_type: &str) -> Result<String, BatchError> {
-    let mut params = content_type.split(';');
+    let mut params = split_byte(content_type, b';');
     let media = params.next().unwrap_or_default().trim();
     if !media.eq_ignore_ascii_case("multipart/mixed") {
         return Err(BatchError::NotMultipart);
@@ -156,7 +157,8 @@ fn header(line: &[u8]) -> Option<(String, String)> {
     if line.starts_with([' ', '\t']) || crate::policy::odata::has_control(line, b"\t") {
         return None;
     }
-    let (name, value) = line.split_once(':')?;
+    let colon = memchr::memchr(b':', line.as_bytes())?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
     let name = name.trim_end_matches([' ', '\t']);
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return None;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::multipart::{boundary_of, header_block, headers, single, split};
 use super::{BatchError, Item, Part, refs};
+use crate::policy::odata::split_byte;
 
 /// Counts requests against the maximum.
 pub struct Counter {
@@ -107,7 +108,10 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
         return Err(BatchError::UnsupportedHeader { request, name });
     }
     understood_mime_headers(&mime, request)?;
-    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let media = split_byte(content_type, b';')
+        .next()
+        .unwrap_or_default()
+        .trim();
     let kind = if media.eq_ignore_ascii_case("application/http") {
         Kind::Http
     } else if media.eq_ignore_ascii_case("multipart/mixed") {
@@ -202,7 +206,7 @@ fn request_line(line: &[u8]) -> Option<(String, String, String)> {
     if crate::policy::odata::has_control(line, &[]) {
         return None;
     }
-    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let mut words = split_byte(line, b' ').filter(|w| !w.is_empty());
     let (method, target, version) = (words.next()?, words.next()?, words.next()?);
     let valid = words.next().is_none()
         && method.len() <= 20
@@ -216,7 +220,7 @@ fn names_batch(target: &str) -> bool {
     let path = target.split(['?', '#']).next().unwrap_or_default();
     // Lower-cased with `%24` read as `$`, a segment is `$batch` exactly when it is `$batch` or
     // `%24batch` in any case (compared in place, without copies).
-    path.split('/').any(|segment| {
+    split_byte(path, b'/').any(|segment| {
         segment.eq_ignore_ascii_case("$batch") || segment.eq_ignore_ascii_case("%24batch")
     })
 }

@@ -18,13 +18,9 @@ pub(super) fn read(
     if let Some(xml) = q.get("fetchXml") {
         return super::fetch::classify(xml, q, set, logical, meta, out);
     }
-    let mut columns = Vec::new();
-    let selected = match q.get("$select") {
-        Some(s) => {
-            columns.extend(Query::select_list(s)?);
-            true
-        }
-        None => false,
+    let (mut columns, selected) = match q.get("$select") {
+        Some(s) => (Query::select_list(s)?, true),
+        None => (Vec::new(), false),
     };
     let mut refs = filter_and_order(q, &q.aliases)?;
     // `Some(true)`: the `$apply` only filters, so it returns whole rows.
