@@ -391,7 +391,7 @@ impl<'c, 'a> Parser<'c, 'a> {
             match self.next() {
                 Some(Tok::Text(_) | Tok::Json | Tok::Literal) => {}
                 Some(Tok::Minus) if self.peek() == Some(&Tok::Literal) => self.pos += 1,
-                Some(Tok::Word(w)) if matches!(w, "true" | "false" | "null") => {}
+                Some(Tok::Word("true" | "false" | "null")) => {}
                 other => {
                     return Err(not(format!(
                         "`{}`: an array holds literals only, not {}",

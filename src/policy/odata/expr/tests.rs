@@ -147,7 +147,7 @@ fn aliases_bind_as_their_values() {
     let r = filter_refs("x eq @p", &a).unwrap();
     assert_eq!(
         (joined(&r.paths), r.aliases),
-        (vec!["x".into()], vec!["p".into()])
+        (vec!["x".into()], vec!["p"])
     );
 }
 
@@ -191,7 +191,7 @@ fn query_functions() {
     .unwrap();
     assert_eq!(
         (joined(&r.columns), r.aliases),
-        (vec!["lastname".into()], vec!["p1".into(), "p2".into()])
+        (vec!["lastname".into()], vec!["p1", "p2"])
     );
     let r = filter_refs(
         "Microsoft.Dynamics.CRM.EqualUserId(PropertyName='ownerid')",
