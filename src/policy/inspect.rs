@@ -226,11 +226,19 @@ fn inspect_part(
     if let Err(e) = headers::check_request(&inner) {
         return Decision::malformed(e);
     }
-    // The batch's own preferences may apply to its parts: the part is judged with both.
-    let mut judged = inner.clone();
-    for v in outer.get_all(http::header::HeaderName::from_static("prefer")) {
-        judged.append(http::header::HeaderName::from_static("prefer"), v.clone());
-    }
+    // The batch's own preferences may apply to its parts: the part is judged with both (a copy
+    // of the part's headers only when the batch has any).
+    let prefer = http::header::HeaderName::from_static("prefer");
+    let judged = match outer.contains_key(&prefer) {
+        false => std::borrow::Cow::Borrowed(&inner),
+        true => {
+            let mut judged = inner.clone();
+            for v in outer.get_all(&prefer) {
+                judged.append(prefer.clone(), v.clone());
+            }
+            std::borrow::Cow::Owned(judged)
+        }
+    };
     let (path, query) = match relative_target(&part.target, t.urls) {
         Ok(x) => x,
         Err(e) => return Decision::malformed(e),

@@ -145,10 +145,7 @@ fn aliases_bind_as_their_values() {
     // record references are left to the classifier
     let a = with(&[("p", "{\"@odata.id\":\"accounts(1)\"}")]);
     let r = filter_refs("x eq @p", &a).unwrap();
-    assert_eq!(
-        (joined(&r.paths), r.aliases),
-        (vec!["x".into()], vec!["p"])
-    );
+    assert_eq!((joined(&r.paths), r.aliases), (vec!["x".into()], vec!["p"]));
 }
 
 #[test]
