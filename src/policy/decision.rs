@@ -311,3 +311,77 @@ fn header_is_star(headers: &HeaderMap, name: http::HeaderName) -> bool {
             .is_ok_and(|s| s.split(',').any(|p| p.trim() == "*"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TableRule;
+    use crate::policy::classify::Touch;
+
+    fn get(set: &str, columns: &[&str]) -> Use {
+        Use::Table(Touch {
+            set: set.into(),
+            verb: Verb::Get,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            all_columns: false,
+            main: false,
+        })
+    }
+
+    fn policy() -> Policy {
+        let mut p = Policy::default();
+        let rule = |columns: Option<Vec<String>>| TableRule {
+            verbs: vec![Verb::Get],
+            columns,
+        };
+        p.tables.insert("contacts".into(), rule(None));
+        p.tables
+            .insert("accounts".into(), rule(Some(vec!["name".into()])));
+        p.functions.push("WhoAmI".into());
+        p.allow_metadata = true;
+        p
+    }
+
+    fn decided(uses: Vec<Use>) -> Decision {
+        let c = Classified {
+            uses,
+            ..Classified::default()
+        };
+        decide(&policy(), Ok(c), &HeaderMap::new())
+    }
+
+    #[test]
+    fn the_allow_reason_names_each_rule_once_in_order_of_first_use() {
+        let d = decided(vec![
+            get("contacts", &["fullname"]),
+            Use::Function("WhoAmI".into()),
+            get("accounts", &["name"]),
+            get("contacts", &[]),
+            Use::Metadata,
+            Use::Function("WhoAmI".into()),
+        ]);
+        assert!(d.allowed());
+        assert_eq!(
+            d.reason,
+            "allow.contacts permits GET; functions lists WhoAmI; allow.accounts permits GET; \
+             allow_metadata"
+        );
+    }
+
+    #[test]
+    fn a_denial_lists_only_the_denials_each_once() {
+        let d = decided(vec![
+            get("contacts", &[]),
+            get("accounts", &["revenue"]),
+            Use::Action("X".into()),
+            get("accounts", &["revenue"]),
+            get("leads", &[]),
+        ]);
+        assert_eq!(d.denial, Some(Denial::Policy));
+        assert_eq!(
+            d.reason,
+            "column `revenue` of `accounts` is not in its column list; action `X` is not in this \
+             tenant's actions list; GET on `leads`: the table is not in this tenant's allowlist"
+        );
+    }
+}

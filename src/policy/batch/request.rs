@@ -254,3 +254,37 @@ fn framed_body(
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case("Content-Length"));
     Ok(Bytes::copy_from_slice(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::names_batch;
+
+    /// The in-place comparison decides as the lower-casing, `%24`-replacing one did.
+    #[test]
+    fn a_batch_segment_is_found_as_the_copying_check_found_it() {
+        let copying = |target: &str| {
+            let path = target.split(['?', '#']).next().unwrap_or_default();
+            path.split('/')
+                .any(|segment| segment.to_ascii_lowercase().replace("%24", "$") == "$batch")
+        };
+        for target in [
+            "$batch",
+            "$BATCH",
+            "%24batch",
+            "%24Batch",
+            "a/%24BATCH?x",
+            "$$batch",
+            "%24%24batch",
+            "%2524batch",
+            "%24batch%24",
+            "$batchx",
+            "x$batch",
+            "api/data/v9.2/$batch#f",
+            "contacts?$batch",
+            "%24",
+            "",
+        ] {
+            assert_eq!(names_batch(target), copying(target), "{target}");
+        }
+    }
+}
