@@ -133,13 +133,19 @@ pub fn decide(
         return d;
     }
     let mut reasons: Vec<String> = Vec::new();
-    let mut rules: Vec<String> = Vec::new();
+    // The rules that allow the uses, each once, in order of first use: written only while
+    // nothing is denied (a denial's reason lists the denials alone).
+    let mut rules = String::new();
     let mut add_select = None;
-    for u in &c.uses {
+    for (i, u) in c.uses.iter().enumerate() {
         match check(policy, u, &mut add_select) {
             Ok(rule) => {
-                if !rules.contains(&rule) {
-                    rules.push(rule)
+                let seen = || c.uses[..i].iter().any(|e| Rule::of(e) == rule);
+                if reasons.is_empty() && !seen() {
+                    if !rules.is_empty() {
+                        rules.push_str("; ");
+                    }
+                    rule.write(&mut rules);
                 }
             }
             Err(reason) => {
@@ -167,10 +173,10 @@ pub fn decide(
         reasons.push("the request touches nothing the gateway can allow".into());
     }
     let denial = (!reasons.is_empty()).then_some(Denial::Policy);
-    let mut reason = if reasons.is_empty() { rules } else { reasons };
-    let reason = match reason.len() {
-        1 => reason.pop().unwrap_or_default(),
-        _ => reason.join("; "),
+    let reason = match reasons.len() {
+        0 => rules,
+        1 => reasons.pop().unwrap_or_default(),
+        _ => reasons.join("; "),
     };
     Decision {
         denial,
@@ -181,7 +187,50 @@ pub fn decide(
     }
 }
 
-fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<String, String> {
+/// The rule of the allowlist that allows a use, as the allow reason names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule<'u> {
+    Table(&'u str, Verb),
+    Function(&'u str),
+    Action(&'u str),
+    Definition(&'u str),
+    AllDefinitions,
+    Metadata,
+    Uninspectable(&'u str),
+}
+
+impl<'u> Rule<'u> {
+    /// The rule that allows `u` when it is allowed (two uses with the same rule print it once).
+    fn of(u: &'u Use) -> Rule<'u> {
+        match u {
+            Use::Table(t) => Rule::Table(&t.set, t.verb),
+            Use::Function(n) => Rule::Function(n),
+            Use::Action(n) => Rule::Action(n),
+            Use::Definition(s) => Rule::Definition(s),
+            Use::AllDefinitions => Rule::AllDefinitions,
+            Use::Metadata => Rule::Metadata,
+            Use::Uninspectable { kind, .. } => Rule::Uninspectable(kind),
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        match *self {
+            Rule::Table(set, verb) => out.extend(["allow.", set, " permits ", verb.as_str()]),
+            Rule::Function(n) => out.extend(["functions lists ", n]),
+            Rule::Action(n) => out.extend(["actions lists ", n]),
+            Rule::Definition(s) => out.extend(["EntityDefinitions of allowlisted `", s, "`"]),
+            Rule::AllDefinitions => out.push_str("allow_all_entity_definitions"),
+            Rule::Metadata => out.push_str("allow_metadata"),
+            Rule::Uninspectable(kind) => out.extend(["allow_uninspectable lists ", kind]),
+        }
+    }
+}
+
+fn check<'u>(
+    policy: &Policy,
+    u: &'u Use,
+    add_select: &mut Option<String>,
+) -> Result<Rule<'u>, String> {
     match u {
         Use::Table(t) => {
             let rule = policy.tables.get(&t.set).ok_or_else(|| {
@@ -220,27 +269,23 @@ fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<St
                     }
                 }
             }
-            Ok(["allow.", &t.set, " permits ", t.verb.as_str()].concat())
+            Ok(Rule::of(u))
         }
-        Use::Function(n) if policy.functions.contains(n) => Ok(format!("functions lists {n}")),
+        Use::Function(n) if policy.functions.contains(n) => Ok(Rule::of(u)),
         Use::Function(n) => Err(format!(
             "function `{n}` is not in this tenant's functions list"
         )),
-        Use::Action(n) if policy.actions.contains(n) => Ok(format!("actions lists {n}")),
+        Use::Action(n) if policy.actions.contains(n) => Ok(Rule::of(u)),
         Use::Action(n) => Err(format!("action `{n}` is not in this tenant's actions list")),
-        Use::Definition(s) if policy.tables.contains_key(s) => {
-            Ok(format!("EntityDefinitions of allowlisted `{s}`"))
-        }
+        Use::Definition(s) if policy.tables.contains_key(s) => Ok(Rule::of(u)),
         Use::Definition(s) => Err(format!(
             "EntityDefinitions of `{s}`: the table is not in this tenant's allowlist"
         )),
-        Use::AllDefinitions if policy.allow_all_entity_definitions => {
-            Ok("allow_all_entity_definitions".into())
-        }
+        Use::AllDefinitions if policy.allow_all_entity_definitions => Ok(Rule::of(u)),
         Use::AllDefinitions => Err(
             "unfiltered EntityDefinitions listings are not allowed (filter by LogicalName)".into(),
         ),
-        Use::Metadata if policy.allow_metadata => Ok("allow_metadata".into()),
+        Use::Metadata if policy.allow_metadata => Ok(Rule::of(u)),
         Use::Metadata => Err("$metadata is not allowed for this tenant (allow_metadata)".into()),
         // A stored or SQL query can return any column: a column list cannot be enforced on it,
         // so allow_uninspectable never opens a column-restricted table.
@@ -252,7 +297,7 @@ fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<St
             ))
         }
         Use::Uninspectable { kind, .. } if policy.allow_uninspectable.contains(kind) => {
-            Ok(format!("allow_uninspectable lists {kind}"))
+            Ok(Rule::of(u))
         }
         Use::Uninspectable { kind, .. } => Err(format!(
             "{kind} runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)"
@@ -265,4 +310,78 @@ fn header_is_star(headers: &HeaderMap, name: http::HeaderName) -> bool {
         v.to_str()
             .is_ok_and(|s| s.split(',').any(|p| p.trim() == "*"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TableRule;
+    use crate::policy::classify::Touch;
+
+    fn get(set: &str, columns: &[&str]) -> Use {
+        Use::Table(Touch {
+            set: set.into(),
+            verb: Verb::Get,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            all_columns: false,
+            main: false,
+        })
+    }
+
+    fn policy() -> Policy {
+        let mut p = Policy::default();
+        let rule = |columns: Option<Vec<String>>| TableRule {
+            verbs: vec![Verb::Get],
+            columns,
+        };
+        p.tables.insert("contacts".into(), rule(None));
+        p.tables
+            .insert("accounts".into(), rule(Some(vec!["name".into()])));
+        p.functions.push("WhoAmI".into());
+        p.allow_metadata = true;
+        p
+    }
+
+    fn decided(uses: Vec<Use>) -> Decision {
+        let c = Classified {
+            uses,
+            ..Classified::default()
+        };
+        decide(&policy(), Ok(c), &HeaderMap::new())
+    }
+
+    #[test]
+    fn the_allow_reason_names_each_rule_once_in_order_of_first_use() {
+        let d = decided(vec![
+            get("contacts", &["fullname"]),
+            Use::Function("WhoAmI".into()),
+            get("accounts", &["name"]),
+            get("contacts", &[]),
+            Use::Metadata,
+            Use::Function("WhoAmI".into()),
+        ]);
+        assert!(d.allowed());
+        assert_eq!(
+            d.reason,
+            "allow.contacts permits GET; functions lists WhoAmI; allow.accounts permits GET; \
+             allow_metadata"
+        );
+    }
+
+    #[test]
+    fn a_denial_lists_only_the_denials_each_once() {
+        let d = decided(vec![
+            get("contacts", &[]),
+            get("accounts", &["revenue"]),
+            Use::Action("X".into()),
+            get("accounts", &["revenue"]),
+            get("leads", &[]),
+        ]);
+        assert_eq!(d.denial, Some(Denial::Policy));
+        assert_eq!(
+            d.reason,
+            "column `revenue` of `accounts` is not in its column list; action `X` is not in this \
+             tenant's actions list; GET on `leads`: the table is not in this tenant's allowlist"
+        );
+    }
 }

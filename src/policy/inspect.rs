@@ -226,11 +226,19 @@ fn inspect_part(
     if let Err(e) = headers::check_request(&inner) {
         return Decision::malformed(e);
     }
-    // The batch's own preferences may apply to its parts: the part is judged with both.
-    let mut judged = inner.clone();
-    for v in outer.get_all(http::header::HeaderName::from_static("prefer")) {
-        judged.append(http::header::HeaderName::from_static("prefer"), v.clone());
-    }
+    // The batch's own preferences may apply to its parts: the part is judged with both (a copy
+    // of the part's headers only when the batch has any).
+    let prefer = http::header::HeaderName::from_static("prefer");
+    let judged = match outer.contains_key(&prefer) {
+        false => std::borrow::Cow::Borrowed(&inner),
+        true => {
+            let mut judged = inner.clone();
+            for v in outer.get_all(&prefer) {
+                judged.append(prefer.clone(), v.clone());
+            }
+            std::borrow::Cow::Owned(judged)
+        }
+    };
     let (path, query) = match relative_target(&part.target, t.urls) {
         Ok(x) => x,
         Err(e) => return Decision::malformed(e),
@@ -335,22 +343,35 @@ fn rewrite_part(
     d: &Decision,
     urls: &Urls,
 ) {
-    let mut q = query.unwrap_or("").to_string();
-    if let Some(s) = &d.add_select {
-        if !q.is_empty() {
-            q.push('&');
-        }
-        q.push_str(&format!("$select={s}"));
-    }
-    part.target = if path.starts_with('$') {
+    // One string: `<org>/api/data/<version>/<path>[?<query>[&]$select=<columns>]`.
+    let query = query.unwrap_or("");
+    let select = d.add_select.as_deref();
+    let mut target = String::with_capacity(
+        urls.org.len() + urls.api_version.len() + path.len() + query.len() + 32,
+    );
+    if path.starts_with('$') {
         // Content-ID references stay relative: Dataverse resolves them.
-        path.to_string()
+        target.push_str(path);
     } else {
-        format!("{}/api/data/{}/{path}", urls.org, urls.api_version)
-    };
-    if !q.is_empty() {
-        part.target = format!("{}?{q}", part.target);
+        target.extend([
+            urls.org.as_str(),
+            "/api/data/",
+            &urls.api_version,
+            "/",
+            path,
+        ]);
     }
+    if !query.is_empty() || select.is_some() {
+        target.push('?');
+        target.push_str(query);
+    }
+    if let Some(s) = select {
+        if !query.is_empty() {
+            target.push('&');
+        }
+        target.extend(["$select=", s]);
+    }
+    part.target = target;
     let mut kept = HeaderMap::new();
     headers::copy_request_headers(inner, &mut kept);
     if d.if_match_star {

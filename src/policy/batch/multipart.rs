@@ -8,10 +8,11 @@
 //! delimiter, so no two readers can frame the same bytes differently.
 
 use super::BatchError;
+use crate::policy::odata::split_byte;
 
 /// The boundary parameter of a `multipart/mixed` Content-Type, unquoted and validated.
 pub fn boundary_of(content_type: &str) -> Result<String, BatchError> {
-    let mut params = content_type.split(';');
+    let mut params = split_byte(content_type, b';');
     let media = params.next().unwrap_or_default().trim();
     if !media.eq_ignore_ascii_case("multipart/mixed") {
         return Err(BatchError::NotMultipart);
@@ -55,19 +56,20 @@ fn is_bchar(b: u8) -> bool {
 pub fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>, BatchError> {
     let dash = format!("--{boundary}");
     let dash = dash.as_bytes();
+    let finder = memchr::memmem::Finder::new(dash);
     let stray = || BatchError::StrayBoundary {
         boundary: boundary.to_string(),
     };
     let mut parts = Vec::new();
     let mut start = None;
     let mut from = 0;
-    while let Some(at) = find(body, dash, from) {
+    while let Some(at) = find(body, &finder, from) {
         let (close, line_end) = delimiter(body, at, dash.len()).ok_or_else(stray)?;
         if let Some(start) = start {
             parts.push(&body[start..content_end(body, start, at)]);
         }
         if close {
-            return match find(body, dash, line_end) {
+            return match find(body, &finder, line_end) {
                 Some(_) => Err(stray()),
                 None => Ok(parts),
             };
@@ -82,12 +84,8 @@ pub fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>, BatchE
     })
 }
 
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + from)
+fn find(haystack: &[u8], needle: &memchr::memmem::Finder<'_>, from: usize) -> Option<usize> {
+    needle.find(haystack.get(from..)?).map(|i| i + from)
 }
 
 /// When `--boundary` at `at` forms a delimiter line: whether it closes, and where the line ends.
@@ -156,10 +154,11 @@ pub fn headers(lines: &[&[u8]], request: usize) -> Result<Vec<(String, String)>,
 
 fn header(line: &[u8]) -> Option<(String, String)> {
     let line = std::str::from_utf8(line).ok()?;
-    if line.starts_with([' ', '\t']) || line.chars().any(|c| c.is_control() && c != '\t') {
+    if line.starts_with([' ', '\t']) || crate::policy::odata::has_control(line, b"\t") {
         return None;
     }
-    let (name, value) = line.split_once(':')?;
+    let colon = memchr::memchr(b':', line.as_bytes())?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
     let name = name.trim_end_matches([' ', '\t']);
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return None;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::multipart::{boundary_of, header_block, headers, single, split};
 use super::{BatchError, Item, Part, refs};
+use crate::policy::odata::split_byte;
 
 /// Counts requests against the maximum.
 pub struct Counter {
@@ -107,7 +108,10 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
         return Err(BatchError::UnsupportedHeader { request, name });
     }
     understood_mime_headers(&mime, request)?;
-    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let media = split_byte(content_type, b';')
+        .next()
+        .unwrap_or_default()
+        .trim();
     let kind = if media.eq_ignore_ascii_case("application/http") {
         Kind::Http
     } else if media.eq_ignore_ascii_case("multipart/mixed") {
@@ -124,10 +128,11 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
 /// refused with its name (they are forwarded verbatim, so an unknown one would reach the org
 /// unjudged).
 fn understood_mime_headers(mime: &[(String, String)], request: usize) -> Result<(), BatchError> {
+    const UNDERSTOOD: [&str; 3] = ["content-type", "content-transfer-encoding", "content-id"];
     for (name, _) in mime {
-        match name.to_ascii_lowercase().as_str() {
-            "content-type" | "content-transfer-encoding" | "content-id" => {}
-            _ => {
+        match UNDERSTOOD.iter().any(|u| name.eq_ignore_ascii_case(u)) {
+            true => {}
+            false => {
                 let name = name.clone();
                 return Err(BatchError::UnknownPartHeader { request, name });
             }
@@ -198,10 +203,10 @@ fn skip_blank_lines(mut http: &[u8]) -> &[u8] {
 /// exactly `HTTP/1.1` (the only version ODataLib accepts in a batch).
 fn request_line(line: &[u8]) -> Option<(String, String, String)> {
     let line = std::str::from_utf8(line).ok()?;
-    if line.chars().any(char::is_control) {
+    if crate::policy::odata::has_control(line, &[]) {
         return None;
     }
-    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let mut words = split_byte(line, b' ').filter(|w| !w.is_empty());
     let (method, target, version) = (words.next()?, words.next()?, words.next()?);
     let valid = words.next().is_none()
         && method.len() <= 20
@@ -213,8 +218,11 @@ fn request_line(line: &[u8]) -> Option<(String, String, String)> {
 /// Whether any path segment of `target` is `$batch` (also percent-encoded, any case).
 fn names_batch(target: &str) -> bool {
     let path = target.split(['?', '#']).next().unwrap_or_default();
-    path.split('/')
-        .any(|segment| segment.to_ascii_lowercase().replace("%24", "$") == "$batch")
+    // Lower-cased with `%24` read as `$`, a segment is `$batch` exactly when it is `$batch` or
+    // `%24batch` in any case (compared in place, without copies).
+    split_byte(path, b'/').any(|segment| {
+        segment.eq_ignore_ascii_case("$batch") || segment.eq_ignore_ascii_case("%24batch")
+    })
 }
 
 /// The body, cut to an inner `Content-Length` when one is given (only whitespace may follow it);
@@ -245,4 +253,38 @@ fn framed_body(
     }
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case("Content-Length"));
     Ok(Bytes::copy_from_slice(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_batch;
+
+    /// The in-place comparison decides as the lower-casing, `%24`-replacing one did.
+    #[test]
+    fn a_batch_segment_is_found_as_the_copying_check_found_it() {
+        let copying = |target: &str| {
+            let path = target.split(['?', '#']).next().unwrap_or_default();
+            path.split('/')
+                .any(|segment| segment.to_ascii_lowercase().replace("%24", "$") == "$batch")
+        };
+        for target in [
+            "$batch",
+            "$BATCH",
+            "%24batch",
+            "%24Batch",
+            "a/%24BATCH?x",
+            "$$batch",
+            "%24%24batch",
+            "%2524batch",
+            "%24batch%24",
+            "$batchx",
+            "x$batch",
+            "api/data/v9.2/$batch#f",
+            "contacts?$batch",
+            "%24",
+            "",
+        ] {
+            assert_eq!(names_batch(target), copying(target), "{target}");
+        }
+    }
 }

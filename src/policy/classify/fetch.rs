@@ -22,7 +22,7 @@ pub(super) fn classify(
     let others: Vec<String> = q
         .options
         .iter()
-        .map(|(n, _)| n.clone())
+        .map(|(n, _)| n.to_string())
         .filter(|n| n != "fetchXml")
         .chain(q.aliases.iter().map(|(n, _)| format!("@{n}")))
         .collect();

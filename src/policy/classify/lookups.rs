@@ -39,6 +39,7 @@ pub(super) fn revealed(
 pub(super) fn free_own_keys(meta: &Metadata, out: &mut Classified) {
     for u in &mut out.uses {
         if let Use::Table(t) = u
+            && !t.columns.is_empty()
             && let Some(key) = meta
                 .entity_set(&t.set)
                 .and_then(|ty| meta.key_of(&ty.logical_name))

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::policy::odata::expr::{self, Refs};
-use crate::policy::odata::{ExpandItem, KeySpec, QUERY_PARAMETERS, Segment, parse_expand};
+use crate::policy::odata::{ExpandItem, KeySpec, Pair, QUERY_PARAMETERS, Segment, parse_expand};
 
 /// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
 /// gateway may add `$select`.
@@ -18,13 +18,9 @@ pub(super) fn read(
     if let Some(xml) = q.get("fetchXml") {
         return super::fetch::classify(xml, q, set, logical, meta, out);
     }
-    let mut columns = Vec::new();
-    let selected = match q.get("$select") {
-        Some(s) => {
-            columns.extend(Query::select_list(s)?);
-            true
-        }
-        None => false,
+    let (mut columns, selected) = match q.get("$select") {
+        Some(s) => (Query::select_list(s)?, true),
+        None => (Vec::new(), false),
     };
     let mut refs = filter_and_order(q, &q.aliases)?;
     // `Some(true)`: the `$apply` only filters, so it returns whole rows.
@@ -103,7 +99,7 @@ pub(super) fn read_plain(
         out.needs_metadata = true;
         return Ok(());
     }
-    columns.extend(refs.paths.into_iter().flatten());
+    columns.extend(refs.paths.into_iter().flatten().map(str::to_string));
     columns.extend(paged_on(q, |_| true, set)?);
     match (main, q.get("$select")) {
         (true, None) => out.touch_main(set, columns),
@@ -134,7 +130,7 @@ fn paged_on(
 const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fetchXml"];
 
 /// What `$filter` and `$orderby` read (parameter aliases bound where they are used).
-fn filter_and_order(q: &Query, aliases: &[(String, String)]) -> Result<Refs, ParseError> {
+fn filter_and_order<'a>(q: &'a Query<'_>, aliases: &'a [Pair<'a>]) -> Result<Refs<'a>, ParseError> {
     let mut refs = Refs::default();
     if let Some(f) = q.get("$filter") {
         merge(&mut refs, expr::filter_refs(f, aliases)?);
@@ -145,7 +141,11 @@ fn filter_and_order(q: &Query, aliases: &[(String, String)]) -> Result<Refs, Par
     Ok(refs)
 }
 
-fn merge(into: &mut Refs, from: Refs) {
+fn merge<'a>(into: &mut Refs<'a>, from: Refs<'a>) {
+    if *into == Refs::default() {
+        *into = from;
+        return;
+    }
     into.lambdas |= from.lambdas;
     into.paths.extend(from.paths);
     into.columns.extend(from.columns);
@@ -160,7 +160,7 @@ fn merge(into: &mut Refs, from: Refs) {
 /// lookup by its own name (`ownerid` compares the column `_ownerid_value`, not the related row);
 /// a longer path resolves like a member path. Returns the columns of the starting table.
 fn resolve_columns(
-    names: &[Vec<String>],
+    names: &[Vec<&str>],
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
@@ -168,7 +168,7 @@ fn resolve_columns(
     let mut own = Vec::new();
     for name in names {
         match name.as_slice() {
-            [column] if meta.has_property(logical, column) => own.push(column.clone()),
+            [column] if meta.has_property(logical, column) => own.push(column.to_string()),
             [lookup]
                 if meta
                     .navigation(logical, lookup)
@@ -187,33 +187,33 @@ fn resolve_columns(
 /// observe the lookup they are bound to (see [`lookups::revealed`]); the last segment, a column.
 /// Returns the columns of the starting table.
 fn resolve(
-    paths: &[Vec<String>],
+    paths: &[Vec<&str>],
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
 ) -> Result<Vec<String>, ParseError> {
     let mut own = Vec::new();
     for path in paths {
-        let mut ty = logical.to_string();
-        let mut set: Option<String> = None;
-        for (i, seg) in path.iter().enumerate() {
-            if let Some(nav) = meta.navigation(&ty, seg) {
+        let mut ty = logical;
+        let mut set: Option<&str> = None;
+        for (i, &seg) in path.iter().enumerate() {
+            if let Some(nav) = meta.navigation(ty, seg) {
                 let target = meta.set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
                 })?;
-                let (here, there) = lookups::revealed(meta, &ty, seg, nav.collection);
+                let (here, there) = lookups::revealed(meta, ty, seg, nav.collection);
                 match &set {
                     Some(s) => out.touch(s, Verb::Get, here, false),
                     None => own.extend(here),
                 }
                 // Every table a lookup path passes through is read, not only the last one.
                 out.touch(target, Verb::Get, there, false);
-                ty = nav.target.clone();
-                set = Some(target.to_string());
-            } else if meta.has_property(&ty, seg) && i + 1 == path.len() {
-                match &set {
-                    Some(s) => out.touch(s, Verb::Get, vec![seg.clone()], false),
-                    None => own.push(seg.clone()),
+                ty = &nav.target;
+                set = Some(target);
+            } else if meta.has_property(ty, seg) && i + 1 == path.len() {
+                match set {
+                    Some(s) => out.touch(s, Verb::Get, vec![seg.to_string()], false),
+                    None => own.push(seg.to_string()),
                 }
             } else {
                 return Err(not(format!(
@@ -229,17 +229,17 @@ fn resolve(
 /// Reads of the expanded tables; returns the columns of `logical` the expansions observe (the
 /// lookups single-valued navigations are bound to). Aliases used in nested options are added to
 /// `used`.
-fn expand(
-    items: &[ExpandItem],
+fn expand<'a>(
+    items: &[ExpandItem<'a>],
     logical: &str,
-    q: &Query,
+    q: &'a Query<'_>,
     meta: &Metadata,
     out: &mut Classified,
-    used: &mut Vec<String>,
+    used: &mut Vec<&'a str>,
 ) -> Result<Vec<String>, ParseError> {
     let mut parent = Vec::new();
     for item in items {
-        let nav = meta.navigation(logical, &item.nav).ok_or_else(|| {
+        let nav = meta.navigation(logical, item.nav).ok_or_else(|| {
             not(format!(
                 "`{}` is not a navigation property of {logical}",
                 item.nav
@@ -255,7 +255,7 @@ fn expand(
             Some(s) => Query::select_list(s)?,
             None => Vec::new(),
         };
-        let (here, there) = lookups::revealed(meta, logical, &item.nav, nav.collection);
+        let (here, there) = lookups::revealed(meta, logical, item.nav, nav.collection);
         parent.extend(here);
         columns.extend(there);
         let mut refs = Refs::default();
@@ -281,7 +281,7 @@ fn expand(
 
 /// `$apply`: `filter(...)`, `groupby((paths)[,aggregate(...)])`, `aggregate(...)`, joined by `/`.
 /// The flag is true when every step is a `filter`: the result is whole rows, not groups.
-fn apply_refs(value: &str, aliases: &[(String, String)]) -> Result<(Refs, bool), ParseError> {
+fn apply_refs<'a>(value: &'a str, aliases: &'a [Pair<'a>]) -> Result<(Refs<'a>, bool), ParseError> {
     let mut refs = Refs::default();
     let mut rows = true;
     for step in split_top(value, '/') {
@@ -305,8 +305,7 @@ fn apply_refs(value: &str, aliases: &[(String, String)]) -> Result<(Refs, bool),
                     }
                 };
                 for p in group.split(',') {
-                    refs.paths
-                        .push(p.trim().split('/').map(str::to_string).collect());
+                    refs.paths.push(p.trim().split('/').collect());
                 }
                 if let Some(agg) = rest
                     .trim_start_matches(',')
@@ -342,15 +341,13 @@ fn apply_refs(value: &str, aliases: &[(String, String)]) -> Result<(Refs, bool),
 }
 
 /// `col with sum as total, $count as n`.
-fn aggregate_refs(args: &str) -> Result<Refs, ParseError> {
+fn aggregate_refs(args: &str) -> Result<Refs<'_>, ParseError> {
     let mut refs = Refs::default();
     for item in args.split(',') {
         let words: Vec<&str> = item.split_whitespace().collect();
         match words.as_slice() {
             ["$count", "as", _] => {}
-            [path, "with", _, "as", _] => refs
-                .paths
-                .push(path.split('/').map(str::to_string).collect()),
+            [path, "with", _, "as", _] => refs.paths.push(path.split('/').collect()),
             _ => return Err(not(format!("aggregate `{item}` is not inspected"))),
         }
     }
@@ -378,14 +375,14 @@ fn split_top(s: &str, sep: char) -> Vec<&str> {
 /// undefined one is refused where it is used): Dataverse could bind an alias the gateway did
 /// not see. An alias whose value is a record reference reads that record's table.
 fn aliases(
-    used: &[String],
+    used: &[&str],
     q: &Query,
     meta: &Metadata,
     env: &Env<'_>,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
     for (name, value) in &q.aliases {
-        if !used.contains(name) {
+        if !used.contains(&name.as_ref()) {
             return Err(not(format!(
                 "parameter alias `@{name}` is not used where the gateway inspects aliases"
             )));
@@ -414,7 +411,7 @@ pub(super) fn parameters(
             // A parameter given through an alias is checked on the alias's value.
             let value = match value.strip_prefix('@') {
                 Some(alias) => {
-                    used.push(alias.to_string());
+                    used.push(alias);
                     q.alias(alias).ok_or_else(|| {
                         ParseError::Malformed(format!(
                             "parameter alias `@{alias}` is used but not defined"
@@ -441,7 +438,7 @@ pub(super) fn parameters(
     }
     // A parameter's alias is a literal or a record reference, never an expression.
     for (name, value) in &q.aliases {
-        if used.contains(name) && !expr::is_record_reference(value) {
+        if used.contains(&name.as_ref()) && !expr::is_record_reference(value) {
             expr::literal_alias(name, value)?;
         }
     }

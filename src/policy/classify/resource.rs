@@ -24,9 +24,9 @@ use crate::policy::metadata::{Binding, Metadata};
 use crate::policy::odata::{KeySpec, ResourcePath, Segment};
 
 /// Where the walk stands: a table, and whether it addresses one row or a collection.
-struct At {
-    set: String,
-    logical: String,
+struct At<'a> {
+    set: &'a str,
+    logical: &'a str,
     single: bool,
     /// Columns of this table the path observes: alternate-key columns that locate the row (they
     /// are probed), and the lookup a collection-valued navigation into it is bound to.
@@ -71,7 +71,7 @@ pub(super) fn walk(
         let is_last = i + 1 == last;
         match seg {
             Segment::Name { name, key } => {
-                if let Some(nav) = meta.navigation(&at.logical, name) {
+                if let Some(nav) = meta.navigation(at.logical, name) {
                     if !at.single {
                         return Err(ParseError::Malformed(format!(
                             "`{name}` needs a single {} row before it",
@@ -83,7 +83,7 @@ pub(super) fn walk(
                             "`{name}` is single-valued and takes no key"
                         )));
                     }
-                    let (here, there) = revealed(meta, &at.logical, name, nav.collection);
+                    let (here, there) = revealed(meta, at.logical, name, nav.collection);
                     let mut columns = at.keys.clone();
                     // Changing a reference (`.../nav/$ref` written) reads no row through it:
                     // the owner's lookup is counted as written by `reference`.
@@ -92,7 +92,7 @@ pub(super) fn walk(
                     if !ref_write {
                         columns.extend(here);
                     }
-                    out.touch(&at.set, Verb::Get, columns, false);
+                    out.touch(at.set, Verb::Get, columns, false);
                     let target = meta.set_of(&nav.target).ok_or_else(|| {
                         not(format!(
                             "`{name}` leads to `{}`, which has no entity set",
@@ -101,7 +101,7 @@ pub(super) fn walk(
                     })?;
                     at = at_set(meta, target, !nav.collection || key.is_some(), key.as_ref())?;
                     at.keys.extend(there);
-                } else if meta.has_property(&at.logical, name) {
+                } else if meta.has_property(at.logical, name) {
                     no_options(query)?;
                     return property(req, &at, name, key.as_ref(), &path.tail[i + 1..], out);
                 } else {
@@ -127,9 +127,9 @@ pub(super) fn walk(
                 }
                 super::only(req.method, &[Method::GET, Method::HEAD], "$count")?;
                 if !at.keys.is_empty() {
-                    out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+                    out.touch(at.set, Verb::Get, at.keys.clone(), false);
                 }
-                return options::read(&at.set, &at.logical, query, env, out, false);
+                return options::read(at.set, at.logical, query, env, out, false);
             }
             Segment::Ref => {
                 return reference(req, &at, &path.tail[..i], is_last, query, meta, env, out);
@@ -142,25 +142,30 @@ pub(super) fn walk(
     final_access(req, &at, query, meta, env, out)
 }
 
-fn at_set(
-    meta: &Metadata,
-    set: &str,
+fn at_set<'a>(
+    meta: &'a Metadata,
+    set: &'a str,
     single: bool,
     key: Option<&KeySpec>,
-) -> Result<At, ParseError> {
+) -> Result<At<'a>, ParseError> {
     let ty = meta
         .entity_set(set)
         .ok_or_else(|| not(format!("`{set}` is not an entity set of this org")))?;
     // Naming the primary key (`contacts(contactid=<id>)`) is the same as `contacts(<id>)`; any
     // other key property is an alternate key and counts as a column the request names.
-    let primary = meta.key_of(&ty.logical_name).unwrap_or_default();
-    let keys = key_columns(key)
-        .into_iter()
-        .filter(|k| !primary.contains(k))
-        .collect();
+    let keys = match key {
+        Some(KeySpec::Pairs(_)) => {
+            let primary = meta.key_of(&ty.logical_name).unwrap_or_default();
+            key_columns(key)
+                .into_iter()
+                .filter(|k| !primary.contains(k))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(At {
-        set: set.to_string(),
-        logical: ty.logical_name.clone(),
+        set,
+        logical: &ty.logical_name,
         single,
         keys,
     })
@@ -185,24 +190,24 @@ fn final_access(
 ) -> Result<(), ParseError> {
     let verb = method_verb(req.method)?;
     if verb == Verb::Get && !at.keys.is_empty() {
-        out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+        out.touch(at.set, Verb::Get, at.keys.clone(), false);
     }
     match (verb, at.single) {
-        (Verb::Get, _) => options::read(&at.set, &at.logical, query, env, out, true),
+        (Verb::Get, _) => options::read(at.set, at.logical, query, env, out, true),
         (Verb::Post, false) => {
-            out.touch(&at.set, Verb::Post, at.keys.clone(), false);
-            body::write(req.body, &at.set, &at.logical, Verb::Post, meta, env, out)?;
-            options::returned(req, &at.set, &at.logical, query, env, out)
+            out.touch(at.set, Verb::Post, at.keys.clone(), false);
+            body::write(req.body, at.set, at.logical, Verb::Post, meta, env, out)?;
+            options::returned(req, at.set, at.logical, query, env, out)
         }
         (Verb::Patch, true) => {
-            out.touch(&at.set, Verb::Patch, at.keys.clone(), false);
-            out.upsert = Some(at.set.clone());
-            body::write(req.body, &at.set, &at.logical, Verb::Patch, meta, env, out)?;
-            options::returned(req, &at.set, &at.logical, query, env, out)
+            out.touch(at.set, Verb::Patch, at.keys.clone(), false);
+            out.upsert = Some(at.set.to_string());
+            body::write(req.body, at.set, at.logical, Verb::Patch, meta, env, out)?;
+            options::returned(req, at.set, at.logical, query, env, out)
         }
         (Verb::Delete, true) => {
             no_options(query)?;
-            out.touch(&at.set, Verb::Delete, at.keys.clone(), false);
+            out.touch(at.set, Verb::Delete, at.keys.clone(), false);
             Ok(())
         }
         _ => Err(not(format!(
@@ -220,7 +225,7 @@ fn no_options(query: &Query) -> Result<(), ParseError> {
     let named: Vec<String> = query
         .options
         .iter()
-        .map(|(n, _)| n.clone())
+        .map(|(n, _)| n.to_string())
         .chain(query.aliases.iter().map(|(n, _)| format!("@{n}")))
         .collect();
     if named.is_empty() {
@@ -268,7 +273,7 @@ fn property(
     }
     let mut columns = at.keys.clone();
     columns.push(name.to_string());
-    out.touch(&at.set, verb, columns, false);
+    out.touch(at.set, verb, columns, false);
     Ok(())
 }
 
@@ -314,9 +319,9 @@ fn reference(
         Method::GET | Method::HEAD => {
             // `at.keys` already holds the related rows' lookup for a collection.
             if !at.keys.is_empty() {
-                out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+                out.touch(at.set, Verb::Get, at.keys.clone(), false);
             }
-            options::read(&at.set, &at.logical, query, env, out, false)?;
+            options::read(at.set, at.logical, query, env, out, false)?;
         }
         // Clearing a single-valued reference empties the owner's own lookup: an update of that
         // column, reading nothing.
@@ -341,9 +346,9 @@ fn reference(
                 vec![name.clone()]
             };
             out.touch(&owner, Verb::Patch, own, false);
-            out.touch(&at.set, Verb::Get, vec![], false);
+            out.touch(at.set, Verb::Get, vec![], false);
             if related == Verb::Patch {
-                out.touch(&at.set, Verb::Patch, at.keys.clone(), false);
+                out.touch(at.set, Verb::Patch, at.keys.clone(), false);
             }
             if let Some(body) = req.body.filter(|b| !b.is_empty()) {
                 body::reference_body(body, related, meta, env, out)?;
@@ -370,8 +375,8 @@ fn bound(
         .bound_operations(name)
         .into_iter()
         .find(|op| match &op.bound_to {
-            Some(Binding::Collection(t)) => !at.single && meta.is_derived_from(&at.logical, t),
-            Some(Binding::Entity(t)) => at.single && meta.is_derived_from(&at.logical, t),
+            Some(Binding::Collection(t)) => !at.single && meta.is_derived_from(at.logical, t),
+            Some(Binding::Entity(t)) => at.single && meta.is_derived_from(at.logical, t),
             _ => false,
         })
         .ok_or_else(|| {
@@ -384,7 +389,7 @@ fn bound(
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
         no_options(query)?;
-        body::action(req.body, name, Some((&at.set, &at.logical)), meta, env, out)?;
+        body::action(req.body, name, Some((at.set, at.logical)), meta, env, out)?;
         if !at.single && body::bulk_verbs(name).is_some() {
             // A bulk write returns ids, not rows: its table's write verbs are all it needs.
             return Ok(());
@@ -398,7 +403,7 @@ fn bound(
         out.uses.push(Use::Function(name.to_string()));
         options::parameters(params, query, meta, env, out)?;
     }
-    out.touch(&at.set, Verb::Get, at.keys.clone(), false);
+    out.touch(at.set, Verb::Get, at.keys.clone(), false);
     Ok(())
 }
 

@@ -26,6 +26,7 @@
 mod attrs;
 mod column_type;
 mod error;
+mod hash;
 mod parse;
 mod resolve;
 #[doc(hidden)]
@@ -36,7 +37,9 @@ mod robust_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hash::{NameMap, NameSet};
 
 pub use column_type::ColumnType;
 pub use error::{MetadataError, Position};
@@ -132,20 +135,20 @@ pub struct Metadata {
     types: Vec<EntityType>,
     /// Index of each type's base type in `types`, when it is known.
     bases: Vec<Option<usize>>,
-    type_index: HashMap<String, usize>,
+    type_index: NameMap<String, usize>,
     /// Entity set name -> index in `types`.
-    sets: BTreeMap<String, usize>,
+    sets: NameMap<String, usize>,
     /// Parallel to `types`.
     set_of_type: Vec<SetSlot>,
     operations: Vec<Operation>,
-    operation_index: HashMap<String, Vec<usize>>,
+    operation_index: NameMap<String, Vec<usize>>,
     /// Import name -> unqualified function / action name.
-    function_imports: HashMap<String, String>,
-    action_imports: HashMap<String, String>,
+    function_imports: NameMap<String, String>,
+    action_imports: NameMap<String, String>,
     /// Schema namespaces and aliases declared in the document.
-    qualifiers: HashSet<String>,
-    complex_types: HashSet<String>,
-    enum_types: HashSet<String>,
+    qualifiers: NameSet<String>,
+    complex_types: NameSet<String>,
+    enum_types: NameSet<String>,
 }
 
 impl Metadata {
@@ -265,9 +268,13 @@ impl Metadata {
 
     /// `(entity set, logical name)` pairs, ordered by set name.
     pub fn entity_sets(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.sets
+        let mut sets: Vec<(&str, &str)> = self
+            .sets
             .iter()
             .map(|(set, &i)| (set.as_str(), self.types[i].logical_name.as_str()))
+            .collect();
+        sets.sort_unstable();
+        sets.into_iter()
     }
 
     /// Whether `logical` is `ancestor` or inherits from it (reflexive, like OData `isof`).
@@ -329,7 +336,7 @@ impl Metadata {
         &self,
         name: &str,
         is_action: bool,
-        imports: &HashMap<String, String>,
+        imports: &NameMap<String, String>,
     ) -> Option<&Operation> {
         let first_unbound = |n: &str| {
             self.operations_named(n)

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::hash::NameMap;
 use super::parse::Raw;
 use super::{Binding, EntityType, Metadata, MetadataError, Operation, SetSlot};
 
@@ -85,11 +86,11 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
         .into_iter()
         .filter_map(|(op, bound)| resolve_operation(op, bound, &names))
         .collect();
-    let mut operation_index: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut operation_index: NameMap<String, Vec<usize>> = NameMap::default();
     for (i, op) in operations.iter().enumerate() {
         operation_index.entry(op.name.clone()).or_default().push(i);
     }
-    let imports = |raw: HashMap<String, String>| -> HashMap<String, String> {
+    let imports = |raw: HashMap<String, String>| -> NameMap<String, String> {
         raw.into_iter()
             .map(|(name, target)| (name, names.normalise(&target)))
             .collect()
@@ -99,16 +100,16 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
     Ok(Metadata {
         types,
         bases,
-        type_index,
+        type_index: type_index.into_iter().collect(),
         sets,
         set_of_type,
         operations,
         operation_index,
         function_imports,
         action_imports,
-        qualifiers,
-        complex_types: raw.complex_types,
-        enum_types: raw.enum_types,
+        qualifiers: qualifiers.into_iter().collect(),
+        complex_types: raw.complex_types.into_iter().collect(),
+        enum_types: raw.enum_types.into_iter().collect(),
     })
 }
 
@@ -167,8 +168,8 @@ fn index_sets(
     raw: BTreeMap<String, String>,
     names: &Names<'_>,
     type_count: usize,
-) -> (BTreeMap<String, usize>, Vec<SetSlot>) {
-    let mut sets = BTreeMap::new();
+) -> (NameMap<String, usize>, Vec<SetSlot>) {
+    let mut sets = NameMap::default();
     let mut slots = vec![SetSlot::None; type_count];
     for (set, ty) in raw {
         let Some(&i) = names.local(&ty).and_then(|local| names.types.get(local)) else {

@@ -8,27 +8,28 @@ use super::{ParseError, is_identifier};
 
 const NESTED_OPTIONS: &[&str] = &["$select", "$filter", "$orderby", "$top", "$expand"];
 
+/// One expanded navigation property, borrowing from the `$expand` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpandItem {
-    pub nav: String,
-    pub options: Vec<(String, String)>,
-    pub children: Vec<ExpandItem>,
+pub struct ExpandItem<'a> {
+    pub nav: &'a str,
+    pub options: Vec<(&'a str, &'a str)>,
+    pub children: Vec<ExpandItem<'a>>,
 }
 
-impl ExpandItem {
-    pub fn option(&self, name: &str) -> Option<&str> {
+impl<'a> ExpandItem<'a> {
+    pub fn option(&self, name: &str) -> Option<&'a str> {
         self.options
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 }
 
-pub fn parse_expand(value: &str) -> Result<Vec<ExpandItem>, ParseError> {
+pub fn parse_expand(value: &str) -> Result<Vec<ExpandItem<'_>>, ParseError> {
     parse_list(value, 0)
 }
 
-fn parse_list(value: &str, depth: usize) -> Result<Vec<ExpandItem>, ParseError> {
+fn parse_list(value: &str, depth: usize) -> Result<Vec<ExpandItem<'_>>, ParseError> {
     if depth > 10 {
         return Err(ParseError::NotUnderstood(
             "$expand nested more than 10 levels".into(),
@@ -40,7 +41,7 @@ fn parse_list(value: &str, depth: usize) -> Result<Vec<ExpandItem>, ParseError> 
         .collect()
 }
 
-fn parse_item(item: &str, depth: usize) -> Result<ExpandItem, ParseError> {
+fn parse_item(item: &str, depth: usize) -> Result<ExpandItem<'_>, ParseError> {
     let (nav, options) = match item.find('(') {
         Some(open) => {
             let inner = item[open + 1..].strip_suffix(')').ok_or_else(|| {
@@ -56,7 +57,7 @@ fn parse_item(item: &str, depth: usize) -> Result<ExpandItem, ParseError> {
         )));
     }
     let mut out = ExpandItem {
-        nav: nav.to_string(),
+        nav,
         options: Vec::new(),
         children: Vec::new(),
     };
@@ -71,7 +72,7 @@ fn parse_item(item: &str, depth: usize) -> Result<ExpandItem, ParseError> {
                 "`{name}` inside $expand is not inspected"
             )));
         }
-        if out.options.iter().any(|(n, _)| n == name) {
+        if out.options.iter().any(|(n, _)| *n == name) {
             return Err(ParseError::Malformed(format!(
                 "`{name}` appears twice inside $expand={nav}(...)"
             )));
@@ -79,7 +80,7 @@ fn parse_item(item: &str, depth: usize) -> Result<ExpandItem, ParseError> {
         if name == "$expand" {
             out.children = parse_list(value, depth + 1)?;
         }
-        out.options.push((name.to_string(), value.to_string()));
+        out.options.push((name, value));
     }
     Ok(out)
 }

@@ -29,7 +29,7 @@ mod lex;
 pub use alias::literal_alias;
 use lex::{Tok, describe};
 
-use super::{ParseError, is_identifier};
+use super::{Pair, ParseError, is_identifier};
 
 /// OData built-in functions: their arguments are ordinary expressions.
 const FUNCTIONS: &[&str] = &[
@@ -70,16 +70,16 @@ const MAX_DEPTH: usize = 64;
 /// without a bound a short query could expand exponentially.
 const MAX_EXPANSIONS: usize = 256;
 
-/// What an expression reads.
+/// What an expression reads, borrowing names from the expression and the aliases' values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Refs {
+pub struct Refs<'a> {
     /// Member paths, from the request's table.
-    pub paths: Vec<Vec<String>>,
+    pub paths: Vec<Vec<&'a str>>,
     /// Columns named by query functions' `PropertyName`, by logical name: a lookup may be named
     /// by its own name (`ownerid`) rather than its value property (`_ownerid_value`).
-    pub columns: Vec<Vec<String>>,
+    pub columns: Vec<Vec<&'a str>>,
     /// Parameter aliases used, each once, in order of first use.
-    pub aliases: Vec<String>,
+    pub aliases: Vec<&'a str>,
     /// Some path ends in an `any`/`all` lambda: its last segment is a collection-valued
     /// navigation, which only the metadata can resolve.
     pub lambdas: bool,
@@ -99,7 +99,7 @@ pub fn is_record_reference(value: &str) -> bool {
 
 /// What `$filter` (or any boolean/common expression) reads; `aliases` are the request's
 /// parameter aliases.
-pub fn filter_refs(expr: &str, aliases: &[(String, String)]) -> Result<Refs, ParseError> {
+pub fn filter_refs<'a>(expr: &'a str, aliases: &'a [Pair<'a>]) -> Result<Refs<'a>, ParseError> {
     let mut ctx = Ctx::new(aliases);
     let mut p = Parser::new(expr, &mut ctx)?;
     p.expr()?;
@@ -108,12 +108,12 @@ pub fn filter_refs(expr: &str, aliases: &[(String, String)]) -> Result<Refs, Par
 }
 
 /// What an `$orderby` list reads: `expr [asc|desc], ...`.
-pub fn orderby_refs(expr: &str, aliases: &[(String, String)]) -> Result<Refs, ParseError> {
+pub fn orderby_refs<'a>(expr: &'a str, aliases: &'a [Pair<'a>]) -> Result<Refs<'a>, ParseError> {
     let mut ctx = Ctx::new(aliases);
     let mut p = Parser::new(expr, &mut ctx)?;
     loop {
         p.expr()?;
-        if matches!(p.peek(), Some(Tok::Word(w)) if w == "asc" || w == "desc") {
+        if matches!(p.peek(), Some(Tok::Word(w)) if *w == "asc" || *w == "desc") {
             p.pos += 1;
         }
         match p.next() {
@@ -131,8 +131,8 @@ pub fn orderby_refs(expr: &str, aliases: &[(String, String)]) -> Result<Refs, Pa
 }
 
 /// What an operand is, where its kind matters (query-function arguments).
-enum Operand {
-    Text(String),
+enum Operand<'a> {
+    Text(std::borrow::Cow<'a, str>),
     Literal,
     Array,
     Record,
@@ -141,18 +141,18 @@ enum Operand {
 
 /// State shared by the parse of an expression and of the alias values it uses.
 struct Ctx<'a> {
-    aliases: &'a [(String, String)],
-    refs: Refs,
+    aliases: &'a [Pair<'a>],
+    refs: Refs<'a>,
     /// Lambda variables in scope and the path each ranges over.
-    vars: Vec<(String, Vec<String>)>,
+    vars: Vec<(&'a str, Vec<&'a str>)>,
     /// Aliases being expanded (a cycle is refused).
-    expanding: Vec<String>,
+    expanding: Vec<&'a str>,
     expansions: usize,
     depth: usize,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(aliases: &'a [(String, String)]) -> Self {
+    fn new(aliases: &'a [Pair<'a>]) -> Self {
         Ctx {
             aliases,
             refs: Refs::default(),
@@ -164,15 +164,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
-struct Parser<'t, 'c, 'a> {
-    toks: Vec<Tok>,
+struct Parser<'c, 'a> {
+    toks: Vec<Tok<'a>>,
     pos: usize,
-    text: &'t str,
+    text: &'a str,
     ctx: &'c mut Ctx<'a>,
 }
 
-impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
-    fn new(text: &'t str, ctx: &'c mut Ctx<'a>) -> Result<Self, ParseError> {
+impl<'c, 'a> Parser<'c, 'a> {
+    fn new(text: &'a str, ctx: &'c mut Ctx<'a>) -> Result<Self, ParseError> {
         Ok(Parser {
             toks: lex::tokenize(text)?,
             pos: 0,
@@ -181,17 +181,17 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
         })
     }
 
-    fn peek(&self) -> Option<&Tok> {
+    fn peek(&self) -> Option<&Tok<'a>> {
         self.toks.get(self.pos)
     }
 
-    fn next(&mut self) -> Option<Tok> {
+    fn next(&mut self) -> Option<Tok<'a>> {
         let t = self.toks.get(self.pos).cloned();
         self.pos += 1;
         t
     }
 
-    fn expect(&mut self, want: Tok) -> Result<(), ParseError> {
+    fn expect(&mut self, want: Tok<'a>) -> Result<(), ParseError> {
         match self.next() {
             Some(t) if t == want => Ok(()),
             Some(t) => Err(ParseError::Malformed(format!(
@@ -233,11 +233,11 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
     }
 
     /// `operand (operator operand)*`.
-    fn expr(&mut self) -> Result<Operand, ParseError> {
+    fn expr(&mut self) -> Result<Operand<'a>, ParseError> {
         let first = self.operand()?;
         let mut binary = false;
         while let Some(Tok::Word(w)) = self.peek() {
-            if !OPERATORS.contains(&w.as_str()) {
+            if !OPERATORS.contains(w) {
                 break;
             }
             self.pos += 1;
@@ -247,7 +247,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
         Ok(if binary { Operand::Expression } else { first })
     }
 
-    fn operand(&mut self) -> Result<Operand, ParseError> {
+    fn operand(&mut self) -> Result<Operand<'a>, ParseError> {
         let Some(tok) = self.next() else {
             return Err(ParseError::Malformed(format!(
                 "`{}` ends where a value is expected",
@@ -268,7 +268,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
                 p.expect(Tok::Close)?;
                 Ok(Operand::Expression)
             }),
-            Tok::Alias(a) => self.nested(|p| p.alias(&a)),
+            Tok::Alias(a) => self.nested(|p| p.alias(a)),
             Tok::Word(w) => self.word(w),
             Tok::Json
             | Tok::Close
@@ -284,12 +284,12 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
         }
     }
 
-    fn word(&mut self, w: String) -> Result<Operand, ParseError> {
+    fn word(&mut self, w: &'a str) -> Result<Operand<'a>, ParseError> {
         let call = self.peek() == Some(&Tok::Open);
-        match w.as_str() {
+        match w {
             "true" | "false" | "null" => Ok(Operand::Literal),
             "not" => self.nested(|p| p.operand()).map(|_| Operand::Expression),
-            _ if call && FUNCTIONS.contains(&w.as_str()) => {
+            _ if call && FUNCTIONS.contains(&w) => {
                 self.pos += 1;
                 self.nested(|p| p.arguments())
             }
@@ -298,7 +298,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
                 let name = &w[super::path::NAMESPACE.len()..];
                 self.nested(|p| p.query_function(name))
             }
-            _ if call || w.contains('.') || !is_identifier(&w) => Err(not(format!(
+            _ if call || w.contains('.') || !is_identifier(w) => Err(not(format!(
                 "`{w}` in `{}` is not a function or member the gateway inspects",
                 self.text
             ))),
@@ -307,7 +307,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
     }
 
     /// The arguments of a built-in function after its `(`.
-    fn arguments(&mut self) -> Result<Operand, ParseError> {
+    fn arguments(&mut self) -> Result<Operand<'a>, ParseError> {
         if self.peek() == Some(&Tok::Close) {
             self.pos += 1;
             return Ok(Operand::Expression);
@@ -329,7 +329,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
     }
 
     /// A member path starting with `first`, possibly ending in a lambda.
-    fn path(&mut self, first: String) -> Result<Operand, ParseError> {
+    fn path(&mut self, first: &'a str) -> Result<Operand<'a>, ParseError> {
         let mut segments = match self.ctx.vars.iter().rev().find(|(v, _)| *v == first) {
             Some((_, base)) => base.clone(),
             None => vec![first],
@@ -343,7 +343,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
                     self.pos += 1;
                     return self.nested(|p| p.lambda(segments));
                 }
-                Some(Tok::Word(seg)) if is_identifier(&seg) => segments.push(seg),
+                Some(Tok::Word(seg)) if is_identifier(seg) => segments.push(seg),
                 other => {
                     return Err(not(format!(
                         "`{}/{}` in `{}`: only plain member names are inspected after `/`",
@@ -359,7 +359,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
     }
 
     /// After `any(` / `all(`: `var: expr)` or `)`.
-    fn lambda(&mut self, collection: Vec<String>) -> Result<Operand, ParseError> {
+    fn lambda(&mut self, collection: Vec<&'a str>) -> Result<Operand<'a>, ParseError> {
         self.ctx.refs.lambdas = true;
         self.ctx.refs.paths.push(collection.clone());
         if self.peek() == Some(&Tok::Close) {
@@ -367,7 +367,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
             return Ok(Operand::Expression);
         }
         let var = match (self.next(), self.next()) {
-            (Some(Tok::Word(var)), Some(Tok::Colon)) if is_identifier(&var) => var,
+            (Some(Tok::Word(var)), Some(Tok::Colon)) if is_identifier(var) => var,
             _ => {
                 return Err(ParseError::Malformed(format!(
                     "`{}`: a lambda needs `variable: expression`",
@@ -391,7 +391,7 @@ impl<'t, 'c, 'a> Parser<'t, 'c, 'a> {
             match self.next() {
                 Some(Tok::Text(_) | Tok::Json | Tok::Literal) => {}
                 Some(Tok::Minus) if self.peek() == Some(&Tok::Literal) => self.pos += 1,
-                Some(Tok::Word(w)) if matches!(w.as_str(), "true" | "false" | "null") => {}
+                Some(Tok::Word("true" | "false" | "null")) => {}
                 other => {
                     return Err(not(format!(
                         "`{}`: an array holds literals only, not {}",

@@ -18,7 +18,9 @@ pub mod skiptoken;
 
 pub use expand::{ExpandItem, parse_expand};
 pub use path::{Head, KeySpec, NAMESPACE, ResourcePath, Segment, parse_path};
-pub use query::{OPTIONS, QUERY_PARAMETERS, Query, parse_query};
+pub use query::{OPTIONS, Pair, QUERY_PARAMETERS, Query, parse_query};
+
+use std::borrow::Cow;
 
 /// Why a request cannot be classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,11 +35,18 @@ pub enum ParseError {
 
 /// Percent-decodes `s`; `plus_as_space` applies the query-string convention.
 pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ParseError> {
+    percent_decode_cow(s, plus_as_space).map(Cow::into_owned)
+}
+
+/// [`percent_decode`], borrowing `s` when it has nothing to decode (most names and values).
+pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, ParseError> {
     let bytes = s.as_bytes();
-    let special = |b: u8| b == b'%' || (plus_as_space && b == b'+');
-    // Most names and values have nothing to decode: one copy, no byte-by-byte pass.
-    let Some(first) = bytes.iter().position(|&b| special(b)) else {
-        return Ok(s.to_string());
+    let found = match plus_as_space {
+        true => memchr::memchr2(b'%', b'+', bytes),
+        false => memchr::memchr(b'%', bytes),
+    };
+    let Some(first) = found else {
+        return Ok(Cow::Borrowed(s));
     };
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(&bytes[..first]);
@@ -67,19 +76,79 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ParseError
         }
     }
     String::from_utf8(out)
+        .map(Cow::Owned)
         .map_err(|_| ParseError::Malformed("the URL decodes to invalid UTF-8".into()))
+}
+
+/// Whether `s` holds a control character (`char::is_control`: C0, DEL and C1) other than the
+/// ASCII ones in `allowed`, found on the bytes: C1 characters (U+0080 to U+009F) are encoded
+/// `C2 80` to `C2 9F`, and in valid UTF-8 a `C2` byte always starts a character.
+pub fn has_control(s: &str, allowed: &[u8]) -> bool {
+    let b = s.as_bytes();
+    // Most strings hold none of the candidate bytes: one simple pass says so.
+    if !b.iter().any(|&c| c < 0x20 || c == 0x7f || c == 0xc2) {
+        return false;
+    }
+    b.iter().enumerate().any(|(i, &c)| match c {
+        0..=0x1f | 0x7f => !allowed.contains(&c),
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    })
+}
+
+/// `s` split at every `sep`, an ASCII byte (as `str::split` with that char, without the
+/// general pattern machinery: these strings are short and split on every request).
+pub fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    debug_assert!(sep.is_ascii());
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(sep, r.as_bytes()) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// OData simple identifier.
 pub fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    // ASCII only, so bytes are characters.
+    match s.as_bytes().split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_found_as_char_is_control_finds_them() {
+        for c in (0u32..0x2_0000).filter_map(char::from_u32) {
+            let text = format!("a{c}é");
+            assert_eq!(has_control(&text, &[]), c.is_control(), "{:x}", c as u32);
+            let tab = c.is_control() && c != '\t';
+            assert_eq!(has_control(&text, b"\t"), tab, "{:x}", c as u32);
+        }
+    }
+
+    #[test]
+    fn split_byte_splits_as_str_split_does() {
+        for s in ["", "a", "&", "a&&b&", "&a", "é&ü&", "$select=a&$top=1"] {
+            let want: Vec<&str> = s.split('&').collect();
+            assert_eq!(split_byte(s, b'&').collect::<Vec<_>>(), want, "{s:?}");
+        }
+    }
 
     #[test]
     fn percent_decoding() {

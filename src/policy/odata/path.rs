@@ -6,7 +6,7 @@
 //! This module does not know the schema: whether a name is a navigation property, a column or
 //! an operation is decided by the classifier with the tenant's metadata.
 
-use super::{ParseError, is_identifier, percent_decode};
+use super::{ParseError, is_identifier, percent_decode, split_byte};
 
 /// Prefix of qualified operation and type names.
 pub const NAMESPACE: &str = "Microsoft.Dynamics.CRM.";
@@ -66,7 +66,7 @@ pub fn parse_path(raw: &str) -> Result<ResourcePath, ParseError> {
             tail: vec![],
         });
     }
-    let mut segments = raw.split('/');
+    let mut segments = split_byte(raw, b'/');
     let first = segments.next().unwrap_or_default();
     let head = match first {
         "$metadata" => Head::Metadata,
@@ -120,11 +120,7 @@ fn check_raw(raw: &str) -> Result<(), ParseError> {
             }
         }
     }
-    if raw
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-        && !raw.is_empty()
-    {
+    if split_byte(raw, b'/').any(|s| s.is_empty() || s == "." || s == "..") && !raw.is_empty() {
         return Err(malformed("the path has an empty or dot segment".into()));
     }
     if bytes.contains(&b':')
@@ -171,7 +167,7 @@ fn segment(raw: &str) -> Result<Segment, ParseError> {
 
 /// `name` or `name(...)`; the name may be qualified (dots) when it is an operation or a cast.
 fn named(segment: &str) -> Result<(String, Option<KeySpec>), ParseError> {
-    let (name, key) = match segment.find('(') {
+    let (name, key) = match memchr::memchr(b'(', segment.as_bytes()) {
         Some(open) => {
             let Some(inner) = segment[open + 1..].strip_suffix(')') else {
                 return Err(malformed(format!("unbalanced parentheses in `{segment}`")));
@@ -180,7 +176,7 @@ fn named(segment: &str) -> Result<(String, Option<KeySpec>), ParseError> {
         }
         None => (segment, None),
     };
-    let plain = name.split('.').all(is_identifier);
+    let plain = split_byte(name, b'.').all(is_identifier);
     if !plain {
         let msg = if name.contains('%') {
             format!("`{name}` is percent-encoded: write entity set and operation names plainly")

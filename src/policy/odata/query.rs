@@ -4,7 +4,9 @@
 //! options, unknown `$` options, unknown parameters and case variants such as `$Select` are
 //! malformed: the gateway must never decide on one reading while Dataverse applies another.
 
-use super::{ParseError, is_identifier, percent_decode};
+use std::borrow::Cow;
+
+use super::{ParseError, is_identifier, percent_decode_cow, split_byte};
 
 /// System query options Dataverse accepts.
 pub const OPTIONS: &[&str] = &[
@@ -21,32 +23,35 @@ pub const OPTIONS: &[&str] = &[
 /// Non-`$` parameters that carry a query of their own.
 pub const QUERY_PARAMETERS: &[&str] = &["fetchXml", "savedQuery", "userQuery", "sql"];
 
-/// The decoded query options, in order; parameter aliases (`@p1=...`) separately.
+/// A decoded name and value: borrowed from the raw query when there was nothing to decode.
+pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// The decoded query options, in order; parameter aliases (`@p1=...`) separately. Names and
+/// values borrow from the raw query unless decoding changed them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Query {
-    pub options: Vec<(String, String)>,
-    pub aliases: Vec<(String, String)>,
+pub struct Query<'a> {
+    pub options: Vec<Pair<'a>>,
+    pub aliases: Vec<Pair<'a>>,
 }
 
-impl Query {
+impl Query<'_> {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.options
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn alias(&self, name: &str) -> Option<&str> {
         self.aliases
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The `$select` list of `value`, each a plain column.
     pub fn select_list(value: &str) -> Result<Vec<String>, ParseError> {
-        value
-            .split(',')
+        split_byte(value, b',')
             .map(|item| {
                 let item = item.trim();
                 if is_identifier(item) {
@@ -61,20 +66,20 @@ impl Query {
     }
 }
 
-pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
+pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
     let Some(raw) = raw else { return Ok(query) };
-    for part in raw.split('&') {
+    for part in split_byte(raw, b'&') {
         if part.is_empty() {
             continue;
         }
-        let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        let name = percent_decode(name, true)?;
-        let value = percent_decode(value, true)?;
-        if value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-        {
+        let (name, value) = match memchr::memchr(b'=', part.as_bytes()) {
+            Some(eq) => (&part[..eq], &part[eq + 1..]),
+            None => (part, ""),
+        };
+        let name = percent_decode_cow(name, true)?;
+        let value = percent_decode_cow(value, true)?;
+        if super::has_control(&value, b"\n\r\t") {
             return Err(ParseError::Malformed(format!(
                 "control characters in `{name}`"
             )));
@@ -83,7 +88,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
             || query
                 .aliases
                 .iter()
-                .any(|(n, _)| name.strip_prefix('@') == Some(n.as_str()));
+                .any(|(n, _)| name.strip_prefix('@') == Some(n.as_ref()));
         if seen {
             return Err(ParseError::Malformed(format!(
                 "query option `{name}` appears twice"
@@ -95,7 +100,11 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
                     "`{name}` is not a valid parameter alias"
                 )));
             }
-            query.aliases.push((alias.to_string(), value));
+            let alias = match name {
+                Cow::Borrowed(n) => Cow::Borrowed(&n[1..]),
+                Cow::Owned(ref n) => Cow::Owned(n[1..].to_string()),
+            };
+            query.aliases.push((alias, value));
             continue;
         }
         check_name(&name)?;
@@ -105,7 +114,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ParseError> {
     Ok(query)
 }
 
-fn check_values(query: &Query) -> Result<(), ParseError> {
+fn check_values(query: &Query<'_>) -> Result<(), ParseError> {
     if let Some(top) = query.get("$top")
         && top.parse::<u32>().is_err()
     {
@@ -146,6 +155,13 @@ fn check_name(name: &str) -> Result<(), ParseError> {
 mod tests {
     use super::*;
     use ParseError::*;
+
+    #[test]
+    fn control_characters_in_values_are_refused_but_cr_lf_and_tab() {
+        assert!(parse_query(Some("$filter=%C2%85")).is_err());
+        assert!(parse_query(Some("$filter=%7F")).is_err());
+        assert!(parse_query(Some("$filter=%C2%A0%0D%0A%09")).is_ok());
+    }
 
     #[test]
     fn decodes_like_the_server() {

@@ -5,7 +5,7 @@
 //! undefined one, a cycle, or more than a bounded number of expansions is refused, naming it.
 
 use super::{Ctx, MAX_EXPANSIONS, Operand, Parser, Tok, is_record_reference, lex, not};
-use crate::policy::odata::ParseError;
+use crate::policy::odata::{Pair, ParseError};
 
 /// The value of alias `@name` where only a literal can stand (an operation's parameter): a
 /// string, number, date, GUID, `true`/`false`/`null` or an array of those.
@@ -13,7 +13,7 @@ pub fn literal_alias(name: &str, value: &str) -> Result<(), ParseError> {
     let toks = lex::tokenize(value).map_err(|e| in_alias(name, e))?;
     let ok = match toks.as_slice() {
         [Tok::Text(_) | Tok::Literal] | [Tok::Minus, Tok::Literal] => true,
-        [Tok::Word(w)] => matches!(w.as_str(), "true" | "false" | "null"),
+        [Tok::Word(w)] => matches!(*w, "true" | "false" | "null"),
         [Tok::LBracket, ..] => {
             let mut ctx = Ctx::new(&[]);
             let mut p = Parser {
@@ -49,19 +49,19 @@ pub(super) fn in_alias(name: &str, e: ParseError) -> ParseError {
     }
 }
 
-impl<'a> Parser<'_, '_, 'a> {
+impl<'a> Parser<'_, 'a> {
     /// `@name`: its value parsed in place, in the current scope.
-    pub(super) fn alias(&mut self, name: &str) -> Result<Operand, ParseError> {
-        let aliases: &'a [(String, String)] = self.ctx.aliases;
+    pub(super) fn alias(&mut self, name: &'a str) -> Result<Operand<'a>, ParseError> {
+        let aliases: &'a [Pair<'a>] = self.ctx.aliases;
         let Some((_, value)) = aliases.iter().find(|(n, _)| n == name) else {
             return Err(ParseError::Malformed(format!(
                 "parameter alias `@{name}` is used but not defined"
             )));
         };
-        if !self.ctx.refs.aliases.iter().any(|a| a == name) {
-            self.ctx.refs.aliases.push(name.to_string());
+        if !self.ctx.refs.aliases.contains(&name) {
+            self.ctx.refs.aliases.push(name);
         }
-        if self.ctx.expanding.iter().any(|a| a == name) {
+        if self.ctx.expanding.contains(&name) {
             return Err(ParseError::Malformed(format!(
                 "parameter alias `@{name}` refers to itself"
             )));
@@ -76,7 +76,7 @@ impl<'a> Parser<'_, '_, 'a> {
                 self.text
             )));
         }
-        self.ctx.expanding.push(name.to_string());
+        self.ctx.expanding.push(name);
         let result = Parser::new(value, self.ctx).and_then(|mut p| {
             let operand = p.expr()?;
             p.end()?;

@@ -101,9 +101,9 @@ fn kind_of(name: &str) -> Option<Kind> {
     Some(Kind::Column(params))
 }
 
-impl Parser<'_, '_, '_> {
+impl<'a> Parser<'_, 'a> {
     /// `Microsoft.Dynamics.CRM.<name>(Arg=value, ...)` after its `(`.
-    pub(super) fn query_function(&mut self, name: &str) -> Result<Operand, ParseError> {
+    pub(super) fn query_function(&mut self, name: &str) -> Result<Operand<'a>, ParseError> {
         let params = match kind_of(name) {
             Some(Kind::Column(params)) => params,
             Some(Kind::Hierarchy) => {
@@ -174,8 +174,12 @@ impl Parser<'_, '_, '_> {
         match (kind, operand) {
             (_, _) if named => refuse("a literal, not an expression naming data"),
             (Arg::Column, Operand::Text(column)) => {
-                let segments: Vec<String> = column.split('/').map(str::to_string).collect();
-                if !segments.iter().all(|s| is_identifier(s)) {
+                // A text with a quote in it (decoded from `''`, so owned) is no column name.
+                let segments: Vec<&'a str> = match column {
+                    std::borrow::Cow::Borrowed(c) => c.split('/').collect(),
+                    std::borrow::Cow::Owned(_) => vec![],
+                };
+                if segments.is_empty() || !segments.iter().all(|s| is_identifier(s)) {
                     return Err(not(format!(
                         "`{arg}='{column}'` of `{function}` is not a column name"
                     )));

@@ -5,16 +5,19 @@
 //! a date, a time of day, a date-time or a GUID (`f3c2...` starting with a letter included, any
 //! case). A word that is none of these is a [`Tok::Word`], which the parser must account for.
 
+use std::borrow::Cow;
+
 use crate::policy::odata::ParseError;
 
+/// A token, borrowing from the expression's text.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Tok {
+pub(super) enum Tok<'a> {
     /// An identifier or a dotted qualified name (`Microsoft.Dynamics.CRM.In`).
-    Word(String),
+    Word(&'a str),
     /// `@name`.
-    Alias(String),
+    Alias(&'a str),
     /// `'text'`, decoded (`''` is one quote).
-    Text(String),
+    Text(Cow<'a, str>),
     /// `"text"`: a JSON string, only valid inside an array literal.
     Json,
     /// A number, date, time of day, date-time or GUID.
@@ -35,9 +38,9 @@ fn not(msg: String) -> ParseError {
     ParseError::NotUnderstood(msg)
 }
 
-pub(super) fn tokenize(expr: &str) -> Result<Vec<Tok>, ParseError> {
+pub(super) fn tokenize(expr: &str) -> Result<Vec<Tok<'_>>, ParseError> {
     let b = expr.as_bytes();
-    let mut toks = Vec::new();
+    let mut toks = Vec::with_capacity(8);
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -84,11 +87,11 @@ pub(super) fn tokenize(expr: &str) -> Result<Vec<Tok>, ParseError> {
                 }
                 let word = &expr[start..i];
                 match (c, word.get(1..).unwrap_or_default()) {
-                    (b'@', name) if super::is_identifier(name) => Tok::Alias(name.to_string()),
+                    (b'@', name) if super::is_identifier(name) => Tok::Alias(name),
                     (b'@' | b'$', _) => {
                         return Err(not(format!("`{word}` in `{expr}` is not inspected")));
                     }
-                    _ => Tok::Word(word.to_string()),
+                    _ => Tok::Word(word),
                 }
             }
             _ => {
@@ -103,24 +106,31 @@ pub(super) fn tokenize(expr: &str) -> Result<Vec<Tok>, ParseError> {
     Ok(toks)
 }
 
-/// `'...'` starting at `start`: the decoded text and the index after the closing quote.
-fn single_quoted(expr: &str, start: usize) -> Result<(String, usize), ParseError> {
+/// `'...'` starting at `start`: the decoded text (borrowed unless it holds `''`) and the index
+/// after the closing quote.
+fn single_quoted(expr: &str, start: usize) -> Result<(Cow<'_, str>, usize), ParseError> {
     let bytes = expr.as_bytes();
-    let mut text = String::new();
+    let mut text: Option<String> = None;
     let mut from = start + 1;
     let mut i = from;
-    while i < bytes.len() {
-        if bytes[i] == b'\'' {
-            text.push_str(&expr[from..i]);
-            if bytes.get(i + 1) == Some(&b'\'') {
-                text.push('\'');
-                i += 2;
-                from = i;
-                continue;
-            }
-            return Ok((text, i + 1));
+    while let Some(at) = memchr::memchr(b'\'', &bytes[i..]) {
+        i += at;
+        if bytes.get(i + 1) == Some(&b'\'') {
+            let t = text.get_or_insert_with(String::new);
+            t.push_str(&expr[from..i]);
+            t.push('\'');
+            i += 2;
+            from = i;
+            continue;
         }
-        i += 1;
+        let text = match text {
+            None => Cow::Borrowed(&expr[from..i]),
+            Some(mut t) => {
+                t.push_str(&expr[from..i]);
+                Cow::Owned(t)
+            }
+        };
+        return Ok((text, i + 1));
     }
     Err(ParseError::Malformed(format!(
         "unterminated string literal in `{expr}`"
@@ -227,7 +237,7 @@ fn is_time_with_offset(s: &str) -> bool {
     }
 }
 
-pub(super) fn describe(t: &Tok) -> String {
+pub(super) fn describe(t: &Tok<'_>) -> String {
     match t {
         Tok::Word(w) => format!("`{w}`"),
         Tok::Alias(a) => format!("`@{a}`"),

@@ -1,6 +1,6 @@
 use super::*;
 
-fn joined(paths: &[Vec<String>]) -> Vec<String> {
+fn joined(paths: &[Vec<&str>]) -> Vec<String> {
     paths.iter().map(|p| p.join("/")).collect()
 }
 
@@ -8,10 +8,10 @@ fn paths(expr: &str) -> Vec<String> {
     joined(&filter_refs(expr, &[]).unwrap().paths)
 }
 
-fn with(aliases: &[(&str, &str)]) -> Vec<(String, String)> {
+fn with(aliases: &[(&str, &str)]) -> Vec<Pair<'static>> {
     aliases
         .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .map(|(n, v)| (n.to_string().into(), v.to_string().into()))
         .collect()
 }
 
@@ -125,7 +125,8 @@ fn aliases_bind_as_their_values() {
         vec!["secret"]
     );
     // in $orderby
-    let r = orderby_refs("@p2 asc, name", &with(&[("p2", "secret")])).unwrap();
+    let a = with(&[("p2", "secret")]);
+    let r = orderby_refs("@p2 asc, name", &a).unwrap();
     assert_eq!(joined(&r.paths), vec!["secret", "name"]);
     // literal values name nothing
     for v in [
@@ -137,19 +138,14 @@ fn aliases_bind_as_their_values() {
         "['a','b']",
         "[\"5\",\"6\"]",
     ] {
-        let r = filter_refs("name eq @p", &with(&[("p", v)])).unwrap();
+        let a = with(&[("p", v)]);
+        let r = filter_refs("name eq @p", &a).unwrap();
         assert_eq!(joined(&r.paths), vec!["name"], "{v}");
     }
     // record references are left to the classifier
-    let r = filter_refs(
-        "x eq @p",
-        &with(&[("p", "{\"@odata.id\":\"accounts(1)\"}")]),
-    )
-    .unwrap();
-    assert_eq!(
-        (joined(&r.paths), r.aliases),
-        (vec!["x".into()], vec!["p".into()])
-    );
+    let a = with(&[("p", "{\"@odata.id\":\"accounts(1)\"}")]);
+    let r = filter_refs("x eq @p", &a).unwrap();
+    assert_eq!((joined(&r.paths), r.aliases), (vec!["x".into()], vec!["p"]));
 }
 
 #[test]
@@ -192,7 +188,7 @@ fn query_functions() {
     .unwrap();
     assert_eq!(
         (joined(&r.columns), r.aliases),
-        (vec!["lastname".into()], vec!["p1".into(), "p2".into()])
+        (vec!["lastname".into()], vec!["p1", "p2"])
     );
     let r = filter_refs(
         "Microsoft.Dynamics.CRM.EqualUserId(PropertyName='ownerid')",
@@ -296,8 +292,11 @@ fn unknown_things_are_not_understood() {
     let deep = format!("{}a eq 1{}", "(".repeat(200), ")".repeat(200));
     assert!(filter_refs(&deep, &[]).is_err());
     // each alias uses the next one twice: 2^40 expansions if unbounded
-    let mut chain: Vec<(String, String)> = (0..40)
-        .map(|i| (format!("a{i}"), format!("@a{} eq @a{}", i + 1, i + 1)))
+    let mut chain: Vec<Pair<'_>> = (0..40)
+        .map(|i| {
+            let value = format!("@a{} eq @a{}", i + 1, i + 1);
+            (format!("a{i}").into(), value.into())
+        })
         .collect();
     chain.push(("a40".into(), "x".into()));
     assert!(filter_refs("@a0", &chain).is_err());
