@@ -87,7 +87,17 @@ impl RewriteKind {
     /// (`$batch`) -> Text; anything else (`$metadata` XML, `$count` text, `$value` bytes) -> None,
     /// to be passed through untouched.
     pub fn for_content_type(value: Option<&str>) -> Option<Self> {
-        let essence = value?.split(';').next()?.trim();
+        let value = value?;
+        // What Dataverse sends on every page (`application/json; odata.metadata=...`), decided
+        // without splitting; the same answer as the general reading below.
+        let b = value.as_bytes();
+        if b.len() >= 16
+            && b[..16].eq_ignore_ascii_case(b"application/json")
+            && matches!(b.get(16), None | Some(b';'))
+        {
+            return Some(Self::Json);
+        }
+        let essence = value.split(';').next()?.trim();
         let (kind, subtype) = essence.split_once('/')?;
         let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         let json_suffix = subtype.len() >= 5
@@ -155,6 +165,9 @@ mod tests {
             (Some("text/plain"), None),
             (Some("application/octet-stream"), None),
             (Some("application/jsonx"), None),
+            (Some("application/json x; charset=utf-8"), None),
+            (Some("application/json ; charset=utf-8"), Some(RewriteKind::Json)),
+            (Some("APPLICATION/JSON;odata.metadata=minimal"), Some(RewriteKind::Json)),
             (Some("json"), None),
             (None, None),
         ];
