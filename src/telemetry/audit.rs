@@ -96,7 +96,7 @@ impl Record<'_> {
         out.push_str(",\"client\":");
         json_opt_str(&mut out, self.client);
         out.push_str(",\"front_door\":");
-        json_str(&mut out, if mcp_tool.is_some() { "mcp" } else { "webapi" });
+        json_plain(&mut out, if mcp_tool.is_some() { "mcp" } else { "webapi" });
         out.push_str(",\"tool\":");
         json_opt_str(&mut out, mcp_tool);
         out.push_str(",\"method\":");
@@ -118,11 +118,14 @@ impl Record<'_> {
             out.push('"');
         }
         out.push_str("],\"decision\":");
-        json_str(&mut out, self.decision);
+        json_plain(&mut out, self.decision);
         out.push_str(",\"reason\":");
         json_str(&mut out, self.reason);
         out.push_str(",\"error\":");
-        json_opt_str(&mut out, self.error);
+        match self.error {
+            Some(code) => json_plain(&mut out, code),
+            None => out.push_str("null"),
+        }
         out.push_str(",\"status\":");
         out.push_str(itoa::Buffer::new().format(self.status));
         out.push_str(",\"upstream_status\":");
@@ -166,6 +169,15 @@ fn json_opt_str(out: &mut String, s: Option<&str>) {
         Some(s) => json_str(out, s),
         None => out.push_str("null"),
     }
+}
+
+/// `s` as a JSON string, quotes included, for the gateway's own constants (`decision`,
+/// `front_door`, error codes): words that never need an escape (a debug build checks).
+fn json_plain(out: &mut String, s: &'static str) {
+    debug_assert!(!needs_escape(s.as_bytes()), "{s}");
+    out.push('"');
+    out.push_str(s);
+    out.push('"');
 }
 
 /// `s` as a JSON string, quotes included.

@@ -166,8 +166,14 @@ mod tests {
             (Some("application/octet-stream"), None),
             (Some("application/jsonx"), None),
             (Some("application/json x; charset=utf-8"), None),
-            (Some("application/json ; charset=utf-8"), Some(RewriteKind::Json)),
-            (Some("APPLICATION/JSON;odata.metadata=minimal"), Some(RewriteKind::Json)),
+            (
+                Some("application/json ; charset=utf-8"),
+                Some(RewriteKind::Json),
+            ),
+            (
+                Some("APPLICATION/JSON;odata.metadata=minimal"),
+                Some(RewriteKind::Json),
+            ),
             (Some("json"), None),
             (None, None),
         ];
