@@ -158,10 +158,13 @@ impl Body for TimedRequest {
 
 pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, BodyError>;
 
+/// `bytes` as a body; no bytes is [`empty`] (which does not allocate).
 pub fn full(bytes: impl Into<Bytes>) -> BoxBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    let bytes = bytes.into();
+    if bytes.is_empty() {
+        return empty();
+    }
+    Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
 /// An empty body. `Empty` is zero-sized, so boxing it does not allocate.

@@ -364,7 +364,6 @@ impl Forward<'_> {
                 .map_err(|e| GatewayError::TokenUnavailable(e.to_string()))?;
             let outgoing = match body.take() {
                 Some(Outgoing::Empty) | None => body::empty(),
-                Some(Outgoing::Buffered(b)) if b.is_empty() => body::empty(),
                 Some(Outgoing::Buffered(b)) => body::full(b),
                 Some(Outgoing::Streamed(s, _)) => s,
             };
