@@ -17,6 +17,12 @@ impl Secret {
         Secret(value.into())
     }
 
+    /// Whether `other` holds the same value; a copy of this secret (the usual case: the token
+    /// cache hands out clones) is known so without comparing the text.
+    pub fn same(&self, other: &Secret) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+
     /// The value itself: only for putting it on the wire.
     pub fn expose(&self) -> &str {
         &self.0
@@ -99,6 +105,14 @@ impl SecretRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_is_equality_of_the_value_shared_or_not() {
+        let a = Secret::new("token-a");
+        assert!(a.same(&a.clone()));
+        assert!(a.same(&Secret::new("token-a")));
+        assert!(!a.same(&Secret::new("token-b")));
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -104,28 +104,58 @@ fn forwarded(name: &str) -> bool {
     )
 }
 
+/// Which of the headers the response phase reads next an upstream response has, as seen by the
+/// pass of [`clean_response_headers`]: those absent need no lookup (a hashed lookup per name
+/// costs more than the whole pass).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Present {
+    pub location: bool,
+    pub odata_entity_id: bool,
+    pub content_encoding: bool,
+    pub content_length: bool,
+}
+
 /// Cleans an upstream response's headers in place (without allocating for the usual
-/// `Connection: keep-alive`).
-pub fn clean_response_headers(headers: &mut HeaderMap) {
+/// `Connection: keep-alive`), and says which headers of [`Present`] it kept.
+pub fn clean_response_headers(headers: &mut HeaderMap) -> Present {
     // One pass over the headers to see which unwanted names are there (usually only
     // `Connection: keep-alive`) and whether `Connection` names anything else; then remove just
     // those. Names are compared as text (lowercase in a `HeaderName`): a length switch.
     let mut found = 0u16;
     let mut lists_others = false;
+    let mut present = Present::default();
     for (name, value) in headers.iter() {
-        if let Some(i) = unwanted_response(name.as_str()) {
+        let name = name.as_str();
+        if let Some(i) = unwanted_response(name) {
             found |= 1 << i;
-            lists_others |= i == 0 && connection_names(value).any(|n| !is_hop(n));
+            lists_others |= i == 0 && lists_others_than_hops(value);
+            continue;
+        }
+        match name {
+            "location" => present.location = true,
+            "odata-entityid" => present.odata_entity_id = true,
+            "content-encoding" => present.content_encoding = true,
+            "content-length" => present.content_length = true,
+            _ => {}
         }
     }
     if lists_others {
         remove_connection_listed(headers);
+        // `Connection` may have named one of them.
+        present = Present {
+            location: present.location && headers.contains_key(header::LOCATION),
+            odata_entity_id: present.odata_entity_id && headers.contains_key("odata-entityid"),
+            content_encoding: present.content_encoding
+                && headers.contains_key(header::CONTENT_ENCODING),
+            content_length: present.content_length && headers.contains_key(header::CONTENT_LENGTH),
+        };
     }
     for (i, name) in UNWANTED_RESPONSE.iter().enumerate() {
         if found & (1 << i) != 0 {
             headers.remove(name);
         }
     }
+    present
 }
 
 /// Hop-by-hop headers, and what the org must not set on the agent's side.
@@ -169,6 +199,15 @@ fn connection_names(value: &HeaderValue) -> impl Iterator<Item = &str> {
         .split(',')
         .map(str::trim)
         .filter(|n| !n.is_empty())
+}
+
+/// Whether a `Connection` value names a header that is not removed anyway. The usual value
+/// (`keep-alive`) is answered without splitting the list.
+fn lists_others_than_hops(value: &HeaderValue) -> bool {
+    if value.as_bytes().eq_ignore_ascii_case(b"keep-alive") {
+        return false;
+    }
+    connection_names(value).any(|n| !is_hop(n))
 }
 
 /// Whether `name` (any case) is one of [`UNWANTED_RESPONSE`], removed anyway.
@@ -216,7 +255,7 @@ impl Bearer {
     pub fn header(&self, token: &Secret) -> Option<HeaderValue> {
         let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((t, v)) = &*cached
-            && t == token
+            && t.same(token)
         {
             return Some(v.clone());
         }
@@ -366,6 +405,55 @@ mod tests {
         assert!(check_request(&map(&[("x-method-override", "PATCH")])).is_err());
         assert!(check_request(&map(&[("X-HTTP-Method-Override", "PUT")])).is_err());
         assert!(check_request(&map(&[("accept", "*/*")])).is_ok());
+    }
+
+    #[test]
+    fn the_pass_reports_the_headers_kept_that_the_response_phase_reads() {
+        let mut h = map(&[
+            ("connection", "keep-alive"),
+            ("content-type", "application/json"),
+            ("content-length", "12"),
+            ("location", "https://org/x"),
+        ]);
+        let present = clean_response_headers(&mut h);
+        assert_eq!(
+            present,
+            Present {
+                location: true,
+                odata_entity_id: false,
+                content_encoding: false,
+                content_length: true,
+            }
+        );
+        // A header `Connection` names is removed, and no longer reported.
+        let mut h = map(&[
+            ("connection", "content-encoding, odata-entityid"),
+            ("content-encoding", "gzip"),
+            ("odata-entityid", "https://org/x"),
+            ("content-length", "12"),
+        ]);
+        let present = clean_response_headers(&mut h);
+        assert!(!present.content_encoding && !present.odata_entity_id && present.content_length);
+        assert!(!h.contains_key("content-encoding") && !h.contains_key("odata-entityid"));
+        for (headers, want) in [
+            (
+                vec![("odata-entityid", "x")],
+                Present {
+                    odata_entity_id: true,
+                    ..Present::default()
+                },
+            ),
+            (
+                vec![("content-encoding", "gzip")],
+                Present {
+                    content_encoding: true,
+                    ..Present::default()
+                },
+            ),
+            (vec![("x-other", "1")], Present::default()),
+        ] {
+            assert_eq!(clean_response_headers(&mut map(&headers)), want);
+        }
     }
 
     #[test]

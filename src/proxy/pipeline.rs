@@ -39,7 +39,8 @@ use reading::{Reading, body_timeout};
 // Header names, built at compile time.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
-/// Response headers that may hold the org's URLs.
+/// Response headers that may hold the org's URLs (in the order of their [`headers::Present`]
+/// flags zipped with them in `respond`).
 static URL_HEADERS: [HeaderName; 2] = [HeaderName::from_static("odata-entityid"), header::LOCATION];
 
 /// What one request has gathered on its way through the phases.
@@ -57,8 +58,8 @@ pub struct Exchange {
     pub error: Option<GatewayError>,
     pub upstream_status: Option<u16>,
     pub upstream_latency: Option<Duration>,
-    /// Request body bytes forwarded so far.
-    pub bytes_in: Arc<AtomicU64>,
+    /// Request body bytes forwarded so far (`None`: no body was forwarded, nothing to count).
+    pub bytes_in: Option<Arc<AtomicU64>>,
     /// The tenant's rate-limit state, for the `RateLimit` headers.
     pub rate: Option<crate::limit::RateState>,
     /// A throttled request was retried by the gateway.
@@ -107,7 +108,7 @@ impl Gateway {
             error: None,
             upstream_status: None,
             upstream_latency: None,
-            bytes_in: Arc::default(),
+            bytes_in: None,
             rate: None,
             retried: false,
             client_slot: None,
@@ -145,7 +146,11 @@ fn new_request_id() -> HeaderValue {
     bytes[8..].copy_from_slice(&b.to_le_bytes());
     let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+    id.hyphenated().encode_lower(&mut text);
+    // Owned by one shared allocation: the copies for the upstream request, the response and
+    // the audit record are reference counts (a `Vec`-backed value allocates again when first
+    // cloned).
+    HeaderValue::from_maybe_shared(Bytes::from_owner(text))
         .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
@@ -381,7 +386,11 @@ impl Forward<'_> {
             // A body with nothing to count (a GET) is not wrapped: one box less per request.
             let req = match hyper::body::Body::is_end_stream(req.body()) {
                 true => req,
-                false => req.map(|b| observe::count_body(b, Arc::clone(&ex.bytes_in))),
+                false => {
+                    let counter = ex.bytes_in.get_or_insert_with(Arc::default);
+                    let counter = Arc::clone(counter);
+                    req.map(|b| observe::count_body(b, counter))
+                }
             };
             let sent = Instant::now();
             let (response, lease) = match send(self.snapshot, self.tenant, req).await {
@@ -441,24 +450,46 @@ fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
 fn request_host(req: &Request<AgentBody>) -> Result<Option<Cow<'_, str>>, GatewayError> {
     let invalid = || GatewayError::BadRequest("invalid Host header".into());
     let raw = match req.headers().get(header::HOST) {
-        Some(v) => v.to_str().map_err(|_| invalid())?,
+        Some(v) => v.as_bytes(),
         None => match req.uri().authority() {
-            Some(a) => a.as_str(),
+            Some(a) => a.as_str().as_bytes(),
             None => return Ok(None),
         },
     };
     valid_host(raw).ok_or_else(invalid).map(Some)
 }
 
-fn valid_host(raw: &str) -> Option<Cow<'_, str>> {
-    let allowed =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']');
-    if raw.is_empty() || !raw.bytes().all(allowed) {
-        return None;
+/// What a byte may be in a Host: 0 not at all, 1 as it is, 2 an upper-case letter.
+static HOST_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b':' | b'[' | b']' => 1,
+            b'A'..=b'Z' => 2,
+            _ => 0,
+        };
+        b += 1;
     }
-    Some(match raw.bytes().any(|b| b.is_ascii_uppercase()) {
-        true => Cow::Owned(raw.to_ascii_lowercase()),
-        false => Cow::Borrowed(raw),
+    t
+};
+
+/// `raw` as a host name, IP literal and port, lowercased; `None` for anything else. One pass.
+fn valid_host(raw: &[u8]) -> Option<Cow<'_, str>> {
+    let mut classes = 1u8;
+    for &b in raw {
+        let class = HOST_BYTES[usize::from(b)];
+        if class == 0 {
+            return None;
+        }
+        classes |= class;
+    }
+    // Every byte accepted is ASCII.
+    let text = std::str::from_utf8(raw).ok().filter(|t| !t.is_empty())?;
+    Some(match classes & 2 != 0 {
+        true => Cow::Owned(text.to_ascii_lowercase()),
+        false => Cow::Borrowed(text),
     })
 }
 
@@ -649,11 +680,14 @@ fn respond(
     idle: Duration,
 ) -> Result<Response<Streamed>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
-    headers::clean_response_headers(&mut parts.headers);
-    for name in &URL_HEADERS {
-        let rewritten = parts
-            .headers
-            .get(name)
+    let present = headers::clean_response_headers(&mut parts.headers);
+    for (name, there) in URL_HEADERS
+        .iter()
+        .zip([present.odata_entity_id, present.location])
+    {
+        let rewritten = there
+            .then(|| parts.headers.get(name))
+            .flatten()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| rewrite_url(v, org, base));
         if let Some(v) = rewritten.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -666,17 +700,24 @@ fn respond(
         .and_then(|v| v.to_str().ok());
     let rewriter = match RewriteKind::for_content_type(content_type) {
         Some(kind) => {
-            let encoding = parts
-                .headers
-                .get(header::CONTENT_ENCODING)
-                .and_then(|v| v.to_str().ok());
+            let encoding = match present.content_encoding {
+                true => parts
+                    .headers
+                    .get(header::CONTENT_ENCODING)
+                    .and_then(|v| v.to_str().ok()),
+                false => None,
+            };
             let encoding = Encoding::from_header(encoding).map_err(|e| {
                 GatewayError::Upstream(format!(
                     "Dataverse sent a body the gateway cannot read: {e}"
                 ))
             })?;
-            parts.headers.remove(header::CONTENT_ENCODING);
-            parts.headers.remove(header::CONTENT_LENGTH);
+            if present.content_encoding {
+                parts.headers.remove(header::CONTENT_ENCODING);
+            }
+            if present.content_length {
+                parts.headers.remove(header::CONTENT_LENGTH);
+            }
             Some(match kind {
                 RewriteKind::Json => BodyRewriter::json(encoding, Arc::clone(json)),
                 RewriteKind::Text => BodyRewriter::new(kind, encoding, org, base),
@@ -751,15 +792,18 @@ mod tests {
     #[test]
     fn hosts_are_lowercased_and_only_name_address_and_port_characters_pass() {
         assert_eq!(
-            valid_host("gw.example:8080").as_deref(),
+            valid_host(b"gw.example:8080").as_deref(),
             Some("gw.example:8080")
         );
-        assert_eq!(valid_host("GW.Example").as_deref(), Some("gw.example"));
-        assert_eq!(valid_host("[::1]:8080").as_deref(), Some("[::1]:8080"));
+        assert_eq!(valid_host(b"GW.Example").as_deref(), Some("gw.example"));
+        assert_eq!(valid_host(b"[::1]:8080").as_deref(), Some("[::1]:8080"));
         for bad in [
             "", "user@gw", "gw/x", "gw?x", "gw#x", "gw x", "gw\"x", "gw%41", "gw\\x",
         ] {
-            assert_eq!(valid_host(bad), None, "{bad}");
+            assert_eq!(valid_host(bad.as_bytes()), None, "{bad}");
         }
+        // Bytes that are not ASCII, alone or inside UTF-8.
+        assert_eq!(valid_host(&[b'g', 0xff]), None);
+        assert_eq!(valid_host("gw\u{e9}.example".as_bytes()), None);
     }
 }

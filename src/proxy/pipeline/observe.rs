@@ -224,7 +224,10 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         series.upstream_throttled();
     }
     let uses = ex.decision.as_ref().map_or(&[][..], |d| &d.uses[..]);
-    let bytes_in = ex.bytes_in.load(Ordering::Relaxed);
+    let bytes_in = ex
+        .bytes_in
+        .as_ref()
+        .map_or(0, |b| b.load(Ordering::Relaxed));
     let request_id = ex.request_id.to_str().unwrap_or("");
     let error = ex.error.as_ref().map(GatewayError::code);
     if let Some(sink) = gateway.audit() {
