@@ -78,6 +78,11 @@ pub async fn serve_tls(
         .http1()
         .max_buf_size(64 * 1024)
         .max_headers(MAX_HEADERS)
+        // Each response written from one buffer (head, chunk sizes and body copied together)
+        // rather than a queue of slices handed to `writev`: for the usual page of a few KiB the
+        // copy costs less than the queue (callgrind, BENCHMARKS.md), and large bodies stream in
+        // frames as before (the buffer is flushed at `max_buf_size`).
+        .writev(false)
         // No per-request head timer of hyper's (a timer armed and cancelled for every request):
         // the connection's own timer (`Activity::closing`) already closes a connection that has
         // not started a request within `timeouts.request_head` of accepting it or of ending its
