@@ -13,10 +13,18 @@
 //!   quote and a string's content have the bit, a closing quote and what lies between strings do
 //!   not.
 //!
-//! Pure functions on integers and byte arrays, portable (no `unsafe`, no processor-specific
-//! intrinsics). On x86-64, [`marks`] is written so that LLVM compiles each 16 bytes to one SSE2
-//! compare and one movemask per character ([`marks_lanes`]); elsewhere it is SWAR on `u64`s
-//! ([`marks_swar`]). Both are compiled everywhere and tested against the same model.
+//! Pure functions on integers and byte arrays, without `unsafe`. On x86-64, [`marks`] is SSE2
+//! (part of the base target) through `safe_arch`, which wraps the intrinsics in safe functions:
+//! one compare and one movemask per 16 bytes and character ([`marks_sse2`], ~40 instructions
+//! per block). Elsewhere it is SWAR on `u64`s ([`marks_swar`], ~170), compiled and tested on
+//! x86-64 too.
+//!
+//! Why a dependency for this: SSE2 intrinsics are `unsafe` to call, and no portable
+//! formulation compiles to them reliably. The closest, a 16-byte mask gathered four bits at a
+//! time in a function never inlined, gives one `pcmpeqb` and one `pmovmskb` with LLVM 22, but
+//! only because of how the back end happens to fold bit extractions: two such masks in one
+//! function already come out as ~50 scalar instructions each. It measured ~80 instructions per
+//! block (the calls), and a compiler upgrade could silently make it slower than SWAR.
 
 /// Bytes per block.
 pub(super) const BLOCK: usize = 64;
@@ -34,46 +42,32 @@ pub(super) struct Marks {
 #[inline]
 pub(super) fn marks(block: &[u8; BLOCK]) -> Marks {
     #[cfg(target_arch = "x86_64")]
-    return marks_lanes(block);
+    return marks_sse2(block);
     #[cfg(not(target_arch = "x86_64"))]
     return marks_swar(block);
 }
 
-/// [`marks`] 16 bytes at a time through [`lane_mask`]: on x86-64 (SSE2 is part of the base
-/// target) about 80 instructions per block, half of [`marks_swar`]'s.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn marks_lanes(block: &[u8; BLOCK]) -> Marks {
+/// [`marks`] 16 bytes at a time: a byte compare against each character and the compare's
+/// top bits as a 16-bit mask (`pcmpeqb`, `pmovmskb`).
+#[cfg(target_arch = "x86_64")]
+fn marks_sse2(block: &[u8; BLOCK]) -> Marks {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let quote = set_splat_i8_m128i(b'"' as i8);
+    let backslash = set_splat_i8_m128i(b'\\' as i8);
+    let mask = |lane, c| u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(lane, c)) as u16);
     let (lanes, _) = block.as_chunks::<16>();
     let (mut quotes, mut backslashes) = (0u64, 0u64);
     for (n, lane) in lanes.iter().enumerate() {
-        quotes |= lane_mask::<b'"'>(lane) << (16 * n);
-        backslashes |= lane_mask::<b'\\'>(lane) << (16 * n);
+        let lane = load_unaligned_m128i(lane);
+        quotes |= mask(lane, quote) << (16 * n);
+        backslashes |= mask(lane, backslash) << (16 * n);
     }
     Marks {
         quotes,
         backslashes,
     }
-}
-
-/// Bit `i` set when `lane[i]` is `C`. Written for LLVM's x86-64 back end, which turns it into
-/// one `pcmpeqb` and one `pmovmskb` (four instructions with the load and the return): the bits
-/// are gathered four at a time by shifts, shallow enough for the back end to see each bit land
-/// where the movemask puts it (one chain of sixteen, or one `|=` per bit, is not folded). Never
-/// inlined: with two of these in one function the SLP vectoriser merges their compares into one
-/// 32-byte compare, whose second half the back end no longer folds (~50 scalar instructions).
-/// Elsewhere it is plain code: correct, not fast.
-#[inline(never)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn lane_mask<const C: u8>(lane: &[u8; 16]) -> u64 {
-    let (nibbles, _) = lane.as_chunks::<4>();
-    let mask = nibbles.iter().rev().fold(0u32, |mask, nibble| {
-        let bits = nibble
-            .iter()
-            .rev()
-            .fold(0u32, |bits, &b| (bits << 1) | u32::from(b == C));
-        (mask << 4) | bits
-    });
-    u64::from(mask)
 }
 
 /// [`marks`] eight bytes at a time in a `u64` (SWAR): ~170 instructions per block.
