@@ -41,10 +41,30 @@ fn marks_are_exact_on_dense_blocks() {
         }
         let want = naive_marks(&block);
         assert_eq!(marks(&block), want, "{block:?}");
+        assert_eq!(marks_swar(&block), want, "swar {block:?}");
     }
     for b in 0..=255u8 {
         let block = [b; BLOCK];
-        assert_eq!(marks(&block), naive_marks(&block), "all {b}");
+        let want = naive_marks(&block);
+        assert_eq!(marks(&block), want, "all {b}");
+        assert_eq!(marks_swar(&block), want, "swar, all {b}");
+    }
+}
+
+/// Every single byte value at every position, alone in a block of another byte: the lane
+/// compare's bit order and the SWAR borrows at every offset.
+#[test]
+fn marks_place_every_byte_at_every_position() {
+    for filler in [0u8, b'"', b'\\', 0xff] {
+        for at in 0..BLOCK {
+            for b in 0..=255u8 {
+                let mut block = [filler; BLOCK];
+                block[at] = b;
+                let want = naive_marks(&block);
+                assert_eq!(marks(&block), want, "{filler} {at} {b}");
+                assert_eq!(marks_swar(&block), want, "swar {filler} {at} {b}");
+            }
+        }
     }
 }
 

@@ -288,28 +288,30 @@ impl JsonRewriter {
 
     /// Whether the string whose raw bytes start at `chunk[start]` (0: in an earlier chunk, whose
     /// last bytes are in the tail) and end at the end of `chunk` is an annotation key.
+    #[inline]
     fn is_annotation_key(&self, start: usize, chunk: &[u8]) -> bool {
         let last = &chunk[start.min(chunk.len())..];
-        let tail = if start == 0 {
-            &self.tail[..self.tail_len]
-        } else {
-            &[]
-        };
-        // Every annotation ends in `k`, `t` or `d`; most strings are out after one comparison.
+        if start > 0 || last.len() >= TAIL || self.tail_len == 0 {
+            return is_annotation(last);
+        }
+        self.is_annotation_key_joined(last)
+    }
+
+    /// [`Self::is_annotation_key`] for a string that began in an earlier chunk and has fewer
+    /// than [`TAIL`] bytes in this one: its last bytes joined from the tail and `last`.
+    #[inline(never)]
+    fn is_annotation_key_joined(&self, last: &[u8]) -> bool {
+        let tail = &self.tail[..self.tail_len];
+        // Every annotation ends in `k`, `t` or `d`: most strings are out after one comparison.
         let final_byte = last.last().or_else(|| tail.last()).copied();
         if !matches!(final_byte, Some(b'k' | b't' | b'd')) {
             return false;
         }
         let mut joined = [0u8; TAIL];
-        let suffix: &[u8] = if last.len() >= TAIL || tail.is_empty() {
-            last
-        } else {
-            let keep = (TAIL - last.len()).min(tail.len());
-            joined[..keep].copy_from_slice(&tail[tail.len() - keep..]);
-            joined[keep..keep + last.len()].copy_from_slice(last);
-            &joined[..keep + last.len()]
-        };
-        ANNOTATIONS.iter().any(|a| suffix.ends_with(a.as_bytes()))
+        let keep = (TAIL - last.len()).min(tail.len());
+        joined[..keep].copy_from_slice(&tail[tail.len() - keep..]);
+        joined[keep..keep + last.len()].copy_from_slice(last);
+        is_annotation(&joined[..keep + last.len()])
     }
 
     /// Ends the body: releases held-back bytes unchanged (the string never ended) and resets.
@@ -366,6 +368,24 @@ impl JsonRewriter {
             }
         }
     }
+}
+
+/// Whether `raw` (a string's raw bytes, or at least their last [`TAIL`]) ends with an
+/// annotation. The last byte is compared first, so that most strings (and keys such as
+/// `contactid`, which end in `d`) are out after a comparison or two rather than a suffix
+/// comparison per annotation.
+#[inline]
+fn is_annotation(raw: &[u8]) -> bool {
+    let Some(&final_byte) = raw.last() else {
+        return false;
+    };
+    ANNOTATIONS.iter().any(|a| {
+        let a = a.as_bytes();
+        a[a.len() - 1] == final_byte
+            && raw.len() >= a.len()
+            && raw[raw.len() - a.len()] == b'@'
+            && raw.ends_with(a)
+    })
 }
 
 /// `to` as JSON string content: a URL needs no escaping, but a stray `"`, `\` or control byte
