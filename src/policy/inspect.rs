@@ -147,7 +147,8 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
         Ok(b) => b,
         Err(e) => return deny(Decision::malformed(e.to_string())),
     };
-    let mut uses = Vec::new();
+    // Most parts use a few tables: sized once rather than grown through large reallocations.
+    let mut uses = Vec::with_capacity(4 * parsed.parts().count());
     let mut problems: Vec<(Denial, String)> = Vec::new();
     let mut number = 0;
     for item in &mut parsed.items {
@@ -239,11 +240,16 @@ fn inspect_part(
             std::borrow::Cow::Owned(judged)
         }
     };
-    let (path, query) = match relative_target(&part.target, t.urls) {
+    let target = std::mem::take(&mut part.target);
+    let (path, query) = match relative_target(&target, t.urls) {
         Ok(x) => x,
-        Err(e) => return Decision::malformed(e),
+        Err(e) => {
+            part.target = target;
+            return Decision::malformed(e);
+        }
     };
     if path == "$batch" {
+        part.target = target;
         return Decision::malformed("a batch may not contain another batch");
     }
     let env = Env {
@@ -254,13 +260,14 @@ fn inspect_part(
     };
     let request = Request {
         method: &method,
-        path: &path,
-        query: query.as_deref(),
+        path,
+        query,
         headers: &judged,
         body: Some(&part.body),
     };
     let decision = judge(t, &request, &env, &inner);
     if !decision.allowed() {
+        part.target = target;
         return decision;
     }
     if let Some(id) = &part.content_id
@@ -269,7 +276,7 @@ fn inspect_part(
     {
         content_ids.insert(format!("${id}"), set);
     }
-    rewrite_part(part, &path, query.as_deref(), &inner, &decision, t.urls);
+    rewrite_part(part, path, query, &inner, &decision, t.urls);
     decision
 }
 
@@ -304,7 +311,10 @@ fn part_headers(part: &Part) -> Result<HeaderMap, String> {
 
 /// A part's target as (raw resource path, raw query): relative, `/api/data/vX/...`, an absolute
 /// URL of this gateway or of the org, or `$n...`. Any other host is malformed.
-pub fn relative_target(target: &str, urls: &Urls) -> Result<(String, Option<String>), String> {
+pub fn relative_target<'t>(
+    target: &'t str,
+    urls: &Urls,
+) -> Result<(&'t str, Option<&'t str>), String> {
     // Case-insensitive prefix tests in place (no lowercased copies: this runs for every part).
     let starts = |s: &str, prefix: &str| {
         s.as_bytes()
@@ -330,8 +340,8 @@ pub fn relative_target(target: &str, urls: &Urls) -> Result<(String, Option<Stri
         return Err(format!("`{target}` names another API version"));
     }
     Ok(match rest.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (rest.to_string(), None),
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
     })
 }
 
@@ -372,25 +382,37 @@ fn rewrite_part(
         target.extend(["$select=", s]);
     }
     part.target = target;
-    let mut kept = HeaderMap::new();
-    headers::copy_request_headers(inner, &mut kept);
+    // The headers `copy_request_headers` would put in a fresh map, in its order, with
+    // `If-Match: *` inserted as `HeaderMap::insert` would (in place of the first `If-Match`,
+    // the others dropped; else last), written straight into the part's list.
+    let text = |v: &HeaderValue| v.to_str().unwrap_or_default().to_string();
+    let mut kept: Vec<(String, String)> = Vec::with_capacity(inner.len() + 2);
+    let prefer = headers::for_each_forwarded(inner, |k, v| {
+        kept.push((k.as_str().to_string(), text(v)));
+    });
+    if prefer && let Some(v) = headers::forwarded_prefer(inner) {
+        kept.push(("prefer".to_string(), text(&v)));
+    }
     if d.if_match_star {
-        kept.insert(http::header::IF_MATCH, HeaderValue::from_static("*"));
+        let if_match = |k: &str| k == http::header::IF_MATCH.as_str();
+        match kept.iter().position(|(k, _)| if_match(k)) {
+            Some(first) => {
+                kept[first].1 = "*".to_string();
+                let mut i = 0;
+                kept.retain(|(k, _)| {
+                    i += 1;
+                    i - 1 == first || !if_match(k)
+                });
+            }
+            None => kept.push((http::header::IF_MATCH.as_str().to_string(), "*".to_string())),
+        }
     }
     let content_length = part
         .headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .cloned();
-    part.headers = kept
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                v.to_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    part.headers = kept;
     if let Some(cl) = content_length {
         part.headers.push(cl);
     }

@@ -168,9 +168,11 @@ pub enum BatchError {
 pub fn parse(content_type: &str, body: &[u8], max_parts: usize) -> Result<Batch, BatchError> {
     let boundary = boundary_of(content_type)?;
     let mut counter = request::Counter::new(max_parts);
-    let items = multipart::split(body, &boundary)?
-        .into_iter()
-        .map(|raw| request::item(raw, &mut counter))
-        .collect::<Result<_, _>>()?;
+    let raws = multipart::split(body, &boundary)?;
+    // Sized once (never beyond the part limit: the count is the agent's).
+    let mut items = Vec::with_capacity(raws.len().min(max_parts));
+    for raw in raws {
+        items.push(request::item(raw, &mut counter)?);
+    }
     Ok(Batch { boundary, items })
 }

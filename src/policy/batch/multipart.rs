@@ -157,16 +157,20 @@ fn header(line: &[u8]) -> Option<(String, String)> {
     if line.starts_with([' ', '\t']) || crate::policy::odata::has_control(line, b"\t") {
         return None;
     }
-    let colon = memchr::memchr(b':', line.as_bytes())?;
+    let colon = crate::policy::odata::find_byte(b':', line.as_bytes())?;
     let (name, value) = (&line[..colon], &line[colon + 1..]);
     let name = name.trim_end_matches([' ', '\t']);
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return None;
     }
-    Some((
-        name.to_string(),
-        value.trim_matches([' ', '\t']).to_string(),
-    ))
+    // `trim_matches([' ', '\t'])` on the bytes: the cuts fall next to ASCII bytes, so on
+    // character boundaries.
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = value.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    let value = value.get(start..end)?;
+    Some((name.to_string(), value.to_string()))
 }
 
 /// RFC 9110 `tchar`.

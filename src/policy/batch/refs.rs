@@ -16,7 +16,14 @@ pub fn check(part: &Part, defined: &[String], request: usize) -> Result<(), Batc
     if let Some(id) = target_reference(&part.target) {
         found.push(id.to_string());
     }
-    if let Ok(json) = serde_json::from_slice::<Value>(&part.body) {
+    // Only an object or an array can hold a link property: any other body (most often none)
+    // is not parsed.
+    let container = part
+        .body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    if container && let Ok(json) = serde_json::from_slice::<Value>(&part.body) {
         body_references(&json, &mut found);
     }
     match found.into_iter().find(|id| !defined.contains(id)) {

@@ -13,7 +13,7 @@ use super::{Batch, Item, Part};
 
 /// Writes `batch` in canonical form.
 pub fn serialize(batch: &Batch) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(size_hint(batch));
     for item in &batch.items {
         delimiter(&mut out, &batch.boundary, false);
         match item {
@@ -35,6 +35,30 @@ pub fn serialize(batch: &Batch) -> Vec<u8> {
     delimiter(&mut out, &batch.boundary, true);
     out.extend_from_slice(b"\r\n");
     out
+}
+
+/// About the size [`serialize`] writes (a little more), so that its buffer is allocated once.
+fn size_hint(batch: &Batch) -> usize {
+    let fields = |pairs: &[(String, String)]| -> usize {
+        pairs.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
+    };
+    let part = |p: &Part| {
+        let heads = fields(&p.mime_headers) + fields(&p.headers);
+        heads + p.method.len() + p.target.len() + p.version.len() + p.body.len() + 48
+    };
+    let boundaries = batch.boundary.len() + 8;
+    batch
+        .items
+        .iter()
+        .map(|item| match item {
+            Item::Request(p) => part(p) + boundaries,
+            Item::ChangeSet { boundary, parts } => {
+                let inner: usize = parts.iter().map(|p| part(p) + boundary.len() + 8).sum();
+                inner + 3 * boundary.len() + boundaries + 64
+            }
+        })
+        .sum::<usize>()
+        + boundaries
 }
 
 /// The boundary as a Content-Type parameter value, quoted when it holds a `tspecial` or space.
@@ -81,10 +105,14 @@ fn write_part(out: &mut Vec<u8>, part: &Part) {
 /// One CRLF-terminated line; CR and LF inside the pieces become spaces.
 fn line(out: &mut Vec<u8>, pieces: &[&str]) {
     for piece in pieces {
-        out.extend(piece.bytes().map(|b| match b {
-            b'\r' | b'\n' => b' ',
-            b => b,
-        }));
+        let bytes = piece.as_bytes();
+        match crate::policy::odata::find_byte2(b'\r', b'\n', bytes) {
+            None => out.extend_from_slice(bytes),
+            Some(_) => out.extend(bytes.iter().map(|&b| match b {
+                b'\r' | b'\n' => b' ',
+                b => b,
+            })),
+        }
     }
     out.extend_from_slice(b"\r\n");
 }
