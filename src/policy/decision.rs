@@ -57,7 +57,7 @@ impl Use {
     pub fn describe(&self, out: &mut String) {
         match self {
             Use::Table(t) => {
-                out.extend([t.verb.as_str(), " ", &t.set]);
+                out.extend([t.verb.as_str(), " ", &*t.set]);
                 if let Some((first, rest)) = t.columns.split_first() {
                     out.extend([" [", first]);
                     for c in rest {
@@ -235,7 +235,7 @@ fn check<'u>(
 ) -> Result<Rule<'u>, String> {
     match u {
         Use::Table(t) => {
-            let rule = policy.tables.get(&t.set).ok_or_else(|| {
+            let rule = policy.tables.get(&*t.set).ok_or_else(|| {
                 format!(
                     "{} on `{}`: the table is not in this tenant's allowlist",
                     t.verb, t.set

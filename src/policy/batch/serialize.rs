@@ -15,26 +15,65 @@ use super::{Batch, Item, Part};
 pub fn serialize(batch: &Batch) -> Vec<u8> {
     let mut out = Vec::with_capacity(size_hint(batch));
     for item in &batch.items {
-        delimiter(&mut out, &batch.boundary, false);
         match item {
-            Item::Request(part) => write_part(&mut out, part),
+            Item::Request(part) => {
+                open_item(&mut out, &batch.boundary, None);
+                write_part(&mut out, part);
+            }
             Item::ChangeSet { boundary, parts } => {
-                let content_type = format!("multipart/mixed; boundary={}", quote(boundary));
-                line(&mut out, &["Content-Type: ", &content_type]);
-                out.extend_from_slice(b"\r\n");
+                open_item(&mut out, &batch.boundary, Some(boundary));
                 for part in parts {
-                    delimiter(&mut out, boundary, false);
+                    open_change_set_part(&mut out, boundary);
                     write_part(&mut out, part);
-                    out.extend_from_slice(b"\r\n");
+                    close_change_set_part(&mut out);
                 }
-                delimiter(&mut out, boundary, true);
+                close_change_set(&mut out, boundary);
             }
         }
+        close_item(&mut out);
+    }
+    close_batch(&mut out, &batch.boundary);
+    out
+}
+
+// The pieces of the canonical form, in the order `serialize` writes them; the inspector writes
+// a batch it rewrites part by part with the same pieces.
+
+/// The delimiter opening a top-level item; for a change set (`change_set` is its boundary),
+/// also its Content-Type and the blank line after it.
+pub(crate) fn open_item(out: &mut Vec<u8>, boundary: &str, change_set: Option<&str>) {
+    delimiter(out, boundary, false);
+    if let Some(inner) = change_set {
+        let content_type = format!("multipart/mixed; boundary={}", quote(inner));
+        line(out, &["Content-Type: ", &content_type]);
         out.extend_from_slice(b"\r\n");
     }
-    delimiter(&mut out, &batch.boundary, true);
+}
+
+/// The line break that ends a top-level item.
+pub(crate) fn close_item(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
-    out
+}
+
+/// The delimiter opening a part of a change set.
+pub(crate) fn open_change_set_part(out: &mut Vec<u8>, boundary: &str) {
+    delimiter(out, boundary, false);
+}
+
+/// The line break that ends a part of a change set.
+pub(crate) fn close_change_set_part(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The close delimiter of a change set.
+pub(crate) fn close_change_set(out: &mut Vec<u8>, boundary: &str) {
+    delimiter(out, boundary, true);
+}
+
+/// The close delimiter of the batch.
+pub(crate) fn close_batch(out: &mut Vec<u8>, boundary: &str) {
+    delimiter(out, boundary, true);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// About the size [`serialize`] writes (a little more), so that its buffer is allocated once.
@@ -87,23 +126,45 @@ fn delimiter(out: &mut Vec<u8>, boundary: &str, close: bool) {
 /// The content of one part, without the line break that precedes the next delimiter.
 fn write_part(out: &mut Vec<u8>, part: &Part) {
     for (name, value) in &part.mime_headers {
-        line(out, &[name, ": ", value]);
+        mime_header(out, name, value);
     }
-    out.extend_from_slice(b"\r\n");
+    end_mime_headers(out);
     line(out, &[&part.method, " ", &part.target, " ", &part.version]);
-    let framing = |name: &str| name.eq_ignore_ascii_case("Content-Length");
-    for (name, value) in part.headers.iter().filter(|(name, _)| !framing(name)) {
+    for (name, value) in &part.headers {
+        request_header(out, name, value);
+    }
+    end_part(out, &part.body);
+}
+
+/// One MIME header of a part.
+pub(crate) fn mime_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    line(out, &[name, ": ", value]);
+}
+
+/// The blank line after a part's MIME headers.
+pub(crate) fn end_mime_headers(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One inner request header (a `Content-Length` is framing and skipped: [`end_part`] writes it).
+pub(crate) fn request_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    if !name.eq_ignore_ascii_case("Content-Length") {
         line(out, &[name, ": ", value]);
     }
-    if !part.body.is_empty() {
-        line(out, &["Content-Length: ", &part.body.len().to_string()]);
+}
+
+/// `Content-Length` for a non-empty body, the blank line, and the body.
+pub(crate) fn end_part(out: &mut Vec<u8>, body: &[u8]) {
+    if !body.is_empty() {
+        let mut length = itoa::Buffer::new();
+        line(out, &["Content-Length: ", length.format(body.len())]);
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&part.body);
+    out.extend_from_slice(body);
 }
 
 /// One CRLF-terminated line; CR and LF inside the pieces become spaces.
-fn line(out: &mut Vec<u8>, pieces: &[&str]) {
+pub(crate) fn line(out: &mut Vec<u8>, pieces: &[&str]) {
     for piece in pieces {
         let bytes = piece.as_bytes();
         match crate::policy::odata::find_byte2(b'\r', b'\n', bytes) {
