@@ -73,10 +73,7 @@ pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
 
 /// Calls `f` with each allowlisted agent header but `Prefer`, in the map's order (what
 /// [`copy_request_headers`] appends first); returns whether the agent sent a `Prefer`.
-pub fn for_each_forwarded(
-    agent: &HeaderMap,
-    mut f: impl FnMut(&HeaderName, &HeaderValue),
-) -> bool {
+pub fn for_each_forwarded(agent: &HeaderMap, mut f: impl FnMut(&HeaderName, &HeaderValue)) -> bool {
     let mut prefer = false;
     for (name, value) in agent {
         if forwarded(name.as_str()) {

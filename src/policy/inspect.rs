@@ -562,7 +562,10 @@ mod tests {
         // PATCH without POST: `If-Match: *` is added; a column list: `$select` is added.
         p.tables.insert(
             "accounts".into(),
-            rule(vec![Verb::Get, Verb::Patch], Some(vec!["name", "accountid"])),
+            rule(
+                vec![Verb::Get, Verb::Patch],
+                Some(vec!["name", "accountid"]),
+            ),
         );
         p.tables
             .insert("leads".into(), rule(vec![Verb::Get, Verb::Post], None));
@@ -595,11 +598,27 @@ mod tests {
         ("GET", "accounts", ""),
         ("GET", "/api/data/v9.2/accounts?$filter=name%20eq%20'a'", ""),
         ("GET", "http://gw:8080/contoso/api/data/v9.2/leads", ""),
-        ("GET", "https://org.crm.dynamics.com/api/data/v9.2/contacts(00000000-0000-0000-0000-000000000001)", ""),
-        ("PATCH", "accounts(00000000-0000-0000-0000-000000000002)", "{\"name\":\"x\"}"),
-        ("PATCH", "contacts(00000000-0000-0000-0000-000000000003)", "{\"fullname\":\"y\"}"),
+        (
+            "GET",
+            "https://org.crm.dynamics.com/api/data/v9.2/contacts(00000000-0000-0000-0000-000000000001)",
+            "",
+        ),
+        (
+            "PATCH",
+            "accounts(00000000-0000-0000-0000-000000000002)",
+            "{\"name\":\"x\"}",
+        ),
+        (
+            "PATCH",
+            "contacts(00000000-0000-0000-0000-000000000003)",
+            "{\"fullname\":\"y\"}",
+        ),
         ("POST", "contacts", "{\"lastname\":\"Hopper\"}"),
-        ("DELETE", "contacts(00000000-0000-0000-0000-000000000004)", ""),
+        (
+            "DELETE",
+            "contacts(00000000-0000-0000-0000-000000000004)",
+            "",
+        ),
     ];
 
     fn part(mime: &str, request: usize, headers: usize, lf: bool) -> String {
@@ -643,14 +662,17 @@ mod tests {
             for headers in 0..HEADERS.len() {
                 let body = format!(
                     "--b\r\n{}\r\n--b--\r\n",
-                    part("Content-Transfer-Encoding: binary\r\n", request, headers, false)
+                    part(
+                        "Content-Transfer-Encoding: binary\r\n",
+                        request,
+                        headers,
+                        false
+                    )
                 );
                 check(&body);
                 let lf = format!("--b\n{}\n--b--\n", part("", request, headers, true));
                 check(&lf);
-                allowed += usize::from(
-                    oracle_allowed(&body),
-                );
+                allowed += usize::from(oracle_allowed(&body));
             }
         }
         assert!(allowed > 20, "{allowed}");

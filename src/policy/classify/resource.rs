@@ -403,7 +403,14 @@ fn bound(
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
         no_options(query)?;
-        body::action(req.body, name, Some((&**at.set, at.logical)), meta, env, out)?;
+        body::action(
+            req.body,
+            name,
+            Some((&**at.set, at.logical)),
+            meta,
+            env,
+            out,
+        )?;
         if !at.single && body::bulk_verbs(name).is_some() {
             // A bulk write returns ids, not rows: its table's write verbs are all it needs.
             return Ok(());

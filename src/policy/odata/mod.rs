@@ -94,9 +94,9 @@ pub fn has_control(s: &str, allowed: &[u8]) -> bool {
     let b = s.as_bytes();
     // Most strings hold none of the candidate bytes: one simple pass says so (without an early
     // exit, so that it runs many bytes at a time).
-    let candidates = b
-        .iter()
-        .fold(false, |seen, &c| seen | (c < 0x20) | (c == 0x7f) | (c == 0xc2));
+    let candidates = b.iter().fold(false, |seen, &c| {
+        seen | (c < 0x20) | (c == 0x7f) | (c == 0xc2)
+    });
     if !candidates {
         return false;
     }
