@@ -150,7 +150,7 @@ pub fn classify_url(data: &[u8]) {
     }
     for u in &got.decision.uses {
         if let Use::Table(t) = u {
-            let rule = f.policy.tables.get(&t.set);
+            let rule = f.policy.tables.get(&*t.set);
             assert!(
                 rule.is_some_and(|r| r.allows(t.verb)),
                 "allowed {} on {}",

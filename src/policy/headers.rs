@@ -63,27 +63,40 @@ pub fn check_request(headers: &HeaderMap) -> Result<(), String> {
 /// Copies the allowlisted agent headers into `out` (the upstream request's headers).
 pub fn copy_request_headers(agent: &HeaderMap, out: &mut HeaderMap) {
     // One pass over what the agent sent (a handful of headers) rather than a lookup per name.
+    let prefer = for_each_forwarded(agent, |name, value| {
+        out.append(name.clone(), value.clone());
+    });
+    if prefer && let Some(v) = forwarded_prefer(agent) {
+        out.insert(PREFER.clone(), v);
+    }
+}
+
+/// Calls `f` with each allowlisted agent header but `Prefer`, in the map's order (what
+/// [`copy_request_headers`] appends first); returns whether the agent sent a `Prefer`.
+pub fn for_each_forwarded(agent: &HeaderMap, mut f: impl FnMut(&HeaderName, &HeaderValue)) -> bool {
     let mut prefer = false;
     for (name, value) in agent {
         if forwarded(name.as_str()) {
-            out.append(name.clone(), value.clone());
+            f(name, value);
         }
         prefer |= name == PREFER;
     }
-    if !prefer {
-        return;
-    }
+    prefer
+}
+
+/// The `Prefer` value [`copy_request_headers`] forwards: the harmless preferences, re-serialised;
+/// `None` when none is left.
+pub fn forwarded_prefer(agent: &HeaderMap) -> Option<HeaderValue> {
     // A Prefer header that does not parse was refused by `check_request`; here it is dropped.
     let kept: Vec<String> = preferences(agent)
         .unwrap_or_default()
         .iter()
         .filter_map(Preference::forwarded)
         .collect();
-    if !kept.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&kept.join(","))
-    {
-        out.insert(PREFER.clone(), v);
+    if kept.is_empty() {
+        return None;
     }
+    HeaderValue::from_str(&kept.join(",")).ok()
 }
 
 /// The agent headers forwarded to Dataverse (`name` lowercase, as in a `HeaderName`); `prefer`

@@ -16,7 +16,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::config::Policy;
-use crate::policy::batch::{self, Item, Part};
+use crate::policy::batch::serialize as write;
+use crate::policy::batch::{self, ItemRef, PartRef};
 use crate::policy::classify::{self, Env, Request, Urls};
 use crate::policy::decision::{Decision, Denial, decide};
 use crate::policy::headers;
@@ -142,23 +143,35 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mut parsed = match batch::parse(content_type, req.body.unwrap_or_default(), MAX_BATCH_PARTS)
-    {
+    let body = req.body.unwrap_or_default();
+    let parsed = match batch::parse_borrowed(content_type, body, MAX_BATCH_PARTS) {
         Ok(b) => b,
         Err(e) => return deny(Decision::malformed(e.to_string())),
     };
-    let mut uses = Vec::new();
+    // Most parts use a few tables: sized once rather than grown through large reallocations.
+    let count: usize = parsed.items.iter().map(|item| item.parts().len()).sum();
+    let mut uses = Vec::with_capacity(4 * count);
     let mut problems: Vec<(Denial, String)> = Vec::new();
     let mut number = 0;
-    for item in &mut parsed.items {
+    // The batch as it is forwarded, written part by part as each is allowed and rewritten (what
+    // `batch::serialize` writes for the rewritten batch); dropped when a part is denied.
+    let mut out = Vec::with_capacity(body.len() + body.len() / 2 + 64 * count + 64);
+    for item in &parsed.items {
         let mut content_ids = BTreeMap::new();
-        let parts: Vec<&mut Part> = match item {
-            Item::Request(p) => vec![p],
-            Item::ChangeSet { parts, .. } => parts.iter_mut().collect(),
+        let change_set = match item {
+            ItemRef::Request(_) => None,
+            ItemRef::ChangeSet { boundary, .. } => Some(boundary.as_str()),
         };
-        for part in parts {
+        write::open_item(&mut out, &parsed.boundary, change_set);
+        for part in item.parts() {
             number += 1;
-            let d = inspect_part(t, part, req.headers, &mut content_ids);
+            if let Some(boundary) = change_set {
+                write::open_change_set_part(&mut out, boundary);
+            }
+            let d = inspect_part(t, part, req.headers, &mut content_ids, &mut out);
+            if change_set.is_some() {
+                write::close_change_set_part(&mut out);
+            }
             uses.extend(d.uses);
             if let Some(kind) = d.denial {
                 problems.push((
@@ -170,7 +183,12 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
                 ));
             }
         }
+        if let Some(boundary) = change_set {
+            write::close_change_set(&mut out, boundary);
+        }
+        write::close_item(&mut out);
     }
+    write::close_batch(&mut out, &parsed.boundary);
     if !problems.is_empty() {
         let kind = if problems.iter().all(|(k, _)| *k == Denial::Malformed) {
             Denial::Malformed
@@ -203,17 +221,18 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
     };
     Inspected {
         decision,
-        body: Some(Bytes::from(batch::serialize(&parsed))),
+        body: Some(Bytes::from(out)),
     }
 }
 
-/// Classifies one part, and on success rewrites it for the org: absolute target, allowed
-/// headers only, `$select`/`If-Match` additions.
+/// Classifies one part, and on success writes it to `out` rewritten for the org: absolute
+/// target, allowed headers only, `$select`/`If-Match` additions.
 fn inspect_part(
     t: &Tenant<'_>,
-    part: &mut Part,
+    part: &PartRef<'_>,
     outer: &HeaderMap,
     content_ids: &mut BTreeMap<String, String>,
+    out: &mut Vec<u8>,
 ) -> Decision {
     let method: Method = match part.method.parse() {
         Ok(m) => m,
@@ -239,7 +258,7 @@ fn inspect_part(
             std::borrow::Cow::Owned(judged)
         }
     };
-    let (path, query) = match relative_target(&part.target, t.urls) {
+    let (path, query) = match relative_target(part.target, t.urls) {
         Ok(x) => x,
         Err(e) => return Decision::malformed(e),
     };
@@ -254,22 +273,22 @@ fn inspect_part(
     };
     let request = Request {
         method: &method,
-        path: &path,
-        query: query.as_deref(),
+        path,
+        query,
         headers: &judged,
-        body: Some(&part.body),
+        body: Some(part.body),
     };
     let decision = judge(t, &request, &env, &inner);
     if !decision.allowed() {
         return decision;
     }
-    if let Some(id) = &part.content_id
+    if let Some(id) = part.content_id
         && method == Method::POST
         && let Some(set) = created_set(&decision)
     {
         content_ids.insert(format!("${id}"), set);
     }
-    rewrite_part(part, &path, query.as_deref(), &inner, &decision, t.urls);
+    write_part(out, part, path, query, &inner, &decision, t.urls);
     decision
 }
 
@@ -278,7 +297,7 @@ fn inspect_part(
 fn created_set(decision: &Decision) -> Option<String> {
     decision.uses.iter().find_map(|u| match u {
         crate::policy::classify::Use::Table(t) if t.verb == crate::config::Verb::Post => {
-            Some(t.set.clone())
+            Some(t.set.to_string())
         }
         _ => None,
     })
@@ -286,7 +305,7 @@ fn created_set(decision: &Decision) -> Option<String> {
 
 /// A part's inner request headers, as the top-level request's would be: what is not a valid
 /// header is refused (it could not be judged, and is never forwarded).
-fn part_headers(part: &Part) -> Result<HeaderMap, String> {
+fn part_headers(part: &PartRef<'_>) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (k, v) in &part.headers {
         match (
@@ -304,7 +323,10 @@ fn part_headers(part: &Part) -> Result<HeaderMap, String> {
 
 /// A part's target as (raw resource path, raw query): relative, `/api/data/vX/...`, an absolute
 /// URL of this gateway or of the org, or `$n...`. Any other host is malformed.
-pub fn relative_target(target: &str, urls: &Urls) -> Result<(String, Option<String>), String> {
+pub fn relative_target<'t>(
+    target: &'t str,
+    urls: &Urls,
+) -> Result<(&'t str, Option<&'t str>), String> {
     // Case-insensitive prefix tests in place (no lowercased copies: this runs for every part).
     let starts = |s: &str, prefix: &str| {
         s.as_bytes()
@@ -330,80 +352,94 @@ pub fn relative_target(target: &str, urls: &Urls) -> Result<(String, Option<Stri
         return Err(format!("`{target}` names another API version"));
     }
     Ok(match rest.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (rest.to_string(), None),
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
     })
 }
 
-fn rewrite_part(
-    part: &mut Part,
+/// Writes an allowed part as it is forwarded: its MIME headers as written (with a Content-ID
+/// given among the inner headers added to them, where every reader of the batch looks for it:
+/// `$n` references depend on it), the target pointed at the org (`$select` added when the
+/// decision says so), the inner headers the top level would forward (`copy_request_headers`'
+/// order; `If-Match: *` put where `HeaderMap::insert` would: in place of the first `If-Match`,
+/// the others dropped, else last), and the body.
+fn write_part(
+    out: &mut Vec<u8>,
+    part: &PartRef<'_>,
     path: &str,
     query: Option<&str>,
     inner: &HeaderMap,
     d: &Decision,
     urls: &Urls,
 ) {
-    // One string: `<org>/api/data/<version>/<path>[?<query>[&]$select=<columns>]`.
+    for (name, value) in &part.mime_headers {
+        write::mime_header(out, name, value);
+    }
+    if let Some(id) = part.content_id
+        && !part
+            .mime_headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-id"))
+    {
+        write::mime_header(out, "Content-ID", id);
+    }
+    write::end_mime_headers(out);
+    // The request line: `<method> <org>/api/data/<version>/<path>[?<query>[&]$select=<columns>]
+    // <version>`, in pieces (the line maps CR and LF in each piece as in the whole).
     let query = query.unwrap_or("");
     let select = d.add_select.as_deref();
-    let mut target = String::with_capacity(
-        urls.org.len() + urls.api_version.len() + path.len() + query.len() + 32,
-    );
-    if path.starts_with('$') {
+    let mut pieces: [&str; 14] = [""; 14];
+    let mut n = 0;
+    let mut push = |piece| {
+        pieces[n] = piece;
+        n += 1;
+    };
+    push(part.method);
+    push(" ");
+    if !path.starts_with('$') {
         // Content-ID references stay relative: Dataverse resolves them.
-        target.push_str(path);
-    } else {
-        target.extend([
-            urls.org.as_str(),
-            "/api/data/",
-            &urls.api_version,
-            "/",
-            path,
-        ]);
+        push(&urls.org);
+        push("/api/data/");
+        push(&urls.api_version);
+        push("/");
     }
+    push(path);
     if !query.is_empty() || select.is_some() {
-        target.push('?');
-        target.push_str(query);
+        push("?");
+        push(query);
     }
     if let Some(s) = select {
         if !query.is_empty() {
-            target.push('&');
+            push("&");
         }
-        target.extend(["$select=", s]);
+        push("$select=");
+        push(s);
     }
-    part.target = target;
-    let mut kept = HeaderMap::new();
-    headers::copy_request_headers(inner, &mut kept);
-    if d.if_match_star {
-        kept.insert(http::header::IF_MATCH, HeaderValue::from_static("*"));
+    push(" ");
+    push(part.version);
+    write::line(out, &pieces[..n]);
+    fn text(v: &HeaderValue) -> &str {
+        v.to_str().unwrap_or_default()
     }
-    let content_length = part
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .cloned();
-    part.headers = kept
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                v.to_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    if let Some(cl) = content_length {
-        part.headers.push(cl);
-    }
-    // A Content-ID given among the inner headers moves to the part's MIME headers, where every
-    // reader of the batch looks for it (`$n` references depend on it).
-    if let Some(id) = &part.content_id {
-        let has =
-            |h: &[(String, String)]| h.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-id"));
-        if !has(&part.mime_headers) {
-            part.mime_headers
-                .push(("Content-ID".to_string(), id.clone()));
+    let if_match = http::header::IF_MATCH.as_str();
+    let mut if_match_written = false;
+    let prefer = headers::for_each_forwarded(inner, |k, v| {
+        if d.if_match_star && k.as_str() == if_match {
+            if !if_match_written {
+                write::request_header(out, if_match, "*");
+                if_match_written = true;
+            }
+            return;
         }
+        write::request_header(out, k.as_str(), text(v));
+    });
+    if prefer && let Some(v) = headers::forwarded_prefer(inner) {
+        write::request_header(out, "prefer", text(&v));
     }
+    if d.if_match_star && !if_match_written {
+        write::request_header(out, if_match, "*");
+    }
+    write::end_part(out, part.body);
 }
 
 /// For explain: a short verdict name.
@@ -412,5 +448,302 @@ pub fn verdict(d: &Decision) -> &'static str {
         None => "ALLOW",
         Some(Denial::Policy) => "DENY (403)",
         Some(Denial::Malformed) => "DENY (400)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch the inspector writes part by part is the batch the owned pipeline wrote: parse
+    //! into owned parts, rewrite each allowed part in place (with the `HeaderMap` the rewrite
+    //! used), `batch::serialize`. The oracle below is that pipeline as it was.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::{TableRule, Verb};
+    use crate::policy::batch::{Item, Part};
+
+    fn old_rewrite(
+        part: &mut Part,
+        path: &str,
+        query: Option<&str>,
+        inner: &HeaderMap,
+        d: &Decision,
+        urls: &Urls,
+    ) {
+        let query = query.unwrap_or("");
+        let select = d.add_select.as_deref();
+        let mut target = String::new();
+        if path.starts_with('$') {
+            target.push_str(path);
+        } else {
+            target = format!("{}/api/data/{}/{path}", urls.org, urls.api_version);
+        }
+        if !query.is_empty() || select.is_some() {
+            target.push('?');
+            target.push_str(query);
+        }
+        if let Some(s) = select {
+            if !query.is_empty() {
+                target.push('&');
+            }
+            target.push_str("$select=");
+            target.push_str(s);
+        }
+        part.target = target;
+        let mut kept = HeaderMap::new();
+        headers::copy_request_headers(inner, &mut kept);
+        if d.if_match_star {
+            kept.insert(http::header::IF_MATCH, HeaderValue::from_static("*"));
+        }
+        let content_length = part
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .cloned();
+        part.headers = kept
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    v.to_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        if let Some(cl) = content_length {
+            part.headers.push(cl);
+        }
+        if let Some(id) = &part.content_id {
+            let has = |h: &[(String, String)]| {
+                h.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-id"))
+            };
+            if !has(&part.mime_headers) {
+                part.mime_headers
+                    .push(("Content-ID".to_string(), id.clone()));
+            }
+        }
+    }
+
+    /// The body the owned pipeline forwarded, with each part judged as the inspector judges it.
+    fn oracle(t: &Tenant<'_>, req: &Request<'_>) -> Option<Bytes> {
+        let content_type = req.headers[http::header::CONTENT_TYPE].to_str().unwrap();
+        let body = req.body.unwrap();
+        let borrowed = batch::parse_borrowed(content_type, body, MAX_BATCH_PARTS).ok()?;
+        let mut owned = batch::parse(content_type, body, MAX_BATCH_PARTS).ok()?;
+        for (item, raw) in owned.items.iter_mut().zip(&borrowed.items) {
+            let mut content_ids = BTreeMap::new();
+            let parts: Vec<&mut Part> = match item {
+                Item::Request(p) => vec![p],
+                Item::ChangeSet { parts, .. } => parts.iter_mut().collect(),
+            };
+            for (part, raw) in parts.into_iter().zip(raw.parts()) {
+                let d = inspect_part(t, raw, req.headers, &mut content_ids, &mut Vec::new());
+                if !d.allowed() {
+                    return None;
+                }
+                let inner = part_headers(raw).unwrap();
+                let (path, query) = relative_target(raw.target, t.urls).unwrap();
+                old_rewrite(part, path, query, &inner, &d, t.urls);
+            }
+        }
+        Some(Bytes::from(batch::serialize(&owned)))
+    }
+
+    fn policy() -> Policy {
+        let mut p = Policy::default();
+        let rule = |verbs: Vec<Verb>, columns: Option<Vec<&str>>| TableRule {
+            verbs,
+            columns: columns.map(|c| c.into_iter().map(str::to_string).collect()),
+        };
+        p.tables.insert(
+            "contacts".into(),
+            rule(vec![Verb::Get, Verb::Post, Verb::Patch, Verb::Delete], None),
+        );
+        // PATCH without POST: `If-Match: *` is added; a column list: `$select` is added.
+        p.tables.insert(
+            "accounts".into(),
+            rule(
+                vec![Verb::Get, Verb::Patch],
+                Some(vec!["name", "accountid"]),
+            ),
+        );
+        p.tables
+            .insert("leads".into(), rule(vec![Verb::Get, Verb::Post], None));
+        p
+    }
+
+    fn urls() -> Urls {
+        Urls {
+            org: "https://org.crm.dynamics.com".into(),
+            gateway: vec!["http://gw:8080/contoso".into(), "http://gw:8080".into()],
+            api_version: "v9.2".into(),
+        }
+    }
+
+    /// Inner header blocks, the interesting ones for the rewrite.
+    const HEADERS: &[&str] = &[
+        "",
+        "Accept: application/json\r\n",
+        "accept: application/json\r\nIf-Match: W/\"1\"\r\nif-match: W/\"2\"\r\n",
+        "Prefer: return=representation, respond-async\r\nAccept: */*\r\nPrefer: odata.maxpagesize=5\r\n",
+        "X-Other: 1\r\nContent-Type: application/json\r\nOData-Version: 4.0\r\nAccept: text/x\u{e9}\r\n",
+        "If-None-Match: W/\"x\"\r\nUser-Agent: a\tb\r\nCONSISTENCY: Strong\r\n",
+        "Content-ID: 7\r\nAccept: application/json\r\n",
+        "MSCRMCallerID: 00000000-0000-0000-0000-000000000009\r\nAuthorization: x\r\n",
+    ];
+
+    /// Requests: method, target, body.
+    const REQUESTS: &[(&str, &str, &str)] = &[
+        ("GET", "contacts?$select=fullname&$top=2", ""),
+        ("GET", "accounts", ""),
+        ("GET", "/api/data/v9.2/accounts?$filter=name%20eq%20'a'", ""),
+        ("GET", "http://gw:8080/contoso/api/data/v9.2/leads", ""),
+        (
+            "GET",
+            "https://org.crm.dynamics.com/api/data/v9.2/contacts(00000000-0000-0000-0000-000000000001)",
+            "",
+        ),
+        (
+            "PATCH",
+            "accounts(00000000-0000-0000-0000-000000000002)",
+            "{\"name\":\"x\"}",
+        ),
+        (
+            "PATCH",
+            "contacts(00000000-0000-0000-0000-000000000003)",
+            "{\"fullname\":\"y\"}",
+        ),
+        ("POST", "contacts", "{\"lastname\":\"Hopper\"}"),
+        (
+            "DELETE",
+            "contacts(00000000-0000-0000-0000-000000000004)",
+            "",
+        ),
+    ];
+
+    fn part(mime: &str, request: usize, headers: usize, lf: bool) -> String {
+        let (method, target, body) = REQUESTS[request];
+        let s = format!(
+            "Content-Type: application/http\r\n{mime}\r\n{method} {target} HTTP/1.1\r\n{}\r\n{body}",
+            HEADERS[headers]
+        );
+        if lf { s.replace("\r\n", "\n") } else { s }
+    }
+
+    fn check(body: &str) {
+        let meta = Metadata::parse(include_bytes!("../sim/metadata.xml")).unwrap();
+        let (policy, urls) = (policy(), urls());
+        let t = Tenant {
+            policy: &policy,
+            metadata: Some(&meta),
+            urls: &urls,
+        };
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/mixed; boundary=b"),
+        );
+        let req = Request {
+            method: &Method::POST,
+            path: "$batch",
+            query: None,
+            headers: &h,
+            body: Some(body.as_bytes()),
+        };
+        let got = inspect(&t, &req);
+        let want = oracle(&t, &req);
+        assert_eq!(got.body, want, "{body}\n{}", got.decision.reason);
+    }
+
+    #[test]
+    fn the_written_batch_is_the_owned_pipelines() {
+        let mut allowed = 0;
+        for request in 0..REQUESTS.len() {
+            for headers in 0..HEADERS.len() {
+                let body = format!(
+                    "--b\r\n{}\r\n--b--\r\n",
+                    part(
+                        "Content-Transfer-Encoding: binary\r\n",
+                        request,
+                        headers,
+                        false
+                    )
+                );
+                check(&body);
+                let lf = format!("--b\n{}\n--b--\n", part("", request, headers, true));
+                check(&lf);
+                allowed += usize::from(oracle_allowed(&body));
+            }
+        }
+        assert!(allowed > 20, "{allowed}");
+    }
+
+    fn oracle_allowed(body: &str) -> bool {
+        let meta = Metadata::parse(include_bytes!("../sim/metadata.xml")).unwrap();
+        let (policy, urls) = (policy(), urls());
+        let t = Tenant {
+            policy: &policy,
+            metadata: Some(&meta),
+            urls: &urls,
+        };
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/mixed; boundary=b"),
+        );
+        let req = Request {
+            method: &Method::POST,
+            path: "$batch",
+            query: None,
+            headers: &h,
+            body: Some(body.as_bytes()),
+        };
+        inspect(&t, &req).decision.allowed()
+    }
+
+    proptest! {
+        /// Mixed batches: top-level parts and change sets with Content-IDs (in the MIME headers
+        /// or the inner ones), `$n` targets, CRLF or LF.
+        #[test]
+        fn mixed_batches_are_written_as_the_owned_pipeline_wrote_them(
+            items in prop::collection::vec(
+                (any::<bool>(), prop::collection::vec((0..REQUESTS.len(), 0..HEADERS.len(), any::<bool>()), 1..4)),
+                1..5,
+            ),
+            lf in any::<bool>(),
+        ) {
+            let mut body = String::from("preamble\r\n");
+            for (change_set, parts) in &items {
+                if *change_set {
+                    body.push_str("--b\r\nContent-Type: multipart/mixed; boundary=\"c s\"\r\n\r\n");
+                    for (i, (request, headers, id)) in parts.iter().enumerate() {
+                        let (request, mime) = match (*id, i) {
+                            (true, i) if i > 0 => (REQUESTS.len() + 1, format!("Content-ID: {}\r\n", i + 1)),
+                            (true, i) => (*request, format!("Content-ID: {}\r\n", i + 1)),
+                            (false, _) => (*request, String::new()),
+                        };
+                        let text = match request.checked_sub(REQUESTS.len() + 1) {
+                            // A `$1` reference to the first part (when it created a row).
+                            Some(_) => format!(
+                                "Content-Type: application/http\r\n{mime}\r\nPATCH $1 HTTP/1.1\r\n{}\r\n{{\"lastname\":\"x\"}}",
+                                HEADERS[*headers]
+                            ),
+                            None => part(&mime, request.min(REQUESTS.len() - 1), *headers, false),
+                        };
+                        body.push_str(&format!("--c s\r\n{text}\r\n"));
+                    }
+                    body.push_str("--c s--\r\n");
+                } else {
+                    for (request, headers, _) in parts {
+                        body.push_str(&format!("--b\r\n{}\r\n", part("", *request, *headers, false)));
+                    }
+                }
+            }
+            body.push_str("--b--\r\nepilogue");
+            if lf {
+                body = body.replace("\r\n", "\n");
+            }
+            check(&body);
+        }
     }
 }

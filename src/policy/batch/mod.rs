@@ -30,7 +30,7 @@
 mod multipart;
 mod refs;
 mod request;
-mod serialize;
+pub(crate) mod serialize;
 #[cfg(test)]
 mod tests;
 
@@ -166,11 +166,97 @@ pub enum BatchError {
 
 /// Parses a `$batch` body sent with `content_type`; see the module invariants.
 pub fn parse(content_type: &str, body: &[u8], max_parts: usize) -> Result<Batch, BatchError> {
+    let parsed = parse_borrowed(content_type, body, max_parts)?;
+    Ok(Batch {
+        items: parsed.items.iter().map(ItemRef::to_item).collect(),
+        boundary: parsed.boundary,
+    })
+}
+
+/// [`parse`] without copies: the same checks (it is the one reader, [`parse`] copies its
+/// result), every field borrowed from `body`.
+pub fn parse_borrowed<'a>(
+    content_type: &str,
+    body: &'a [u8],
+    max_parts: usize,
+) -> Result<BatchRef<'a>, BatchError> {
     let boundary = boundary_of(content_type)?;
     let mut counter = request::Counter::new(max_parts);
-    let items = multipart::split(body, &boundary)?
-        .into_iter()
-        .map(|raw| request::item(raw, &mut counter))
-        .collect::<Result<_, _>>()?;
-    Ok(Batch { boundary, items })
+    let raws = multipart::split(body, &boundary)?;
+    // Sized once (never beyond the part limit: the count is the agent's).
+    let mut items = Vec::with_capacity(raws.len().min(max_parts));
+    for raw in raws {
+        items.push(request::item(raw, &mut counter)?);
+    }
+    Ok(BatchRef { boundary, items })
+}
+
+/// A parsed `$batch` whose parts borrow from the body ([`parse_borrowed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRef<'a> {
+    pub boundary: String,
+    pub items: Vec<ItemRef<'a>>,
+}
+
+/// [`Item`], borrowing from the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemRef<'a> {
+    Request(PartRef<'a>),
+    ChangeSet {
+        boundary: String,
+        parts: Vec<PartRef<'a>>,
+    },
+}
+
+impl<'a> ItemRef<'a> {
+    /// The requests of this item, in order.
+    pub fn parts(&self) -> &[PartRef<'a>] {
+        match self {
+            ItemRef::Request(part) => std::slice::from_ref(part),
+            ItemRef::ChangeSet { parts, .. } => parts,
+        }
+    }
+
+    fn to_item(&self) -> Item {
+        match self {
+            ItemRef::Request(part) => Item::Request(part.to_part()),
+            ItemRef::ChangeSet { boundary, parts } => Item::ChangeSet {
+                boundary: boundary.clone(),
+                parts: parts.iter().map(PartRef::to_part).collect(),
+            },
+        }
+    }
+}
+
+/// [`Part`], borrowing from the body: the same fields with the same meaning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRef<'a> {
+    pub mime_headers: Vec<(&'a str, &'a str)>,
+    pub content_id: Option<&'a str>,
+    pub method: &'a str,
+    pub target: &'a str,
+    pub version: &'a str,
+    /// The inner HTTP request headers, without `Content-Length`.
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: &'a [u8],
+}
+
+impl PartRef<'_> {
+    /// The owned [`Part`] with the same fields.
+    pub fn to_part(&self) -> Part {
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        Part {
+            mime_headers: pairs(&self.mime_headers),
+            content_id: self.content_id.map(str::to_string),
+            method: self.method.to_string(),
+            target: self.target.to_string(),
+            version: self.version.to_string(),
+            headers: pairs(&self.headers),
+            body: Bytes::copy_from_slice(self.body),
+        }
+    }
 }

@@ -47,6 +47,15 @@ pub fn boundary_of(content_type: &str) -> Result<String, BatchError> {
     Ok(boundary.to_string())
 }
 
+#[cfg(test)]
+#[test]
+fn the_tchar_table_is_rfc_9110s_list() {
+    for b in 0..=255u8 {
+        let listed = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        assert_eq!(is_tchar(b), listed, "{b}");
+    }
+}
+
 /// RFC 2046 `bchars`.
 fn is_bchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b)
@@ -144,48 +153,86 @@ pub fn header_block(raw: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
     (lines, None)
 }
 
+/// A header line as `(name, value)`, borrowed from the body.
+pub type Field<'a> = (&'a str, &'a str);
+
 /// Parses header lines as `Name: value`, tolerating whitespace around the colon.
-pub fn headers(lines: &[&[u8]], request: usize) -> Result<Vec<(String, String)>, BatchError> {
+pub fn headers<'a>(lines: &[&'a [u8]], request: usize) -> Result<Vec<Field<'a>>, BatchError> {
     lines
         .iter()
         .map(|line| header(line).ok_or(BatchError::MalformedHeader { request }))
         .collect()
 }
 
-fn header(line: &[u8]) -> Option<(String, String)> {
+fn header(line: &[u8]) -> Option<Field<'_>> {
     let line = std::str::from_utf8(line).ok()?;
     if line.starts_with([' ', '\t']) || crate::policy::odata::has_control(line, b"\t") {
         return None;
     }
-    let colon = memchr::memchr(b':', line.as_bytes())?;
+    let colon = crate::policy::odata::find_byte(b':', line.as_bytes())?;
     let (name, value) = (&line[..colon], &line[colon + 1..]);
     let name = name.trim_end_matches([' ', '\t']);
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return None;
     }
-    Some((
-        name.to_string(),
-        value.trim_matches([' ', '\t']).to_string(),
-    ))
+    // `trim_matches([' ', '\t'])` on the bytes: the cuts fall next to ASCII bytes, so on
+    // character boundaries.
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = value.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    Some((name, value.get(start..end)?))
 }
 
 /// RFC 9110 `tchar`.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
+/// [`is_tchar`] as a table: header names are checked byte by byte for every part.
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
 /// The value of the only header named `name` (case-insensitive), if any.
-pub fn single<'h>(
-    headers: &'h [(String, String)],
+pub fn single<'a>(
+    headers: &[Field<'a>],
     name: &str,
     request: usize,
-) -> Result<Option<&'h str>, BatchError> {
+) -> Result<Option<&'a str>, BatchError> {
     let mut found = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
     match (found.next(), found.next()) {
         (_, Some((n, _))) => Err(BatchError::DuplicateHeader {
             request,
-            name: n.clone(),
+            name: n.to_string(),
         }),
-        (first, None) => Ok(first.map(|(_, v)| v.as_str())),
+        (first, None) => Ok(first.map(|(_, v)| *v)),
     }
 }

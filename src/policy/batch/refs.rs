@@ -8,18 +8,25 @@
 
 use serde_json::Value;
 
-use super::{BatchError, Part};
+use super::{BatchError, PartRef};
 
 /// Checks every reference in `part` against the Content-IDs `defined` before it.
-pub fn check(part: &Part, defined: &[String], request: usize) -> Result<(), BatchError> {
+pub fn check(part: &PartRef<'_>, defined: &[&str], request: usize) -> Result<(), BatchError> {
     let mut found = Vec::new();
-    if let Some(id) = target_reference(&part.target) {
+    if let Some(id) = target_reference(part.target) {
         found.push(id.to_string());
     }
-    if let Ok(json) = serde_json::from_slice::<Value>(&part.body) {
+    // Only an object or an array can hold a link property: any other body (most often none)
+    // is not parsed.
+    let container = part
+        .body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    if container && let Ok(json) = serde_json::from_slice::<Value>(part.body) {
         body_references(&json, &mut found);
     }
-    match found.into_iter().find(|id| !defined.contains(id)) {
+    match found.into_iter().find(|id| !defined.contains(&id.as_str())) {
         Some(id) => Err(BatchError::UnknownContentId { request, id }),
         None => Ok(()),
     }

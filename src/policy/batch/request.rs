@@ -5,10 +5,8 @@
 //! unique Content-IDs, and only `$n` references to Content-IDs defined before it; no request
 //! targets `$batch`; an inner `Content-Length` is checked against the body, then dropped.
 
-use bytes::Bytes;
-
-use super::multipart::{boundary_of, header_block, headers, single, split};
-use super::{BatchError, Item, Part, refs};
+use super::multipart::{Field, boundary_of, header_block, headers, single, split};
+use super::{BatchError, ItemRef, PartRef, refs};
 use crate::policy::odata::split_byte;
 
 /// Counts requests against the maximum.
@@ -43,22 +41,26 @@ enum Kind {
 }
 
 /// Parses one top-level part.
-pub fn item(raw: &[u8], counter: &mut Counter) -> Result<Item, BatchError> {
+pub fn item<'a>(raw: &'a [u8], counter: &mut Counter) -> Result<ItemRef<'a>, BatchError> {
     let (mime, http, kind) = envelope(raw, counter.upcoming())?;
     match kind {
         Kind::Http => {
             let part = part(mime, http, counter)?;
             refs::check(&part, &[], counter.seen)?;
-            Ok(Item::Request(part))
+            Ok(ItemRef::Request(part))
         }
         Kind::ChangeSet(boundary) => change_set(boundary, http, counter),
     }
 }
 
-fn change_set(boundary: String, raw: &[u8], counter: &mut Counter) -> Result<Item, BatchError> {
+fn change_set<'a>(
+    boundary: String,
+    raw: &'a [u8],
+    counter: &mut Counter,
+) -> Result<ItemRef<'a>, BatchError> {
     let first = counter.upcoming();
     let mut parts = Vec::new();
-    let mut ids: Vec<String> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
     for raw in split(raw, &boundary)? {
         let (mime, http, kind) = envelope(raw, counter.upcoming())?;
         if let Kind::ChangeSet(_) = kind {
@@ -71,22 +73,22 @@ fn change_set(boundary: String, raw: &[u8], counter: &mut Counter) -> Result<Ite
             return Err(BatchError::GetInChangeSet { request });
         }
         refs::check(&part, &ids, request)?;
-        if let Some(id) = &part.content_id {
-            if ids.contains(id) {
-                let id = id.clone();
+        if let Some(id) = part.content_id {
+            if ids.contains(&id) {
+                let id = id.to_string();
                 return Err(BatchError::DuplicateContentId { request, id });
             }
-            ids.push(id.clone());
+            ids.push(id);
         }
         parts.push(part);
     }
     if parts.is_empty() {
         return Err(BatchError::EmptyChangeSet { request: first });
     }
-    Ok(Item::ChangeSet { boundary, parts })
+    Ok(ItemRef::ChangeSet { boundary, parts })
 }
 
-type Envelope<'a> = (Vec<(String, String)>, &'a [u8], Kind);
+type Envelope<'a> = (Vec<Field<'a>>, &'a [u8], Kind);
 
 /// The MIME headers of a part, what follows them, and what the part carries.
 fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
@@ -127,13 +129,13 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
 /// A part's MIME headers are framing: only the ones the batch format defines pass, the rest is
 /// refused with its name (they are forwarded verbatim, so an unknown one would reach the org
 /// unjudged).
-fn understood_mime_headers(mime: &[(String, String)], request: usize) -> Result<(), BatchError> {
+fn understood_mime_headers(mime: &[Field<'_>], request: usize) -> Result<(), BatchError> {
     const UNDERSTOOD: [&str; 3] = ["content-type", "content-transfer-encoding", "content-id"];
     for (name, _) in mime {
         match UNDERSTOOD.iter().any(|u| name.eq_ignore_ascii_case(u)) {
             true => {}
             false => {
-                let name = name.clone();
+                let name = name.to_string();
                 return Err(BatchError::UnknownPartHeader { request, name });
             }
         }
@@ -142,11 +144,11 @@ fn understood_mime_headers(mime: &[(String, String)], request: usize) -> Result<
 }
 
 /// The HTTP request inside an `application/http` part.
-fn part(
-    mime_headers: Vec<(String, String)>,
-    http: &[u8],
+fn part<'a>(
+    mime_headers: Vec<Field<'a>>,
+    http: &'a [u8],
     counter: &mut Counter,
-) -> Result<Part, BatchError> {
+) -> Result<PartRef<'a>, BatchError> {
     let request = counter.next()?;
     let (lines, body) = header_block(skip_blank_lines(http));
     let (line, header_lines) = lines
@@ -154,13 +156,13 @@ fn part(
         .ok_or(BatchError::MissingRequest { request })?;
     let (method, target, version) =
         request_line(line).ok_or(BatchError::RequestLine { request })?;
-    if names_batch(&target) {
+    if names_batch(target) {
         return Err(BatchError::NestedBatch { request });
     }
     let mut headers = headers(header_lines, request)?;
     let body = framed_body(&mut headers, body.unwrap_or_default(), request)?;
     let content_id = content_id(&mime_headers, &headers, request)?;
-    Ok(Part {
+    Ok(PartRef {
         mime_headers,
         content_id,
         method,
@@ -173,11 +175,11 @@ fn part(
 
 /// The Content-ID: in the MIME headers or, as ODataLib also reads it, in the request headers;
 /// both is ambiguous unless they agree.
-fn content_id(
-    mime_headers: &[(String, String)],
-    headers: &[(String, String)],
+fn content_id<'a>(
+    mime_headers: &[Field<'a>],
+    headers: &[Field<'a>],
     request: usize,
-) -> Result<Option<String>, BatchError> {
+) -> Result<Option<&'a str>, BatchError> {
     let outer = single(mime_headers, "Content-ID", request)?;
     let inner = single(headers, "Content-ID", request)?;
     match (outer, inner) {
@@ -185,7 +187,7 @@ fn content_id(
             request,
             name: "Content-ID".to_string(),
         }),
-        (id, other) => Ok(id.or(other).map(str::to_string)),
+        (id, other) => Ok(id.or(other)),
     }
 }
 
@@ -201,7 +203,7 @@ fn skip_blank_lines(mut http: &[u8]) -> &[u8] {
 
 /// `METHOD target HTTP/1.1`: an upper-case method, a target without spaces or controls, and
 /// exactly `HTTP/1.1` (the only version ODataLib accepts in a batch).
-fn request_line(line: &[u8]) -> Option<(String, String, String)> {
+fn request_line(line: &[u8]) -> Option<(&str, &str, &str)> {
     let line = std::str::from_utf8(line).ok()?;
     if crate::policy::odata::has_control(line, &[]) {
         return None;
@@ -212,7 +214,7 @@ fn request_line(line: &[u8]) -> Option<(String, String, String)> {
         && method.len() <= 20
         && method.bytes().all(|b| b.is_ascii_uppercase())
         && version == "HTTP/1.1";
-    valid.then(|| (method.to_string(), target.to_string(), version.to_string()))
+    valid.then_some((method, target, version))
 }
 
 /// Whether any path segment of `target` is `$batch` (also percent-encoded, any case).
@@ -227,17 +229,17 @@ fn names_batch(target: &str) -> bool {
 
 /// The body, cut to an inner `Content-Length` when one is given (only whitespace may follow it);
 /// the header itself is removed. `Transfer-Encoding` has no place inside a batch.
-fn framed_body(
-    headers: &mut Vec<(String, String)>,
-    body: &[u8],
+fn framed_body<'a>(
+    headers: &mut Vec<Field<'_>>,
+    body: &'a [u8],
     request: usize,
-) -> Result<Bytes, BatchError> {
+) -> Result<&'a [u8], BatchError> {
     if single(headers, "Transfer-Encoding", request)?.is_some() {
         let name = "Transfer-Encoding";
         return Err(BatchError::UnsupportedHeader { request, name });
     }
     let Some(length) = single(headers, "Content-Length", request)? else {
-        return Ok(Bytes::copy_from_slice(body));
+        return Ok(body);
     };
     let mismatch = BatchError::ContentLength { request };
     let digits =
@@ -252,7 +254,7 @@ fn framed_body(
         return Err(mismatch);
     }
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case("Content-Length"));
-    Ok(Bytes::copy_from_slice(body))
+    Ok(body)
 }
 
 #[cfg(test)]

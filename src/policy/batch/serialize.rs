@@ -13,28 +13,91 @@ use super::{Batch, Item, Part};
 
 /// Writes `batch` in canonical form.
 pub fn serialize(batch: &Batch) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(size_hint(batch));
     for item in &batch.items {
-        delimiter(&mut out, &batch.boundary, false);
         match item {
-            Item::Request(part) => write_part(&mut out, part),
+            Item::Request(part) => {
+                open_item(&mut out, &batch.boundary, None);
+                write_part(&mut out, part);
+            }
             Item::ChangeSet { boundary, parts } => {
-                let content_type = format!("multipart/mixed; boundary={}", quote(boundary));
-                line(&mut out, &["Content-Type: ", &content_type]);
-                out.extend_from_slice(b"\r\n");
+                open_item(&mut out, &batch.boundary, Some(boundary));
                 for part in parts {
-                    delimiter(&mut out, boundary, false);
+                    open_change_set_part(&mut out, boundary);
                     write_part(&mut out, part);
-                    out.extend_from_slice(b"\r\n");
+                    close_change_set_part(&mut out);
                 }
-                delimiter(&mut out, boundary, true);
+                close_change_set(&mut out, boundary);
             }
         }
+        close_item(&mut out);
+    }
+    close_batch(&mut out, &batch.boundary);
+    out
+}
+
+// The pieces of the canonical form, in the order `serialize` writes them; the inspector writes
+// a batch it rewrites part by part with the same pieces.
+
+/// The delimiter opening a top-level item; for a change set (`change_set` is its boundary),
+/// also its Content-Type and the blank line after it.
+pub(crate) fn open_item(out: &mut Vec<u8>, boundary: &str, change_set: Option<&str>) {
+    delimiter(out, boundary, false);
+    if let Some(inner) = change_set {
+        let content_type = format!("multipart/mixed; boundary={}", quote(inner));
+        line(out, &["Content-Type: ", &content_type]);
         out.extend_from_slice(b"\r\n");
     }
-    delimiter(&mut out, &batch.boundary, true);
+}
+
+/// The line break that ends a top-level item.
+pub(crate) fn close_item(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
-    out
+}
+
+/// The delimiter opening a part of a change set.
+pub(crate) fn open_change_set_part(out: &mut Vec<u8>, boundary: &str) {
+    delimiter(out, boundary, false);
+}
+
+/// The line break that ends a part of a change set.
+pub(crate) fn close_change_set_part(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The close delimiter of a change set.
+pub(crate) fn close_change_set(out: &mut Vec<u8>, boundary: &str) {
+    delimiter(out, boundary, true);
+}
+
+/// The close delimiter of the batch.
+pub(crate) fn close_batch(out: &mut Vec<u8>, boundary: &str) {
+    delimiter(out, boundary, true);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// About the size [`serialize`] writes (a little more), so that its buffer is allocated once.
+fn size_hint(batch: &Batch) -> usize {
+    let fields = |pairs: &[(String, String)]| -> usize {
+        pairs.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
+    };
+    let part = |p: &Part| {
+        let heads = fields(&p.mime_headers) + fields(&p.headers);
+        heads + p.method.len() + p.target.len() + p.version.len() + p.body.len() + 48
+    };
+    let boundaries = batch.boundary.len() + 8;
+    batch
+        .items
+        .iter()
+        .map(|item| match item {
+            Item::Request(p) => part(p) + boundaries,
+            Item::ChangeSet { boundary, parts } => {
+                let inner: usize = parts.iter().map(|p| part(p) + boundary.len() + 8).sum();
+                inner + 3 * boundary.len() + boundaries + 64
+            }
+        })
+        .sum::<usize>()
+        + boundaries
 }
 
 /// The boundary as a Content-Type parameter value, quoted when it holds a `tspecial` or space.
@@ -63,28 +126,63 @@ fn delimiter(out: &mut Vec<u8>, boundary: &str, close: bool) {
 /// The content of one part, without the line break that precedes the next delimiter.
 fn write_part(out: &mut Vec<u8>, part: &Part) {
     for (name, value) in &part.mime_headers {
-        line(out, &[name, ": ", value]);
+        mime_header(out, name, value);
     }
-    out.extend_from_slice(b"\r\n");
+    end_mime_headers(out);
     line(out, &[&part.method, " ", &part.target, " ", &part.version]);
-    let framing = |name: &str| name.eq_ignore_ascii_case("Content-Length");
-    for (name, value) in part.headers.iter().filter(|(name, _)| !framing(name)) {
+    for (name, value) in &part.headers {
+        request_header(out, name, value);
+    }
+    end_part(out, &part.body);
+}
+
+/// One MIME header of a part.
+pub(crate) fn mime_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    line(out, &[name, ": ", value]);
+}
+
+/// The blank line after a part's MIME headers.
+pub(crate) fn end_mime_headers(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One inner request header (a `Content-Length` is framing and skipped: [`end_part`] writes it).
+pub(crate) fn request_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    if !name.eq_ignore_ascii_case("Content-Length") {
         line(out, &[name, ": ", value]);
     }
-    if !part.body.is_empty() {
-        line(out, &["Content-Length: ", &part.body.len().to_string()]);
+}
+
+/// `Content-Length` for a non-empty body, the blank line, and the body.
+pub(crate) fn end_part(out: &mut Vec<u8>, body: &[u8]) {
+    if !body.is_empty() {
+        let mut length = itoa::Buffer::new();
+        line(out, &["Content-Length: ", length.format(body.len())]);
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&part.body);
+    out.extend_from_slice(body);
 }
 
 /// One CRLF-terminated line; CR and LF inside the pieces become spaces.
-fn line(out: &mut Vec<u8>, pieces: &[&str]) {
+pub(crate) fn line(out: &mut Vec<u8>, pieces: &[&str]) {
+    let start = out.len();
     for piece in pieces {
-        out.extend(piece.bytes().map(|b| match b {
-            b'\r' | b'\n' => b' ',
-            b => b,
-        }));
+        out.extend_from_slice(piece.as_bytes());
+    }
+    // The pieces copied whole, then their CR and LF replaced in place: one simple pass over
+    // the line rather than a search per piece.
+    for b in &mut out[start..] {
+        if matches!(*b, b'\r' | b'\n') {
+            *b = b' ';
+        }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+#[test]
+fn a_line_turns_every_cr_and_lf_of_its_pieces_into_spaces() {
+    let mut out = b"--b\r\n".to_vec();
+    line(&mut out, &["Na\rme", ": ", "va\nl\r\nue", "", "\n"]);
+    assert_eq!(out, b"--b\r\nNa me: va l  ue \r\n");
 }

@@ -45,7 +45,7 @@ impl AnnotationRead {
     /// The GET this read implies.
     pub fn touch(&self) -> Touch {
         Touch {
-            set: self.set.clone(),
+            set: self.set.as_str().into(),
             verb: Verb::Get,
             columns: vec![],
             all_columns: true,
@@ -96,7 +96,7 @@ pub(super) fn reads(
             for target in sets {
                 let read = AnnotationRead {
                     set: target,
-                    owner: t.set.clone(),
+                    owner: t.set.to_string(),
                     column: lookup.clone(),
                     conditional,
                 };

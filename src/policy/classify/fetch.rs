@@ -40,7 +40,7 @@ pub(super) fn classify(
         )));
     }
     for t in &f.tables {
-        let tset = meta.set_of(&t.logical_name).ok_or_else(|| {
+        let tset = meta.shared_set_of(&t.logical_name).ok_or_else(|| {
             not(format!(
                 "fetchXml names `{}`, which is not a table of this org",
                 t.logical_name
@@ -51,7 +51,7 @@ pub(super) fn classify(
             .iter()
             .map(|c| web_api_column(meta, &t.logical_name, c))
             .collect::<Result<_, _>>()?;
-        out.touch(tset, Verb::Get, columns, t.all_attributes);
+        out.touch_set(tset, Verb::Get, columns, t.all_attributes);
     }
     Ok(())
 }

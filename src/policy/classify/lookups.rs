@@ -17,16 +17,16 @@ pub(super) fn revealed(
     logical: &str,
     nav: &str,
     collection: bool,
-) -> (Vec<String>, Vec<String>) {
+) -> (Option<String>, Option<String>) {
     match meta.observed_lookup(logical, nav) {
-        Observed::Own(column) => (vec![column.to_string()], vec![]),
-        Observed::Related(column) => (vec![], vec![column.to_string()]),
-        Observed::Association => (vec![], vec![]),
+        Observed::Own(column) => (Some(column.to_string()), None),
+        Observed::Related(column) => (None, Some(column.to_string())),
+        Observed::Association => (None, None),
         Observed::Unknown => {
             let placeholder = format!("the lookup behind {nav}");
             match collection {
-                true => (vec![], vec![placeholder]),
-                false => (vec![placeholder], vec![]),
+                true => (None, Some(placeholder)),
+                false => (Some(placeholder), None),
             }
         }
     }

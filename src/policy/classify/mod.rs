@@ -24,6 +24,7 @@ mod resource;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method};
 
@@ -37,7 +38,8 @@ pub use body::resolve_reference;
 /// One table access.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touch {
-    pub set: String,
+    /// The entity set, shared with the metadata when it names one of its sets.
+    pub set: Arc<str>,
     pub verb: Verb,
     /// Columns named (selected, filtered, ordered, written).
     pub columns: Vec<String>,
@@ -82,8 +84,13 @@ pub struct Classified {
 
 impl Classified {
     fn touch(&mut self, set: &str, verb: Verb, columns: Vec<String>, all_columns: bool) {
+        self.touch_set(&Arc::from(set), verb, columns, all_columns);
+    }
+
+    /// [`Classified::touch`] of a set named by the metadata (its name shared, not copied).
+    fn touch_set(&mut self, set: &Arc<str>, verb: Verb, columns: Vec<String>, all_columns: bool) {
         self.uses.push(Use::Table(Touch {
-            set: set.to_string(),
+            set: Arc::clone(set),
             verb,
             columns,
             all_columns,
@@ -92,9 +99,9 @@ impl Classified {
     }
 
     /// The request's own read of `set` returning whole rows: `$select` may be added.
-    fn touch_main(&mut self, set: &str, columns: Vec<String>) {
+    fn touch_main(&mut self, set: &Arc<str>, columns: Vec<String>) {
         self.uses.push(Use::Table(Touch {
-            set: set.to_string(),
+            set: Arc::clone(set),
             verb: Verb::Get,
             columns,
             all_columns: true,

@@ -1,5 +1,7 @@
 //! Query options: the columns and related tables a read names.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::policy::odata::expr::{self, Refs};
 use crate::policy::odata::{ExpandItem, KeySpec, Pair, QUERY_PARAMETERS, Segment, parse_expand};
@@ -7,7 +9,7 @@ use crate::policy::odata::{ExpandItem, KeySpec, Pair, QUERY_PARAMETERS, Segment,
 /// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
 /// gateway may add `$select`.
 pub(super) fn read(
-    set: &str,
+    set: &Arc<str>,
     logical: &str,
     q: &Query,
     env: &Env<'_>,
@@ -32,8 +34,8 @@ pub(super) fn read(
         }
         None => None,
     };
-    columns.extend(resolve(&refs.paths, logical, meta, out)?);
-    columns.extend(resolve_columns(&refs.columns, logical, meta, out)?);
+    resolve(&refs.paths, logical, meta, out, &mut columns)?;
+    resolve_columns(&refs.columns, logical, meta, out, &mut columns)?;
     columns.extend(paged_on(q, |c| meta.has_property(logical, c), logical)?);
     let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
@@ -46,7 +48,7 @@ pub(super) fn read(
     if main && !selected && apply_rows != Some(false) && !stored {
         out.touch_main(set, columns);
     } else {
-        out.touch(set, Verb::Get, columns, false);
+        out.touch_set(set, Verb::Get, columns, false);
     }
     Ok(())
 }
@@ -54,7 +56,7 @@ pub(super) fn read(
 /// `$select`/`$expand` on the row a POST or PATCH returns with `Prefer: return=representation`.
 pub(super) fn returned(
     req: &Request<'_>,
-    set: &str,
+    set: &Arc<str>,
     logical: &str,
     q: &Query,
     env: &Env<'_>,
@@ -102,7 +104,7 @@ pub(super) fn read_plain(
     columns.extend(refs.paths.into_iter().flatten().map(str::to_string));
     columns.extend(paged_on(q, |_| true, set)?);
     match (main, q.get("$select")) {
-        (true, None) => out.touch_main(set, columns),
+        (true, None) => out.touch_main(&Arc::from(set), columns),
         _ => out.touch(set, Verb::Get, columns, false),
     }
     Ok(())
@@ -158,14 +160,15 @@ fn merge<'a>(into: &mut Refs<'a>, from: Refs<'a>) {
 
 /// Columns named by query functions' `PropertyName`, from `logical`: a column by its name, a
 /// lookup by its own name (`ownerid` compares the column `_ownerid_value`, not the related row);
-/// a longer path resolves like a member path. Returns the columns of the starting table.
+/// a longer path resolves like a member path. The columns of the starting table are pushed on
+/// `own`.
 fn resolve_columns(
     names: &[Vec<&str>],
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
-) -> Result<Vec<String>, ParseError> {
-    let mut own = Vec::new();
+    own: &mut Vec<String>,
+) -> Result<(), ParseError> {
     for name in names {
         match name.as_slice() {
             [column] if meta.has_property(logical, column) => own.push(column.to_string()),
@@ -177,42 +180,42 @@ fn resolve_columns(
             {
                 own.push(format!("_{lookup}_value"))
             }
-            _ => own.extend(resolve(std::slice::from_ref(name), logical, meta, out)?),
+            _ => resolve(std::slice::from_ref(name), logical, meta, out, own)?,
         }
     }
-    Ok(own)
+    Ok(())
 }
 
 /// Resolves member paths from `logical`: navigation segments become reads of their tables and
 /// observe the lookup they are bound to (see [`lookups::revealed`]); the last segment, a column.
-/// Returns the columns of the starting table.
+/// The columns of the starting table are pushed on `own`.
 fn resolve(
     paths: &[Vec<&str>],
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
-) -> Result<Vec<String>, ParseError> {
-    let mut own = Vec::new();
+    own: &mut Vec<String>,
+) -> Result<(), ParseError> {
     for path in paths {
         let mut ty = logical;
-        let mut set: Option<&str> = None;
+        let mut set: Option<&Arc<str>> = None;
         for (i, &seg) in path.iter().enumerate() {
             if let Some(nav) = meta.navigation(ty, seg) {
-                let target = meta.set_of(&nav.target).ok_or_else(|| {
+                let target = meta.shared_set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
                 })?;
                 let (here, there) = lookups::revealed(meta, ty, seg, nav.collection);
                 match &set {
-                    Some(s) => out.touch(s, Verb::Get, here, false),
+                    Some(s) => out.touch_set(s, Verb::Get, here.into_iter().collect(), false),
                     None => own.extend(here),
                 }
                 // Every table a lookup path passes through is read, not only the last one.
-                out.touch(target, Verb::Get, there, false);
+                out.touch_set(target, Verb::Get, there.into_iter().collect(), false);
                 ty = &nav.target;
                 set = Some(target);
             } else if meta.has_property(ty, seg) && i + 1 == path.len() {
                 match set {
-                    Some(s) => out.touch(s, Verb::Get, vec![seg.to_string()], false),
+                    Some(s) => out.touch_set(s, Verb::Get, vec![seg.to_string()], false),
                     None => own.push(seg.to_string()),
                 }
             } else {
@@ -223,7 +226,7 @@ fn resolve(
             }
         }
     }
-    Ok(own)
+    Ok(())
 }
 
 /// Reads of the expanded tables; returns the columns of `logical` the expansions observe (the
@@ -245,7 +248,7 @@ fn expand<'a>(
                 item.nav
             ))
         })?;
-        let target = meta.set_of(&nav.target).ok_or_else(|| {
+        let target = meta.shared_set_of(&nav.target).ok_or_else(|| {
             not(format!(
                 "`{}` leads to a table without an entity set",
                 item.nav
@@ -265,8 +268,8 @@ fn expand<'a>(
         if let Some(o) = item.option("$orderby") {
             merge(&mut refs, expr::orderby_refs(o, &q.aliases)?);
         }
-        columns.extend(resolve(&refs.paths, &nav.target, meta, out)?);
-        columns.extend(resolve_columns(&refs.columns, &nav.target, meta, out)?);
+        resolve(&refs.paths, &nav.target, meta, out, &mut columns)?;
+        resolve_columns(&refs.columns, &nav.target, meta, out, &mut columns)?;
         for a in refs.aliases {
             if !used.contains(&a) {
                 used.push(a);
@@ -274,7 +277,7 @@ fn expand<'a>(
         }
         columns.extend(expand(&item.children, &nav.target, q, meta, out, used)?);
         let all = item.option("$select").is_none();
-        out.touch(target, Verb::Get, columns, all);
+        out.touch_set(target, Verb::Get, columns, all);
     }
     Ok(parent)
 }

@@ -16,6 +16,8 @@
 //!   contains);
 //! - never a table's own primary key (`lookups::free_own_keys`): it is returned with every row.
 
+use std::sync::Arc;
+
 use http::Method;
 
 use super::lookups::revealed;
@@ -25,7 +27,8 @@ use crate::policy::odata::{KeySpec, ResourcePath, Segment};
 
 /// Where the walk stands: a table, and whether it addresses one row or a collection.
 struct At<'a> {
-    set: &'a str,
+    /// The set's name as the metadata holds it (shared by the uses).
+    set: &'a Arc<str>,
     logical: &'a str,
     single: bool,
     /// Columns of this table the path observes: alternate-key columns that locate the row (they
@@ -50,14 +53,14 @@ pub(super) fn walk(
             })?;
             at_set(meta, set, true, None)?
         }
-        Head::Name { name, key } => match meta.entity_set(name) {
-            Some(_) => {
+        Head::Name { name, key } => match meta.entity_set_named(name) {
+            Some((name, ty)) => {
                 if matches!(key, Some(KeySpec::Empty)) {
                     return Err(ParseError::Malformed(format!(
                         "`{name}()` has an empty key"
                     )));
                 }
-                at_set(meta, name, key.is_some(), key.as_ref())?
+                at_type(meta, name, ty, key.is_some(), key.as_ref())
             }
             None if path.tail.is_empty() => {
                 return unbound(req, name, key.as_ref(), query, meta, env, out);
@@ -92,7 +95,7 @@ pub(super) fn walk(
                     if !ref_write {
                         columns.extend(here);
                     }
-                    out.touch(at.set, Verb::Get, columns, false);
+                    out.touch_set(at.set, Verb::Get, columns, false);
                     let target = meta.set_of(&nav.target).ok_or_else(|| {
                         not(format!(
                             "`{name}` leads to `{}`, which has no entity set",
@@ -127,7 +130,7 @@ pub(super) fn walk(
                 }
                 super::only(req.method, &[Method::GET, Method::HEAD], "$count")?;
                 if !at.keys.is_empty() {
-                    out.touch(at.set, Verb::Get, at.keys.clone(), false);
+                    out.touch_set(at.set, Verb::Get, at.keys.clone(), false);
                 }
                 return options::read(at.set, at.logical, query, env, out, false);
             }
@@ -144,13 +147,24 @@ pub(super) fn walk(
 
 fn at_set<'a>(
     meta: &'a Metadata,
-    set: &'a str,
+    set: &str,
     single: bool,
     key: Option<&KeySpec>,
 ) -> Result<At<'a>, ParseError> {
-    let ty = meta
-        .entity_set(set)
+    let (set, ty) = meta
+        .entity_set_named(set)
         .ok_or_else(|| not(format!("`{set}` is not an entity set of this org")))?;
+    Ok(at_type(meta, set, ty, single, key))
+}
+
+/// [`at_set`] with the set's type already looked up.
+fn at_type<'a>(
+    meta: &'a Metadata,
+    set: &'a Arc<str>,
+    ty: &'a crate::policy::metadata::EntityType,
+    single: bool,
+    key: Option<&KeySpec>,
+) -> At<'a> {
     // Naming the primary key (`contacts(contactid=<id>)`) is the same as `contacts(<id>)`; any
     // other key property is an alternate key and counts as a column the request names.
     let keys = match key {
@@ -163,12 +177,12 @@ fn at_set<'a>(
         }
         _ => Vec::new(),
     };
-    Ok(At {
+    At {
         set,
         logical: &ty.logical_name,
         single,
         keys,
-    })
+    }
 }
 
 /// The columns an alternate or composite key names.
@@ -190,24 +204,24 @@ fn final_access(
 ) -> Result<(), ParseError> {
     let verb = method_verb(req.method)?;
     if verb == Verb::Get && !at.keys.is_empty() {
-        out.touch(at.set, Verb::Get, at.keys.clone(), false);
+        out.touch_set(at.set, Verb::Get, at.keys.clone(), false);
     }
     match (verb, at.single) {
         (Verb::Get, _) => options::read(at.set, at.logical, query, env, out, true),
         (Verb::Post, false) => {
-            out.touch(at.set, Verb::Post, at.keys.clone(), false);
+            out.touch_set(at.set, Verb::Post, at.keys.clone(), false);
             body::write(req.body, at.set, at.logical, Verb::Post, meta, env, out)?;
             options::returned(req, at.set, at.logical, query, env, out)
         }
         (Verb::Patch, true) => {
-            out.touch(at.set, Verb::Patch, at.keys.clone(), false);
+            out.touch_set(at.set, Verb::Patch, at.keys.clone(), false);
             out.upsert = Some(at.set.to_string());
             body::write(req.body, at.set, at.logical, Verb::Patch, meta, env, out)?;
             options::returned(req, at.set, at.logical, query, env, out)
         }
         (Verb::Delete, true) => {
             no_options(query)?;
-            out.touch(at.set, Verb::Delete, at.keys.clone(), false);
+            out.touch_set(at.set, Verb::Delete, at.keys.clone(), false);
             Ok(())
         }
         _ => Err(not(format!(
@@ -273,7 +287,7 @@ fn property(
     }
     let mut columns = at.keys.clone();
     columns.push(name.to_string());
-    out.touch(at.set, verb, columns, false);
+    out.touch_set(at.set, verb, columns, false);
     Ok(())
 }
 
@@ -299,7 +313,7 @@ fn reference(
         return Err(ParseError::Malformed("$ref must end the path".into()));
     }
     let Some(owner) = out.uses.iter().rev().find_map(|u| match u {
-        Use::Table(t) if t.verb == Verb::Get => Some(t.set.clone()),
+        Use::Table(t) if t.verb == Verb::Get => Some(t.set.to_string()),
         _ => None,
     }) else {
         return Err(ParseError::Malformed(
@@ -319,7 +333,7 @@ fn reference(
         Method::GET | Method::HEAD => {
             // `at.keys` already holds the related rows' lookup for a collection.
             if !at.keys.is_empty() {
-                out.touch(at.set, Verb::Get, at.keys.clone(), false);
+                out.touch_set(at.set, Verb::Get, at.keys.clone(), false);
             }
             options::read(at.set, at.logical, query, env, out, false)?;
         }
@@ -346,9 +360,9 @@ fn reference(
                 vec![name.clone()]
             };
             out.touch(&owner, Verb::Patch, own, false);
-            out.touch(at.set, Verb::Get, vec![], false);
+            out.touch_set(at.set, Verb::Get, vec![], false);
             if related == Verb::Patch {
-                out.touch(at.set, Verb::Patch, at.keys.clone(), false);
+                out.touch_set(at.set, Verb::Patch, at.keys.clone(), false);
             }
             if let Some(body) = req.body.filter(|b| !b.is_empty()) {
                 body::reference_body(body, related, meta, env, out)?;
@@ -389,7 +403,14 @@ fn bound(
     if op.is_action {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
         no_options(query)?;
-        body::action(req.body, name, Some((at.set, at.logical)), meta, env, out)?;
+        body::action(
+            req.body,
+            name,
+            Some((&**at.set, at.logical)),
+            meta,
+            env,
+            out,
+        )?;
         if !at.single && body::bulk_verbs(name).is_some() {
             // A bulk write returns ids, not rows: its table's write verbs are all it needs.
             return Ok(());
@@ -403,7 +424,7 @@ fn bound(
         out.uses.push(Use::Function(name.to_string()));
         options::parameters(params, query, meta, env, out)?;
     }
-    out.touch(at.set, Verb::Get, at.keys.clone(), false);
+    out.touch_set(at.set, Verb::Get, at.keys.clone(), false);
     Ok(())
 }
 

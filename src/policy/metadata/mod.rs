@@ -38,6 +38,7 @@ mod robust_tests;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use hash::{NameMap, NameSet};
 
@@ -124,7 +125,8 @@ pub enum Binding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum SetSlot {
     None,
-    One(String),
+    /// Shared with the key of `Metadata::sets`.
+    One(Arc<str>),
     /// More than one set holds this type: no single answer, so none.
     Ambiguous,
 }
@@ -136,8 +138,9 @@ pub struct Metadata {
     /// Index of each type's base type in `types`, when it is known.
     bases: Vec<Option<usize>>,
     type_index: NameMap<String, usize>,
-    /// Entity set name -> index in `types`.
-    sets: NameMap<String, usize>,
+    /// Entity set name -> index in `types`. The names are shared with the uses that name them
+    /// ([`crate::policy::classify::Touch::set`]), so a use costs no allocation.
+    sets: NameMap<Arc<str>, usize>,
     /// Parallel to `types`.
     set_of_type: Vec<SetSlot>,
     operations: Vec<Operation>,
@@ -166,10 +169,22 @@ impl Metadata {
     /// The entity set of a type (`contact` -> `contacts`); `None` when no set or several sets
     /// hold it.
     pub fn set_of(&self, logical: &str) -> Option<&str> {
+        self.shared_set_of(logical).map(|set| &**set)
+    }
+
+    /// [`Metadata::set_of`], as the shared name.
+    pub fn shared_set_of(&self, logical: &str) -> Option<&Arc<str>> {
         match &self.set_of_type[*self.type_index.get(logical)?] {
             SetSlot::One(set) => Some(set),
             SetSlot::None | SetSlot::Ambiguous => None,
         }
+    }
+
+    /// [`Metadata::entity_set`], with the set's name as the metadata holds it (shared).
+    pub fn entity_set_named(&self, set: &str) -> Option<(&Arc<str>, &EntityType)> {
+        self.sets
+            .get_key_value(set)
+            .map(|(name, &i)| (name, &self.types[i]))
     }
 
     pub fn entity_type(&self, logical: &str) -> Option<&EntityType> {
@@ -271,7 +286,7 @@ impl Metadata {
         let mut sets: Vec<(&str, &str)> = self
             .sets
             .iter()
-            .map(|(set, &i)| (set.as_str(), self.types[i].logical_name.as_str()))
+            .map(|(set, &i)| (&**set, self.types[i].logical_name.as_str()))
             .collect();
         sets.sort_unstable();
         sets.into_iter()

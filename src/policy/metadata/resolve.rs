@@ -7,6 +7,7 @@
 //! Linear in the size of the model.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::hash::NameMap;
 use super::parse::Raw;
@@ -168,15 +169,16 @@ fn index_sets(
     raw: BTreeMap<String, String>,
     names: &Names<'_>,
     type_count: usize,
-) -> (NameMap<String, usize>, Vec<SetSlot>) {
+) -> (NameMap<Arc<str>, usize>, Vec<SetSlot>) {
     let mut sets = NameMap::default();
     let mut slots = vec![SetSlot::None; type_count];
     for (set, ty) in raw {
         let Some(&i) = names.local(&ty).and_then(|local| names.types.get(local)) else {
             continue;
         };
+        let set: Arc<str> = Arc::from(set);
         slots[i] = match slots[i] {
-            SetSlot::None => SetSlot::One(set.clone()),
+            SetSlot::None => SetSlot::One(Arc::clone(&set)),
             SetSlot::One(_) | SetSlot::Ambiguous => SetSlot::Ambiguous,
         };
         sets.insert(set, i);

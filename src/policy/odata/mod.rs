@@ -42,8 +42,8 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ParseError
 pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, ParseError> {
     let bytes = s.as_bytes();
     let found = match plus_as_space {
-        true => memchr::memchr2(b'%', b'+', bytes),
-        false => memchr::memchr(b'%', bytes),
+        true => find_byte2(b'%', b'+', bytes),
+        false => find_byte(b'%', bytes),
     };
     let Some(first) = found else {
         return Ok(Cow::Borrowed(s));
@@ -54,14 +54,9 @@ pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, 
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        ParseError::Malformed("the URL contains an invalid percent-encoding".into())
-                    })?;
+                let byte = bytes.get(i + 1..i + 3).and_then(hex_pair).ok_or_else(|| {
+                    ParseError::Malformed("the URL contains an invalid percent-encoding".into())
+                })?;
                 out.push(byte);
                 i += 3;
             }
@@ -80,13 +75,29 @@ pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, 
         .map_err(|_| ParseError::Malformed("the URL decodes to invalid UTF-8".into()))
 }
 
+/// The byte two characters after a `%` stand for, read as `u8::from_str_radix(h, 16)` reads
+/// them (which the decoder used before): two hexadecimal digits, or `+` and one digit (its
+/// optional sign; `-` is not one for an unsigned number). Anything else is `None`.
+fn hex_pair(h: &[u8]) -> Option<u8> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    match *h {
+        [b'+', low] => digit(low),
+        [high, low] => Some(digit(high)? * 16 + digit(low)?),
+        _ => None,
+    }
+}
+
 /// Whether `s` holds a control character (`char::is_control`: C0, DEL and C1) other than the
 /// ASCII ones in `allowed`, found on the bytes: C1 characters (U+0080 to U+009F) are encoded
 /// `C2 80` to `C2 9F`, and in valid UTF-8 a `C2` byte always starts a character.
 pub fn has_control(s: &str, allowed: &[u8]) -> bool {
     let b = s.as_bytes();
-    // Most strings hold none of the candidate bytes: one simple pass says so.
-    if !b.iter().any(|&c| c < 0x20 || c == 0x7f || c == 0xc2) {
+    // Most strings hold none of the candidate bytes: one simple pass says so (without an early
+    // exit, so that it runs many bytes at a time).
+    let candidates = b.iter().fold(false, |seen, &c| {
+        seen | (c < 0x20) | (c == 0x7f) | (c == 0xc2)
+    });
+    if !candidates {
         return false;
     }
     b.iter().enumerate().any(|(i, &c)| match c {
@@ -103,7 +114,7 @@ pub fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
     let mut rest = Some(s);
     std::iter::from_fn(move || {
         let r = rest?;
-        match memchr::memchr(sep, r.as_bytes()) {
+        match find_byte(sep, r.as_bytes()) {
             Some(i) => {
                 rest = Some(&r[i + 1..]);
                 Some(&r[..i])
@@ -114,6 +125,28 @@ pub fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
             }
         }
     })
+}
+
+/// Below this length a plain loop finds a byte faster than `memchr`, whose dispatch and set-up
+/// cost more than they save on the short names and values of a URL.
+const SHORT: usize = 64;
+
+/// The first `b` in `bytes` (`memchr` on long input).
+#[inline]
+pub fn find_byte(b: u8, bytes: &[u8]) -> Option<usize> {
+    match bytes.len() < SHORT {
+        true => bytes.iter().position(|&c| c == b),
+        false => memchr::memchr(b, bytes),
+    }
+}
+
+/// The first `a` or `b` in `bytes` (`memchr2` on long input).
+#[inline]
+pub fn find_byte2(a: u8, b: u8, bytes: &[u8]) -> Option<usize> {
+    match bytes.len() < SHORT {
+        true => bytes.iter().position(|&c| c == a || c == b),
+        false => memchr::memchr2(a, b, bytes),
+    }
 }
 
 /// OData simple identifier.
@@ -148,6 +181,21 @@ mod tests {
             let want: Vec<&str> = s.split('&').collect();
             assert_eq!(split_byte(s, b'&').collect::<Vec<_>>(), want, "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_hex_pair_reads_as_from_str_radix_read_it() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let pair = [a, b];
+                let radix = std::str::from_utf8(&pair)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                assert_eq!(hex_pair(&pair), radix, "{pair:?}");
+            }
+        }
+        assert_eq!(hex_pair(b"f"), None);
+        assert_eq!(hex_pair(b""), None);
     }
 
     #[test]

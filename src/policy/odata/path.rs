@@ -167,7 +167,7 @@ fn segment(raw: &str) -> Result<Segment, ParseError> {
 
 /// `name` or `name(...)`; the name may be qualified (dots) when it is an operation or a cast.
 fn named(segment: &str) -> Result<(String, Option<KeySpec>), ParseError> {
-    let (name, key) = match memchr::memchr(b'(', segment.as_bytes()) {
+    let (name, key) = match super::find_byte(b'(', segment.as_bytes()) {
         Some(open) => {
             let Some(inner) = segment[open + 1..].strip_suffix(')') else {
                 return Err(malformed(format!("unbalanced parentheses in `{segment}`")));

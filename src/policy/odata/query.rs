@@ -73,7 +73,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
         if part.is_empty() {
             continue;
         }
-        let (name, value) = match memchr::memchr(b'=', part.as_bytes()) {
+        let (name, value) = match super::find_byte(b'=', part.as_bytes()) {
             Some(eq) => (&part[..eq], &part[eq + 1..]),
             None => (part, ""),
         };

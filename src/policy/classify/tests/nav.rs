@@ -195,7 +195,7 @@ fn navigating_through_a_restricted_lookup_observes_it() {
     allowed(&d, "contacts");
     assert!(
         d.uses.iter().any(|u| matches!(u, Use::Table(t)
-            if t.set == "contacts" && t.columns == ["_parentcustomerid_value"])),
+            if &*t.set == "contacts" && t.columns == ["_parentcustomerid_value"])),
         "{:?}",
         d.uses
     );

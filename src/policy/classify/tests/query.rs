@@ -122,7 +122,7 @@ fn documented_query_function_syntax_is_allowed() {
     let d = allowed("leads?$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='createdby')");
     assert!(
         d.uses.iter().any(
-            |u| matches!(u, Use::Table(t) if t.set == "leads" && t.columns == ["_createdby_value"])
+            |u| matches!(u, Use::Table(t) if &*t.set == "leads" && t.columns == ["_createdby_value"])
         ),
         "{:?}",
         d.uses

@@ -206,7 +206,7 @@ fn writes_that_return_rows_are_reads() {
     assert!(
         d.uses
             .iter()
-            .any(|u| matches!(u, Use::Table(t) if t.set == "contacts" && t.verb == Verb::Patch)),
+            .any(|u| matches!(u, Use::Table(t) if &*t.set == "contacts" && t.verb == Verb::Patch)),
         "{:?}",
         d.uses
     );
@@ -219,7 +219,7 @@ fn writes_that_return_rows_are_reads() {
     assert!(
         d.uses
             .iter()
-            .any(|u| matches!(u, Use::Table(t) if t.set == "contacts" && t.verb == Verb::Patch)),
+            .any(|u| matches!(u, Use::Table(t) if &*t.set == "contacts" && t.verb == Verb::Patch)),
         "{:?}",
         d.uses
     );

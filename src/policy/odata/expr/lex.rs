@@ -113,7 +113,7 @@ fn single_quoted(expr: &str, start: usize) -> Result<(Cow<'_, str>, usize), Pars
     let mut text: Option<String> = None;
     let mut from = start + 1;
     let mut i = from;
-    while let Some(at) = memchr::memchr(b'\'', &bytes[i..]) {
+    while let Some(at) = crate::policy::odata::find_byte(b'\'', &bytes[i..]) {
         i += at;
         if bytes.get(i + 1) == Some(&b'\'') {
             let t = text.get_or_insert_with(String::new);
