@@ -67,8 +67,13 @@ pub async fn authenticate<'c>(
 }
 
 /// A compact JWS: three base64url parts, the header a JSON object (`eyJ` is `{"`).
+/// The dots are found with `memchr` (a token is 1-2 KB, read on every request).
 fn looks_like_jwt(credential: &str) -> bool {
-    credential.starts_with("eyJ") && credential.bytes().filter(|b| *b == b'.').count() == 2
+    credential.starts_with("eyJ")
+        && memchr::memchr_iter(b'.', credential.as_bytes())
+            .take(3)
+            .count()
+            == 2
 }
 
 /// The client a validated token's identity is configured as.
@@ -137,6 +142,21 @@ pub fn key_sha256_hex(key: &str) -> String {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn a_jwt_is_told_from_a_key_by_its_header_and_its_two_dots() {
+        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0.c2ln"));
+        assert!(looks_like_jwt("eyJ..")); // the shape only; validation refuses it
+        for not in [
+            "eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0",
+            "eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0.c2ln.more",
+            "eyJ...",
+            "sk-live-key.with.dots",
+            "",
+        ] {
+            assert!(!looks_like_jwt(not), "{not}");
+        }
+    }
 
     fn client(name: &str, key: &str, tenants: &[&str]) -> ClientKey {
         let hex = key_sha256_hex(key);
