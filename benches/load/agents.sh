@@ -7,6 +7,8 @@
 #
 #   bash benches/load/agents.sh               # defaults below; see BENCHMARKS.md
 #   ROUNDS=9 DURATION=15 bash benches/load/agents.sh
+#   TOKEN_BYTES=1100 bash benches/load/agents.sh  # a shorter token (the per-request cost grows
+#                                                  # with its length: SHA-256, header scans)
 #
 # Everything stays on loopback, under target/load/agents/: the origin nginx (on the load CPU)
 # serves the 1 KiB JSON page and the Dataverse token as in run.sh, and also plays the agents'
@@ -25,6 +27,7 @@ CONNS=${CONNS:-64}            # wrk connections (one wrk thread)
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 BASE_PORT=${BASE_PORT:-28180} # origin, full gateway, its admin, agents gateway, its admin
+TOKEN_BYTES=${TOKEN_BYTES:-1500} # the agent token's length (Entra app tokens: about 1.1-1.6 KB; 1057 at least here)
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$ROOT/target/load/agents
@@ -108,16 +111,22 @@ EOF
 # The claims of a v2 app-only Entra access token (what `jwt::check_claims` reads: tid, iss, aud,
 # exp, nbf; azp for `entra: { app_id }`; plus the usual rest, padded to an Entra token's size).
 claims() { # exp offset in seconds from now
-    python3 - "$ORG" "$AGENT_TENANT" "$AUDIENCE" "$AGENT_APP" "$AGENT_OID" "$1" <<'EOF'
-import json, sys, time
-org, tid, aud, app, oid, exp_in = sys.argv[1:7]
+    python3 - "$ORG" "$AGENT_TENANT" "$AUDIENCE" "$AGENT_APP" "$AGENT_OID" "$1" "$KID" "$TOKEN_BYTES" <<'EOF'
+import base64, json, sys, time
+org, tid, aud, app, oid, exp_in, kid, size = sys.argv[1:9]
 now = int(time.time())
 c = {"aud": aud, "iss": f"{org}/{tid}/v2.0", "iat": now - 60, "nbf": now - 60,
-     "exp": now + int(exp_in), "aio": "E2RgYJg" + "x" * 80, "azp": app, "azpacr": "1",
-     "idp": f"{org}/{tid}/", "idtyp": "app", "oid": oid, "rh": "0.AAAA" + "y" * 90 + ".",
-     "roles": ["Gateway.Sales"], "sub": oid, "tid": tid, "uti": "aBcDeFgHiJkLmNoPqRsTuV",
-     "ver": "2.0", "xms_ftd": "z" * 60, "xms_idrel": "7 12", "xms_tdbr": "EU"}
-print(json.dumps(c, separators=(",", ":")))
+     "exp": now + int(exp_in), "aio": "", "azp": app, "azpacr": "1", "idtyp": "app",
+     "oid": oid, "roles": ["Gateway.Sales"], "sub": oid, "tid": tid,
+     "uti": "aBcDeFgHiJkLmNoPqRsTuV", "ver": "2.0"}
+# Pad `aio` (in Entra's tokens an opaque value, with `rh`, `idp`, `xms_*` and the like making up
+# the rest of their size) so that the whole token is about TOKEN_BYTES long (header as in
+# sign(), and a 2048-bit signature: 342 base64url characters).
+header = json.dumps({"typ": "JWT", "alg": "RS256", "kid": kid, "x5t": kid}, separators=(",", ":"))
+fixed = len(base64.urlsafe_b64encode(header.encode()).rstrip(b"=")) + 2 + 342
+payload = lambda: json.dumps(c, separators=(",", ":"))
+c["aio"] = "x" * max(0, (int(size) - fixed) * 3 // 4 - len(payload()))
+print(payload())
 EOF
 }
 b64url() { python3 -c 'import base64,sys; sys.stdout.write(base64.urlsafe_b64encode(sys.stdin.buffer.read()).rstrip(b"=").decode())'; }
@@ -128,6 +137,7 @@ sign() { # claims JSON -> compact JWS, RS256 with the tenant's key
 }
 AGENT_TOKEN=$(sign "$(claims 31536000)") # valid for a year
 EXPIRED_TOKEN=$(sign "$(claims -3600)")
+printf '%s' "$AGENT_TOKEN" >entra/agent.token # for profiling by hand (a bench key's token)
 # The same header and claims with one character in the middle of the signature changed.
 SIG=${AGENT_TOKEN##*.}
 [ "${SIG:100:1}" = A ] && swap=B || swap=A
