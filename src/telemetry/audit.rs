@@ -92,7 +92,7 @@ impl Record<'_> {
     /// `mcp_tool` is given (the MCP front door built the request), else `webapi` and `null`.
     pub fn to_json_via(&self, mcp_tool: Option<&str>) -> String {
         let mut out = String::with_capacity(self.size_hint());
-        self.write_json(&mut out, mcp_tool);
+        self.write_json(&mut out, mcp_tool, None);
         out
     }
 
@@ -102,10 +102,14 @@ impl Record<'_> {
         480 + self.path.len() + self.reason.len() + 64 * self.access.len()
     }
 
-    /// Appends the record's line (without the newline) to `out`, as [`Record::to_json_via`].
-    fn write_json(&self, out: &mut String, mcp_tool: Option<&str>) {
+    /// Appends the record's line (without the newline) to `out`, as [`Record::to_json_via`];
+    /// the timestamp's date and time through `clock` when given.
+    fn write_json(&self, out: &mut String, mcp_tool: Option<&str>, clock: Option<&mut Clock>) {
         out.push_str("{\"timestamp\":\"");
-        write_timestamp(out, self.timestamp);
+        match clock {
+            Some(clock) => clock.write(out, self.timestamp),
+            None => write_timestamp(out, self.timestamp),
+        }
         out.push_str("\",\"request_id\":");
         json_str(out, self.request_id);
         out.push_str(",\"tenant\":");
@@ -232,12 +236,34 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// Whether `bytes` holds a `"`, a `\\` or a control character. A fold without an early exit,
-/// which the compiler turns into a vector loop.
+/// Whether `bytes` holds a `"`, a `\\` or a control character: eight bytes at a time (the
+/// strings of a record are mostly shorter than a vector loop's stride), the last word
+/// overlapping the one before.
 fn needs_escape(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |found, &b| {
-        found | (b < 0x20) | (b == b'"') | (b == b'\\')
-    })
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exact as a yes/no: a byte of `w` below `n` (`n` <= 128) sets a high bit.
+    fn below(w: u64, n: u8) -> u64 {
+        w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH
+    }
+    fn special(w: u64) -> u64 {
+        below(w, 0x20)
+            | below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+    }
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+    if bytes.len() < 8 {
+        return bytes
+            .iter()
+            .any(|&b| (b < 0x20) | (b == b'"') | (b == b'\\'));
+    }
+    let mut found = special(word(bytes.len() - 8));
+    let mut at = 0;
+    while at + 8 < bytes.len() {
+        found |= special(word(at));
+        at += 8;
+    }
+    found != 0
 }
 
 /// A flush or a reopen asked of the writer, acknowledged once done.
@@ -261,6 +287,8 @@ struct Queue {
     idle: bool,
     /// The sink is gone: the writer drains what is queued and stops.
     closed: bool,
+    /// The timestamps' text of the current second.
+    clock: Clock,
 }
 
 struct Shared {
@@ -325,6 +353,7 @@ impl AuditSink {
                 controls: Vec::new(),
                 idle: false,
                 closed: false,
+                clock: Clock::new(),
             }),
             wake: Condvar::new(),
         });
@@ -369,7 +398,7 @@ impl AuditSink {
             lines: &mut queue.lines,
             done: false,
         };
-        record.write_json(line.lines, mcp_tool);
+        record.write_json(line.lines, mcp_tool, Some(&mut queue.clock));
         line.lines.push('\n');
         line.done = true;
         drop(line);
@@ -574,6 +603,46 @@ fn redact_quoted(path: &str) -> String {
         }
     }
     out
+}
+
+/// A timestamp's text up to its milliseconds (`2025-01-31T23:59:59.`), kept for the second it
+/// names: the records of that second copy it and add their milliseconds instead of converting
+/// the date again.
+struct Clock {
+    second: u64,
+    text: String,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            second: u64::MAX,
+            text: String::new(),
+        }
+    }
+
+    /// `t` as [`write_timestamp`] writes it.
+    fn write(&mut self, out: &mut String, t: SystemTime) {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        if d.as_secs() != self.second {
+            self.text.clear();
+            write_timestamp(&mut self.text, t);
+            if self.text.len() != 24 {
+                // A year beyond four digits: not the usual shape, not kept.
+                self.second = u64::MAX;
+                out.push_str(&self.text);
+                return;
+            }
+            self.text.truncate(20);
+            self.second = d.as_secs();
+        }
+        out.push_str(&self.text);
+        let millis = d.subsec_millis();
+        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+            out.push(char::from(b'0' + digit as u8));
+        }
+        out.push('Z');
+    }
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2025-01-31T23:59:59.123Z`.
@@ -841,6 +910,7 @@ mod tests {
                     controls: Vec::new(),
                     idle: false,
                     closed: false,
+                    clock: Clock::new(),
                 }),
                 wake: Condvar::new(),
             }),
@@ -875,6 +945,41 @@ mod tests {
         let line = record.to_json() + "\n";
         assert_eq!(queue.lines.len(), CAPACITY * line.len());
         assert!(queue.lines.starts_with(&line) && queue.lines.ends_with(&line));
+    }
+
+    #[test]
+    fn needs_escape_at_every_length_around_its_words() {
+        for len in 0..=40 {
+            assert!(!needs_escape(&vec![b'a'; len]));
+            for at in 0..len {
+                for special in [b'"', b'\\', 0u8, 0x1f] {
+                    let mut dirty = vec![0xffu8; len];
+                    dirty[at] = special;
+                    assert!(needs_escape(&dirty), "{special:#x} at {at} of {len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_clock_writes_what_write_timestamp_writes() {
+        let mut clock = Clock::new();
+        let mut times = vec![UNIX_EPOCH - Duration::from_secs(5), UNIX_EPOCH];
+        for base in [
+            1_709_251_199_000u64,
+            253_402_300_799_000,
+            253_402_300_800_000,
+        ] {
+            for ms in [0, 1, 999, 1000, 1001, 61_987, 999, 5] {
+                times.push(UNIX_EPOCH + Duration::from_millis(base + ms));
+            }
+        }
+        for t in times {
+            let (mut want, mut got) = (String::new(), String::new());
+            write_timestamp(&mut want, t);
+            clock.write(&mut got, t);
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -132,8 +132,10 @@ impl Observed {
     }
 
     fn finish(&mut self, completed: bool) {
-        if let Some(p) = self.pending.take() {
+        // Finished where it lies and then dropped in place: the `Exchange` is not moved.
+        if let Some(p) = &self.pending {
             finish(p, self.bytes_out, completed);
+            self.pending = None;
         }
     }
 }
@@ -186,7 +188,7 @@ impl Drop for Observed {
     }
 }
 
-fn finish(p: Pending, bytes_out: u64, completed: bool) {
+fn finish(p: &Pending, bytes_out: u64, completed: bool) {
     let Pending {
         gateway,
         ex,
@@ -194,6 +196,7 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         started,
         ..
     } = p;
+    let status = *status;
     let elapsed = started.elapsed();
     let tenant = ex.tenant.as_deref().map(|t| t.config.name.as_str());
     let (decision, reason): (_, Cow<'_, str>) = match (&ex.decision, &ex.error) {
