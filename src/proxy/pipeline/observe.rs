@@ -86,21 +86,22 @@ pub fn track(
     in_flight: InFlight,
 ) -> Response<BoxBody> {
     let status = response.status().as_u16();
-    response.map(|inner| {
-        Observed {
-            expected: inner.size_hint().exact(),
-            inner,
-            bytes_out: 0,
-            pending: Some(Pending {
-                gateway,
-                ex,
-                status,
-                started,
-                _in_flight: in_flight,
-            }),
-        }
-        .boxed()
-    })
+    let (head, inner) = response.into_parts();
+    let expected = inner.size_hint().exact();
+    // Built in its box in one step (a `map` closure moved the `Exchange` once more).
+    let body = BoxBody::new(Observed {
+        expected,
+        inner,
+        bytes_out: 0,
+        pending: Some(Pending {
+            gateway,
+            ex,
+            status,
+            started,
+            _in_flight: in_flight,
+        }),
+    });
+    Response::from_parts(head, body)
 }
 
 impl Observed {
