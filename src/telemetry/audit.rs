@@ -1,9 +1,14 @@
 //! The audit log: one JSON line per agent request, written off the request path.
 //!
 //! Invariants:
-//! - a request never waits for the audit writer: records go through a bounded channel to a
-//!   dedicated writer thread; when the channel is full the record is dropped and counted
+//! - a request never waits for the audit writer: a record is serialised straight into a buffer
+//!   shared with a dedicated writer thread (under a lock held only to append a line or, by the
+//!   writer, to swap the buffer for an empty one; never during file I/O); the buffer is bounded
+//!   ([`CAPACITY`] records): when it is full the record is dropped and counted
 //!   (`dataverse_gateway_audit_dropped_total`), never blocked on;
+//! - records are written in the order they were queued, each one complete JSON line (a record
+//!   is appended whole under the lock, or not at all); a flush or a reopen applies at its place
+//!   in that order (records queued before it are written before it);
 //! - a record never holds a token, a secret, an assertion, a header value or a body: it is built
 //!   from the request line, the policy decision and the response status only;
 //! - query option VALUES (and quoted key values in the path, such as an alternate key
@@ -16,9 +21,10 @@
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
@@ -29,15 +35,17 @@ use crate::policy::classify::Use;
 /// Records that may wait for the writer before new ones are dropped.
 pub const CAPACITY: usize = 16 * 1024;
 
-/// After writing a batch the writer pauses this long before waiting for more, so that under load
+/// After writing a batch the writer pauses this long before taking the next, so that under load
 /// records accumulate and a request never has to wake the writer thread (a wake is a futex call
 /// and a context switch, more than the record costs). A record is written within about this
-/// long; an idle writer sleeps in `recv` and costs nothing.
+/// long; an idle writer sleeps on a condition variable and costs nothing (a request wakes it
+/// only when it is asleep there).
 pub const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
-/// The writer's buffer: under load a batch (about `BATCH_PAUSE` of records) goes out in a few
-/// large writes instead of one per 8 KiB.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// The writer keeps its batch buffer's allocation between batches up to this size (the two
+/// buffers swap, so neither is reallocated under steady load); a larger one, left by a burst,
+/// is given back.
+const KEEP_BUFFER: usize = 1024 * 1024;
 
 /// One audit line. Field names are the audit log's schema; [`Record::to_json`] writes them in
 /// this order, every field present (`null` when there is no value).
@@ -83,26 +91,39 @@ impl Record<'_> {
     /// The record as one line of JSON: `front_door` is `mcp` and `tool` names the tool when
     /// `mcp_tool` is given (the MCP front door built the request), else `webapi` and `null`.
     pub fn to_json_via(&self, mcp_tool: Option<&str>) -> String {
-        // A record of a plain GET is about 450 bytes: sized so that it is never reallocated.
-        let mut out = String::with_capacity(
-            480 + self.path.len() + self.reason.len() + 64 * self.access.len(),
-        );
+        let mut out = String::with_capacity(self.size_hint());
+        self.write_json(&mut out, mcp_tool, None);
+        out
+    }
+
+    /// About the length of the record's line: a record of a plain GET is about 450 bytes;
+    /// sized so that it is never reallocated.
+    fn size_hint(&self) -> usize {
+        480 + self.path.len() + self.reason.len() + 64 * self.access.len()
+    }
+
+    /// Appends the record's line (without the newline) to `out`, as [`Record::to_json_via`];
+    /// the timestamp's date and time through `clock` when given.
+    fn write_json(&self, out: &mut String, mcp_tool: Option<&str>, clock: Option<&mut Clock>) {
         out.push_str("{\"timestamp\":\"");
-        write_timestamp(&mut out, self.timestamp);
+        match clock {
+            Some(clock) => clock.write(out, self.timestamp),
+            None => write_timestamp(out, self.timestamp),
+        }
         out.push_str("\",\"request_id\":");
-        json_str(&mut out, self.request_id);
+        json_str(out, self.request_id);
         out.push_str(",\"tenant\":");
-        json_opt_str(&mut out, self.tenant);
+        json_opt_str(out, self.tenant);
         out.push_str(",\"client\":");
-        json_opt_str(&mut out, self.client);
+        json_opt_str(out, self.client);
         out.push_str(",\"front_door\":");
-        json_plain(&mut out, if mcp_tool.is_some() { "mcp" } else { "webapi" });
+        json_plain(out, if mcp_tool.is_some() { "mcp" } else { "webapi" });
         out.push_str(",\"tool\":");
-        json_opt_str(&mut out, mcp_tool);
+        json_opt_str(out, mcp_tool);
         out.push_str(",\"method\":");
-        json_str(&mut out, self.method);
+        json_str(out, self.method);
         out.push_str(",\"path\":");
-        json_str(&mut out, &self.path);
+        json_str(out, &self.path);
         out.push_str(",\"access\":[");
         for (i, u) in self.access.iter().enumerate() {
             if i > 0 {
@@ -110,20 +131,20 @@ impl Record<'_> {
             }
             out.push('"');
             let start = out.len();
-            u.describe(&mut out);
+            u.describe(out);
             if needs_escape(&out.as_bytes()[start..]) {
                 let raw = out.split_off(start);
-                escape_into(&mut out, &raw);
+                escape_into(out, &raw);
             }
             out.push('"');
         }
         out.push_str("],\"decision\":");
-        json_plain(&mut out, self.decision);
+        json_plain(out, self.decision);
         out.push_str(",\"reason\":");
-        json_str(&mut out, self.reason);
+        json_str(out, self.reason);
         out.push_str(",\"error\":");
         match self.error {
-            Some(code) => json_plain(&mut out, code),
+            Some(code) => json_plain(out, code),
             None => out.push_str("null"),
         }
         out.push_str(",\"status\":");
@@ -136,10 +157,10 @@ impl Record<'_> {
         out.push_str(",\"completed\":");
         out.push_str(if self.completed { "true" } else { "false" });
         out.push_str(",\"latency_ms\":");
-        write_millis(&mut out, self.latency);
+        write_millis(out, self.latency);
         out.push_str(",\"upstream_latency_ms\":");
         match self.upstream_latency {
-            Some(d) => write_millis(&mut out, d),
+            Some(d) => write_millis(out, d),
             None => out.push_str("null"),
         }
         out.push_str(",\"bytes_in\":");
@@ -147,7 +168,6 @@ impl Record<'_> {
         out.push_str(",\"bytes_out\":");
         out.push_str(itoa::Buffer::new().format(self.bytes_out));
         out.push('}');
-        out
     }
 }
 
@@ -216,25 +236,101 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// Whether `bytes` holds a `"`, a `\\` or a control character. A fold without an early exit,
-/// which the compiler turns into a vector loop.
+/// Whether `bytes` holds a `"`, a `\\` or a control character: eight bytes at a time (the
+/// strings of a record are mostly shorter than a vector loop's stride), the last word
+/// overlapping the one before.
 fn needs_escape(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |found, &b| {
-        found | (b < 0x20) | (b == b'"') | (b == b'\\')
-    })
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exact as a yes/no: a byte of `w` below `n` (`n` <= 128) sets a high bit.
+    fn below(w: u64, n: u8) -> u64 {
+        w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH
+    }
+    fn special(w: u64) -> u64 {
+        below(w, 0x20)
+            | below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+    }
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+    if bytes.len() < 8 {
+        return bytes
+            .iter()
+            .any(|&b| (b < 0x20) | (b == b'"') | (b == b'\\'));
+    }
+    let mut found = special(word(bytes.len() - 8));
+    let mut at = 0;
+    while at + 8 < bytes.len() {
+        found |= special(word(at));
+        at += 8;
+    }
+    found != 0
 }
 
-enum Message {
-    Line(String),
-    /// Reopen the output file (log rotation), acknowledged.
+/// A flush or a reopen asked of the writer, acknowledged once done.
+enum Control {
+    /// Reopen the output file (log rotation).
     Reopen(SyncSender<()>),
-    /// Write out everything queued so far, acknowledged.
+    /// Write out everything queued before it.
     Flush(SyncSender<()>),
 }
 
-/// The sending side of the audit log. Dropping every sink stops the writer after it drained.
+/// What the sink and the writer thread share, under [`Shared::state`].
+struct Queue {
+    /// Complete lines, each ending in `\n`, in the order they were queued.
+    lines: String,
+    /// How many lines `lines` holds (bounded by [`CAPACITY`]).
+    records: usize,
+    /// Flushes and reopens, each with the length `lines` had when it was asked (it applies
+    /// after those bytes), in the order they were asked.
+    controls: Vec<(usize, Control)>,
+    /// The writer waits on [`Shared::wake`] (and must be woken for new work).
+    idle: bool,
+    /// The sink is gone: the writer drains what is queued and stops.
+    closed: bool,
+    /// The timestamps' text of the current second.
+    clock: Clock,
+}
+
+struct Shared {
+    state: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic elsewhere never leaves a torn line (see `Appending`): the queue stays usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Wakes the writer if it waits for work; called with the lock held, after queuing some.
+fn wake_if_idle(queue: &mut Queue, wake: &Condvar) {
+    if queue.idle {
+        // Once: the writer takes everything queued when it wakes.
+        queue.idle = false;
+        wake.notify_one();
+    }
+}
+
+/// Truncates `lines` back to where a record started unless the record was appended whole, so a
+/// panic while serialising can never leave a partial line in the queue.
+struct Appending<'a> {
+    lines: &'a mut String,
+    start: usize,
+    done: bool,
+}
+
+impl Drop for Appending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.lines.truncate(self.start);
+        }
+    }
+}
+
+/// The sending side of the audit log. Dropping the sink stops the writer after it drained.
 pub struct AuditSink {
-    tx: SyncSender<Message>,
+    shared: Arc<Shared>,
     query_values: bool,
     dropped: Counter,
 }
@@ -250,16 +346,27 @@ impl AuditSink {
     /// Opens the output and starts the writer thread.
     pub fn start(config: &Audit, dropped: Counter) -> Result<AuditSink, AuditError> {
         let output = Output::open(&config.output)?;
-        let (tx, rx) = mpsc::sync_channel(CAPACITY);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Queue {
+                lines: String::new(),
+                records: 0,
+                controls: Vec::new(),
+                idle: false,
+                closed: false,
+                clock: Clock::new(),
+            }),
+            wake: Condvar::new(),
+        });
+        let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_loop(output, rx))
+            .spawn(move || write_loop(output, &writer))
             .map_err(|source| AuditError {
                 path: "(writer thread)".into(),
                 source,
             })?;
         Ok(AuditSink {
-            tx,
+            shared,
             query_values: config.query_values,
             dropped,
         })
@@ -276,38 +383,64 @@ impl AuditSink {
 
     /// [`AuditSink::write`] for a request the MCP front door built for `mcp_tool`.
     pub fn write_via(&self, record: &Record<'_>, mcp_tool: Option<&str>) {
-        let line = record.to_json_via(mcp_tool);
-        match self.tx.try_send(Message::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                if self.dropped.inc().is_multiple_of(1000) {
-                    tracing::error!("audit writer cannot keep up; audit records are being dropped");
-                }
+        let mut queue = self.shared.lock();
+        if queue.records >= CAPACITY {
+            drop(queue);
+            if self.dropped.inc().is_multiple_of(1000) {
+                tracing::error!("audit writer cannot keep up; audit records are being dropped");
             }
+            return;
         }
+        let queue = &mut *queue;
+        queue.lines.reserve(record.size_hint());
+        let mut line = Appending {
+            start: queue.lines.len(),
+            lines: &mut queue.lines,
+            done: false,
+        };
+        record.write_json(line.lines, mcp_tool, Some(&mut queue.clock));
+        line.lines.push('\n');
+        line.done = true;
+        drop(line);
+        queue.records += 1;
+        wake_if_idle(queue, &self.shared.wake);
     }
 
     /// Reopens the audit file (after log rotation); waits up to `within`.
     pub fn reopen(&self, within: Duration) {
-        self.ask(Message::Reopen, within);
+        self.ask(Control::Reopen, within);
     }
 
     /// Waits (up to `within`) until every record queued so far is written.
     pub fn flush(&self, within: Duration) {
-        self.ask(Message::Flush, within);
+        self.ask(Control::Flush, within);
     }
 
-    fn ask(&self, message: fn(SyncSender<()>) -> Message, within: Duration) {
+    fn ask(&self, control: fn(SyncSender<()>) -> Control, within: Duration) {
         let (ack, done) = mpsc::sync_channel(1);
-        if self.tx.send(message(ack)).is_ok() {
-            let _ = done.recv_timeout(within);
+        {
+            let mut queue = self.shared.lock();
+            let at = queue.lines.len();
+            queue.controls.push((at, control(ack)));
+            wake_if_idle(&mut queue, &self.shared.wake);
         }
+        // An error: the writer is gone (it panicked), nothing to wait for.
+        let _ = done.recv_timeout(within);
+    }
+}
+
+impl Drop for AuditSink {
+    fn drop(&mut self) {
+        let mut queue = self.shared.lock();
+        queue.closed = true;
+        wake_if_idle(&mut queue, &self.shared.wake);
     }
 }
 
 enum Output {
     Stdout(std::io::Stdout),
-    File(PathBuf, BufWriter<File>),
+    /// Unbuffered: the writer hands it a whole batch at a time, one `write` for all its lines.
+    File(PathBuf, File),
 }
 
 impl Output {
@@ -327,7 +460,6 @@ impl Output {
 
     fn reopen(&mut self) {
         if let Output::File(path, file) = self {
-            let _ = file.flush();
             match open_append(path) {
                 Ok(f) => *file = f,
                 Err(e) => {
@@ -336,50 +468,78 @@ impl Output {
             }
         }
     }
+
+    /// Writes `lines`; the first failure after a good flush is logged.
+    fn write_lines(&mut self, lines: &str, failed: &mut bool) {
+        if lines.is_empty() {
+            return;
+        }
+        if let (Err(e), false) = (self.writer().write_all(lines.as_bytes()), *failed) {
+            tracing::error!(error = %e, "cannot write the audit log");
+            *failed = true;
+        }
+    }
 }
 
-fn open_append(path: &Path) -> Result<BufWriter<File>, AuditError> {
+fn open_append(path: &Path) -> Result<File, AuditError> {
     OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map(|f| BufWriter::with_capacity(WRITE_BUFFER, f))
         .map_err(|source| AuditError {
             path: path.display().to_string(),
             source,
         })
 }
 
-fn write_loop(mut output: Output, rx: Receiver<Message>) {
+/// The writer thread: takes everything queued (swapping the queue's buffer for its own empty
+/// one, so the lock is held for a few instructions), writes it with the flushes and reopens at
+/// their places, flushes once, pauses, and waits for more when there is none.
+fn write_loop(mut output: Output, shared: &Shared) {
     let mut failed = false;
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        // Write everything queued, then flush once.
-        while let Some(message) = next {
-            match message {
-                Message::Line(line) => {
-                    let w = output.writer();
-                    let ok = w
-                        .write_all(line.as_bytes())
-                        .and_then(|()| w.write_all(b"\n"));
-                    if let (Err(e), false) = (ok, failed) {
-                        tracing::error!(error = %e, "cannot write the audit log");
-                        failed = true;
-                    }
-                }
-                Message::Reopen(ack) => {
+    let mut batch = String::new();
+    let mut controls = Vec::new();
+    loop {
+        let closed = {
+            let mut queue = shared.lock();
+            while queue.lines.is_empty() && queue.controls.is_empty() && !queue.closed {
+                queue.idle = true;
+                queue = shared
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            queue.idle = false;
+            std::mem::swap(&mut queue.lines, &mut batch);
+            std::mem::swap(&mut queue.controls, &mut controls);
+            queue.records = 0;
+            queue.closed
+        };
+        let mut written = 0;
+        for (at, control) in controls.drain(..) {
+            output.write_lines(&batch[written..at], &mut failed);
+            written = at;
+            match control {
+                Control::Reopen(ack) => {
                     output.reopen();
                     let _ = ack.send(());
                 }
-                Message::Flush(ack) => {
+                Control::Flush(ack) => {
                     let _ = output.writer().flush();
                     let _ = ack.send(());
                 }
             }
-            next = rx.try_recv().ok();
+        }
+        output.write_lines(&batch[written..], &mut failed);
+        batch.clear();
+        if batch.capacity() > KEEP_BUFFER {
+            batch = String::new();
         }
         if output.writer().flush().is_ok() {
             failed = false;
+        }
+        if closed {
+            return;
         }
         std::thread::sleep(BATCH_PAUSE);
     }
@@ -443,6 +603,46 @@ fn redact_quoted(path: &str) -> String {
         }
     }
     out
+}
+
+/// A timestamp's text up to its milliseconds (`2025-01-31T23:59:59.`), kept for the second it
+/// names: the records of that second copy it and add their milliseconds instead of converting
+/// the date again.
+struct Clock {
+    second: u64,
+    text: String,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            second: u64::MAX,
+            text: String::new(),
+        }
+    }
+
+    /// `t` as [`write_timestamp`] writes it.
+    fn write(&mut self, out: &mut String, t: SystemTime) {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        if d.as_secs() != self.second {
+            self.text.clear();
+            write_timestamp(&mut self.text, t);
+            if self.text.len() != 24 {
+                // A year beyond four digits: not the usual shape, not kept.
+                self.second = u64::MAX;
+                out.push_str(&self.text);
+                return;
+            }
+            self.text.truncate(20);
+            self.second = d.as_secs();
+        }
+        out.push_str(&self.text);
+        let millis = d.subsec_millis();
+        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+            out.push(char::from(b'0' + digit as u8));
+        }
+        out.push('Z');
+    }
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2025-01-31T23:59:59.123Z`.
@@ -623,6 +823,162 @@ mod tests {
                 fine[at] = 0x7f;
                 assert!(!needs_escape(&fine));
             }
+        }
+    }
+
+    #[test]
+    fn the_sink_writes_whole_lines_in_order_and_flushes_and_reopens_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let config = Audit {
+            output: AuditOutput::File(path.clone()),
+            query_values: false,
+        };
+        let dropped = Counter::default();
+        let sink = AuditSink::start(&config, dropped.clone()).unwrap();
+        let ids: Vec<String> = (0..500).map(|i| format!("r-{i}")).collect();
+        let record = |id: &'static str| Record {
+            timestamp: UNIX_EPOCH + Duration::from_millis(1_709_251_199_123),
+            request_id: id,
+            tenant: Some("contoso"),
+            client: None,
+            method: "GET",
+            path: "/api/data/v9.2/contacts?$select".into(),
+            access: &[],
+            decision: "allow",
+            reason: "allow: \"contacts\" GET",
+            error: None,
+            status: 200,
+            upstream_status: Some(200),
+            completed: true,
+            latency: Duration::from_micros(2647),
+            upstream_latency: None,
+            bytes_in: 0,
+            bytes_out: 1024,
+        };
+        let ids: &'static [String] = ids.leak();
+        let want = |range: std::ops::Range<usize>| -> String {
+            ids[range]
+                .iter()
+                .map(|id| record(id).to_json() + "\n")
+                .collect()
+        };
+        for id in &ids[..200] {
+            sink.write(&record(id));
+        }
+        sink.flush(Duration::from_secs(5));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want(0..200));
+        // Rotation: the records queued before the reopen stay in the old file.
+        let rotated = dir.path().join("audit.jsonl.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        for id in &ids[200..300] {
+            sink.write(&record(id));
+        }
+        sink.reopen(Duration::from_secs(5));
+        for id in &ids[300..400] {
+            sink.write_via(&record(id), Some("query"));
+        }
+        sink.flush(Duration::from_secs(5));
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), want(0..300));
+        let mcp: String = ids[300..400]
+            .iter()
+            .map(|id| record(id).to_json_via(Some("query")) + "\n")
+            .collect();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), mcp);
+        // Dropping the sink drains what is queued.
+        for id in &ids[400..] {
+            sink.write(&record(id));
+        }
+        drop(sink);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let all = mcp + &want(400..500);
+        while std::fs::read_to_string(&path).unwrap() != all {
+            assert!(std::time::Instant::now() < deadline, "not drained");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(dropped.get(), 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_whole_records() {
+        // No writer thread: nothing drains the queue.
+        let sink = AuditSink {
+            shared: Arc::new(Shared {
+                state: Mutex::new(Queue {
+                    lines: String::new(),
+                    records: 0,
+                    controls: Vec::new(),
+                    idle: false,
+                    closed: false,
+                    clock: Clock::new(),
+                }),
+                wake: Condvar::new(),
+            }),
+            query_values: false,
+            dropped: Counter::default(),
+        };
+        let record = Record {
+            timestamp: UNIX_EPOCH,
+            request_id: "r",
+            tenant: None,
+            client: None,
+            method: "GET",
+            path: "/x".into(),
+            access: &[],
+            decision: "none",
+            reason: "",
+            error: None,
+            status: 404,
+            upstream_status: None,
+            completed: true,
+            latency: Duration::ZERO,
+            upstream_latency: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        };
+        for _ in 0..CAPACITY + 7 {
+            sink.write(&record);
+        }
+        assert_eq!(sink.dropped.get(), 7);
+        let queue = sink.shared.lock();
+        assert_eq!(queue.records, CAPACITY);
+        let line = record.to_json() + "\n";
+        assert_eq!(queue.lines.len(), CAPACITY * line.len());
+        assert!(queue.lines.starts_with(&line) && queue.lines.ends_with(&line));
+    }
+
+    #[test]
+    fn needs_escape_at_every_length_around_its_words() {
+        for len in 0..=40 {
+            assert!(!needs_escape(&vec![b'a'; len]));
+            for at in 0..len {
+                for special in [b'"', b'\\', 0u8, 0x1f] {
+                    let mut dirty = vec![0xffu8; len];
+                    dirty[at] = special;
+                    assert!(needs_escape(&dirty), "{special:#x} at {at} of {len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_clock_writes_what_write_timestamp_writes() {
+        let mut clock = Clock::new();
+        let mut times = vec![UNIX_EPOCH - Duration::from_secs(5), UNIX_EPOCH];
+        for base in [
+            1_709_251_199_000u64,
+            253_402_300_799_000,
+            253_402_300_800_000,
+        ] {
+            for ms in [0, 1, 999, 1000, 1001, 61_987, 999, 5] {
+                times.push(UNIX_EPOCH + Duration::from_millis(base + ms));
+            }
+        }
+        for t in times {
+            let (mut want, mut got) = (String::new(), String::new());
+            write_timestamp(&mut want, t);
+            clock.write(&mut got, t);
+            assert_eq!(got, want);
         }
     }
 

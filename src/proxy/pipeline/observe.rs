@@ -86,21 +86,22 @@ pub fn track(
     in_flight: InFlight,
 ) -> Response<BoxBody> {
     let status = response.status().as_u16();
-    response.map(|inner| {
-        Observed {
-            expected: inner.size_hint().exact(),
-            inner,
-            bytes_out: 0,
-            pending: Some(Pending {
-                gateway,
-                ex,
-                status,
-                started,
-                _in_flight: in_flight,
-            }),
-        }
-        .boxed()
-    })
+    let (head, inner) = response.into_parts();
+    let expected = inner.size_hint().exact();
+    // Built in its box in one step (a `map` closure moved the `Exchange` once more).
+    let body = BoxBody::new(Observed {
+        expected,
+        inner,
+        bytes_out: 0,
+        pending: Some(Pending {
+            gateway,
+            ex,
+            status,
+            started,
+            _in_flight: in_flight,
+        }),
+    });
+    Response::from_parts(head, body)
 }
 
 impl Observed {
@@ -132,8 +133,10 @@ impl Observed {
     }
 
     fn finish(&mut self, completed: bool) {
-        if let Some(p) = self.pending.take() {
+        // Finished where it lies and then dropped in place: the `Exchange` is not moved.
+        if let Some(p) = &self.pending {
             finish(p, self.bytes_out, completed);
+            self.pending = None;
         }
     }
 }
@@ -186,7 +189,7 @@ impl Drop for Observed {
     }
 }
 
-fn finish(p: Pending, bytes_out: u64, completed: bool) {
+fn finish(p: &Pending, bytes_out: u64, completed: bool) {
     let Pending {
         gateway,
         ex,
@@ -194,6 +197,7 @@ fn finish(p: Pending, bytes_out: u64, completed: bool) {
         started,
         ..
     } = p;
+    let status = *status;
     let elapsed = started.elapsed();
     let tenant = ex.tenant.as_deref().map(|t| t.config.name.as_str());
     let (decision, reason): (_, Cow<'_, str>) = match (&ex.decision, &ex.error) {
