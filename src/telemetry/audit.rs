@@ -1,9 +1,10 @@
 //! The audit log: one JSON line per agent request, written off the request path.
 //!
 //! Invariants:
-//! - a request never waits for the audit writer: a record is serialised straight into a buffer
-//!   shared with a dedicated writer thread (under a lock held only to append a line or, by the
-//!   writer, to swap the buffer for an empty one; never during file I/O); the buffer is bounded
+//! - a request never waits for the audit writer: a record is serialised into its thread's own
+//!   line buffer, then appended to a buffer shared with a dedicated writer thread (under a lock
+//!   held only to copy a line in or, by the writer, to swap the buffer for an empty one; never
+//!   during serialisation or file I/O); the buffer is bounded
 //!   ([`CAPACITY`] records): when it is full the record is dropped and counted
 //!   (`dataverse_gateway_audit_dropped_total`), never blocked on;
 //! - records are written in the order they were queued, each one complete JSON line (a record
@@ -19,6 +20,7 @@
 //! by hand (it is written for every request): the same JSON as a derived serialiser would give,
 //! without its per-field dispatch, and the `access` list is written straight from the decision.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -46,6 +48,9 @@ pub const BATCH_PAUSE: Duration = Duration::from_millis(10);
 /// buffers swap, so neither is reallocated under steady load); a larger one, left by a burst,
 /// is given back.
 const KEEP_BUFFER: usize = 1024 * 1024;
+
+/// A thread keeps its line buffer's allocation up to this size between records.
+const KEEP_LINE: usize = 16 * 1024;
 
 /// One audit line. Field names are the audit log's schema; [`Record::to_json`] writes them in
 /// this order, every field present (`null` when there is no value).
@@ -287,8 +292,6 @@ struct Queue {
     idle: bool,
     /// The sink is gone: the writer drains what is queued and stops.
     closed: bool,
-    /// The timestamps' text of the current second.
-    clock: Clock,
 }
 
 struct Shared {
@@ -298,7 +301,8 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A panic elsewhere never leaves a torn line (see `Appending`): the queue stays usable.
+        // A record is serialised before the lock is taken and appended in one `push_str`, so a
+        // panic elsewhere never leaves a torn line: the queue stays usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -309,22 +313,6 @@ fn wake_if_idle(queue: &mut Queue, wake: &Condvar) {
         // Once: the writer takes everything queued when it wakes.
         queue.idle = false;
         wake.notify_one();
-    }
-}
-
-/// Truncates `lines` back to where a record started unless the record was appended whole, so a
-/// panic while serialising can never leave a partial line in the queue.
-struct Appending<'a> {
-    lines: &'a mut String,
-    start: usize,
-    done: bool,
-}
-
-impl Drop for Appending<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.lines.truncate(self.start);
-        }
     }
 }
 
@@ -353,7 +341,6 @@ impl AuditSink {
                 controls: Vec::new(),
                 idle: false,
                 closed: false,
-                clock: Clock::new(),
             }),
             wake: Condvar::new(),
         });
@@ -383,27 +370,33 @@ impl AuditSink {
 
     /// [`AuditSink::write`] for a request the MCP front door built for `mcp_tool`.
     pub fn write_via(&self, record: &Record<'_>, mcp_tool: Option<&str>) {
-        let mut queue = self.shared.lock();
-        if queue.records >= CAPACITY {
-            drop(queue);
-            if self.dropped.inc().is_multiple_of(1000) {
-                tracing::error!("audit writer cannot keep up; audit records are being dropped");
-            }
-            return;
+        thread_local! {
+            /// This thread's line buffer and timestamp text: a record is serialised here,
+            /// outside the lock (runtime workers never wait on each other's serialising), and
+            /// copied into the queue whole.
+            static LINE: RefCell<(String, Clock)> = RefCell::new((String::new(), Clock::new()));
         }
-        let queue = &mut *queue;
-        queue.lines.reserve(record.size_hint());
-        let mut line = Appending {
-            start: queue.lines.len(),
-            lines: &mut queue.lines,
-            done: false,
-        };
-        record.write_json(line.lines, mcp_tool, Some(&mut queue.clock));
-        line.lines.push('\n');
-        line.done = true;
-        drop(line);
-        queue.records += 1;
-        wake_if_idle(queue, &self.shared.wake);
+        LINE.with_borrow_mut(|(line, clock)| {
+            line.clear();
+            if line.capacity() > KEEP_LINE {
+                // A huge record once: do not keep its buffer for the thread's life.
+                line.shrink_to(KEEP_LINE);
+            }
+            line.reserve(record.size_hint());
+            record.write_json(line, mcp_tool, Some(clock));
+            line.push('\n');
+            let mut queue = self.shared.lock();
+            if queue.records >= CAPACITY {
+                drop(queue);
+                if self.dropped.inc().is_multiple_of(1000) {
+                    tracing::error!("audit writer cannot keep up; audit records are being dropped");
+                }
+                return;
+            }
+            queue.lines.push_str(line);
+            queue.records += 1;
+            wake_if_idle(&mut queue, &self.shared.wake);
+        });
     }
 
     /// Reopens the audit file (after log rotation); waits up to `within`.
@@ -910,7 +903,6 @@ mod tests {
                     controls: Vec::new(),
                     idle: false,
                     closed: false,
-                    clock: Clock::new(),
                 }),
                 wake: Condvar::new(),
             }),
