@@ -7,9 +7,6 @@
 //! header over a kept-alive connection, stream the answer back unchanged. No policy, audit,
 //! limits, metrics or rewriting: what the gateway spends above this is its own work.
 //!
-//! It runs on the gateway's allocator (mimalloc, as `src/main.rs`), so that the floor differs
-//! from the gateway only in the work the gateway does.
-//!
 //! Usage: `bare_proxy LISTEN_ADDR UPSTREAM_ADDR` (both `host:port`); the bearer token is read
 //! from the `BARE_PROXY_TOKEN` environment variable (none when unset).
 //! Each agent connection gets its own upstream connection, opened on its first request and kept
@@ -29,9 +26,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
 type Body = BoxBody<Bytes, hyper::Error>;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Upstream {
     addr: String,
