@@ -68,6 +68,18 @@ fn scan_reaches_names_not_literals() {
     );
     assert!(!reach("contacts?$filter=fullname eq 'createdby'").contains("systemusers"));
     assert!(!reach("contacts(fullname='annotations')").contains("annotations"));
+    // A definition read's system query options name metadata properties; anything else counts.
+    let data = |url: &str| reach(&checks::scan::data_text(url));
+    assert!(
+        !data("EntityDefinitions(LogicalName='contact')/Attributes?$orderby=createdby")
+            .contains("systemusers")
+    );
+    assert!(
+        data("EntityDefinitions(LogicalName='contact')/Attributes?fetchXml=%3Centity%20name='systemuser'/%3E")
+            .contains("systemusers")
+    );
+    assert!(data("EntityDefinitions(LogicalName='contact')/createdby").contains("systemusers"));
+    assert!(data("contacts?$orderby=createdby").contains("systemusers"));
     let body =
         br#"{"fullname":"createdby","parentcustomerid_account@odata.bind":"/systemusers(1)"}"#;
     let ids = checks::scan::json_identifiers(body).expect("JSON");

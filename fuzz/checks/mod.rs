@@ -80,7 +80,7 @@ pub fn fixture() -> &'static Fixture {
 
 /// Tables the request could reach (by the independent scan) that the allowlist lacks.
 fn unlisted(f: &Fixture, method: &Method, target: &str, body: &[u8]) -> Vec<String> {
-    let mut idents = scan::url_identifiers(target);
+    let mut idents = scan::url_identifiers(&scan::data_text(target));
     let ignores_body = matches!(*method, Method::GET | Method::HEAD | Method::DELETE)
         || target.split('?').next().unwrap_or("").ends_with("/$value");
     if !ignores_body && !body.is_empty() {
@@ -149,14 +149,21 @@ pub fn classify_url(data: &[u8]) {
         assert!(bad.is_empty(), "allowed {method} {line} reaches {bad:?}");
     }
     for u in &got.decision.uses {
-        if let Use::Table(t) = u {
-            let rule = f.policy.tables.get(&*t.set);
-            assert!(
-                rule.is_some_and(|r| r.allows(t.verb)),
-                "allowed {} on {}",
-                t.verb.as_str(),
-                t.set
-            );
+        match u {
+            Use::Table(t) => {
+                let rule = f.policy.tables.get(&*t.set);
+                assert!(
+                    rule.is_some_and(|r| r.allows(t.verb)),
+                    "allowed {} on {}",
+                    t.verb.as_str(),
+                    t.set
+                );
+            }
+            Use::Definition(set) => assert!(
+                f.policy.tables.contains_key(set),
+                "allowed the definition of {set}"
+            ),
+            _ => {}
         }
     }
 }

@@ -46,6 +46,30 @@ fn is_ident(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// The part of a request target (`path[?query]`) that can name data. All of it, except in a
+/// table definition read (a path whose first segment is `EntityDefinitions`): there the system
+/// query options (`$select`, `$filter`, `$orderby`, `$expand`, ...) name properties of the
+/// metadata types (`EntityMetadata`, `AttributeMetadata`, ...), which have no navigation to
+/// any row, so a table's navigation name inside them reaches nothing. Every other option (a
+/// custom one, `fetchXml`, an alias `@p`) is kept: it could carry a query of its own.
+pub fn data_text(target: &str) -> String {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let decoded = percent_decode(path);
+    let first = decoded
+        .trim_start_matches('/')
+        .split(['/', '('])
+        .next()
+        .unwrap_or("");
+    if first != "EntityDefinitions" {
+        return target.to_string();
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|option| !percent_decode(option).trim_start().starts_with('$'))
+        .collect();
+    format!("{path}?{}", kept.join("&"))
+}
+
 /// Identifiers of a URL (path and query, decoded), skipping the literals described above.
 pub fn url_identifiers(url: &str) -> Vec<String> {
     let text: Vec<char> = percent_decode(url).chars().collect();
