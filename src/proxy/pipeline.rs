@@ -39,9 +39,8 @@ use reading::{Reading, body_timeout};
 // Header names, built at compile time.
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
-/// Response headers that may hold the org's URLs (in the order of their [`headers::Present`]
-/// flags zipped with them in `respond`).
-static URL_HEADERS: [HeaderName; 2] = [HeaderName::from_static("odata-entityid"), header::LOCATION];
+/// A response header that may hold the org's URL (with `Location`).
+static ODATA_ENTITY_ID: HeaderName = HeaderName::from_static("odata-entityid");
 
 /// What one request has gathered on its way through the phases.
 pub struct Exchange {
@@ -681,10 +680,11 @@ fn respond(
 ) -> Result<Response<Streamed>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
     let present = headers::clean_response_headers(&mut parts.headers);
-    for (name, there) in URL_HEADERS
-        .iter()
-        .zip([present.odata_entity_id, present.location])
-    {
+    // Response headers that may hold the org's URLs, looked up only when the pass saw them.
+    for (name, there) in [
+        (&ODATA_ENTITY_ID, present.odata_entity_id),
+        (&header::LOCATION, present.location),
+    ] {
         let rewritten = there
             .then(|| parts.headers.get(name))
             .flatten()

@@ -300,6 +300,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// An empty queue, the writer not yet waiting.
+    fn new() -> Shared {
+        Shared {
+            state: Mutex::new(Queue {
+                lines: String::new(),
+                records: 0,
+                controls: Vec::new(),
+                idle: false,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // A record is serialised before the lock is taken and appended in one `push_str`, so a
         // panic elsewhere never leaves a torn line: the queue stays usable.
@@ -334,16 +348,7 @@ impl AuditSink {
     /// Opens the output and starts the writer thread.
     pub fn start(config: &Audit, dropped: Counter) -> Result<AuditSink, AuditError> {
         let output = Output::open(&config.output)?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(Queue {
-                lines: String::new(),
-                records: 0,
-                controls: Vec::new(),
-                idle: false,
-                closed: false,
-            }),
-            wake: Condvar::new(),
-        });
+        let shared = Arc::new(Shared::new());
         let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -896,16 +901,7 @@ mod tests {
     fn a_full_queue_drops_and_counts_whole_records() {
         // No writer thread: nothing drains the queue.
         let sink = AuditSink {
-            shared: Arc::new(Shared {
-                state: Mutex::new(Queue {
-                    lines: String::new(),
-                    records: 0,
-                    controls: Vec::new(),
-                    idle: false,
-                    closed: false,
-                }),
-                wake: Condvar::new(),
-            }),
+            shared: Arc::new(Shared::new()),
             query_values: false,
             dropped: Counter::default(),
         };
