@@ -7,23 +7,23 @@
 //! (the partner's). A table's own primary key reveals nothing more than the row it addresses.
 
 use super::*;
-use crate::policy::metadata::Observed;
+use crate::policy::metadata::{Navigation, Observed};
 
-/// The lookup column following `nav` from `logical` observes, as `(columns of the starting
+/// The lookup column following the navigation property `name` (`nav`) observes, as `(columns of the starting
 /// table, columns of the related table)`. When the metadata does not name it, a placeholder no
 /// column list can contain stands in for it, so a column list refuses it and no other rule does.
 pub(super) fn revealed(
     meta: &Metadata,
-    logical: &str,
-    nav: &str,
-    collection: bool,
+    name: &str,
+    nav: &Navigation,
 ) -> (Option<String>, Option<String>) {
-    match meta.observed_lookup(logical, nav) {
+    let collection = nav.collection;
+    match meta.observed(nav) {
         Observed::Own(column) => (Some(column.to_string()), None),
         Observed::Related(column) => (None, Some(column.to_string())),
         Observed::Association => (None, None),
         Observed::Unknown => {
-            let placeholder = format!("the lookup behind {nav}");
+            let placeholder = format!("the lookup behind {name}");
             match collection {
                 true => (None, Some(placeholder)),
                 false => (Some(placeholder), None),
@@ -40,9 +40,7 @@ pub(super) fn free_own_keys(meta: &Metadata, out: &mut Classified) {
     for u in &mut out.uses {
         if let Use::Table(t) = u
             && !t.columns.is_empty()
-            && let Some(key) = meta
-                .entity_set(&t.set)
-                .and_then(|ty| meta.key_of(&ty.logical_name))
+            && let Some(key) = meta.key_of_set(&t.set)
         {
             t.columns.retain(|c| !key.contains(c));
         }

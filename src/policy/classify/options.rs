@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::policy::metadata::Member;
 use crate::policy::odata::expr::{self, Refs};
 use crate::policy::odata::{ExpandItem, KeySpec, Pair, QUERY_PARAMETERS, Segment, parse_expand};
 
@@ -200,11 +201,12 @@ fn resolve(
         let mut ty = logical;
         let mut set: Option<&Arc<str>> = None;
         for (i, &seg) in path.iter().enumerate() {
-            if let Some(nav) = meta.navigation(ty, seg) {
+            let member = meta.member(ty, seg);
+            if let Some(Member::Navigation(nav)) = member {
                 let target = meta.shared_set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
                 })?;
-                let (here, there) = lookups::revealed(meta, ty, seg, nav.collection);
+                let (here, there) = lookups::revealed(meta, seg, nav);
                 match &set {
                     Some(s) => out.touch_set(s, Verb::Get, here.into_iter().collect(), false),
                     None => own.extend(here),
@@ -213,7 +215,7 @@ fn resolve(
                 out.touch_set(target, Verb::Get, there.into_iter().collect(), false);
                 ty = &nav.target;
                 set = Some(target);
-            } else if meta.has_property(ty, seg) && i + 1 == path.len() {
+            } else if member == Some(Member::Property) && i + 1 == path.len() {
                 match set {
                     Some(s) => out.touch_set(s, Verb::Get, vec![seg.to_string()], false),
                     None => own.push(seg.to_string()),
@@ -258,7 +260,7 @@ fn expand<'a>(
             Some(s) => Query::select_list(s)?,
             None => Vec::new(),
         };
-        let (here, there) = lookups::revealed(meta, logical, item.nav, nav.collection);
+        let (here, there) = lookups::revealed(meta, item.nav, nav);
         parent.extend(here);
         columns.extend(there);
         let mut refs = Refs::default();

@@ -22,7 +22,7 @@ use http::Method;
 
 use super::lookups::revealed;
 use super::*;
-use crate::policy::metadata::{Binding, Metadata};
+use crate::policy::metadata::{Binding, Member, Metadata};
 use crate::policy::odata::{KeySpec, ResourcePath, Segment};
 
 /// Where the walk stands: a table, and whether it addresses one row or a collection.
@@ -74,7 +74,8 @@ pub(super) fn walk(
         let is_last = i + 1 == last;
         match seg {
             Segment::Name { name, key } => {
-                if let Some(nav) = meta.navigation(at.logical, name) {
+                let member = meta.member(at.logical, name);
+                if let Some(Member::Navigation(nav)) = member {
                     if !at.single {
                         return Err(ParseError::Malformed(format!(
                             "`{name}` needs a single {} row before it",
@@ -86,7 +87,7 @@ pub(super) fn walk(
                             "`{name}` is single-valued and takes no key"
                         )));
                     }
-                    let (here, there) = revealed(meta, at.logical, name, nav.collection);
+                    let (here, there) = revealed(meta, name, nav);
                     let mut columns = at.keys.clone();
                     // Changing a reference (`.../nav/$ref` written) reads no row through it:
                     // the owner's lookup is counted as written by `reference`.
@@ -104,7 +105,7 @@ pub(super) fn walk(
                     })?;
                     at = at_set(meta, target, !nav.collection || key.is_some(), key.as_ref())?;
                     at.keys.extend(there);
-                } else if meta.has_property(at.logical, name) {
+                } else if member == Some(Member::Property) {
                     no_options(query)?;
                     return property(req, &at, name, key.as_ref(), &path.tail[i + 1..], out);
                 } else {

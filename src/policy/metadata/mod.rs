@@ -30,6 +30,7 @@ mod hash;
 mod parse;
 mod resolve;
 #[doc(hidden)]
+mod sorted;
 pub mod synthetic;
 
 #[cfg(test)]
@@ -37,7 +38,6 @@ mod robust_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use hash::{NameMap, NameSet};
@@ -45,6 +45,7 @@ use hash::{NameMap, NameSet};
 pub use column_type::ColumnType;
 pub use error::{MetadataError, Position};
 #[doc(hidden)]
+pub use sorted::{Members, NameList};
 pub use synthetic::synthetic_csdl;
 
 /// One entity type (a Dataverse table), with its own members only; use the [`Metadata`]
@@ -58,13 +59,20 @@ pub struct EntityType {
     /// Own key property names, in declaration order (empty when inherited).
     pub key: Vec<String>,
     /// Own structural property names (columns, including `_x_value` lookups).
-    pub properties: BTreeSet<String>,
+    pub properties: NameList,
     /// Own navigation properties by name.
-    pub navigation: BTreeMap<String, Navigation>,
+    pub navigation: Members<Navigation>,
     pub is_abstract: bool,
     /// The declared `Type` of each own structural property that has one, sorted by name (one
     /// entry per name; see [`Metadata::column_type`]).
     pub column_types: Vec<(String, ColumnType)>,
+}
+
+/// What a name is on an entity type ([`Metadata::member`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member<'m> {
+    Navigation(&'m Navigation),
+    Property,
 }
 
 /// Where a navigation property leads.
@@ -191,6 +199,22 @@ impl Metadata {
         self.type_index.get(logical).map(|&i| &self.types[i])
     }
 
+    /// What `name` is on the type: a navigation property (of the type or a base type, as
+    /// [`Metadata::navigation`] finds it), else a structural property ([`Metadata::has_property`]),
+    /// else `None`; the type is looked up once.
+    pub fn member(&self, logical: &str, name: &str) -> Option<Member<'_>> {
+        let first = self.type_index.get(logical).copied();
+        if let Some(n) = self
+            .ancestry_from(first)
+            .find_map(|t| t.navigation.get(name))
+        {
+            return Some(Member::Navigation(n));
+        }
+        self.ancestry_from(first)
+            .any(|t| t.properties.contains(name))
+            .then_some(Member::Property)
+    }
+
     /// A navigation property of the type or of any of its base types.
     pub fn navigation(&self, logical: &str, nav: &str) -> Option<&Navigation> {
         self.ancestry(logical).find_map(|t| t.navigation.get(nav))
@@ -198,9 +222,14 @@ impl Metadata {
 
     /// The lookup column that following `nav` from `logical` observes (see [`Observed`]).
     pub fn observed_lookup(&self, logical: &str, nav: &str) -> Observed<'_> {
-        let Some(n) = self.navigation(logical, nav) else {
-            return Observed::Unknown;
-        };
+        match self.navigation(logical, nav) {
+            Some(n) => self.observed(n),
+            None => Observed::Unknown,
+        }
+    }
+
+    /// [`Metadata::observed_lookup`] of a navigation property already looked up.
+    pub fn observed<'m>(&'m self, n: &'m Navigation) -> Observed<'m> {
         if !n.collection {
             return n.lookup.as_deref().map_or(Observed::Unknown, Observed::Own);
         }
@@ -233,6 +262,13 @@ impl Metadata {
                 .ok()?;
             Some(&t.column_types[i].1)
         })
+    }
+
+    /// The key of the type an entity set holds ([`Metadata::key_of`] of its type).
+    pub fn key_of_set(&self, set: &str) -> Option<&[String]> {
+        self.ancestry_from(self.sets.get(set).copied())
+            .find(|t| !t.key.is_empty())
+            .map(|t| t.key.as_slice())
     }
 
     /// The key of the type: its own, else the nearest base type's.
@@ -330,7 +366,12 @@ impl Metadata {
 
     /// The type and its base types, nearest first; empty when the type is unknown.
     pub fn ancestry(&self, logical: &str) -> impl Iterator<Item = &EntityType> {
-        let mut next = self.type_index.get(logical).copied();
+        self.ancestry_from(self.type_index.get(logical).copied())
+    }
+
+    /// [`Metadata::ancestry`] from the type at index `first` of `types`.
+    fn ancestry_from(&self, first: Option<usize>) -> impl Iterator<Item = &EntityType> {
+        let mut next = first;
         // The graph is acyclic (checked at parse); the bound only guards that invariant.
         (0..self.types.len()).map_while(move |_| {
             let i = next?;

@@ -7,7 +7,9 @@
 //! alias may be declared after its first use — `resolve` strips qualifiers once all are known;
 //! every error carries the position of the element at fault.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{Members, NameList};
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -148,8 +150,8 @@ impl<'a> Parser<'a> {
             logical_name: a.required(0)?,
             base_type: a.optional(1),
             key: Vec::new(),
-            properties: BTreeSet::new(),
-            navigation: BTreeMap::new(),
+            properties: NameList::default(),
+            navigation: Members::default(),
             is_abstract: a.flag(2)?,
             column_types: Vec::new(),
         };
@@ -181,7 +183,8 @@ impl<'a> Parser<'a> {
                 _ => self.skip(child)?,
             }
         }
-        ty.properties = BTreeSet::from_iter(properties);
+        ty.properties = NameList::from_iter(properties);
+        ty.navigation.shrink_to_fit();
         // Stable: of duplicated names, the first declaration's type is kept.
         ty_pairs.sort_by(|a: &(String, _), b| a.0.cmp(&b.0));
         ty_pairs.dedup_by(|later, first| later.0 == first.0);

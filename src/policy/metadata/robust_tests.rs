@@ -2,8 +2,6 @@
 //! mutations (never a panic; a success still satisfies the invariants), and a hand-rolled
 //! round-trip property test over random models.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::tests::csdl;
 use super::*;
 
@@ -205,10 +203,10 @@ fn random_model(rng: &mut Rng) -> (String, Vec<EntityType>) {
             None => (0..1 + rng.below(2)).map(|k| format!("k{k}")).collect(),
             Some(_) => Vec::new(),
         };
-        let properties: BTreeSet<String> = (0..rng.below(6))
+        let properties: NameList = (0..rng.below(6))
             .map(|_| format!("p{}", rng.below(10)))
             .collect();
-        let navigation: BTreeMap<String, Navigation> = (0..rng.below(4))
+        let navigation: Members<Navigation> = (0..rng.below(4))
             .map(|n| {
                 let nav = Navigation {
                     target: format!("t{}", rng.below(count)),

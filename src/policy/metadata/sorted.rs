@@ -1,0 +1,219 @@
+//! The members of an entity type: names kept sorted in one vector and found by binary search.
+//!
+//! Guarantees: iteration is in byte order of the names (the order of the `BTreeSet` and
+//! `BTreeMap` these replace, which the classifier's outputs follow); each name is held once;
+//! a lookup compares eight bytes at a time, without a call per comparison. One allocation per
+//! list and no tree nodes, so a large CSDL holds less.
+
+use std::cmp::Ordering;
+
+/// Byte order of `a` and `b` (as `<[u8]>::cmp`), eight bytes at a time.
+#[inline]
+fn compare(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        match u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y)) {
+            Ordering::Equal => (a, b) = (ra, rb),
+            other => return other,
+        }
+    }
+    a.cmp(b)
+}
+
+fn position<T>(items: &[T], key: impl Fn(&T) -> &str, name: &str) -> Result<usize, usize> {
+    items.binary_search_by(|item| compare(key(item).as_bytes(), name.as_bytes()))
+}
+
+/// A sorted set of names (an entity type's structural properties).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameList {
+    names: Vec<String>,
+}
+
+impl NameList {
+    pub fn contains(&self, name: &str) -> bool {
+        position(&self.names, String::as_str, name).is_ok()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.names.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a NameList {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.names.iter()
+    }
+}
+
+impl<V> FromIterator<(String, V)> for Members<V> {
+    /// Sorted by name; of a name given twice, the last value is kept (as a map collects).
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        let mut members = Members::default();
+        for (name, value) in iter {
+            members.insert(name, value);
+        }
+        members.shrink_to_fit();
+        members
+    }
+}
+
+impl FromIterator<String> for NameList {
+    /// Sorted and deduplicated, without spare capacity (held for the model's lifetime).
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        let mut names: Vec<String> = iter.into_iter().collect();
+        names.sort_unstable_by(|a, b| compare(a.as_bytes(), b.as_bytes()));
+        names.dedup();
+        names.shrink_to_fit();
+        NameList { names }
+    }
+}
+
+/// A sorted map from names (an entity type's navigation properties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Members<V> {
+    entries: Vec<(String, V)>,
+}
+
+impl<V> Default for Members<V> {
+    fn default() -> Self {
+        Members {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V> Members<V> {
+    pub fn get(&self, name: &str) -> Option<&V> {
+        let i = position(&self.entries, |(n, _)| n, name).ok()?;
+        Some(&self.entries[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        position(&self.entries, |(n, _)| n, name).is_ok()
+    }
+
+    /// Inserts or replaces, returning the value replaced.
+    pub fn insert(&mut self, name: String, value: V) -> Option<V> {
+        match position(&self.entries, |(n, _)| n, &name) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut V) -> bool) {
+        self.entries.retain_mut(|(n, v)| keep(n, v));
+    }
+
+    /// Drops spare capacity (the model is held for its lifetime).
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.entries.iter().map(|(n, v)| (n, v))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl<'a, V> IntoIterator for &'a Members<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, V)>,
+        fn(&'a (String, V)) -> (&'a String, &'a V),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(n, v)| (n, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn compares_as_byte_slices_do() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgh\u{0}",
+            "abcdefgg",
+            "abcdefgi",
+            "abcdefghabcdefgh",
+            "abcdefghabcdefgha",
+            "b",
+            "_a_value",
+            "é",
+            "zzzzzzzzz",
+            "A",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(compare(a.as_bytes(), b.as_bytes()), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn behave_as_the_btree_collections() {
+        let names: Vec<String> = (0..300u32)
+            .map(|i| format!("n{}_{}", i.wrapping_mul(2654435761) % 97, i % 7))
+            .collect();
+        let list: NameList = names.iter().cloned().collect();
+        let set: BTreeSet<String> = names.iter().cloned().collect();
+        assert!(list.iter().eq(set.iter()));
+        assert_eq!(list.len(), set.len());
+        let mut members = Members::default();
+        let mut map = BTreeMap::new();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(members.insert(n.clone(), i), map.insert(n.clone(), i));
+        }
+        assert!(members.iter().eq(map.iter()));
+        for probe in names
+            .iter()
+            .map(String::as_str)
+            .chain(["", "n", "n1_", "zz"])
+        {
+            assert_eq!(list.contains(probe), set.contains(probe), "{probe}");
+            assert_eq!(members.get(probe), map.get(probe), "{probe}");
+            assert_eq!(members.contains_key(probe), map.contains_key(probe));
+        }
+        members.retain(|_, v| *v % 2 == 0);
+        map.retain(|_, v| *v % 2 == 0);
+        assert!((&members).into_iter().eq(map.iter()));
+        assert_eq!(members.len(), map.len());
+        assert!(Members::<u8>::default().is_empty() && NameList::default().is_empty());
+    }
+}
