@@ -148,9 +148,8 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
         Ok(b) => b,
         Err(e) => return deny(Decision::malformed(e.to_string())),
     };
-    // Most parts use a few tables: sized once rather than grown through large reallocations.
     let count: usize = parsed.items.iter().map(|item| item.parts().len()).sum();
-    let mut uses = Vec::with_capacity(4 * count);
+    let mut uses = Vec::new();
     let mut problems: Vec<(Denial, String)> = Vec::new();
     let mut number = 0;
     // The batch as it is forwarded, written part by part as each is allowed and rewritten (what
@@ -172,7 +171,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
             if change_set.is_some() {
                 write::close_change_set_part(&mut out);
             }
-            uses.extend(d.uses);
+            add_distinct(&mut uses, d.uses);
             if let Some(kind) = d.denial {
                 problems.push((
                     kind,
@@ -222,6 +221,22 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
     Inspected {
         decision,
         body: Some(Bytes::from(out)),
+    }
+}
+
+/// Distinct uses a batch keeps for its decision, compared with (at most) the first ones.
+const DISTINCT_USES_COMPARED: usize = 64;
+
+/// Appends the uses of one part that the batch has not listed yet: a batch of a hundred
+/// requests on one table lists that table once, in the order of first use. A use is compared
+/// only with the first [`DISTINCT_USES_COMPARED`] listed, so a batch of a thousand different
+/// parts costs at most that many comparisons per use (and may then list a repeat).
+fn add_distinct(uses: &mut Vec<classify::Use>, new: Vec<classify::Use>) {
+    for u in new {
+        let compared = &uses[..uses.len().min(DISTINCT_USES_COMPARED)];
+        if !compared.contains(&u) {
+            uses.push(u);
+        }
     }
 }
 
@@ -656,6 +671,48 @@ mod tests {
         let want = oracle(&t, &req);
         assert_eq!(got.body, want, "{body}\n{}", got.decision.reason);
         got.decision.allowed()
+    }
+
+    #[test]
+    fn a_batch_lists_each_use_once_in_order_of_first_use() {
+        let table = |set: &str, column: &str| {
+            classify::Use::Table(classify::Touch {
+                set: std::sync::Arc::from(set),
+                verb: Verb::Get,
+                columns: vec![column.to_string()],
+                all_columns: false,
+                main: false,
+            })
+        };
+        let mut uses = Vec::new();
+        for _ in 0..100 {
+            add_distinct(
+                &mut uses,
+                vec![table("contacts", "a"), table("accounts", "n")],
+            );
+        }
+        add_distinct(
+            &mut uses,
+            vec![table("contacts", "b"), table("accounts", "n")],
+        );
+        assert_eq!(
+            uses,
+            [
+                table("contacts", "a"),
+                table("accounts", "n"),
+                table("contacts", "b")
+            ]
+        );
+        // Past the compared prefix a repeat is listed again: the cost per use stays bounded.
+        let mut many: Vec<_> = (0..DISTINCT_USES_COMPARED)
+            .map(|i| table("contacts", &format!("c{i}")))
+            .collect();
+        add_distinct(&mut many, vec![table("leads", "x")]);
+        add_distinct(
+            &mut many,
+            vec![table("leads", "x"), table("contacts", "c0")],
+        );
+        assert_eq!(many.len(), DISTINCT_USES_COMPARED + 2);
     }
 
     #[test]
