@@ -292,7 +292,7 @@ pub fn resolve_reference(
                 .filter(|k| !primary.contains(k))
                 .collect();
             Ok(Reference {
-                set: name.clone(),
+                set: name.to_string(),
                 key_columns,
             })
         }

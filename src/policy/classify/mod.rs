@@ -166,7 +166,7 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
                 "$batch is classified part by part".into(),
             ));
         }
-        Head::Name { name, key } if name == "EntityDefinitions" => {
+        Head::Name { name, key } if *name == "EntityDefinitions" => {
             options::entity_definitions(req, key.as_ref(), &path.tail, &query, env, &mut out)?;
         }
         Head::Name { .. } | Head::ContentId(_) => match env.metadata {

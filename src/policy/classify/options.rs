@@ -542,7 +542,7 @@ const DEFINITION_PARTS: &[&str] = &[
 fn definition_tail(tail: &[Segment]) -> Result<(), ParseError> {
     for seg in tail {
         match seg {
-            Segment::Name { name, .. } if DEFINITION_PARTS.contains(&name.as_str()) => {}
+            Segment::Name { name, .. } if DEFINITION_PARTS.contains(name) => {}
             Segment::Qualified { name, params: None } if name.ends_with("Metadata") => {}
             Segment::Name { name, .. } | Segment::Qualified { name, .. } => {
                 return Err(not(format!(

@@ -46,7 +46,7 @@ pub(super) fn walk(
 ) -> Result<(), ParseError> {
     let mut at = match &path.head {
         Head::ContentId(id) => {
-            let set = env.content_ids.get(id).ok_or_else(|| {
+            let set = env.content_ids.get(*id).ok_or_else(|| {
                 ParseError::Malformed(format!(
                     "`{id}` refers to no earlier part of this change set"
                 ))
@@ -342,7 +342,7 @@ fn reference(
         // column, reading nothing.
         Method::DELETE if !collection => {
             no_options(query)?;
-            out.touch(&owner, Verb::Patch, vec![name.clone()], false);
+            out.touch(&owner, Verb::Patch, vec![name.to_string()], false);
             if req
                 .body
                 .is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace))
@@ -358,7 +358,7 @@ fn reference(
             let own = if collection {
                 vec![]
             } else {
-                vec![name.clone()]
+                vec![name.to_string()]
             };
             out.touch(&owner, Verb::Patch, own, false);
             out.touch_set(at.set, Verb::Get, vec![], false);
@@ -485,7 +485,7 @@ pub(super) fn without_metadata(
     let Head::Name { name, key } = &path.head else {
         return unavailable(out);
     };
-    if env.known_functions.contains(name) && path.tail.is_empty() {
+    if env.known_functions.iter().any(|f| f == name) && path.tail.is_empty() {
         super::only(
             req.method,
             &[Method::GET, Method::HEAD],
@@ -495,7 +495,7 @@ pub(super) fn without_metadata(
         if !query.aliases.is_empty() || !only_select || matches!(key, Some(KeySpec::Pairs(_))) {
             return unavailable(out);
         }
-        out.uses.push(Use::Function(name.clone()));
+        out.uses.push(Use::Function(name.to_string()));
         return Ok(());
     }
     let count = match path.tail.as_slice() {

@@ -12,36 +12,36 @@ use super::{ParseError, is_identifier, percent_decode, split_byte};
 pub const NAMESPACE: &str = "Microsoft.Dynamics.CRM.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourcePath {
-    pub head: Head,
-    pub tail: Vec<Segment>,
+pub struct ResourcePath<'a> {
+    pub head: Head<'a>,
+    pub tail: Vec<Segment<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Head {
+pub enum Head<'a> {
     /// The service document (`/api/data/v9.2/`).
     ServiceRoot,
     Metadata,
     Batch,
     /// `name` or `name(...)`: an entity set, an unbound function/action, or `EntityDefinitions`.
     Name {
-        name: String,
+        name: &'a str,
         key: Option<KeySpec>,
     },
     /// `$1`: a Content-ID reference inside a `$batch` change set.
-    ContentId(String),
+    ContentId(&'a str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
+pub enum Segment<'a> {
     /// A navigation property, a structural property or (for metadata) a sub-resource.
     Name {
-        name: String,
+        name: &'a str,
         key: Option<KeySpec>,
     },
     /// `Microsoft.Dynamics.CRM.X` or `Microsoft.Dynamics.CRM.X(...)`: a bound operation or a cast.
     Qualified {
-        name: String,
+        name: &'a str,
         params: Option<KeySpec>,
     },
     Count,
@@ -58,7 +58,7 @@ pub enum KeySpec {
     Pairs(Vec<(String, String)>),
 }
 
-pub fn parse_path(raw: &str) -> Result<ResourcePath, ParseError> {
+pub fn parse_path(raw: &str) -> Result<ResourcePath<'_>, ParseError> {
     check_raw(raw)?;
     if raw.is_empty() {
         return Ok(ResourcePath {
@@ -72,7 +72,7 @@ pub fn parse_path(raw: &str) -> Result<ResourcePath, ParseError> {
         "$metadata" => Head::Metadata,
         "$batch" => Head::Batch,
         s if s.starts_with('$') && s.len() > 1 && s[1..].bytes().all(|b| b.is_ascii_digit()) => {
-            Head::ContentId(s.to_string())
+            Head::ContentId(s)
         }
         s => {
             let (name, key) = named(s)?;
@@ -140,7 +140,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-fn segment(raw: &str) -> Result<Segment, ParseError> {
+fn segment(raw: &str) -> Result<Segment<'_>, ParseError> {
     Ok(match raw {
         "$count" => Segment::Count,
         "$value" => Segment::Value,
@@ -150,7 +150,7 @@ fn segment(raw: &str) -> Result<Segment, ParseError> {
             let (name, key) = named(s)?;
             match name.strip_prefix(NAMESPACE) {
                 Some(op) if is_identifier(op) => Segment::Qualified {
-                    name: op.to_string(),
+                    name: op,
                     params: key,
                 },
                 Some(_) => return Err(malformed(format!("`{s}` is not a valid qualified name"))),
@@ -166,7 +166,7 @@ fn segment(raw: &str) -> Result<Segment, ParseError> {
 }
 
 /// `name` or `name(...)`; the name may be qualified (dots) when it is an operation or a cast.
-fn named(segment: &str) -> Result<(String, Option<KeySpec>), ParseError> {
+fn named(segment: &str) -> Result<(&str, Option<KeySpec>), ParseError> {
     let (name, key) = match super::find_byte(b'(', segment.as_bytes()) {
         Some(open) => {
             let Some(inner) = segment[open + 1..].strip_suffix(')') else {
@@ -185,7 +185,7 @@ fn named(segment: &str) -> Result<(String, Option<KeySpec>), ParseError> {
         };
         return Err(malformed(msg));
     }
-    Ok((name.to_string(), key))
+    Ok((name, key))
 }
 
 pub fn parse_key(raw: &str) -> Result<KeySpec, ParseError> {

@@ -2,11 +2,8 @@ use super::*;
 
 const ID: &str = "00000000-0000-0000-0000-000000000001";
 
-fn name(n: &str, key: Option<KeySpec>) -> Head {
-    Head::Name {
-        name: n.into(),
-        key,
-    }
+fn name(n: &str, key: Option<KeySpec>) -> Head<'_> {
+    Head::Name { name: n, key }
 }
 
 #[test]
@@ -17,47 +14,48 @@ fn heads() {
     assert_eq!(parse_path("$batch").unwrap().head, Head::Batch);
     assert_eq!(
         parse_path("$1/primarycontactid/$ref").unwrap().head,
-        Head::ContentId("$1".into())
+        Head::ContentId("$1")
     );
     assert_eq!(
         parse_path("WhoAmI()").unwrap().head,
         name("WhoAmI", Some(KeySpec::Empty))
     );
-    let p = parse_path(&format!("contacts({ID})")).unwrap();
+    let raw = format!("contacts({ID})");
+    let p = parse_path(&raw).unwrap();
     assert_eq!(p.head, name("contacts", Some(KeySpec::Guid(ID.into()))));
 }
 
 #[test]
 fn tails() {
-    let p = parse_path(&format!(
-        "contacts({ID})/parentcustomerid_account/contact_customer_accounts/$count"
-    ))
-    .unwrap();
+    let raw = format!("contacts({ID})/parentcustomerid_account/contact_customer_accounts/$count");
+    let p = parse_path(&raw).unwrap();
     assert_eq!(
         p.tail,
         vec![
             Segment::Name {
-                name: "parentcustomerid_account".into(),
+                name: "parentcustomerid_account",
                 key: None
             },
             Segment::Name {
-                name: "contact_customer_accounts".into(),
+                name: "contact_customer_accounts",
                 key: None
             },
             Segment::Count
         ]
     );
-    let p = parse_path(&format!("contacts({ID})/fullname/$value")).unwrap();
+    let raw = format!("contacts({ID})/fullname/$value");
+    let p = parse_path(&raw).unwrap();
     assert_eq!(p.tail[1], Segment::Value);
     let p = parse_path("accounts/Microsoft.Dynamics.CRM.CreateMultiple").unwrap();
     assert_eq!(
         p.tail,
         vec![Segment::Qualified {
-            name: "CreateMultiple".into(),
+            name: "CreateMultiple",
             params: None
         }]
     );
-    let p = parse_path(&format!("accounts({ID})/contact_customer_accounts/$ref")).unwrap();
+    let raw = format!("accounts({ID})/contact_customer_accounts/$ref");
+    let p = parse_path(&raw).unwrap();
     assert_eq!(p.tail[1], Segment::Ref);
 }
 
