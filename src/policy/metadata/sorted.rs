@@ -19,7 +19,19 @@ fn compare(a: &[u8], b: &[u8]) -> Ordering {
             other => return other,
         }
     }
-    a.cmp(b)
+    // One of them has fewer than eight bytes left: their first eight (or fewer), zero-padded,
+    // differ where the bytes differ; equal, the shorter is a prefix of the other.
+    word(a).cmp(&word(b)).then(a.len().cmp(&b.len()))
+}
+
+/// The first eight bytes of `s` (fewer, padded with zeros) as a big-endian number.
+#[inline]
+fn word(s: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    for (to, from) in w.iter_mut().zip(s) {
+        *to = *from;
+    }
+    u64::from_be_bytes(w)
 }
 
 fn position<T>(items: &[T], key: impl Fn(&T) -> &str, name: &str) -> Result<usize, usize> {
@@ -178,6 +190,12 @@ mod tests {
             "é",
             "zzzzzzzzz",
             "A",
+            "a\u{0}",
+            "a\u{0}\u{0}",
+            "ab\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}c",
+            "abcdefgh\u{0}\u{0}",
+            "\u{7f}",
+            "\u{0}",
         ];
         for a in words {
             for b in words {

@@ -54,7 +54,7 @@ impl Query<'_> {
         // Sized for the columns and a few more the classifier adds (filtered, lookups).
         let mut columns = Vec::with_capacity(value.bytes().filter(|&b| b == b',').count() + 4);
         for item in split_byte(value, b',') {
-            let item = item.trim();
+            let item = trim(item);
             if !is_identifier(item) {
                 return Err(ParseError::NotUnderstood(format!(
                     "`$select={value}`: only plain column names are inspected"
@@ -89,6 +89,17 @@ static CLASS: [u8; 256] = {
     t[b'+' as usize] = ESCAPE;
     t
 };
+
+/// `s.trim()`, without its character-by-character search when `s` starts and ends with a
+/// byte that is not whitespace in any encoding (an ASCII letter, digit or `_`, as a column
+/// name does).
+fn trim(s: &str) -> &str {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if plain(first) && plain(last) => s,
+        _ => s.trim(),
+    }
+}
 
 pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
@@ -307,6 +318,25 @@ mod tests {
                 (Err(_), Err(())) => {}
                 _ => panic!("{raw:?}: {got:?} against {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a\u{3000}",
+            "a\u{a0}",
+            "_x_",
+            "a b",
+            "\ta\n",
+            "é",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
         }
     }
 
