@@ -199,6 +199,9 @@ pub struct BatchRef<'a> {
 }
 
 /// [`Item`], borrowing from the body.
+// A request is held in place, headers and all (boxing it would allocate for every part, which
+// is what the in-place headers avoid); batches hold requests far more often than change sets.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemRef<'a> {
     Request(PartRef<'a>),
@@ -228,16 +231,23 @@ impl<'a> ItemRef<'a> {
     }
 }
 
+/// A part's MIME headers, borrowed: at most three pass the parser (Content-Type, Content-ID,
+/// Content-Transfer-Encoding), held in place.
+pub type MimeHeaders<'a> = multipart::Fields<'a, 3>;
+
+/// A request's inner headers, borrowed: the first few held in place.
+pub type RequestHeaders<'a> = multipart::Fields<'a, 6>;
+
 /// [`Part`], borrowing from the body: the same fields with the same meaning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRef<'a> {
-    pub mime_headers: Vec<(&'a str, &'a str)>,
+    pub mime_headers: MimeHeaders<'a>,
     pub content_id: Option<&'a str>,
     pub method: &'a str,
     pub target: &'a str,
     pub version: &'a str,
     /// The inner HTTP request headers, without `Content-Length`.
-    pub headers: Vec<(&'a str, &'a str)>,
+    pub headers: RequestHeaders<'a>,
     pub body: &'a [u8],
 }
 
