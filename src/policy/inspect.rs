@@ -352,11 +352,16 @@ pub fn relative_target<'t>(
     target: &'t str,
     urls: &Urls,
 ) -> Result<(&'t str, Option<&'t str>), String> {
-    // Case-insensitive prefix tests in place (no lowercased copies: this runs for every part).
+    // Case-insensitive prefix tests in place (no lowercased copies: this runs for every part):
+    // the same bytes (the usual case) or, byte by byte, the same but for case (after a cheap
+    // look at the last byte, which most other prefixes fail).
     let starts = |s: &str, prefix: &str| {
-        s.as_bytes()
-            .get(..prefix.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+        let prefix = prefix.as_bytes();
+        let lower = |b: Option<&u8>| b.map(u8::to_ascii_lowercase);
+        s.as_bytes().get(..prefix.len()).is_some_and(|head| {
+            head == prefix
+                || (lower(head.last()) == lower(prefix.last()) && head.eq_ignore_ascii_case(prefix))
+        })
     };
     let mut rest = target;
     if starts(target, "http://") || starts(target, "https://") {

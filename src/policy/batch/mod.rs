@@ -182,11 +182,14 @@ pub fn parse_borrowed<'a>(
 ) -> Result<BatchRef<'a>, BatchError> {
     let boundary = boundary_of(content_type)?;
     let mut counter = request::Counter::new(max_parts);
-    let raws = multipart::split(body, &boundary)?;
+    let parts = multipart::split(body, &boundary)?;
+    // One UTF-8 check for the whole body: each part's text is its share of it.
+    let text = multipart::text_prefix(body);
     // Sized once (never beyond the part limit: the count is the agent's).
-    let mut items = Vec::with_capacity(raws.len().min(max_parts));
-    for raw in raws {
-        items.push(request::item(raw, &mut counter)?);
+    let mut items = Vec::with_capacity(parts.len().min(max_parts));
+    for part in parts {
+        let text = multipart::text_of(body, text, part.clone());
+        request::item(&body[part], text, &mut counter, &mut items)?;
     }
     Ok(BatchRef { boundary, items })
 }

@@ -7,6 +7,8 @@
 //! the preamble, after the close delimiter) is an error, and so is a body without a close
 //! delimiter, so no two readers can frame the same bytes differently.
 
+use std::ops::Range;
+
 use super::BatchError;
 use crate::policy::odata::split_byte;
 
@@ -61,8 +63,8 @@ fn is_bchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b)
 }
 
-/// The contents of the parts of `body`, between its delimiter lines.
-pub fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>, BatchError> {
+/// Where the contents of the parts of `body` are, between its delimiter lines.
+pub fn split(body: &[u8], boundary: &str) -> Result<Vec<Range<usize>>, BatchError> {
     let dash = format!("--{boundary}");
     let dash = dash.as_bytes();
     let finder = memchr::memmem::Finder::new(dash);
@@ -77,7 +79,7 @@ pub fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>, BatchE
     while let Some(at) = find(body, &finder, from) {
         let (close, line_end) = delimiter(body, at, dash.len()).ok_or_else(stray)?;
         if let Some(start) = start {
-            parts.push(&body[start..content_end(body, start, at)]);
+            parts.push(start..content_end(body, start, at));
         }
         if close {
             return match find(body, &finder, line_end) {
@@ -141,6 +143,15 @@ pub fn text_prefix(raw: &[u8]) -> &str {
     match std::str::from_utf8(raw) {
         Ok(text) => text,
         Err(e) => std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
+/// [`text_prefix`]`(&body[range])`, given `text`, [`text_prefix`]`(body)`: its share of it when
+/// that is one (UTF-8 is read the same from any character boundary on), else read again.
+pub fn text_of<'a>(body: &'a [u8], text: &'a str, range: Range<usize>) -> &'a str {
+    match text.get(range.start..range.end.min(text.len())) {
+        Some(share) => share,
+        None => text_prefix(body.get(range).unwrap_or_default()),
     }
 }
 

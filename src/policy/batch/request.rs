@@ -5,7 +5,7 @@
 //! unique Content-IDs, and only `$n` references to Content-IDs defined before it; no request
 //! targets `$batch`; an inner `Content-Length` is checked against the body, then dropped.
 
-use super::multipart::{Lines, Seen, boundary_of, header, split, text_prefix, which};
+use super::multipart::{Lines, Seen, boundary_of, header, split, text_of, which};
 use super::{BatchError, ItemRef, MimeHeaders, PartRef, RequestHeaders, refs};
 use crate::policy::odata::{find_byte2, split_byte};
 
@@ -40,30 +40,42 @@ enum Kind {
     ChangeSet(String),
 }
 
-/// Parses one top-level part.
-pub fn item<'a>(raw: &'a [u8], counter: &mut Counter) -> Result<ItemRef<'a>, BatchError> {
-    let text = text_prefix(raw);
+/// Parses one top-level part onto `items` (`text` is the longest UTF-8 prefix of `raw`).
+pub fn item<'a>(
+    raw: &'a [u8],
+    text: &'a str,
+    counter: &mut Counter,
+    items: &mut Vec<ItemRef<'a>>,
+) -> Result<(), BatchError> {
     let envelope = envelope(raw, text, counter.upcoming())?;
     match envelope.kind {
         Kind::Http => {
             let part = part(envelope, raw, text, counter)?;
             refs::check(&part, &[], counter.seen)?;
-            Ok(ItemRef::Request(part))
+            items.push(ItemRef::Request(part));
         }
-        Kind::ChangeSet(boundary) => change_set(boundary, &raw[envelope.rest..], counter),
+        Kind::ChangeSet(boundary) => {
+            let rest = envelope.rest..raw.len();
+            let text = text_of(raw, text, rest.clone());
+            items.push(change_set(boundary, &raw[rest], text, counter)?);
+        }
     }
+    Ok(())
 }
 
 fn change_set<'a>(
     boundary: String,
     raw: &'a [u8],
+    text: &'a str,
     counter: &mut Counter,
 ) -> Result<ItemRef<'a>, BatchError> {
     let first = counter.upcoming();
     let mut parts = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
-    for raw in split(raw, &boundary)? {
-        let text = text_prefix(raw);
+    let (whole, whole_text) = (raw, text);
+    for range in split(raw, &boundary)? {
+        let text = text_of(whole, whole_text, range.clone());
+        let raw = &whole[range];
         let envelope = envelope(raw, text, counter.upcoming())?;
         if let Kind::ChangeSet(_) = envelope.kind {
             let request = counter.upcoming();
@@ -107,10 +119,11 @@ const MIME: [&str; 4] = [
     "content-length",
 ];
 
-/// The MIME headers of a part (`text` is [`text_prefix`]`(raw)`), what follows them, and what
-/// the part carries. Checked in this order: every line is a header, one Content-Type at most and
-/// one at least, one Content-ID at most, one Content-Transfer-Encoding at most and a known one,
-/// no Content-Length, no other header, a known Content-Type, something after the headers.
+/// The MIME headers of a part (`text` is the longest UTF-8 prefix of `raw`), what follows them,
+/// and what the part carries. Checked in this order: every line is a header, one Content-Type
+/// at most and one at least, one Content-ID at most, one Content-Transfer-Encoding at most and
+/// a known one, no Content-Length, no other header, a known Content-Type, something after the
+/// headers.
 fn envelope<'a>(raw: &'a [u8], text: &'a str, request: usize) -> Result<Envelope<'a>, BatchError> {
     let mut lines = Lines::new(raw, text, 0);
     let mut mime = MimeHeaders::new();
@@ -177,7 +190,8 @@ fn envelope<'a>(raw: &'a [u8], text: &'a str, request: usize) -> Result<Envelope
 /// The inner headers the parser reads, lowercase; the index of each in [`part`].
 const FRAMING: [&str; 3] = ["transfer-encoding", "content-length", "content-id"];
 
-/// The HTTP request inside an `application/http` part (`text` is [`text_prefix`]`(raw)`).
+/// The HTTP request inside an `application/http` part (`text` is the longest UTF-8 prefix of
+/// `raw`).
 fn part<'a>(
     envelope: Envelope<'a>,
     raw: &'a [u8],
