@@ -7,7 +7,7 @@
 
 use super::multipart::{Lines, Seen, boundary_of, header, split, text_of, which};
 use super::{BatchError, ItemRef, MimeHeaders, PartRef, RequestHeaders, refs};
-use crate::policy::odata::{find_byte2, split_byte};
+use crate::policy::odata::{find_byte, find_byte2, split_byte};
 
 /// Counts requests against the maximum.
 pub struct Counter {
@@ -148,9 +148,7 @@ fn envelope<'a>(raw: &'a [u8], text: &'a str, request: usize) -> Result<Envelope
         .ok_or(BatchError::MissingContentType { request })?;
     let content_id = seen[1].single(request)?;
     if let Some(found) = seen[2].single(request)?
-        && !["binary", "8bit", "7bit"]
-            .iter()
-            .any(|e| found.eq_ignore_ascii_case(e))
+        && !known_transfer_encoding(found)
     {
         let found = found.to_string();
         return Err(BatchError::TransferEncoding { request, found });
@@ -166,10 +164,12 @@ fn envelope<'a>(raw: &'a [u8], text: &'a str, request: usize) -> Result<Envelope
         let name = name.to_string();
         return Err(BatchError::UnknownPartHeader { request, name });
     }
-    let media = split_byte(content_type, b';')
-        .next()
-        .unwrap_or_default()
-        .trim();
+    // The media type: up to the first `;` (what `split(';').next()` gives), trimmed.
+    let media = match find_byte(b';', content_type.as_bytes()) {
+        Some(i) => &content_type[..i],
+        None => content_type,
+    }
+    .trim();
     let kind = if media.eq_ignore_ascii_case("application/http") {
         Kind::Http
     } else if media.eq_ignore_ascii_case("multipart/mixed") {
@@ -185,6 +185,16 @@ fn envelope<'a>(raw: &'a [u8], text: &'a str, request: usize) -> Result<Envelope
         rest,
         kind,
     })
+}
+
+/// Whether a Content-Transfer-Encoding is `binary`, `8bit` or `7bit` (any case): the encodings
+/// that leave the bytes as they are.
+fn known_transfer_encoding(found: &str) -> bool {
+    match found.len() {
+        6 => found.eq_ignore_ascii_case("binary"),
+        4 => found.eq_ignore_ascii_case("8bit") || found.eq_ignore_ascii_case("7bit"),
+        _ => false,
+    }
 }
 
 /// The inner headers the parser reads, lowercase; the index of each in [`part`].
@@ -290,6 +300,11 @@ fn names_batch(target: &str) -> bool {
         Some(i) => &target[..i],
         None => target,
     };
+    // Either spelling holds a `$` or a `%`: a path with neither (most paths) names no `$batch`,
+    // which one vectorised search says without splitting it.
+    if memchr::memchr2(b'$', b'%', path.as_bytes()).is_none() {
+        return false;
+    }
     // Lower-cased with `%24` read as `$`, a segment is `$batch` exactly when it is `$batch` or
     // `%24batch` in any case (compared in place, without copies).
     split_byte(path, b'/').any(|segment| {
