@@ -155,6 +155,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
     // The batch as it is forwarded, written part by part as each is allowed and rewritten (what
     // `batch::serialize` writes for the rewritten batch); dropped when a part is denied.
     let mut out = Vec::with_capacity(body.len() + body.len() / 2 + 64 * count + 64);
+    let mut batch = PerBatch::new(t.urls, req.headers);
     for item in &parsed.items {
         let mut content_ids = BTreeMap::new();
         let change_set = match item {
@@ -167,7 +168,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
             if let Some(boundary) = change_set {
                 write::open_change_set_part(&mut out, boundary);
             }
-            let d = inspect_part(t, part, req.headers, &mut content_ids, &mut out);
+            let d = inspect_part(t, part, &mut batch, &mut content_ids, &mut out);
             if change_set.is_some() {
                 write::close_change_set_part(&mut out);
             }
@@ -240,12 +241,35 @@ fn add_distinct(uses: &mut Vec<classify::Use>, new: Vec<classify::Use>) {
     }
 }
 
+/// What the parts of one batch share: worked out once, not for every part.
+struct PerBatch<'r> {
+    /// The batch's own headers.
+    outer: &'r HeaderMap,
+    /// Whether the batch has a `Prefer` header.
+    outer_prefer: bool,
+    /// `<org>/api/data/<version>/`, what a rewritten target starts with.
+    org_prefix: String,
+    /// The part's inner headers, refilled for every part (its allocation reused).
+    inner: HeaderMap,
+}
+
+impl<'r> PerBatch<'r> {
+    fn new(urls: &Urls, outer: &'r HeaderMap) -> Self {
+        PerBatch {
+            outer,
+            outer_prefer: outer.contains_key(http::header::HeaderName::from_static("prefer")),
+            org_prefix: format!("{}/api/data/{}/", urls.org, urls.api_version),
+            inner: HeaderMap::new(),
+        }
+    }
+}
+
 /// Classifies one part, and on success writes it to `out` rewritten for the org: absolute
 /// target, allowed headers only, `$select`/`If-Match` additions.
 fn inspect_part(
     t: &Tenant<'_>,
     part: &PartRef<'_>,
-    outer: &HeaderMap,
+    batch: &mut PerBatch<'_>,
     content_ids: &mut BTreeMap<String, String>,
     out: &mut Vec<u8>,
 ) -> Decision {
@@ -253,21 +277,21 @@ fn inspect_part(
         Ok(m) => m,
         Err(_) => return Decision::malformed(format!("`{}` is not an HTTP method", part.method)),
     };
-    let inner = match part_headers(part) {
-        Ok(h) => h,
-        Err(e) => return Decision::malformed(e),
-    };
-    if let Err(e) = headers::check_request(&inner) {
+    if let Err(e) = part_headers(part, &mut batch.inner) {
+        return Decision::malformed(e);
+    }
+    let inner = &batch.inner;
+    if let Err(e) = headers::check_request(inner) {
         return Decision::malformed(e);
     }
     // The batch's own preferences may apply to its parts: the part is judged with both (a copy
     // of the part's headers only when the batch has any).
-    let prefer = http::header::HeaderName::from_static("prefer");
-    let judged = match outer.contains_key(&prefer) {
-        false => std::borrow::Cow::Borrowed(&inner),
+    let judged = match batch.outer_prefer {
+        false => std::borrow::Cow::Borrowed(inner),
         true => {
+            let prefer = http::header::HeaderName::from_static("prefer");
             let mut judged = inner.clone();
-            for v in outer.get_all(&prefer) {
+            for v in batch.outer.get_all(&prefer) {
                 judged.append(prefer.clone(), v.clone());
             }
             std::borrow::Cow::Owned(judged)
@@ -293,7 +317,7 @@ fn inspect_part(
         headers: &judged,
         body: Some(part.body),
     };
-    let decision = judge(t, &request, &env, &inner);
+    let decision = judge(t, &request, &env, inner);
     if !decision.allowed() {
         return decision;
     }
@@ -303,7 +327,7 @@ fn inspect_part(
     {
         content_ids.insert(format!("${id}"), set);
     }
-    write_part(out, part, path, query, &inner, &decision, t.urls);
+    write_part(out, part, path, query, inner, &decision, &batch.org_prefix);
     decision
 }
 
@@ -318,10 +342,11 @@ fn created_set(decision: &Decision) -> Option<String> {
     })
 }
 
-/// A part's inner request headers, as the top-level request's would be: what is not a valid
-/// header is refused (it could not be judged, and is never forwarded).
-fn part_headers(part: &PartRef<'_>) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
+/// A part's inner request headers, as the top-level request's would be, into `map` (emptied
+/// first): what is not a valid header is refused (it could not be judged, and is never
+/// forwarded).
+fn part_headers(part: &PartRef<'_>, map: &mut HeaderMap) -> Result<(), String> {
+    map.clear();
     for (k, v) in &part.headers {
         match (
             HeaderName::from_bytes(k.as_bytes()),
@@ -333,7 +358,7 @@ fn part_headers(part: &PartRef<'_>) -> Result<HeaderMap, String> {
             _ => return Err(format!("the inner header `{k}` is not a valid HTTP header")),
         }
     }
-    Ok(map)
+    Ok(())
 }
 
 /// A part's target as (raw resource path, raw query): relative, `/api/data/vX/...`, an absolute
@@ -342,19 +367,29 @@ pub fn relative_target<'t>(
     target: &'t str,
     urls: &Urls,
 ) -> Result<(&'t str, Option<&'t str>), String> {
-    // Case-insensitive prefix tests in place (no lowercased copies: this runs for every part).
+    // Case-insensitive prefix tests in place (no lowercased copies: this runs for every part):
+    // the same bytes (the usual case) or, byte by byte, the same but for case (after a cheap
+    // look at the last byte, which most other prefixes fail).
     let starts = |s: &str, prefix: &str| {
-        s.as_bytes()
-            .get(..prefix.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+        let prefix = prefix.as_bytes();
+        let lower = |b: Option<&u8>| b.map(u8::to_ascii_lowercase);
+        s.as_bytes().get(..prefix.len()).is_some_and(|head| {
+            head == prefix
+                || (lower(head.last()) == lower(prefix.last()) && head.eq_ignore_ascii_case(prefix))
+        })
     };
     let mut rest = target;
     if starts(target, "http://") || starts(target, "https://") {
-        let base = std::iter::once(&urls.org)
-            .chain(&urls.gateway)
-            .filter(|b| starts(target, b) && target[b.len()..].starts_with('/'))
-            .max_by_key(|b| b.len())
-            .ok_or_else(|| format!("`{target}` points at another host"))?;
+        // The longest base the target starts with, followed by a `/` (bases of one length
+        // that both match are the same text but for case: either cut is the same).
+        let mut base: Option<&str> = None;
+        for b in std::iter::once(&urls.org).chain(&urls.gateway) {
+            let longer = base.is_none_or(|base| b.len() >= base.len());
+            if longer && target.as_bytes().get(b.len()) == Some(&b'/') && starts(target, b) {
+                base = Some(b);
+            }
+        }
+        let base = base.ok_or_else(|| format!("`{target}` points at another host"))?;
         rest = &target[base.len()..];
     }
     let rest = rest.strip_prefix('/').unwrap_or(rest);
@@ -366,10 +401,12 @@ pub fn relative_target<'t>(
     if rest.starts_with("api/data/") {
         return Err(format!("`{target}` names another API version"));
     }
-    Ok(match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    })
+    Ok(
+        match crate::policy::odata::find_byte(b'?', rest.as_bytes()) {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        },
+    )
 }
 
 /// Writes an allowed part as it is forwarded: its MIME headers as written (with a Content-ID
@@ -377,7 +414,7 @@ pub fn relative_target<'t>(
 /// `$n` references depend on it), the target pointed at the org (`$select` added when the
 /// decision says so), the inner headers the top level would forward (`copy_request_headers`'
 /// order; `If-Match: *` put where `HeaderMap::insert` would: in place of the first `If-Match`,
-/// the others dropped, else last), and the body.
+/// the others dropped, else last), and the body. `org_prefix` is `<org>/api/data/<version>/`.
 fn write_part(
     out: &mut Vec<u8>,
     part: &PartRef<'_>,
@@ -385,7 +422,7 @@ fn write_part(
     query: Option<&str>,
     inner: &HeaderMap,
     d: &Decision,
-    urls: &Urls,
+    org_prefix: &str,
 ) {
     for (name, value) in &part.mime_headers {
         write::mime_header(out, name, value);
@@ -400,39 +437,31 @@ fn write_part(
     }
     write::end_mime_headers(out);
     // The request line: `<method> <org>/api/data/<version>/<path>[?<query>[&]$select=<columns>]
-    // <version>`, in pieces (the line maps CR and LF in each piece as in the whole).
+    // <version>`, written piece by piece (the line maps CR and LF in each piece as in the whole).
     let query = query.unwrap_or("");
     let select = d.add_select.as_deref();
-    let mut pieces: [&str; 14] = [""; 14];
-    let mut n = 0;
-    let mut push = |piece| {
-        pieces[n] = piece;
-        n += 1;
-    };
-    push(part.method);
-    push(" ");
+    let start = out.len();
+    out.extend_from_slice(part.method.as_bytes());
+    out.push(b' ');
     if !path.starts_with('$') {
         // Content-ID references stay relative: Dataverse resolves them.
-        push(&urls.org);
-        push("/api/data/");
-        push(&urls.api_version);
-        push("/");
+        out.extend_from_slice(org_prefix.as_bytes());
     }
-    push(path);
+    out.extend_from_slice(path.as_bytes());
     if !query.is_empty() || select.is_some() {
-        push("?");
-        push(query);
+        out.push(b'?');
+        out.extend_from_slice(query.as_bytes());
     }
     if let Some(s) = select {
         if !query.is_empty() {
-            push("&");
+            out.push(b'&');
         }
-        push("$select=");
-        push(s);
+        out.extend_from_slice(b"$select=");
+        out.extend_from_slice(s.as_bytes());
     }
-    push(" ");
-    push(part.version);
-    write::line(out, &pieces[..n]);
+    out.push(b' ');
+    out.extend_from_slice(part.version.as_bytes());
+    write::end_line(out, start);
     fn text(v: &HeaderValue) -> &str {
         v.to_str().unwrap_or_default()
     }
@@ -552,11 +581,13 @@ mod tests {
                 Item::ChangeSet { parts, .. } => parts.iter_mut().collect(),
             };
             for (part, raw) in parts.into_iter().zip(raw.parts()) {
-                let d = inspect_part(t, raw, req.headers, &mut content_ids, &mut Vec::new());
+                let mut batch = PerBatch::new(t.urls, req.headers);
+                let d = inspect_part(t, raw, &mut batch, &mut content_ids, &mut Vec::new());
                 if !d.allowed() {
                     return None;
                 }
-                let inner = part_headers(raw).unwrap();
+                let mut inner = HeaderMap::new();
+                part_headers(raw, &mut inner).unwrap();
                 let (path, query) = relative_target(raw.target, t.urls).unwrap();
                 old_rewrite(part, path, query, &inner, &d, t.urls);
             }

@@ -5,9 +5,9 @@
 //! unique Content-IDs, and only `$n` references to Content-IDs defined before it; no request
 //! targets `$batch`; an inner `Content-Length` is checked against the body, then dropped.
 
-use super::multipart::{Field, boundary_of, header_block, headers, single, split};
-use super::{BatchError, ItemRef, PartRef, refs};
-use crate::policy::odata::split_byte;
+use super::multipart::{Lines, Seen, boundary_of, header, split, text_of, which};
+use super::{BatchError, ItemRef, MimeHeaders, PartRef, RequestHeaders, refs};
+use crate::policy::odata::{find_byte, find_byte2, split_byte};
 
 /// Counts requests against the maximum.
 pub struct Counter {
@@ -40,34 +40,48 @@ enum Kind {
     ChangeSet(String),
 }
 
-/// Parses one top-level part.
-pub fn item<'a>(raw: &'a [u8], counter: &mut Counter) -> Result<ItemRef<'a>, BatchError> {
-    let (mime, http, kind) = envelope(raw, counter.upcoming())?;
-    match kind {
+/// Parses one top-level part onto `items` (`text` is the longest UTF-8 prefix of `raw`).
+pub fn item<'a>(
+    raw: &'a [u8],
+    text: &'a str,
+    counter: &mut Counter,
+    items: &mut Vec<ItemRef<'a>>,
+) -> Result<(), BatchError> {
+    let envelope = envelope(raw, text, counter.upcoming())?;
+    match envelope.kind {
         Kind::Http => {
-            let part = part(mime, http, counter)?;
+            let part = part(envelope, raw, text, counter)?;
             refs::check(&part, &[], counter.seen)?;
-            Ok(ItemRef::Request(part))
+            items.push(ItemRef::Request(part));
         }
-        Kind::ChangeSet(boundary) => change_set(boundary, http, counter),
+        Kind::ChangeSet(boundary) => {
+            let rest = envelope.rest..raw.len();
+            let text = text_of(raw, text, rest.clone());
+            items.push(change_set(boundary, &raw[rest], text, counter)?);
+        }
     }
+    Ok(())
 }
 
 fn change_set<'a>(
     boundary: String,
     raw: &'a [u8],
+    text: &'a str,
     counter: &mut Counter,
 ) -> Result<ItemRef<'a>, BatchError> {
     let first = counter.upcoming();
     let mut parts = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
-    for raw in split(raw, &boundary)? {
-        let (mime, http, kind) = envelope(raw, counter.upcoming())?;
-        if let Kind::ChangeSet(_) = kind {
+    let (whole, whole_text) = (raw, text);
+    for range in split(raw, &boundary)? {
+        let text = text_of(whole, whole_text, range.clone());
+        let raw = &whole[range];
+        let envelope = envelope(raw, text, counter.upcoming())?;
+        if let Kind::ChangeSet(_) = envelope.kind {
             let request = counter.upcoming();
             return Err(BatchError::NestedChangeSet { request });
         }
-        let part = part(mime, http, counter)?;
+        let part = part(envelope, raw, text, counter)?;
         let request = counter.seen;
         if part.method == "GET" {
             return Err(BatchError::GetInChangeSet { request });
@@ -88,32 +102,74 @@ fn change_set<'a>(
     Ok(ItemRef::ChangeSet { boundary, parts })
 }
 
-type Envelope<'a> = (Vec<Field<'a>>, &'a [u8], Kind);
+/// A part's MIME headers, the Content-ID among them, where what follows them starts in the
+/// part, and what the part carries.
+struct Envelope<'a> {
+    mime: MimeHeaders<'a>,
+    content_id: Option<&'a str>,
+    rest: usize,
+    kind: Kind,
+}
 
-/// The MIME headers of a part, what follows them, and what the part carries.
-fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
-    let (lines, rest) = header_block(raw);
-    let mime = headers(&lines, request)?;
-    let content_type = single(&mime, "Content-Type", request)?
+/// The MIME headers the batch format defines, lowercase; the index of each in [`envelope`].
+const MIME: [&str; 4] = [
+    "content-type",
+    "content-id",
+    "content-transfer-encoding",
+    "content-length",
+];
+
+/// The MIME headers of a part (`text` is the longest UTF-8 prefix of `raw`), what follows them,
+/// and what the part carries. Checked in this order: every line is a header, one Content-Type
+/// at most and one at least, one Content-ID at most, one Content-Transfer-Encoding at most and
+/// a known one, no Content-Length, no other header, a known Content-Type, something after the
+/// headers.
+fn envelope<'a>(raw: &'a [u8], text: &'a str, request: usize) -> Result<Envelope<'a>, BatchError> {
+    let mut lines = Lines::new(raw, text, 0);
+    let mut mime = MimeHeaders::new();
+    // Noted in one pass: each framing header (by its index in `MIME`), and the first name
+    // the gateway does not understand.
+    let mut seen = [Seen::default(); 4];
+    let mut unknown = None;
+    while let Some(line) = lines.next_line() {
+        let (name, value) = line
+            .and_then(header)
+            .ok_or(BatchError::MalformedHeader { request })?;
+        match which(name, &MIME) {
+            Some(i) => seen[i].note(name, value),
+            None => {
+                unknown.get_or_insert(name);
+            }
+        }
+        mime.push((name, value));
+    }
+    let content_type = seen[0]
+        .single(request)?
         .ok_or(BatchError::MissingContentType { request })?;
-    single(&mime, "Content-ID", request)?;
-    if let Some(found) = single(&mime, "Content-Transfer-Encoding", request)?
-        && !["binary", "8bit", "7bit"]
-            .iter()
-            .any(|e| found.eq_ignore_ascii_case(e))
+    let content_id = seen[1].single(request)?;
+    if let Some(found) = seen[2].single(request)?
+        && !known_transfer_encoding(found)
     {
         let found = found.to_string();
         return Err(BatchError::TransferEncoding { request, found });
     }
-    if single(&mime, "Content-Length", request)?.is_some() {
+    if seen[3].single(request)?.is_some() {
         let name = "Content-Length";
         return Err(BatchError::UnsupportedHeader { request, name });
     }
-    understood_mime_headers(&mime, request)?;
-    let media = split_byte(content_type, b';')
-        .next()
-        .unwrap_or_default()
-        .trim();
+    // A part's MIME headers are framing: only the ones the batch format defines pass, the rest
+    // is refused with its name (they are forwarded verbatim, so an unknown one would reach the
+    // org unjudged).
+    if let Some(name) = unknown {
+        let name = name.to_string();
+        return Err(BatchError::UnknownPartHeader { request, name });
+    }
+    // The media type: up to the first `;` (what `split(';').next()` gives), trimmed.
+    let media = match find_byte(b';', content_type.as_bytes()) {
+        Some(i) => &content_type[..i],
+        None => content_type,
+    }
+    .trim();
     let kind = if media.eq_ignore_ascii_case("application/http") {
         Kind::Http
     } else if media.eq_ignore_ascii_case("multipart/mixed") {
@@ -122,48 +178,70 @@ fn envelope(raw: &[u8], request: usize) -> Result<Envelope<'_>, BatchError> {
         let found = content_type.to_string();
         return Err(BatchError::PartContentType { request, found });
     };
-    let rest = rest.ok_or(BatchError::MissingRequest { request })?;
-    Ok((mime, rest, kind))
+    let rest = lines.rest().ok_or(BatchError::MissingRequest { request })?;
+    Ok(Envelope {
+        mime,
+        content_id,
+        rest,
+        kind,
+    })
 }
 
-/// A part's MIME headers are framing: only the ones the batch format defines pass, the rest is
-/// refused with its name (they are forwarded verbatim, so an unknown one would reach the org
-/// unjudged).
-fn understood_mime_headers(mime: &[Field<'_>], request: usize) -> Result<(), BatchError> {
-    const UNDERSTOOD: [&str; 3] = ["content-type", "content-transfer-encoding", "content-id"];
-    for (name, _) in mime {
-        match UNDERSTOOD.iter().any(|u| name.eq_ignore_ascii_case(u)) {
-            true => {}
-            false => {
-                let name = name.to_string();
-                return Err(BatchError::UnknownPartHeader { request, name });
-            }
-        }
+/// Whether a Content-Transfer-Encoding is `binary`, `8bit` or `7bit` (any case): the encodings
+/// that leave the bytes as they are.
+fn known_transfer_encoding(found: &str) -> bool {
+    match found.len() {
+        6 => found.eq_ignore_ascii_case("binary"),
+        4 => found.eq_ignore_ascii_case("8bit") || found.eq_ignore_ascii_case("7bit"),
+        _ => false,
     }
-    Ok(())
 }
 
-/// The HTTP request inside an `application/http` part.
+/// The inner headers the parser reads, lowercase; the index of each in [`part`].
+const FRAMING: [&str; 3] = ["transfer-encoding", "content-length", "content-id"];
+
+/// The HTTP request inside an `application/http` part (`text` is the longest UTF-8 prefix of
+/// `raw`).
 fn part<'a>(
-    mime_headers: Vec<Field<'a>>,
-    http: &'a [u8],
+    envelope: Envelope<'a>,
+    raw: &'a [u8],
+    text: &'a str,
     counter: &mut Counter,
 ) -> Result<PartRef<'a>, BatchError> {
     let request = counter.next()?;
-    let (lines, body) = header_block(skip_blank_lines(http));
-    let (line, header_lines) = lines
-        .split_first()
+    let mut lines = Lines::new(raw, text, skip_blank_lines(raw, envelope.rest));
+    let line = lines
+        .next_line()
         .ok_or(BatchError::MissingRequest { request })?;
-    let (method, target, version) =
-        request_line(line).ok_or(BatchError::RequestLine { request })?;
+    let (method, target, version) = line
+        .and_then(request_line)
+        .ok_or(BatchError::RequestLine { request })?;
     if names_batch(target) {
         return Err(BatchError::NestedBatch { request });
     }
-    let mut headers = headers(header_lines, request)?;
-    let body = framed_body(&mut headers, body.unwrap_or_default(), request)?;
-    let content_id = content_id(&mime_headers, &headers, request)?;
+    let mut headers = RequestHeaders::new();
+    let mut seen = [Seen::default(); 3];
+    while let Some(line) = lines.next_line() {
+        let (name, value) = line
+            .and_then(header)
+            .ok_or(BatchError::MalformedHeader { request })?;
+        if let Some(i) = which(name, &FRAMING) {
+            seen[i].note(name, value);
+        }
+        headers.push((name, value));
+    }
+    let body = lines.rest().map_or(&[][..], |rest| &raw[rest..]);
+    let [transfer_encoding, content_length, content_id] = seen;
+    let body = framed_body(
+        &mut headers,
+        body,
+        transfer_encoding,
+        content_length,
+        request,
+    )?;
+    let content_id = self::content_id(envelope.content_id, content_id, request)?;
     Ok(PartRef {
-        mime_headers,
+        mime_headers: envelope.mime,
         content_id,
         method,
         target,
@@ -176,12 +254,11 @@ fn part<'a>(
 /// The Content-ID: in the MIME headers or, as ODataLib also reads it, in the request headers;
 /// both is ambiguous unless they agree.
 fn content_id<'a>(
-    mime_headers: &[Field<'a>],
-    headers: &[Field<'a>],
+    outer: Option<&'a str>,
+    inner: Seen<'a>,
     request: usize,
 ) -> Result<Option<&'a str>, BatchError> {
-    let outer = single(mime_headers, "Content-ID", request)?;
-    let inner = single(headers, "Content-ID", request)?;
+    let inner = inner.single(request)?;
     match (outer, inner) {
         (Some(outer), Some(inner)) if outer != inner => Err(BatchError::DuplicateHeader {
             request,
@@ -191,20 +268,20 @@ fn content_id<'a>(
     }
 }
 
-fn skip_blank_lines(mut http: &[u8]) -> &[u8] {
-    while let Some(rest) = http
-        .strip_prefix(b"\r\n")
-        .or_else(|| http.strip_prefix(b"\n"))
-    {
-        http = rest;
+/// Where the request starts: `from`, past any blank lines.
+fn skip_blank_lines(raw: &[u8], mut from: usize) -> usize {
+    loop {
+        match raw.get(from..) {
+            Some([b'\r', b'\n', ..]) => from += 2,
+            Some([b'\n', ..]) => from += 1,
+            _ => return from,
+        }
     }
-    http
 }
 
 /// `METHOD target HTTP/1.1`: an upper-case method, a target without spaces or controls, and
 /// exactly `HTTP/1.1` (the only version ODataLib accepts in a batch).
-fn request_line(line: &[u8]) -> Option<(&str, &str, &str)> {
-    let line = std::str::from_utf8(line).ok()?;
+fn request_line(line: &str) -> Option<(&str, &str, &str)> {
     if crate::policy::odata::has_control(line, &[]) {
         return None;
     }
@@ -219,7 +296,15 @@ fn request_line(line: &[u8]) -> Option<(&str, &str, &str)> {
 
 /// Whether any path segment of `target` is `$batch` (also percent-encoded, any case).
 fn names_batch(target: &str) -> bool {
-    let path = target.split(['?', '#']).next().unwrap_or_default();
+    let path = match find_byte2(b'?', b'#', target.as_bytes()) {
+        Some(i) => &target[..i],
+        None => target,
+    };
+    // Either spelling holds a `$` or a `%`: a path with neither (most paths) names no `$batch`,
+    // which one vectorised search says without splitting it.
+    if memchr::memchr2(b'$', b'%', path.as_bytes()).is_none() {
+        return false;
+    }
     // Lower-cased with `%24` read as `$`, a segment is `$batch` exactly when it is `$batch` or
     // `%24batch` in any case (compared in place, without copies).
     split_byte(path, b'/').any(|segment| {
@@ -230,15 +315,17 @@ fn names_batch(target: &str) -> bool {
 /// The body, cut to an inner `Content-Length` when one is given (only whitespace may follow it);
 /// the header itself is removed. `Transfer-Encoding` has no place inside a batch.
 fn framed_body<'a>(
-    headers: &mut Vec<Field<'_>>,
+    headers: &mut RequestHeaders<'_>,
     body: &'a [u8],
+    transfer_encoding: Seen<'_>,
+    content_length: Seen<'_>,
     request: usize,
 ) -> Result<&'a [u8], BatchError> {
-    if single(headers, "Transfer-Encoding", request)?.is_some() {
+    if transfer_encoding.single(request)?.is_some() {
         let name = "Transfer-Encoding";
         return Err(BatchError::UnsupportedHeader { request, name });
     }
-    let Some(length) = single(headers, "Content-Length", request)? else {
+    let Some(length) = content_length.single(request)? else {
         return Ok(body);
     };
     let mismatch = BatchError::ContentLength { request };

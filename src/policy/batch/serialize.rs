@@ -138,7 +138,7 @@ fn write_part(out: &mut Vec<u8>, part: &Part) {
 
 /// One MIME header of a part.
 pub(crate) fn mime_header(out: &mut Vec<u8>, name: &str, value: &str) {
-    line(out, &[name, ": ", value]);
+    field(out, name, value);
 }
 
 /// The blank line after a part's MIME headers.
@@ -149,8 +149,17 @@ pub(crate) fn end_mime_headers(out: &mut Vec<u8>) {
 /// One inner request header (a `Content-Length` is framing and skipped: [`end_part`] writes it).
 pub(crate) fn request_header(out: &mut Vec<u8>, name: &str, value: &str) {
     if !name.eq_ignore_ascii_case("Content-Length") {
-        line(out, &[name, ": ", value]);
+        field(out, name, value);
     }
+}
+
+/// `name: value` as one line (what [`line`] writes for those three pieces).
+fn field(out: &mut Vec<u8>, name: &str, value: &str) {
+    let start = out.len();
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    end_line(out, start);
 }
 
 /// `Content-Length` for a non-empty body, the blank line, and the body.
@@ -169,12 +178,20 @@ pub(crate) fn line(out: &mut Vec<u8>, pieces: &[&str]) {
     for piece in pieces {
         out.extend_from_slice(piece.as_bytes());
     }
-    // The pieces copied whole, then their CR and LF replaced in place: one simple pass over
-    // the line rather than a search per piece.
-    for b in &mut out[start..] {
-        if matches!(*b, b'\r' | b'\n') {
-            *b = b' ';
-        }
+    end_line(out, start);
+}
+
+/// Ends the line whose text was written to `out` from `start` on: its CR and LF become spaces
+/// (the pieces copied whole, then one search over the line rather than one per piece), then
+/// the CRLF.
+pub(crate) fn end_line(out: &mut Vec<u8>, start: usize) {
+    let mut from = start;
+    while let Some(i) = out
+        .get(from..)
+        .and_then(|rest| memchr::memchr2(b'\r', b'\n', rest))
+    {
+        out[from + i] = b' ';
+        from += i + 1;
     }
     out.extend_from_slice(b"\r\n");
 }
