@@ -49,28 +49,26 @@ pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, 
         return Ok(Cow::Borrowed(s));
     };
     let mut out = Vec::with_capacity(bytes.len());
-    // Runs without an escape are copied whole; `i` is always at a `%` (or a `+`) here.
+    out.extend_from_slice(&bytes[..first]);
     let mut i = first;
-    out.extend_from_slice(&bytes[..i]);
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let byte = bytes.get(i + 1..i + 3).and_then(hex_pair).ok_or_else(|| {
-                ParseError::Malformed("the URL contains an invalid percent-encoding".into())
-            })?;
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(b' ');
-            i += 1;
+        match bytes[i] {
+            b'%' => {
+                let byte = bytes.get(i + 1..i + 3).and_then(hex_pair).ok_or_else(|| {
+                    ParseError::Malformed("the URL contains an invalid percent-encoding".into())
+                })?;
+                out.push(byte);
+                i += 3;
+            }
+            b'+' if plus_as_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
         }
-        let rest = &bytes[i.min(bytes.len())..];
-        let run = match plus_as_space {
-            true => find_byte2(b'%', b'+', rest),
-            false => find_byte(b'%', rest),
-        }
-        .unwrap_or(rest.len());
-        out.extend_from_slice(&rest[..run]);
-        i += run;
     }
     String::from_utf8(out)
         .map(Cow::Owned)

@@ -66,7 +66,22 @@ impl Query<'_> {
     }
 }
 
-/// What a byte of a raw query can mean to the scan in [`parse_query`] (0: an ordinary byte).
+/// `s.trim()`, without its character-by-character search when `s` starts and ends with a
+/// byte that is not whitespace in any encoding (an ASCII letter, digit or `_`, as a column
+/// name does).
+fn trim(s: &str) -> &str {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if plain(first) && plain(last) => s,
+        _ => s.trim(),
+    }
+}
+
+/// Below this length a query is split in one pass over a byte-class table; longer ones (a
+/// fetchXml, a long filter) with `memchr` searches, which are faster there.
+const TABLE_SCAN_BELOW: usize = 128;
+
+/// What a byte of a raw query can mean to the table scan (0: an ordinary byte).
 const AMP: u8 = 1;
 const EQUALS: u8 = 2;
 /// `%` or `+`: the name or value must be decoded.
@@ -90,24 +105,53 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// `s.trim()`, without its character-by-character search when `s` starts and ends with a
-/// byte that is not whitespace in any encoding (an ASCII letter, digit or `_`, as a column
-/// name does).
-fn trim(s: &str) -> &str {
-    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    match (s.as_bytes().first(), s.as_bytes().last()) {
-        (Some(first), Some(last)) if plain(first) && plain(last) => s,
-        _ => s.trim(),
-    }
+/// One `name=value` of the raw query, with what the split saw of it.
+struct RawOption<'a> {
+    name: &'a str,
+    value: &'a str,
+    /// The name, the value, may hold an escape (else they are used as they are).
+    escaped: (bool, bool),
+    /// The value may hold a control character (else the decoded value is checked only when
+    /// decoding changed it).
+    control: bool,
 }
 
 pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
     let Some(raw) = raw else { return Ok(query) };
+    if raw.len() < TABLE_SCAN_BELOW {
+        table_split(raw, |o| add(&mut query, o))?;
+    } else {
+        for part in split_byte(raw, b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match super::find_byte(b'=', part.as_bytes()) {
+                Some(eq) => (&part[..eq], &part[eq + 1..]),
+                None => (part, ""),
+            };
+            // The decoder and the control check search for themselves.
+            let escaped = (true, true);
+            add(
+                &mut query,
+                RawOption {
+                    name,
+                    value,
+                    escaped,
+                    control: true,
+                },
+            )?;
+        }
+    }
+    check_values(&query)?;
+    Ok(query)
+}
+
+/// The non-empty options of `raw` in one pass per option over [`CLASS`]: its end, its first
+/// `=`, and whether its name or value holds an escape or a control candidate.
+fn table_split<'a>(
+    raw: &'a str,
+    mut each: impl FnMut(RawOption<'a>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
     let bytes = raw.as_bytes();
     let mut start = 0;
-    // One pass per option finds its end, its first `=`, and whether its name or value needs
-    // decoding or may hold a control character; only those are decoded or checked again.
     while start <= bytes.len() {
         let mut end = start;
         let mut eq = None;
@@ -127,60 +171,64 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
             end += 1;
         }
         let begin = start;
-        let part = &raw[begin..end];
         start = end + 1;
-        if part.is_empty() {
+        if begin == end {
             continue;
         }
         let (name, value) = match eq {
             Some(eq) => (&raw[begin..eq], &raw[eq + 1..end]),
-            None => (part, ""),
+            None => (&raw[begin..end], ""),
         };
-        let name = decode(name, name_class)?;
-        let value = decode(value, value_class)?;
-        // Undecoded, a value holds a control character only if a candidate byte was seen.
-        let candidates = value_class & CONTROL != 0 || matches!(value, Cow::Owned(_));
-        if candidates && super::has_control(&value, b"\n\r\t") {
-            return Err(ParseError::Malformed(format!(
-                "control characters in `{name}`"
-            )));
-        }
-        let seen = query.options.iter().any(|(n, _)| *n == name)
-            || query
-                .aliases
-                .iter()
-                .any(|(n, _)| name.strip_prefix('@') == Some(n.as_ref()));
-        if seen {
-            return Err(ParseError::Malformed(format!(
-                "query option `{name}` appears twice"
-            )));
-        }
-        if let Some(alias) = name.strip_prefix('@') {
-            if !is_identifier(alias) {
-                return Err(ParseError::Malformed(format!(
-                    "`{name}` is not a valid parameter alias"
-                )));
-            }
-            let alias = match name {
-                Cow::Borrowed(n) => Cow::Borrowed(&n[1..]),
-                Cow::Owned(ref n) => Cow::Owned(n[1..].to_string()),
-            };
-            query.aliases.push((alias, value));
-            continue;
-        }
-        check_name(&name)?;
-        query.options.push((name, value));
+        each(RawOption {
+            name,
+            value,
+            escaped: (name_class & ESCAPE != 0, value_class & ESCAPE != 0),
+            control: value_class & CONTROL != 0,
+        })?;
     }
-    check_values(&query)?;
-    Ok(query)
+    Ok(())
 }
 
-/// `s` percent-decoded (`+` as space) when the scan saw an escape in it, else borrowed.
-fn decode(s: &str, class: u8) -> Result<Cow<'_, str>, ParseError> {
-    match class & ESCAPE {
-        0 => Ok(Cow::Borrowed(s)),
-        _ => percent_decode_cow(s, true),
+/// Decodes one option, checks it and adds it to `query`.
+fn add<'a>(query: &mut Query<'a>, o: RawOption<'a>) -> Result<(), ParseError> {
+    let decode = |s: &'a str, escaped: bool| match escaped {
+        true => percent_decode_cow(s, true),
+        false => Ok(Cow::Borrowed(s)),
+    };
+    let name = decode(o.name, o.escaped.0)?;
+    let value = decode(o.value, o.escaped.1)?;
+    let candidates = o.control || matches!(value, Cow::Owned(_));
+    if candidates && super::has_control(&value, b"\n\r\t") {
+        return Err(ParseError::Malformed(format!(
+            "control characters in `{name}`"
+        )));
     }
+    let seen = query.options.iter().any(|(n, _)| *n == name)
+        || query
+            .aliases
+            .iter()
+            .any(|(n, _)| name.strip_prefix('@') == Some(n.as_ref()));
+    if seen {
+        return Err(ParseError::Malformed(format!(
+            "query option `{name}` appears twice"
+        )));
+    }
+    if let Some(alias) = name.strip_prefix('@') {
+        if !is_identifier(alias) {
+            return Err(ParseError::Malformed(format!(
+                "`{name}` is not a valid parameter alias"
+            )));
+        }
+        let alias = match name {
+            Cow::Borrowed(n) => Cow::Borrowed(&n[1..]),
+            Cow::Owned(ref n) => Cow::Owned(n[1..].to_string()),
+        };
+        query.aliases.push((alias, value));
+        return Ok(());
+    }
+    check_name(&name)?;
+    query.options.push((name, value));
+    Ok(())
 }
 
 fn check_values(query: &Query<'_>) -> Result<(), ParseError> {
@@ -292,8 +340,12 @@ mod tests {
                 .collect();
             inputs.extend(frontier.iter().cloned());
         }
-        for raw in &inputs {
-            let raw = format!("$select={raw}");
+        // Each input short (the table scan) and padded past TABLE_SCAN_BELOW (the searches).
+        let pad = format!("@pad={}", "x".repeat(TABLE_SCAN_BELOW));
+        let inputs = inputs
+            .iter()
+            .flat_map(|raw| [format!("$select={raw}"), format!("{pad}&$select={raw}")]);
+        for raw in inputs {
             let got = parse_query(Some(&raw));
             let want = reference(&raw);
             match (&got, &want) {
