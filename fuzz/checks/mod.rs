@@ -9,6 +9,8 @@ pub mod scan;
 
 use std::sync::OnceLock;
 
+// Only the json_rewrite target (and the corpus replay) use it.
+#[allow(unused_imports)]
 pub use rewrite::json_rewrite;
 
 use dataverse_gateway::config::{Policy, TableRule, Verb};
