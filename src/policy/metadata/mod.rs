@@ -266,14 +266,17 @@ impl Metadata {
 
     /// The key of the type an entity set holds ([`Metadata::key_of`] of its type).
     pub fn key_of_set(&self, set: &str) -> Option<&[String]> {
-        self.ancestry_from(self.sets.get(set).copied())
-            .find(|t| !t.key.is_empty())
-            .map(|t| t.key.as_slice())
+        self.key_from(self.sets.get(set).copied())
     }
 
     /// The key of the type: its own, else the nearest base type's.
     pub fn key_of(&self, logical: &str) -> Option<&[String]> {
-        self.ancestry(logical)
+        self.key_from(self.type_index.get(logical).copied())
+    }
+
+    /// The key of the type at index `first` of `types`, or of its nearest base type with one.
+    fn key_from(&self, first: Option<usize>) -> Option<&[String]> {
+        self.ancestry_from(first)
             .find(|t| !t.key.is_empty())
             .map(|t| t.key.as_slice())
     }

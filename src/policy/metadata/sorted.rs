@@ -139,7 +139,7 @@ impl<V> Members<V> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.entries.iter().map(|(n, v)| (n, v))
+        self.into_iter()
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
