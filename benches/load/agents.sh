@@ -47,20 +47,8 @@ AGENT_APP=5a1e5000-0000-4000-8000-000000000001
 AGENT_OID=5a1e5000-0000-4000-8000-0000000000b1
 KID=bench-agent-key-1
 
-need() {
-    local missing=()
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-    command -v wrk >/dev/null || missing+=(wrk)
-    command -v curl >/dev/null || missing+=(curl)
-    command -v taskset >/dev/null || missing+=(util-linux)
-    command -v openssl >/dev/null || missing+=(openssl)
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "installing ${missing[*]} from Debian's packages"
-        apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
-            { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
-    fi
-}
-need
+source "$ROOT/benches/load/lib.sh"
+need openssl:openssl
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "building release"
@@ -144,35 +132,7 @@ SIG=${AGENT_TOKEN##*.}
 FORGED_TOKEN=${AGENT_TOKEN%.*}.${SIG:0:100}$swap${SIG:101}
 
 # ---------------------------------------------------------------- origin
-cat >origin/nginx.conf <<EOF
-# The fixed-response origin (plays Dataverse, the gateway's Entra ID and the agents' Entra ID).
-user root;
-worker_processes 1;
-daemon off;
-pid $WORK/origin/nginx.pid;
-error_log $WORK/origin/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    client_body_temp_path $WORK/origin/tmp;
-    proxy_temp_path $WORK/origin/tmp;
-    fastcgi_temp_path $WORK/origin/tmp;
-    uwsgi_temp_path $WORK/origin/tmp;
-    scgi_temp_path $WORK/origin/tmp;
-    sendfile on;
-    tcp_nopush on;
-    server {
-        listen 127.0.0.1:$ORIGIN_PORT;
-        location = $PAGE_PATH {
-            alias $WORK/page.json;
-            default_type "application/json; odata.metadata=minimal";
-            add_header OData-Version 4.0;
-        }
-        location ~ ^/[^/]+/oauth2/v2.0/token\$ {
-            default_type application/json;
-            return 200 '{"token_type":"Bearer","expires_in":86399,"ext_expires_in":86399,"access_token":"$TOKEN"}';
-        }
+origin_conf "The fixed-response origin (plays Dataverse, the gateway's Entra ID and the agents' Entra ID)." <<EOF
         location = /$AGENT_TENANT/v2.0/.well-known/openid-configuration {
             alias $WORK/entra/openid-configuration.json;
             default_type application/json;
@@ -183,8 +143,6 @@ http {
             default_type application/json;
             access_log $WORK/origin/entra.log;
         }
-    }
-}
 EOF
 
 # ---------------------------------------------------------------- gateways
@@ -244,13 +202,6 @@ gateway_config agents >gw/agents.yaml
 : >gw/audit-agents.log
 
 # ---------------------------------------------------------------- processes
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
 taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" -e "$WORK/origin/error.log" &
 PIDS+=($!)
 export BENCH_CLIENT_SECRET=bench-secret
@@ -261,16 +212,6 @@ taskset -c "$PROXY_CPU" "$GATEWAY" serve --config gw/agents.yaml 2>gw/agents.log
 AGENTS_PID=$!
 PIDS+=($AGENTS_PID)
 
-wait_ok() { # url [curl args...]
-    local url=$1
-    shift
-    for _ in $(seq 1 100); do
-        curl -sf -o /dev/null "$@" "$url" && return 0
-        sleep 0.1
-    done
-    echo "not answering: $url" >&2
-    exit 1
-}
 status() { # url [curl args...] -> HTTP status
     local url=$1
     shift
@@ -311,20 +252,6 @@ if [ "$(status "http://127.0.0.1:$FULL_PORT$PAGE_PATH" -H "Authorization: Bearer
     exit 1
 fi
 
-# CPU ticks of a list of pids (all threads): "user system".
-ticks() {
-    local user=0 sys=0 p u s
-    for p in "$@"; do
-        # Fields after the parenthesised command: utime is the 12th, stime the 13th.
-        read -r u s < <(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
-        user=$((user + u))
-        sys=$((sys + s))
-    done
-    echo "$user $sys"
-}
-
-# Converts wrk's "1.23ms"/"456.00us"/"1.20s" to microseconds.
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /m$/) print n * 60e6; else print n * 1e6 }'; }
 
 RESULTS=$WORK/results.tsv
 echo -e "round\ttarget\trps\tp50_us\tp99_us\tcpu_us_per_req\tcpu_util\tuser_us\tsys_us" >"$RESULTS"

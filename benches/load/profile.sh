@@ -27,23 +27,11 @@ command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null
 mkdir -p "$OUT"
 (cd "$ROOT" && cargo build --release --quiet --bin dataverse-gateway --example bare_proxy)
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
+source "$ROOT/benches/load/lib.sh"
 nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" -e "$WORK/origin/error.log" &
 PIDS+=($!)
 
-wait_ok() {
-    for _ in $(seq 1 300); do
-        curl -sf -o /dev/null "$1" && return 0
-        sleep 0.2
-    done
-    echo "not answering: $1" >&2
-    exit 1
-}
+WAIT_TRIES=600 # a proxy under valgrind starts slowly
 
 TOKEN=$(printf 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.%s.sig' "$(head -c 1420 /dev/zero | tr '\0' 'A')")
 for target in $TARGETS; do

@@ -31,12 +31,7 @@ sed -e "s/^listen: .*/listen: 127.0.0.1:$PORT/" -e '/^admin_listen/d' \
     -e "s#metadata_file: .*#metadata_file: $OUT/metadata.xml#" \
     -e "s#output: .*audit-full.log#output: $OUT/audit.log#" "$WORK/gw/full.yaml" >"$OUT/gateway.yaml"
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
+source "$ROOT/benches/load/lib.sh"
 taskset -c 1 nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" -e "$WORK/origin/error.log" &
 PIDS+=($!)
 BENCH_CLIENT_SECRET=bench-secret taskset -c 0 "$ROOT/target/release/dataverse-gateway" serve \

@@ -33,18 +33,7 @@ PAGE_PATH=/api/data/v9.2/contacts
 STREAM_PATH='/api/data/v9.2/annotations(00000000-0000-0000-0000-000000000001)/documentbody/$value'
 TICK=$(getconf CLK_TCK)
 
-need() {
-    local missing=()
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-    command -v wrk >/dev/null || missing+=(wrk)
-    command -v curl >/dev/null || missing+=(curl)
-    command -v taskset >/dev/null || missing+=(util-linux)
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "installing ${missing[*]} from Debian's packages"
-        apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
-            { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
-    fi
-}
+source "$ROOT/benches/load/lib.sh"
 need
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -78,41 +67,11 @@ text = json.dumps(page, separators=(",", ":"))
 sys.stdout.write(text + " " * max(0, 1024 - len(text)))
 EOF
 
-cat >origin/nginx.conf <<EOF
-# The fixed-response origin (plays Dataverse and Entra ID).
-user root;
-worker_processes 1;
-daemon off;
-pid $WORK/origin/nginx.pid;
-error_log $WORK/origin/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    client_body_temp_path $WORK/origin/tmp;
-    proxy_temp_path $WORK/origin/tmp;
-    fastcgi_temp_path $WORK/origin/tmp;
-    uwsgi_temp_path $WORK/origin/tmp;
-    scgi_temp_path $WORK/origin/tmp;
-    sendfile on;
-    tcp_nopush on;
-    server {
-        listen 127.0.0.1:$ORIGIN_PORT;
-        location = $PAGE_PATH {
-            alias $WORK/page.json;
-            default_type "application/json; odata.metadata=minimal";
-            add_header OData-Version 4.0;
-        }
+origin_conf "The fixed-response origin (plays Dataverse and Entra ID)." <<EOF
         location ~ /documentbody/\\\$value\$ {
             alias $WORK/big.bin;
             default_type application/octet-stream;
         }
-        location ~ ^/[^/]+/oauth2/v2.0/token\$ {
-            default_type application/json;
-            return 200 '{"token_type":"Bearer","expires_in":86399,"ext_expires_in":86399,"access_token":"$TOKEN"}';
-        }
-    }
-}
 EOF
 
 cat >proxy/nginx.conf <<EOF
@@ -197,13 +156,6 @@ gateway_config minimal >gw/minimal.yaml
 : >gw/audit-full.log
 
 # ---------------------------------------------------------------- processes
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
 taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" -e "$WORK/origin/error.log" &
 PIDS+=($!)
 taskset -c "$PROXY_CPU" "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -e "$WORK/proxy/error.log" &
@@ -220,14 +172,6 @@ BARE_PROXY_TOKEN=$TOKEN taskset -c "$PROXY_CPU" "$BARE" "127.0.0.1:$BARE_PORT" "
 BARE_PID=$!
 PIDS+=($BARE_PID)
 
-wait_ok() { # url
-    for _ in $(seq 1 100); do
-        curl -sf -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "not answering: $1" >&2
-    exit 1
-}
 wait_ok "http://127.0.0.1:$ORIGIN_PORT$PAGE_PATH"
 wait_ok "http://127.0.0.1:$NGINX_PORT$PAGE_PATH"
 wait_ok "http://127.0.0.1:$GW_ADMIN_PORT/readyz"
@@ -236,21 +180,8 @@ wait_ok "http://127.0.0.1:$GW_MIN_PORT$PAGE_PATH"
 wait_ok "http://127.0.0.1:$BARE_PORT$PAGE_PATH"
 NGINX_PIDS="$NGINX_MASTER $(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
 
-# CPU ticks of a list of pids (all threads): "user system".
-ticks() {
-    local user=0 sys=0 p u s
-    for p in "$@"; do
-        # Fields after the parenthesised command: utime is the 12th, stime the 13th.
-        read -r u s < <(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
-        user=$((user + u))
-        sys=$((sys + s))
-    done
-    echo "$user $sys"
-}
 hwm_kib() { awk '/VmHWM/ {s += $2} END {print s}' $(for p in "$@"; do echo "/proc/$p/status"; done); }
 
-# Converts wrk's "1.23ms"/"456.00us"/"1.20s" to microseconds.
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /m$/) print n * 60e6; else print n * 1e6 }'; }
 
 RESULTS=$WORK/results.tsv
 echo -e "round\ttarget\trps\tp50_us\tp99_us\tcpu_us_per_req\tcpu_util\tuser_us\tsys_us" >"$RESULTS"
