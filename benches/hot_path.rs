@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use dataverse_gateway::config::Verb;
-use dataverse_gateway::policy::classify::{Touch, Use};
+use dataverse_gateway::policy::classify::{Columns, Touch, Use};
 use dataverse_gateway::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind};
 use dataverse_gateway::telemetry::audit::Record;
 
@@ -73,7 +73,7 @@ fn audit(c: &mut Criterion) {
     let uses = [Use::Table(Touch {
         set: "contacts".into(),
         verb: Verb::Get,
-        columns: vec![],
+        columns: Columns::new(),
         all_columns: true,
         main: true,
     })];

@@ -58,9 +58,10 @@ impl Use {
         match self {
             Use::Table(t) => {
                 out.extend([t.verb.as_str(), " ", &*t.set]);
-                if let Some((first, rest)) = t.columns.split_first() {
+                let mut columns = t.columns.iter();
+                if let Some(first) = columns.next() {
                     out.extend([" [", first]);
-                    for c in rest {
+                    for c in columns {
                         out.extend([", ", c]);
                     }
                     out.push(']');
@@ -254,7 +255,7 @@ fn check<'u>(
                 ));
             }
             if let Some(cols) = &rule.columns {
-                if let Some(bad) = t.columns.iter().find(|x| !cols.contains(x)) {
+                if let Some(bad) = t.columns.iter().find(|x| !cols.iter().any(|c| c == x)) {
                     return Err(format!(
                         "column `{bad}` of `{}` is not in its column list",
                         t.set

@@ -710,7 +710,7 @@ mod tests {
             classify::Use::Table(classify::Touch {
                 set: std::sync::Arc::from(set),
                 verb: Verb::Get,
-                columns: vec![column.to_string()],
+                columns: [column].into(),
                 all_columns: false,
                 main: false,
             })

@@ -742,7 +742,7 @@ mod tests {
             Use::Table(Touch {
                 set: "contacts".into(),
                 verb: Verb::Get,
-                columns: vec!["fullname".into(), "we\"ird".into()],
+                columns: ["fullname", "we\"ird"].into(),
                 all_columns: false,
                 main: true,
             }),

@@ -47,7 +47,7 @@ impl AnnotationRead {
         Touch {
             set: self.set.as_str().into(),
             verb: Verb::Get,
-            columns: vec![],
+            columns: Columns::new(),
             all_columns: true,
             main: false,
         }
@@ -129,7 +129,7 @@ fn lookups(meta: &Metadata, logical: &str, t: &Touch) -> Vec<String> {
         .iter()
         .filter_map(|c| {
             if is_lookup(c) && meta.has_property(logical, c) {
-                Some(c.clone())
+                Some(c.to_string())
             } else {
                 // fetchXml names a lookup by its attribute name.
                 let p = format!("_{c}_value");

@@ -81,7 +81,7 @@ fn entity(
     out: &mut Classified,
 ) -> Result<(), ParseError> {
     let logical = row.logical;
-    let mut columns = Vec::new();
+    let mut columns = Columns::new();
     for (key, value) in obj {
         match Key::of(key)? {
             Key::Ignored => {}
@@ -100,7 +100,7 @@ fn entity(
                         row.set, r.set
                     )));
                 }
-                columns.extend(r.key_columns);
+                columns.extend(&r.key_columns);
             }
             Key::Id => {
                 return Err(not(format!(
@@ -115,7 +115,7 @@ fn entity(
             }
             Key::Bind(nav) => {
                 bind(nav, value, logical, meta, env, out)?;
-                columns.push(nav.to_string());
+                columns.push(nav);
             }
             Key::Property(key) => property(key, value, logical, meta, env, out, &mut columns)?,
         }
@@ -132,11 +132,11 @@ fn property(
     meta: &Metadata,
     env: &Env<'_>,
     out: &mut Classified,
-    columns: &mut Vec<String>,
+    columns: &mut Columns,
 ) -> Result<(), ParseError> {
     let Some(n) = meta.navigation(logical, key) else {
         if meta.has_property(logical, key) {
-            columns.push(key.to_string());
+            columns.push(key);
             return Ok(());
         }
         return Err(not(format!(
@@ -150,7 +150,7 @@ fn property(
     let rows: Vec<&Map<String, Value>> = match value {
         // Creating the related row inline sets this row's lookup, like a bind does.
         Value::Object(o) if !n.collection => {
-            columns.push(key.to_string());
+            columns.push(key);
             vec![o]
         }
         Value::Object(o) => vec![o],
@@ -174,7 +174,7 @@ fn property(
         target: false,
     };
     for row in rows {
-        out.touch(&target, Verb::Post, vec![], false);
+        out.touch(&target, Verb::Post, Columns::new(), false);
         entity(row, &nested, meta, env, out)?;
     }
     Ok(())
@@ -234,7 +234,7 @@ fn bind(
         }
         // Binding rows to a collection-valued navigation sets THEIR lookup: a change to them.
         if n.collection {
-            out.touch(&r.set, Verb::Patch, vec![], false);
+            out.touch(&r.set, Verb::Patch, Columns::new(), false);
         }
         out.touch(&r.set, Verb::Get, r.key_columns, false);
     }
@@ -246,7 +246,7 @@ fn bind(
 /// A row a body refers to: its entity set and the alternate-key columns the reference names.
 pub struct Reference {
     pub set: String,
-    pub key_columns: Vec<String>,
+    pub key_columns: Columns,
 }
 
 pub fn resolve_reference(
@@ -257,7 +257,7 @@ pub fn resolve_reference(
     if let Some(set) = env.content_ids.get(url) {
         return Ok(Reference {
             set: set.clone(),
-            key_columns: vec![],
+            key_columns: Columns::new(),
         });
     }
     let lower = url.to_ascii_lowercase();
@@ -287,10 +287,8 @@ pub fn resolve_reference(
                 .map(|t| t.logical_name.as_str())
                 .unwrap_or_default();
             let primary = meta.key_of(logical).unwrap_or_default().to_vec();
-            let key_columns = super::resource::key_columns(key.as_ref())
-                .into_iter()
-                .filter(|k| !primary.contains(k))
-                .collect();
+            let mut key_columns = super::resource::key_columns(key.as_ref());
+            key_columns.retain(|k| !primary.iter().any(|p| p == k));
             Ok(Reference {
                 set: name.to_string(),
                 key_columns,
@@ -337,7 +335,7 @@ pub(super) fn reference_body(
         Value::Object(o) if o.len() == 1 && o.get("@odata.id").is_some_and(Value::is_string) => {
             let r = resolve_reference(o["@odata.id"].as_str().unwrap_or_default(), meta, env)?;
             if verb == Verb::Patch {
-                out.touch(&r.set, Verb::Patch, vec![], false);
+                out.touch(&r.set, Verb::Patch, Columns::new(), false);
             }
             out.touch(&r.set, Verb::Get, r.key_columns, false);
             Ok(())

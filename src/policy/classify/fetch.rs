@@ -50,7 +50,7 @@ pub(super) fn classify(
             .columns
             .iter()
             .map(|c| web_api_column(meta, &t.logical_name, c))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<String>, _>>()?;
         out.touch_set(tset, Verb::Get, columns, t.all_attributes);
     }
     Ok(())

@@ -6,24 +6,26 @@
 //! reveals `_parentaccountid_value`), a collection-valued one reveals the related rows' lookup
 //! (the partner's). A table's own primary key reveals nothing more than the row it addresses.
 
+use std::borrow::Cow;
+
 use super::*;
 use crate::policy::metadata::{Navigation, Observed};
 
 /// The lookup column following the navigation property `name` (`nav`) observes, as `(columns of the starting
 /// table, columns of the related table)`. When the metadata does not name it, a placeholder no
 /// column list can contain stands in for it, so a column list refuses it and no other rule does.
-pub(super) fn revealed(
-    meta: &Metadata,
+pub(super) fn revealed<'m>(
+    meta: &'m Metadata,
     name: &str,
-    nav: &Navigation,
-) -> (Option<String>, Option<String>) {
+    nav: &'m Navigation,
+) -> (Option<Cow<'m, str>>, Option<Cow<'m, str>>) {
     let collection = nav.collection;
     match meta.observed(nav) {
-        Observed::Own(column) => (Some(column.to_string()), None),
-        Observed::Related(column) => (None, Some(column.to_string())),
+        Observed::Own(column) => (Some(Cow::Borrowed(column)), None),
+        Observed::Related(column) => (None, Some(Cow::Borrowed(column))),
         Observed::Association => (None, None),
         Observed::Unknown => {
-            let placeholder = format!("the lookup behind {name}");
+            let placeholder = Cow::Owned(format!("the lookup behind {name}"));
             match collection {
                 true => (None, Some(placeholder)),
                 false => (Some(placeholder), None),
@@ -42,7 +44,7 @@ pub(super) fn free_own_keys(meta: &Metadata, out: &mut Classified) {
             && !t.columns.is_empty()
             && let Some(key) = meta.key_of_set(&t.set)
         {
-            t.columns.retain(|c| !key.contains(c));
+            t.columns.retain(|c| !key.iter().any(|k| k == c));
         }
     }
 }

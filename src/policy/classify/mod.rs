@@ -15,6 +15,7 @@
 
 mod annotations;
 mod body;
+mod columns;
 mod fetch;
 mod json;
 mod lookups;
@@ -34,6 +35,7 @@ use crate::policy::odata::{self, Head, ParseError, Query};
 
 pub use annotations::{AnnotationRead, FORMATTED_VALUE};
 pub use body::resolve_reference;
+pub use columns::Columns;
 
 /// One table access.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +44,7 @@ pub struct Touch {
     pub set: Arc<str>,
     pub verb: Verb,
     /// Columns named (selected, filtered, ordered, written).
-    pub columns: Vec<String>,
+    pub columns: Columns,
     /// The request returns whole rows of this table (no `$select`).
     pub all_columns: bool,
     /// This is the request's own read of its rows (not an expansion or a lookup): the one place
@@ -83,23 +85,29 @@ pub struct Classified {
 }
 
 impl Classified {
-    fn touch(&mut self, set: &str, verb: Verb, columns: Vec<String>, all_columns: bool) {
+    fn touch(&mut self, set: &str, verb: Verb, columns: impl Into<Columns>, all_columns: bool) {
         self.touch_set(&Arc::from(set), verb, columns, all_columns);
     }
 
     /// [`Classified::touch`] of a set named by the metadata (its name shared, not copied).
-    fn touch_set(&mut self, set: &Arc<str>, verb: Verb, columns: Vec<String>, all_columns: bool) {
+    fn touch_set(
+        &mut self,
+        set: &Arc<str>,
+        verb: Verb,
+        columns: impl Into<Columns>,
+        all_columns: bool,
+    ) {
         self.uses.push(Use::Table(Touch {
             set: Arc::clone(set),
             verb,
-            columns,
+            columns: columns.into(),
             all_columns,
             main: false,
         }));
     }
 
     /// The request's own read of `set` returning whole rows: `$select` may be added.
-    fn touch_main(&mut self, set: &Arc<str>, columns: Vec<String>) {
+    fn touch_main(&mut self, set: &Arc<str>, columns: Columns) {
         self.uses.push(Use::Table(Touch {
             set: Arc::clone(set),
             verb: Verb::Get,

@@ -22,8 +22,8 @@ pub(super) fn read(
         return super::fetch::classify(xml, q, set, logical, meta, out);
     }
     let (mut columns, selected) = match q.get("$select") {
-        Some(s) => (Query::select_list(s)?, true),
-        None => (Vec::new(), false),
+        Some(s) => (select_list(s)?, true),
+        None => (Columns::new(), false),
     };
     let mut refs = filter_and_order(q, &q.aliases)?;
     // `Some(true)`: the `$apply` only filters, so it returns whole rows.
@@ -40,7 +40,14 @@ pub(super) fn read(
     columns.extend(paged_on(q, |c| meta.has_property(logical, c), logical)?);
     let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
-        columns.extend(expand(&parse_expand(x)?, logical, q, meta, out, &mut used)?);
+        columns.append(&expand(
+            &parse_expand(x)?,
+            logical,
+            q,
+            meta,
+            out,
+            &mut used,
+        )?);
     }
     aliases(&used, q, meta, env, out)?;
     let stored = stored_queries(q, set, out)?;
@@ -81,6 +88,33 @@ pub(super) fn returned(
     read(set, logical, q, env, out, true)
 }
 
+/// The `$select` list `value`, each a plain column (surrounding whitespace ignored), with room
+/// for the few columns the classifier adds (filtered, ordered, lookups).
+fn select_list(value: &str) -> Result<Columns, ParseError> {
+    let mut columns = Columns::with_capacity(value.len() + 32);
+    for item in crate::policy::odata::split_byte(value, b',') {
+        let item = trim(item);
+        if !crate::policy::odata::is_identifier(item) {
+            return Err(ParseError::NotUnderstood(format!(
+                "`$select={value}`: only plain column names are inspected"
+            )));
+        }
+        columns.push(item);
+    }
+    Ok(columns)
+}
+
+/// `s.trim()`, without its character-by-character search when `s` starts and ends with a
+/// byte that is not whitespace in any encoding (an ASCII letter, digit or `_`, as a column
+/// name does).
+fn trim(s: &str) -> &str {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if plain(first) && plain(last) => s,
+        _ => s.trim(),
+    }
+}
+
 /// Without metadata: plain columns only.
 pub(super) fn read_plain(
     set: &str,
@@ -89,8 +123,8 @@ pub(super) fn read_plain(
     main: bool,
 ) -> Result<(), ParseError> {
     let mut columns = match q.get("$select") {
-        Some(s) => Query::select_list(s)?,
-        None => Vec::new(),
+        Some(s) => select_list(s)?,
+        None => Columns::new(),
     };
     let refs = filter_and_order(q, &q.aliases)?;
     // A query function's column may be a lookup named by its logical name: metadata tells.
@@ -102,7 +136,7 @@ pub(super) fn read_plain(
         out.needs_metadata = true;
         return Ok(());
     }
-    columns.extend(refs.paths.into_iter().flatten().map(str::to_string));
+    columns.extend(refs.paths.iter().flatten());
     columns.extend(paged_on(q, |_| true, set)?);
     match (main, q.get("$select")) {
         (true, None) => out.touch_main(&Arc::from(set), columns),
@@ -168,18 +202,18 @@ fn resolve_columns(
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
-    own: &mut Vec<String>,
+    own: &mut Columns,
 ) -> Result<(), ParseError> {
     for name in names {
         match name.as_slice() {
-            [column] if meta.has_property(logical, column) => own.push(column.to_string()),
+            [column] if meta.has_property(logical, column) => own.push(column),
             [lookup]
                 if meta
                     .navigation(logical, lookup)
                     .is_some_and(|n| !n.collection)
                     && meta.has_property(logical, &format!("_{lookup}_value")) =>
             {
-                own.push(format!("_{lookup}_value"))
+                own.push_parts(&["_", lookup, "_value"])
             }
             _ => resolve(std::slice::from_ref(name), logical, meta, out, own)?,
         }
@@ -195,7 +229,7 @@ fn resolve(
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
-    own: &mut Vec<String>,
+    own: &mut Columns,
 ) -> Result<(), ParseError> {
     for path in paths {
         let mut ty = logical;
@@ -208,17 +242,17 @@ fn resolve(
                 })?;
                 let (here, there) = lookups::revealed(meta, seg, nav);
                 match &set {
-                    Some(s) => out.touch_set(s, Verb::Get, here.into_iter().collect(), false),
+                    Some(s) => out.touch_set(s, Verb::Get, Columns::from_iter(here), false),
                     None => own.extend(here),
                 }
                 // Every table a lookup path passes through is read, not only the last one.
-                out.touch_set(target, Verb::Get, there.into_iter().collect(), false);
+                out.touch_set(target, Verb::Get, Columns::from_iter(there), false);
                 ty = &nav.target;
                 set = Some(target);
             } else if member == Some(Member::Property) && i + 1 == path.len() {
                 match set {
-                    Some(s) => out.touch_set(s, Verb::Get, vec![seg.to_string()], false),
-                    None => own.push(seg.to_string()),
+                    Some(s) => out.touch_set(s, Verb::Get, [seg], false),
+                    None => own.push(seg),
                 }
             } else {
                 return Err(not(format!(
@@ -241,8 +275,8 @@ fn expand<'a>(
     meta: &Metadata,
     out: &mut Classified,
     used: &mut Vec<&'a str>,
-) -> Result<Vec<String>, ParseError> {
-    let mut parent = Vec::new();
+) -> Result<Columns, ParseError> {
+    let mut parent = Columns::new();
     for item in items {
         let nav = meta.navigation(logical, item.nav).ok_or_else(|| {
             not(format!(
@@ -257,8 +291,8 @@ fn expand<'a>(
             ))
         })?;
         let mut columns = match item.option("$select") {
-            Some(s) => Query::select_list(s)?,
-            None => Vec::new(),
+            Some(s) => select_list(s)?,
+            None => Columns::new(),
         };
         let (here, there) = lookups::revealed(meta, item.nav, nav);
         parent.extend(here);
@@ -277,7 +311,7 @@ fn expand<'a>(
                 used.push(a);
             }
         }
-        columns.extend(expand(&item.children, &nav.target, q, meta, out, used)?);
+        columns.append(&expand(&item.children, &nav.target, q, meta, out, used)?);
         let all = item.option("$select").is_none();
         out.touch_set(target, Verb::Get, columns, all);
     }
@@ -431,7 +465,7 @@ pub(super) fn parameters(
                     let set = meta
                         .set_of(logical)
                         .ok_or_else(|| not(format!("`{logical}` is not a table of this org")))?;
-                    out.touch(set, Verb::Get, vec![], true);
+                    out.touch(set, Verb::Get, Columns::new(), true);
                 }
             }
         }

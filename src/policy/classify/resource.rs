@@ -33,7 +33,7 @@ struct At<'a> {
     single: bool,
     /// Columns of this table the path observes: alternate-key columns that locate the row (they
     /// are probed), and the lookup a collection-valued navigation into it is bound to.
-    keys: Vec<String>,
+    keys: Columns,
 }
 
 pub(super) fn walk(
@@ -171,12 +171,11 @@ fn at_type<'a>(
     let keys = match key {
         Some(KeySpec::Pairs(_)) => {
             let primary = meta.key_of(&ty.logical_name).unwrap_or_default();
-            key_columns(key)
-                .into_iter()
-                .filter(|k| !primary.contains(k))
-                .collect()
+            let mut keys = key_columns(key);
+            keys.retain(|k| !primary.iter().any(|p| p == k));
+            keys
         }
-        _ => Vec::new(),
+        _ => Columns::new(),
     };
     At {
         set,
@@ -187,10 +186,10 @@ fn at_type<'a>(
 }
 
 /// The columns an alternate or composite key names.
-pub(super) fn key_columns(key: Option<&KeySpec>) -> Vec<String> {
+pub(super) fn key_columns(key: Option<&KeySpec>) -> Columns {
     match key {
-        Some(KeySpec::Pairs(pairs)) => pairs.iter().map(|(p, _)| p.clone()).collect(),
-        _ => Vec::new(),
+        Some(KeySpec::Pairs(pairs)) => pairs.iter().map(|(p, _)| p).collect(),
+        _ => Columns::new(),
     }
 }
 
@@ -287,7 +286,7 @@ fn property(
         body::property_value(req.body, name)?;
     }
     let mut columns = at.keys.clone();
-    columns.push(name.to_string());
+    columns.push(name);
     out.touch_set(at.set, verb, columns, false);
     Ok(())
 }
@@ -361,7 +360,7 @@ fn reference(
                 vec![name.to_string()]
             };
             out.touch(&owner, Verb::Patch, own, false);
-            out.touch_set(at.set, Verb::Get, vec![], false);
+            out.touch_set(at.set, Verb::Get, Columns::new(), false);
             if related == Verb::Patch {
                 out.touch_set(at.set, Verb::Patch, at.keys.clone(), false);
             }

@@ -81,7 +81,7 @@ pub(in crate::policy::classify) fn references_in(
                     let set = meta
                         .set_of(t)
                         .ok_or_else(|| not(format!("`{t}` has no entity set")))?;
-                    out.touch(set, Verb::Get, vec![], true);
+                    out.touch(set, Verb::Get, Columns::new(), true);
                 }
                 Ok(())
             }
