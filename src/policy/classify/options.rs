@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::policy::metadata::Member;
-use crate::policy::odata::expr::{self, Refs};
+use crate::policy::odata::expr::{self, Path, Refs};
 use crate::policy::odata::{ExpandItem, KeySpec, Pair, QUERY_PARAMETERS, Segment, parse_expand};
 
 /// A GET of `set` (collection, row or `$count`). `main` marks the request's own rows, where the
@@ -168,10 +168,10 @@ const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fet
 
 /// What `$filter` and `$orderby` read (parameter aliases bound where they are used).
 fn filter_and_order<'a>(q: &'a Query<'_>, aliases: &'a [Pair<'a>]) -> Result<Refs<'a>, ParseError> {
-    let mut refs = Refs::default();
-    if let Some(f) = q.get("$filter") {
-        merge(&mut refs, expr::filter_refs(f, aliases)?);
-    }
+    let mut refs = match q.get("$filter") {
+        Some(f) => expr::filter_refs(f, aliases)?,
+        None => Refs::default(),
+    };
     if let Some(o) = q.get("$orderby") {
         merge(&mut refs, expr::orderby_refs(o, aliases)?);
     }
@@ -198,7 +198,7 @@ fn merge<'a>(into: &mut Refs<'a>, from: Refs<'a>) {
 /// a longer path resolves like a member path. The columns of the starting table are pushed on
 /// `own`.
 fn resolve_columns(
-    names: &[Vec<&str>],
+    names: &[Path<'_>],
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,
@@ -225,7 +225,7 @@ fn resolve_columns(
 /// observe the lookup they are bound to (see [`lookups::revealed`]); the last segment, a column.
 /// The columns of the starting table are pushed on `own`.
 fn resolve(
-    paths: &[Vec<&str>],
+    paths: &[Path<'_>],
     logical: &str,
     meta: &Metadata,
     out: &mut Classified,

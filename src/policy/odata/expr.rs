@@ -27,7 +27,8 @@ mod functions;
 mod lex;
 
 pub use alias::literal_alias;
-use lex::{Tok, describe};
+use lex::{Tok, Toks, describe};
+use smallvec::{SmallVec, smallvec};
 
 use super::{Pair, ParseError, is_identifier};
 
@@ -70,14 +71,18 @@ const MAX_DEPTH: usize = 64;
 /// without a bound a short query could expand exponentially.
 const MAX_EXPANSIONS: usize = 256;
 
+/// A member path: its segments, from the request's table. Inline up to two segments (a column,
+/// or a lookup and a column of its table), so the usual path costs no allocation.
+pub type Path<'a> = SmallVec<[&'a str; 2]>;
+
 /// What an expression reads, borrowing names from the expression and the aliases' values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Refs<'a> {
-    /// Member paths, from the request's table.
-    pub paths: Vec<Vec<&'a str>>,
+    /// Member paths, from the request's table (inline up to two).
+    pub paths: SmallVec<[Path<'a>; 2]>,
     /// Columns named by query functions' `PropertyName`, by logical name: a lookup may be named
     /// by its own name (`ownerid`) rather than its value property (`_ownerid_value`).
-    pub columns: Vec<Vec<&'a str>>,
+    pub columns: Vec<Path<'a>>,
     /// Parameter aliases used, each once, in order of first use.
     pub aliases: Vec<&'a str>,
     /// Some path ends in an `any`/`all` lambda: its last segment is a collection-valued
@@ -101,7 +106,8 @@ pub fn is_record_reference(value: &str) -> bool {
 /// parameter aliases.
 pub fn filter_refs<'a>(expr: &'a str, aliases: &'a [Pair<'a>]) -> Result<Refs<'a>, ParseError> {
     let mut ctx = Ctx::new(aliases);
-    let mut p = Parser::new(expr, &mut ctx)?;
+    let mut p = Parser::new(expr, &mut ctx);
+    p.tokenize()?;
     p.expr()?;
     p.end()?;
     Ok(ctx.refs)
@@ -110,7 +116,8 @@ pub fn filter_refs<'a>(expr: &'a str, aliases: &'a [Pair<'a>]) -> Result<Refs<'a
 /// What an `$orderby` list reads: `expr [asc|desc], ...`.
 pub fn orderby_refs<'a>(expr: &'a str, aliases: &'a [Pair<'a>]) -> Result<Refs<'a>, ParseError> {
     let mut ctx = Ctx::new(aliases);
-    let mut p = Parser::new(expr, &mut ctx)?;
+    let mut p = Parser::new(expr, &mut ctx);
+    p.tokenize()?;
     loop {
         p.expr()?;
         if matches!(p.peek(), Some(Tok::Word(w)) if *w == "asc" || *w == "desc") {
@@ -144,7 +151,7 @@ struct Ctx<'a> {
     aliases: &'a [Pair<'a>],
     refs: Refs<'a>,
     /// Lambda variables in scope and the path each ranges over.
-    vars: Vec<(&'a str, Vec<&'a str>)>,
+    vars: Vec<(&'a str, Path<'a>)>,
     /// Aliases being expanded (a cycle is refused).
     expanding: Vec<&'a str>,
     expansions: usize,
@@ -165,20 +172,25 @@ impl<'a> Ctx<'a> {
 }
 
 struct Parser<'c, 'a> {
-    toks: Vec<Tok<'a>>,
+    toks: Toks<'a>,
     pos: usize,
     text: &'a str,
     ctx: &'c mut Ctx<'a>,
 }
 
 impl<'c, 'a> Parser<'c, 'a> {
-    fn new(text: &'a str, ctx: &'c mut Ctx<'a>) -> Result<Self, ParseError> {
-        Ok(Parser {
-            toks: lex::tokenize(text)?,
+    /// An empty parser: [`Parser::tokenize`] fills it where it lies.
+    fn new(text: &'a str, ctx: &'c mut Ctx<'a>) -> Self {
+        Parser {
+            toks: Toks::new(),
             pos: 0,
             text,
             ctx,
-        })
+        }
+    }
+
+    fn tokenize(&mut self) -> Result<(), ParseError> {
+        lex::tokenize_into(self.text, &mut self.toks)
     }
 
     fn peek(&self) -> Option<&Tok<'a>> {
@@ -332,7 +344,7 @@ impl<'c, 'a> Parser<'c, 'a> {
     fn path(&mut self, first: &'a str) -> Result<Operand<'a>, ParseError> {
         let mut segments = match self.ctx.vars.iter().rev().find(|(v, _)| *v == first) {
             Some((_, base)) => base.clone(),
-            None => vec![first],
+            None => smallvec![first],
         };
         while self.peek() == Some(&Tok::Slash) {
             self.pos += 1;
@@ -359,7 +371,7 @@ impl<'c, 'a> Parser<'c, 'a> {
     }
 
     /// After `any(` / `all(`: `var: expr)` or `)`.
-    fn lambda(&mut self, collection: Vec<&'a str>) -> Result<Operand<'a>, ParseError> {
+    fn lambda(&mut self, collection: Path<'a>) -> Result<Operand<'a>, ParseError> {
         self.ctx.refs.lambdas = true;
         self.ctx.refs.paths.push(collection.clone());
         if self.peek() == Some(&Tok::Close) {

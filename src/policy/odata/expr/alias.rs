@@ -77,7 +77,8 @@ impl<'a> Parser<'_, 'a> {
             )));
         }
         self.ctx.expanding.push(name);
-        let result = Parser::new(value, self.ctx).and_then(|mut p| {
+        let mut p = Parser::new(value, self.ctx);
+        let result = p.tokenize().and_then(|()| {
             let operand = p.expr()?;
             p.end()?;
             Ok(operand)

@@ -175,9 +175,9 @@ impl<'a> Parser<'_, 'a> {
             (_, _) if named => refuse("a literal, not an expression naming data"),
             (Arg::Column, Operand::Text(column)) => {
                 // A text with a quote in it (decoded from `''`, so owned) is no column name.
-                let segments: Vec<&'a str> = match column {
+                let segments: super::Path<'a> = match column {
                     std::borrow::Cow::Borrowed(c) => c.split('/').collect(),
-                    std::borrow::Cow::Owned(_) => vec![],
+                    std::borrow::Cow::Owned(_) => super::Path::new(),
                 };
                 if segments.is_empty() || !segments.iter().all(|s| is_identifier(s)) {
                     return Err(not(format!(

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use crate::policy::odata::ParseError;
 
 /// A token, borrowing from the expression's text.
@@ -38,9 +40,19 @@ fn not(msg: String) -> ParseError {
     ParseError::NotUnderstood(msg)
 }
 
-pub(super) fn tokenize(expr: &str) -> Result<Vec<Tok<'_>>, ParseError> {
+/// The tokens of one expression: inline up to 16 (`fullname ne null and statecode eq 0` is
+/// seven), so the usual filter costs no allocation.
+pub(super) type Toks<'a> = SmallVec<[Tok<'a>; 16]>;
+
+pub(super) fn tokenize(expr: &str) -> Result<Toks<'_>, ParseError> {
+    let mut toks = Toks::new();
+    tokenize_into(expr, &mut toks)?;
+    Ok(toks)
+}
+
+/// [`tokenize`] into `toks` where it lies (the parser's own), not moved out of a return value.
+pub(super) fn tokenize_into<'a>(expr: &'a str, toks: &mut Toks<'a>) -> Result<(), ParseError> {
     let b = expr.as_bytes();
-    let mut toks = Vec::with_capacity(8);
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -103,7 +115,7 @@ pub(super) fn tokenize(expr: &str) -> Result<Vec<Tok<'_>>, ParseError> {
         };
         toks.push(tok);
     }
-    Ok(toks)
+    Ok(())
 }
 
 /// `'...'` starting at `start`: the decoded text (borrowed unless it holds `''`) and the index

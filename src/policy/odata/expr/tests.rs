@@ -1,6 +1,6 @@
 use super::*;
 
-fn joined(paths: &[Vec<&str>]) -> Vec<String> {
+fn joined(paths: &[super::Path<'_>]) -> Vec<String> {
     paths.iter().map(|p| p.join("/")).collect()
 }
 
