@@ -310,7 +310,8 @@ impl<'c, 'a> Parser<'c, 'a> {
                 let name = &w[super::path::NAMESPACE.len()..];
                 self.nested(|p| p.query_function(name))
             }
-            _ if call || w.contains('.') || !is_identifier(w) => Err(not(format!(
+            // `is_identifier` refuses a dotted name too.
+            _ if call || !is_identifier(w) => Err(not(format!(
                 "`{w}` in `{}` is not a function or member the gateway inspects",
                 self.text
             ))),

@@ -36,6 +36,19 @@ pub(super) enum Tok<'a> {
     Minus,
 }
 
+/// The bytes a word continues with: ASCII letters, digits, `_` and `.` (one table load per
+/// byte instead of three range tests).
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+        b += 1;
+    }
+    t
+};
+
 fn not(msg: String) -> ParseError {
     ParseError::NotUnderstood(msg)
 }
@@ -93,8 +106,7 @@ pub(super) fn tokenize_into<'a>(expr: &'a str, toks: &mut Toks<'a>) -> Result<()
                 Tok::Literal
             }
             b'@' | b'$' | b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.')
-                {
+                while i < b.len() && WORD[usize::from(b[i])] {
                     i += 1;
                 }
                 let word = &expr[start..i];
@@ -265,5 +277,18 @@ pub(super) fn describe(t: &Tok<'_>) -> String {
         Tok::LBracket => "`[`".into(),
         Tok::RBracket => "`]`".into(),
         Tok::Minus => "`-`".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_bytes_are_letters_digits_underscore_and_dot() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+            assert_eq!(WORD[usize::from(b)], want, "{b:#x}");
+        }
     }
 }
