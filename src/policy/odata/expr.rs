@@ -310,8 +310,7 @@ impl<'c, 'a> Parser<'c, 'a> {
                 let name = &w[super::path::NAMESPACE.len()..];
                 self.nested(|p| p.query_function(name))
             }
-            // `is_identifier` refuses a dotted name too.
-            _ if call || !is_identifier(w) => Err(not(format!(
+            _ if call || !lex::plain_word(w) => Err(not(format!(
                 "`{w}` in `{}` is not a function or member the gateway inspects",
                 self.text
             ))),
@@ -356,7 +355,7 @@ impl<'c, 'a> Parser<'c, 'a> {
                     self.pos += 1;
                     return self.nested(|p| p.lambda(segments));
                 }
-                Some(Tok::Word(seg)) if is_identifier(seg) => segments.push(seg),
+                Some(Tok::Word(seg)) if lex::plain_word(seg) => segments.push(seg),
                 other => {
                     return Err(not(format!(
                         "`{}/{}` in `{}`: only plain member names are inspected after `/`",

@@ -49,6 +49,18 @@ static WORD: [bool; 256] = {
     t
 };
 
+/// Whether a [`Tok::Word`] is an OData simple identifier. A word starts with a letter or `_`
+/// and continues with [`WORD`] bytes, so it is one exactly when it holds no `.`: one byte
+/// search instead of a character-class test per byte.
+pub(super) fn plain_word(word: &str) -> bool {
+    debug_assert!(
+        word.as_bytes()
+            .first()
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+    );
+    !word.as_bytes().contains(&b'.')
+}
+
 fn not(msg: String) -> ParseError {
     ParseError::NotUnderstood(msg)
 }
@@ -283,6 +295,17 @@ pub(super) fn describe(t: &Tok<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plain_word_is_an_identifier() {
+        let text = "a a.b _x x_1 Microsoft.Dynamics.CRM.In a. _ abc9.d z__ Q";
+        let toks = tokenize(text).unwrap();
+        assert_eq!(toks.len(), 10);
+        for t in toks {
+            let Tok::Word(w) = t else { panic!("{t:?}") };
+            assert_eq!(plain_word(w), crate::policy::odata::is_identifier(w), "{w}");
+        }
+    }
 
     #[test]
     fn word_bytes_are_letters_digits_underscore_and_dot() {
