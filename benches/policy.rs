@@ -1,5 +1,5 @@
 //! Classify + decide, the work the gateway does on every request before forwarding it:
-//! a simple GET, a nested `$expand`, a fetchXml with link-entities and a 100-part `$batch`.
+//! a simple GET, the load benchmark's GET without options, a nested `$expand`, a fetchXml with link-entities and a 100-part `$batch`.
 //! Run with `cargo bench --bench policy`.
 
 use std::hint::black_box;
@@ -92,6 +92,10 @@ fn bench(c: &mut Criterion) {
                 None,
             )
         })
+    });
+    // The load benchmark's request (`benches/load/run.sh`): a whole-row read, no options.
+    c.bench_function("classify+decide GET without options", |b| {
+        b.iter(|| run(&Method::GET, black_box("contacts"), None, &plain, None))
     });
     let expand = "$select=name&$expand=contact_customer_accounts($select=fullname;$filter=fullname%20ne%20null;$expand=parentcustomerid_account($select=name)),opportunity_parent_account($select=name;$orderby=name)";
     c.bench_function("classify+decide nested $expand", |b| {
