@@ -35,9 +35,15 @@ pub(super) fn read(
         }
         None => None,
     };
-    resolve(&refs.paths, logical, meta, out, &mut columns)?;
-    resolve_columns(&refs.columns, logical, meta, out, &mut columns)?;
-    columns.extend(paged_on(q, |c| meta.has_property(logical, c), logical)?);
+    if !refs.paths.is_empty() {
+        resolve(&refs.paths, logical, meta, out, &mut columns)?;
+    }
+    if !refs.columns.is_empty() {
+        resolve_columns(&refs.columns, logical, meta, out, &mut columns)?;
+    }
+    if q.get("$skiptoken").is_some() {
+        columns.extend(paged_on(q, |c| meta.has_property(logical, c), logical)?);
+    }
     let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
         columns.append(&expand(
