@@ -198,7 +198,7 @@ impl<'c, 'a> Parser<'c, 'a> {
     }
 
     fn next(&mut self) -> Option<Tok<'a>> {
-        let t = self.toks.get(self.pos).cloned();
+        let t = self.toks.get(self.pos).copied();
         self.pos += 1;
         t
     }
@@ -267,7 +267,7 @@ impl<'c, 'a> Parser<'c, 'a> {
             )));
         };
         match tok {
-            Tok::Text(s) => Ok(Operand::Text(s)),
+            Tok::Text(s) => Ok(Operand::Text(lex::text(s))),
             Tok::Literal => Ok(Operand::Literal),
             Tok::Minus => self.nested(|p| p.operand()).map(|_| Operand::Expression),
             Tok::LBracket => self.nested(|p| p.array()).map(|()| Operand::Array),
