@@ -46,11 +46,11 @@ pub(super) fn classify(
                 t.logical_name
             ))
         })?;
-        let columns = t
-            .columns
-            .iter()
-            .map(|c| web_api_column(meta, &t.logical_name, c))
-            .collect::<Result<Vec<String>, _>>()?;
+        // Room for every name, each possibly written as its `_x_value`.
+        let mut columns = Columns::with_capacity(t.columns.iter().map(|c| c.len() + 7).sum());
+        for c in &t.columns {
+            web_api_column(meta, &t.logical_name, c, &mut columns)?;
+        }
         out.touch_set(tset, Verb::Get, columns, t.all_attributes);
     }
     Ok(())
@@ -61,13 +61,20 @@ pub(super) fn classify(
 /// the one name, so one column list entry covers both query languages. A name that is neither
 /// is refused: FetchXML also accepts columns the Web API metadata does not show, such as a
 /// lookup's virtual name column (`parentcustomeridname`: the related row's primary name).
-fn web_api_column(meta: &Metadata, logical: &str, column: &str) -> Result<String, ParseError> {
+fn web_api_column(
+    meta: &Metadata,
+    logical: &str,
+    column: &str,
+    out: &mut Columns,
+) -> Result<(), ParseError> {
     if meta.has_property(logical, column) {
-        return Ok(column.to_string());
+        out.push(column);
+        return Ok(());
     }
     let value = format!("_{column}_value");
     if meta.has_property(logical, &value) {
-        return Ok(value);
+        out.push(&value);
+        return Ok(());
     }
     Err(not(format!(
         "fetchXml names `{column}`, which is not a column of {logical} in the org's metadata"
