@@ -90,10 +90,17 @@ fn plain_path(raw: &str) -> Option<ResourcePath<'_>> {
     if at_start {
         return None;
     }
-    let mut segments = split_byte(raw, b'/');
-    let name = segments.next()?;
-    let mut tail = Vec::with_capacity(slashes);
-    tail.extend(segments.map(|name| Segment::Name { name, key: None }));
+    // A single segment (most requests) needs no split.
+    let (name, tail) = match slashes {
+        0 => (raw, Vec::new()),
+        _ => {
+            let mut segments = split_byte(raw, b'/');
+            let name = segments.next()?;
+            let mut tail = Vec::with_capacity(slashes);
+            tail.extend(segments.map(|name| Segment::Name { name, key: None }));
+            (name, tail)
+        }
+    };
     Some(ResourcePath {
         head: Head::Name { name, key: None },
         tail,
