@@ -266,14 +266,24 @@ fn add<'a>(query: &mut Query<'a>, o: RawOption<'a>) -> Result<(), ParseError> {
 }
 
 fn check_values(query: &Query<'_>) -> Result<(), ParseError> {
-    if let Some(top) = query.get("$top")
+    // Both found in one pass (names compared inline, with constant lengths), then checked in
+    // this order whatever their order in the query.
+    let (mut top, mut count) = (None, None);
+    for (name, value) in &query.options {
+        match name.as_ref() {
+            "$top" => top = Some(value.as_ref()),
+            "$count" => count = Some(value.as_ref()),
+            _ => {}
+        }
+    }
+    if let Some(top) = top
         && top.parse::<u32>().is_err()
     {
         return Err(ParseError::Malformed(format!(
             "`$top={top}` is not a whole number"
         )));
     }
-    if let Some(count) = query.get("$count")
+    if let Some(count) = count
         && count != "true"
         && count != "false"
     {
@@ -448,6 +458,29 @@ mod tests {
             }
         }
         assert!(plain > 1_000, "{plain}");
+    }
+
+    #[test]
+    fn top_and_count_values_are_checked_top_first() {
+        let err = |q: &str| match parse_query(Some(q)) {
+            Err(Malformed(m)) => m,
+            other => panic!("{q}: {other:?}"),
+        };
+        for q in [
+            "$count=maybe&$top=ten",
+            "$top=ten&$count=maybe",
+            "$top=-1",
+            "$top=%2B1x",
+        ] {
+            assert!(err(q).starts_with("`$top="), "{q}: {}", err(q));
+        }
+        for q in ["$count=maybe&$top=10", "$top=10&$count=True", "$count="] {
+            assert!(err(q).starts_with("`$count="), "{q}: {}", err(q));
+        }
+        let q = parse_query(Some("$top=10&$count=true&$select=a")).unwrap();
+        assert_eq!((q.get("$top"), q.get("$count")), (Some("10"), Some("true")));
+        assert!(parse_query(Some("$top=4294967295&$count=false")).is_ok());
+        assert!(parse_query(Some("$top=4294967296")).is_err());
     }
 
     #[test]
