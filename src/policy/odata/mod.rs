@@ -48,6 +48,67 @@ pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, 
     let Some(first) = found else {
         return Ok(Cow::Borrowed(s));
     };
+    match decode_ascii(s, first, plus_as_space) {
+        Some(decoded) => Ok(Cow::Owned(decoded)),
+        None => decode_bytes(s, first, plus_as_space).map(Cow::Owned),
+    }
+}
+
+/// The usual decoding, where every byte of `s` and every escape in it is ASCII: straight into
+/// a `String`, one `char` per byte, so that the result needs no UTF-8 validation. `None` at the
+/// first byte that is not (a non-ASCII character, an escape of a byte above `7F`, a `+` sign
+/// in an escape or an invalid one): [`decode_bytes`] decodes and reports those.
+fn decode_ascii(s: &str, first: usize, plus_as_space: bool) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    out.push_str(&s[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        let b = match bytes[i] {
+            b'%' => {
+                let (&high, &low) = (bytes.get(i + 1)?, bytes.get(i + 2)?);
+                let (high, low) = (HEX[usize::from(high)], HEX[usize::from(low)]);
+                if high >= 8 || low >= 16 {
+                    return None;
+                }
+                i += 3;
+                high * 16 + low
+            }
+            b'+' if plus_as_space => {
+                i += 1;
+                b' '
+            }
+            b if b.is_ascii() => {
+                i += 1;
+                b
+            }
+            _ => return None,
+        };
+        out.push(char::from(b));
+    }
+    Some(out)
+}
+
+/// The value of each hexadecimal digit, 16 for any other byte.
+static HEX: [u8; 256] = {
+    let mut t = [16u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            c @ b'0'..=b'9' => c - b'0',
+            c @ b'a'..=b'f' => c - b'a' + 10,
+            c @ b'A'..=b'F' => c - b'A' + 10,
+            _ => 16,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// [`percent_decode_cow`] of any `s` from its first escape at `first`, byte by byte, the
+/// result checked to be UTF-8.
+fn decode_bytes(s: &str, first: usize, plus_as_space: bool) -> Result<String, ParseError> {
+    let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(&bytes[..first]);
     let mut i = first;
@@ -71,7 +132,6 @@ pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, 
         }
     }
     String::from_utf8(out)
-        .map(Cow::Owned)
         .map_err(|_| ParseError::Malformed("the URL decodes to invalid UTF-8".into()))
 }
 
@@ -149,13 +209,34 @@ pub fn find_byte2(a: u8, b: u8, bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// What a byte can be in an OData simple identifier ([`NAME_BYTE`]): anywhere (an ASCII
+/// letter or `_`), after the first byte only (an ASCII digit), or not at all (0).
+pub(crate) const NAME_START: u8 = 1;
+pub(crate) const NAME_DIGIT: u8 = 2;
+
+/// [`NAME_START`], [`NAME_DIGIT`] or 0 for each byte: one load per byte where a name is checked.
+pub(crate) static NAME_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() || c == b'_' {
+            t[b] = NAME_START;
+        } else if c.is_ascii_digit() {
+            t[b] = NAME_DIGIT;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// OData simple identifier.
 pub fn is_identifier(s: &str) -> bool {
     // ASCII only, so bytes are characters.
     match s.as_bytes().split_first() {
         Some((first, rest)) => {
-            (first.is_ascii_alphabetic() || *first == b'_')
-                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            NAME_BYTE[usize::from(*first)] == NAME_START
+                && rest.iter().all(|&c| NAME_BYTE[usize::from(c)] != 0)
         }
         None => false,
     }
@@ -173,6 +254,28 @@ mod tests {
             let tab = c.is_control() && c != '\t';
             assert_eq!(has_control(&text, b"\t"), tab, "{:x}", c as u32);
         }
+    }
+
+    #[test]
+    fn is_identifier_is_the_odata_simple_identifier() {
+        let reference = |s: &str| match s.as_bytes().split_first() {
+            Some((first, rest)) => {
+                (first.is_ascii_alphabetic() || *first == b'_')
+                    && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            }
+            None => false,
+        };
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for s in [vec![a], vec![a, b], vec![b'x', a, b]] {
+                    if let Ok(s) = std::str::from_utf8(&s) {
+                        assert_eq!(is_identifier(s), reference(s), "{s:?}");
+                    }
+                }
+            }
+        }
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("é"));
     }
 
     #[test]
@@ -196,6 +299,42 @@ mod tests {
         }
         assert_eq!(hex_pair(b"f"), None);
         assert_eq!(hex_pair(b""), None);
+    }
+
+    /// Every string of up to four pieces over an alphabet of escapes, valid and not, decodes
+    /// on the ASCII path as on the byte path (or leaves it to the byte path).
+    #[test]
+    fn ascii_decoding_reads_as_byte_decoding() {
+        let alphabet = [
+            "a", "+", "%", "%2", "%20", "%2B", "%2b", "%41", "%7F", "%7f", "%80", "%C2", "%C2%85",
+            "%c3%a9", "%+1", "%+a", "%-1", "%zz", "%0", "%00", "%0A", "é", "\u{85}", "=", "&",
+        ];
+        let mut inputs = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..4 {
+            frontier = frontier
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+                .collect();
+            inputs.extend(frontier.iter().cloned());
+        }
+        let mut ascii = 0;
+        for s in &inputs {
+            for plus in [false, true] {
+                let Some(first) = find_byte2(b'%', if plus { b'+' } else { b'%' }, s.as_bytes())
+                else {
+                    assert_eq!(percent_decode_cow(s, plus), Ok(Cow::Borrowed(s.as_str())));
+                    continue;
+                };
+                let bytes = decode_bytes(s, first, plus);
+                if let Some(fast) = decode_ascii(s, first, plus) {
+                    ascii += 1;
+                    assert_eq!(Ok(&fast), bytes.as_ref(), "{s:?} {plus}");
+                }
+                assert_eq!(percent_decode(s, plus), bytes, "{s:?} {plus}");
+            }
+        }
+        assert!(ascii > 10_000, "{ascii}");
     }
 
     #[test]

@@ -59,6 +59,56 @@ pub enum KeySpec {
 }
 
 pub fn parse_path(raw: &str) -> Result<ResourcePath<'_>, ParseError> {
+    match plain_path(raw) {
+        Some(path) => Ok(path),
+        None => parse_checked(raw),
+    }
+}
+
+/// The common path, `contacts` or `accounts/contact_customer_accounts`, in one pass over the
+/// bytes: `Some` only when every segment is a plain identifier (ASCII letters, digits and `_`,
+/// not starting with a digit) and there is at least one. Such a path has nothing
+/// [`check_raw`] refuses (no backslash, control, space, `%`, `:`, empty or dot segment) and
+/// nothing [`parse_checked`] reads differently (no `$`, `(`, `.`), so it parses to what
+/// [`parse_checked`] returns for it; any other path is `None` and takes the full checks.
+fn plain_path(raw: &str) -> Option<ResourcePath<'_>> {
+    use super::{NAME_BYTE, NAME_DIGIT, NAME_START};
+    // At the start of a segment (where a digit, a `/` or the end are refused).
+    let mut at_start = true;
+    let mut slashes = 0usize;
+    for &b in raw.as_bytes() {
+        match NAME_BYTE[usize::from(b)] {
+            NAME_START => at_start = false,
+            NAME_DIGIT if !at_start => {}
+            0 if b == b'/' && !at_start => {
+                at_start = true;
+                slashes += 1;
+            }
+            _ => return None,
+        }
+    }
+    if at_start {
+        return None;
+    }
+    // A single segment (most requests) needs no split.
+    let (name, tail) = match slashes {
+        0 => (raw, Vec::new()),
+        _ => {
+            let mut segments = split_byte(raw, b'/');
+            let name = segments.next()?;
+            let mut tail = Vec::with_capacity(slashes);
+            tail.extend(segments.map(|name| Segment::Name { name, key: None }));
+            (name, tail)
+        }
+    };
+    Some(ResourcePath {
+        head: Head::Name { name, key: None },
+        tail,
+    })
+}
+
+/// [`parse_path`] for any path: the raw checks, then each segment.
+fn parse_checked(raw: &str) -> Result<ResourcePath<'_>, ParseError> {
     check_raw(raw)?;
     if raw.is_empty() {
         return Ok(ResourcePath {

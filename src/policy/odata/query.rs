@@ -6,7 +6,9 @@
 
 use std::borrow::Cow;
 
-use super::{ParseError, is_identifier, percent_decode_cow, split_byte};
+use super::{
+    NAME_BYTE, NAME_DIGIT, NAME_START, ParseError, is_identifier, percent_decode_cow, split_byte,
+};
 
 /// System query options Dataverse accepts.
 pub const OPTIONS: &[&str] = &[
@@ -51,11 +53,16 @@ impl Query<'_> {
 
     /// The `$select` list of `value`, each a plain column.
     pub fn select_list(value: &str) -> Result<Vec<String>, ParseError> {
+        let (commas, plain) = plain_list(value);
         // Sized for the columns and a few more the classifier adds (filtered, lookups).
-        let mut columns = Vec::with_capacity(value.bytes().filter(|&b| b == b',').count() + 4);
+        let mut columns = Vec::with_capacity(commas + 4);
         for item in split_byte(value, b',') {
-            let item = trim(item);
-            if !is_identifier(item) {
+            // A plain list's items are names already, with nothing to trim.
+            let item = match plain {
+                true => item,
+                false => trim(item),
+            };
+            if !plain && !is_identifier(item) {
                 return Err(ParseError::NotUnderstood(format!(
                     "`$select={value}`: only plain column names are inspected"
                 )));
@@ -64,6 +71,30 @@ impl Query<'_> {
         }
         Ok(columns)
     }
+}
+
+/// The commas in `value`, and whether it is a plain list: identifiers (see [`is_identifier`])
+/// separated by single commas, nothing else, at least one. One pass over [`NAME_BYTE`].
+fn plain_list(value: &str) -> (usize, bool) {
+    let bytes = value.as_bytes();
+    // At the start of an item (where a digit, a comma or the end are not plain).
+    let mut at_start = true;
+    let mut commas = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match NAME_BYTE[usize::from(b)] {
+            NAME_START => at_start = false,
+            NAME_DIGIT if !at_start => {}
+            0 if b == b',' && !at_start => {
+                at_start = true;
+                commas += 1;
+            }
+            _ => {
+                let rest = bytes[i..].iter().filter(|&&b| b == b',').count();
+                return (commas + rest, false);
+            }
+        }
+    }
+    (commas, !at_start)
 }
 
 /// `s.trim()`, without its character-by-character search when `s` starts and ends with a
@@ -119,6 +150,9 @@ struct RawOption<'a> {
 pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
     let Some(raw) = raw else { return Ok(query) };
+    // The usual few options in one allocation made here, cheaper than the growth path
+    // (`grow_one`, `finish_grow`) the first push takes from an empty `Vec`.
+    query.options = Vec::with_capacity(4);
     if raw.len() < TABLE_SCAN_BELOW {
         table_split(raw, |o| add(&mut query, o))?;
     } else {
@@ -232,14 +266,24 @@ fn add<'a>(query: &mut Query<'a>, o: RawOption<'a>) -> Result<(), ParseError> {
 }
 
 fn check_values(query: &Query<'_>) -> Result<(), ParseError> {
-    if let Some(top) = query.get("$top")
+    // Both found in one pass (names compared inline, with constant lengths), then checked in
+    // this order whatever their order in the query.
+    let (mut top, mut count) = (None, None);
+    for (name, value) in &query.options {
+        match name.as_ref() {
+            "$top" => top = Some(value.as_ref()),
+            "$count" => count = Some(value.as_ref()),
+            _ => {}
+        }
+    }
+    if let Some(top) = top
         && top.parse::<u32>().is_err()
     {
         return Err(ParseError::Malformed(format!(
             "`$top={top}` is not a whole number"
         )));
     }
-    if let Some(count) = query.get("$count")
+    if let Some(count) = count
         && count != "true"
         && count != "false"
     {
@@ -322,6 +366,8 @@ mod tests {
             "%",
             "+",
             "%41",
+            "%2B",
+            "%C2%85",
             "%0a",
             "\u{85}",
             "\u{1}",
@@ -371,6 +417,70 @@ mod tests {
                 _ => panic!("{raw:?}: {got:?} against {want:?}"),
             }
         }
+    }
+
+    /// `select_list` as it read before its one-pass check of plain lists.
+    fn select_reference(value: &str) -> Option<Vec<String>> {
+        value
+            .split(',')
+            .map(|item| is_identifier(item.trim()).then(|| item.trim().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_select_lists_read_as_trimmed_and_checked_items() {
+        let alphabet = [
+            "a", "_", "Z", "1", ",", " ", "\u{a0}", ".", "/", "é", "*", "ab1",
+        ];
+        let mut inputs = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+                .collect();
+            inputs.extend(frontier.iter().cloned());
+        }
+        let mut plain = 0;
+        for value in &inputs {
+            let (commas, is_plain) = plain_list(value);
+            assert_eq!(commas, value.matches(',').count(), "{value:?}");
+            let got = Query::select_list(value);
+            let want = select_reference(value);
+            if is_plain {
+                plain += 1;
+                assert!(want.is_some(), "{value:?}");
+            }
+            match (got, want) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{value:?}"),
+                (Err(NotUnderstood(_)), None) => {}
+                (got, want) => panic!("{value:?}: {got:?} against {want:?}"),
+            }
+        }
+        assert!(plain > 1_000, "{plain}");
+    }
+
+    #[test]
+    fn top_and_count_values_are_checked_top_first() {
+        let err = |q: &str| match parse_query(Some(q)) {
+            Err(Malformed(m)) => m,
+            other => panic!("{q}: {other:?}"),
+        };
+        for q in [
+            "$count=maybe&$top=ten",
+            "$top=ten&$count=maybe",
+            "$top=-1",
+            "$top=%2B1x",
+        ] {
+            assert!(err(q).starts_with("`$top="), "{q}: {}", err(q));
+        }
+        for q in ["$count=maybe&$top=10", "$top=10&$count=True", "$count="] {
+            assert!(err(q).starts_with("`$count="), "{q}: {}", err(q));
+        }
+        let q = parse_query(Some("$top=10&$count=true&$select=a")).unwrap();
+        assert_eq!((q.get("$top"), q.get("$count")), (Some("10"), Some("true")));
+        assert!(parse_query(Some("$top=4294967295&$count=false")).is_ok());
+        assert!(parse_query(Some("$top=4294967296")).is_err());
     }
 
     #[test]

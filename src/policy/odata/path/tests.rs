@@ -119,3 +119,69 @@ fn non_canonical_paths_are_malformed() {
         );
     }
 }
+
+/// Every path of up to four pieces over an alphabet of what the one-pass check tells apart
+/// (and what the full checks refuse) parses as the full checks parse it, the same value or
+/// the same error; the one pass takes a good share of them.
+#[test]
+fn plain_paths_parse_as_the_full_checks_parse_them() {
+    let alphabet = [
+        "a",
+        "Z",
+        "_",
+        "1",
+        "/",
+        ".",
+        "..",
+        "(",
+        ")",
+        "()",
+        "$",
+        "$count",
+        "$1",
+        "%",
+        "%2f",
+        "%63",
+        ":",
+        "https:",
+        "\\",
+        " ",
+        "\u{1}",
+        "\u{7f}",
+        "\u{85}",
+        "é",
+        "Microsoft.Dynamics.CRM.",
+        "contacts",
+    ];
+    let mut inputs = vec![String::new()];
+    let mut frontier = vec![String::new()];
+    for _ in 0..4 {
+        frontier = frontier
+            .iter()
+            .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+            .collect();
+        inputs.extend(frontier.iter().cloned());
+    }
+    let mut plain = 0;
+    for raw in &inputs {
+        let fast = plain_path(raw);
+        if let Some(p) = &fast {
+            plain += 1;
+            assert_eq!(Ok(p), parse_checked(raw).as_ref(), "{raw:?}");
+        }
+        assert_eq!(parse_path(raw), parse_checked(raw), "{raw:?}");
+    }
+    assert!(plain > 300, "{plain} plain paths");
+    for raw in [
+        "contacts",
+        "accounts/contact_customer_accounts",
+        "a1/_b/c_2",
+    ] {
+        assert!(plain_path(raw).is_some(), "{raw:?}");
+    }
+    for raw in [
+        "", "/", "a/", "/a", "a//b", "1a", "a/1", "a.b", "a(1)", "$batch", "a%41",
+    ] {
+        assert!(plain_path(raw).is_none(), "{raw:?}");
+    }
+}
