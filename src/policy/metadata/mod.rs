@@ -145,6 +145,10 @@ pub struct Metadata {
     types: Vec<EntityType>,
     /// Index of each type's base type in `types`, when it is known.
     bases: Vec<Option<usize>>,
+    /// Parallel to `types`: no name of the type or its base types is both a structural and a
+    /// navigation property (as CSDL requires), so [`Metadata::member`] may look for a column
+    /// first without a navigation property of that name taking precedence.
+    disjoint: Vec<bool>,
     type_index: NameMap<String, usize>,
     /// Entity set name -> index in `types`. The names are shared with the uses that name them
     /// ([`crate::policy::classify::Touch::set`]), so a use costs no allocation.
@@ -204,6 +208,20 @@ impl Metadata {
     /// else `None`; the type is looked up once.
     pub fn member(&self, logical: &str, name: &str) -> Option<Member<'_>> {
         let first = self.type_index.get(logical).copied();
+        if first.is_some_and(|i| self.disjoint[i]) {
+            // A name is at most one of the two here: columns, the usual case, are found
+            // without searching the navigation lists first.
+            if self
+                .ancestry_from(first)
+                .any(|t| t.properties.contains(name))
+            {
+                return Some(Member::Property);
+            }
+            return self
+                .ancestry_from(first)
+                .find_map(|t| t.navigation.get(name))
+                .map(Member::Navigation);
+        }
         if let Some(n) = self
             .ancestry_from(first)
             .find_map(|t| t.navigation.get(name))

@@ -82,6 +82,9 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
         })
         .collect();
     check_acyclic(&types, &bases)?;
+    let disjoint = (0..types.len())
+        .map(|i| members_disjoint(&types, &bases, i))
+        .collect();
     let (sets, set_of_type) = index_sets(raw_sets, &names, types.len());
     let operations: Vec<Operation> = raw_operations
         .into_iter()
@@ -101,6 +104,7 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
     Ok(Metadata {
         types,
         bases,
+        disjoint,
         type_index: type_index.into_iter().collect(),
         sets,
         set_of_type,
@@ -111,6 +115,27 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
         qualifiers: qualifiers.into_iter().collect(),
         complex_types: raw.complex_types.into_iter().collect(),
         enum_types: raw.enum_types.into_iter().collect(),
+    })
+}
+
+/// Whether no name of type `i` or its base types (`bases`, acyclic) is both a structural and a
+/// navigation property.
+fn members_disjoint(types: &[EntityType], bases: &[Option<usize>], i: usize) -> bool {
+    let mut chain = Vec::new();
+    let mut next = Some(i);
+    while let Some(t) = next {
+        // Acyclic (checked before), so the walk ends; the bound only guards that.
+        if chain.len() > types.len() {
+            return false;
+        }
+        chain.push(t);
+        next = bases[t];
+    }
+    chain.iter().all(|&a| {
+        types[a]
+            .navigation
+            .iter()
+            .all(|(name, _)| chain.iter().all(|&b| !types[b].properties.contains(name)))
     })
 }
 

@@ -244,6 +244,38 @@ fn members_are_inherited_over_several_levels() {
 }
 
 #[test]
+fn a_name_that_is_both_a_column_and_a_navigation_is_the_navigation() {
+    // Invalid CSDL (a name is one member of a type and its base types), read the strict way:
+    // following it is a read of the related table, not a column.
+    let m = parse(
+        r#"<EntityType Name="base"><Key><PropertyRef Name="baseid"/></Key>
+<Property Name="baseid" Type="Edm.Guid"/>
+<NavigationProperty Name="clash" Type="mscrm.user"/></EntityType>
+<EntityType Name="leaf" BaseType="mscrm.base"><Property Name="clash" Type="Edm.String"/>
+<Property Name="plain" Type="Edm.String"/><NavigationProperty Name="owner" Type="mscrm.user"/></EntityType>
+<EntityType Name="same"><Key><PropertyRef Name="sameid"/></Key><Property Name="sameid" Type="Edm.Guid"/>
+<Property Name="x" Type="Edm.String"/><NavigationProperty Name="x" Type="mscrm.user"/></EntityType>
+<EntityType Name="user"><Key><PropertyRef Name="userid"/></Key></EntityType>"#,
+    );
+    let is_nav = |ty: &str, name: &str| matches!(m.member(ty, name), Some(Member::Navigation(_)));
+    assert!(is_nav("leaf", "clash") && is_nav("same", "x"));
+    assert!(is_nav("base", "clash") && is_nav("leaf", "owner"));
+    assert_eq!(m.member("leaf", "plain"), Some(Member::Property));
+    assert_eq!(m.member("leaf", "baseid"), Some(Member::Property));
+    assert_eq!(m.member("leaf", "nosuch"), None);
+    // A well-formed hierarchy takes the column-first path with the same answers.
+    let h = parse(HIERARCHY);
+    assert!(h.disjoint.iter().all(|d| *d));
+    assert!(!m.disjoint[m.type_index["leaf"]] && !m.disjoint[m.type_index["same"]]);
+    assert_eq!(h.member("leaf", "createdon"), Some(Member::Property));
+    assert_eq!(
+        h.member("leaf", "owners"),
+        Some(Member::Navigation(&nav("user", true)))
+    );
+    assert_eq!(h.member("leaf", "nosuch"), None);
+}
+
+#[test]
 fn derivation_is_reflexive_and_fails_closed() {
     let m = parse(HIERARCHY);
     assert!(m.is_derived_from("leaf", "base") && m.is_derived_from("leaf", "mid"));
