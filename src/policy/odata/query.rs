@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use super::{
     NAME_BYTE, NAME_DIGIT, NAME_START, ParseError, is_identifier, percent_decode_cow, split_byte,
 };
@@ -32,7 +34,8 @@ pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 /// values borrow from the raw query unless decoding changed them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query<'a> {
-    pub options: Vec<Pair<'a>>,
+    /// Inline up to four (the usual request's), so they cost no allocation.
+    pub options: SmallVec<[Pair<'a>; 4]>,
     pub aliases: Vec<Pair<'a>>,
 }
 
@@ -145,9 +148,6 @@ struct RawOption<'a> {
 pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
     let Some(raw) = raw else { return Ok(query) };
-    // The usual few options in one allocation made here, cheaper than the growth path
-    // (`grow_one`, `finish_grow`) the first push takes from an empty `Vec`.
-    query.options = Vec::with_capacity(4);
     if raw.len() < TABLE_SCAN_BELOW {
         table_split(raw, |o| add(&mut query, o))?;
     } else {
@@ -391,7 +391,7 @@ mod tests {
             let want = reference(&raw);
             match (&got, &want) {
                 (Ok(q), Ok(w)) => {
-                    let pairs = |v: &Vec<Pair<'_>>| -> Vec<(String, String)> {
+                    let pairs = |v: &[Pair<'_>]| -> Vec<(String, String)> {
                         v.iter()
                             .map(|(n, v)| (n.to_string(), v.to_string()))
                             .collect()
