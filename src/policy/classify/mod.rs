@@ -157,7 +157,8 @@ pub fn needs_body(method: &Method, path: &str) -> bool {
 
 pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseError> {
     let path = odata::parse_path(req.path)?;
-    let query = odata::parse_query(req.query)?;
+    let mut query = Query::default();
+    odata::parse_query_into(req.query, &mut query)?;
     let mut out = Classified::default();
     match &path.head {
         Head::ServiceRoot => {

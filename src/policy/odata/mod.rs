@@ -18,7 +18,7 @@ pub mod skiptoken;
 
 pub use expand::{ExpandItem, parse_expand};
 pub use path::{Head, KeySpec, NAMESPACE, ResourcePath, Segment, parse_path};
-pub use query::{OPTIONS, Pair, QUERY_PARAMETERS, Query, parse_query};
+pub use query::{OPTIONS, Pair, QUERY_PARAMETERS, Query, parse_query, parse_query_into};
 
 use std::borrow::Cow;
 

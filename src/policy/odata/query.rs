@@ -147,9 +147,17 @@ struct RawOption<'a> {
 
 pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
-    let Some(raw) = raw else { return Ok(query) };
+    parse_query_into(raw, &mut query)?;
+    Ok(query)
+}
+
+/// [`parse_query`] into `query` (empty) where it lies: the options are held inline, so a
+/// `Query` returned and moved costs copies the classifier's own one does not.
+pub fn parse_query_into<'a>(raw: Option<&'a str>, query: &mut Query<'a>) -> Result<(), ParseError> {
+    debug_assert!(query.options.is_empty() && query.aliases.is_empty());
+    let Some(raw) = raw else { return Ok(()) };
     if raw.len() < TABLE_SCAN_BELOW {
-        table_split(raw, |o| add(&mut query, o))?;
+        table_split(raw, |o| add(query, o))?;
     } else {
         for part in split_byte(raw, b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match super::find_byte(b'=', part.as_bytes()) {
@@ -159,7 +167,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
             // The decoder and the control check search for themselves.
             let escaped = (true, true);
             add(
-                &mut query,
+                query,
                 RawOption {
                     name,
                     value,
@@ -169,8 +177,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
             )?;
         }
     }
-    check_values(&query)?;
-    Ok(query)
+    check_values(query)
 }
 
 /// The non-empty options of `raw` in one pass per option over [`CLASS`]: its end, its first
