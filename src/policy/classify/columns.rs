@@ -152,12 +152,6 @@ impl<S: AsRef<str>, const N: usize> From<[S; N]> for Columns {
     }
 }
 
-impl From<Vec<String>> for Columns {
-    fn from(names: Vec<String>) -> Columns {
-        names.into_iter().collect()
-    }
-}
-
 impl<S: AsRef<str>> PartialEq<[S]> for Columns {
     fn eq(&self, other: &[S]) -> bool {
         self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
@@ -221,10 +215,9 @@ mod tests {
         // The same bytes split differently are different columns.
         assert_ne!(Columns::from(["ab", "c"]), Columns::from(["a", "bc"]));
         assert_ne!(Columns::from(["a"]), Columns::from(["a", ""]));
-        assert_eq!(
-            Columns::from(["a", "b"]),
-            Columns::from(vec!["a".to_string(), "b".into()])
-        );
+        let owned: Vec<String> = vec!["a".into(), "b".into()];
+        assert_eq!(Columns::from(["a", "b"]), owned.iter().collect::<Columns>());
+        assert_eq!(Columns::from(["a", "b"]), owned);
         assert_eq!(Columns::from(["a", "b"]), vec!["a", "b"]);
         assert_ne!(Columns::from(["a", "b"]), vec!["b", "a"]);
     }

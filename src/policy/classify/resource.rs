@@ -341,7 +341,7 @@ fn reference(
         // column, reading nothing.
         Method::DELETE if !collection => {
             no_options(query)?;
-            out.touch(&owner, Verb::Patch, vec![name.to_string()], false);
+            out.touch(&owner, Verb::Patch, [name], false);
             if req
                 .body
                 .is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace))
@@ -355,9 +355,9 @@ fn reference(
             no_options(query)?;
             let related = if collection { Verb::Patch } else { Verb::Get };
             let own = if collection {
-                vec![]
+                Columns::new()
             } else {
-                vec![name.to_string()]
+                Columns::from([name])
             };
             out.touch(&owner, Verb::Patch, own, false);
             out.touch_set(at.set, Verb::Get, Columns::new(), false);

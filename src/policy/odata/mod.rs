@@ -242,6 +242,22 @@ pub fn is_identifier(s: &str) -> bool {
     }
 }
 
+/// Every string of up to `pieces` pieces drawn from `alphabet` (the empty one included): the
+/// inputs the differential tests of the fast paths here run on.
+#[cfg(test)]
+pub(crate) fn strings_over(alphabet: &[&str], pieces: usize) -> Vec<String> {
+    let mut all = vec![String::new()];
+    let mut frontier = vec![String::new()];
+    for _ in 0..pieces {
+        frontier = frontier
+            .iter()
+            .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+            .collect();
+        all.extend(frontier.iter().cloned());
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,15 +325,7 @@ mod tests {
             "a", "+", "%", "%2", "%20", "%2B", "%2b", "%41", "%7F", "%7f", "%80", "%C2", "%C2%85",
             "%c3%a9", "%+1", "%+a", "%-1", "%zz", "%0", "%00", "%0A", "é", "\u{85}", "=", "&",
         ];
-        let mut inputs = vec![String::new()];
-        let mut frontier = vec![String::new()];
-        for _ in 0..4 {
-            frontier = frontier
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
-                .collect();
-            inputs.extend(frontier.iter().cloned());
-        }
+        let inputs = strings_over(&alphabet, 4);
         let mut ascii = 0;
         for s in &inputs {
             for plus in [false, true] {

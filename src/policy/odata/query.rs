@@ -379,15 +379,7 @@ mod tests {
             "&@a=",
             "&%24filter=",
         ];
-        let mut inputs = vec![String::new()];
-        let mut frontier = vec![String::new()];
-        for _ in 0..5 {
-            frontier = frontier
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
-                .collect();
-            inputs.extend(frontier.iter().cloned());
-        }
+        let inputs = crate::policy::odata::strings_over(&alphabet, 5);
         // Each input short (the table scan) and padded past TABLE_SCAN_BELOW (the searches).
         let pad = format!("@pad={}", "x".repeat(TABLE_SCAN_BELOW));
         let inputs = inputs
@@ -441,15 +433,7 @@ mod tests {
         let alphabet = [
             "a", "_", "Z", "1", ",", " ", "\u{a0}", ".", "/", "é", "*", "ab1",
         ];
-        let mut inputs = vec![String::new()];
-        let mut frontier = vec![String::new()];
-        for _ in 0..5 {
-            frontier = frontier
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
-                .collect();
-            inputs.extend(frontier.iter().cloned());
-        }
+        let inputs = crate::policy::odata::strings_over(&alphabet, 5);
         let mut plain = 0;
         for value in &inputs {
             let is_plain = plain_list(value);

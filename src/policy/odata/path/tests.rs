@@ -153,15 +153,7 @@ fn plain_paths_parse_as_the_full_checks_parse_them() {
         "Microsoft.Dynamics.CRM.",
         "contacts",
     ];
-    let mut inputs = vec![String::new()];
-    let mut frontier = vec![String::new()];
-    for _ in 0..4 {
-        frontier = frontier
-            .iter()
-            .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
-            .collect();
-        inputs.extend(frontier.iter().cloned());
-    }
+    let inputs = crate::policy::odata::strings_over(&alphabet, 4);
     let mut plain = 0;
     for raw in &inputs {
         let fast = plain_path(raw);
