@@ -35,14 +35,6 @@ impl Columns {
         self.ends.push(self.end_of_text());
     }
 
-    /// Pushes a name written in parts (`_`, `lookup`, `_value`) without a temporary string.
-    pub fn push_parts(&mut self, parts: &[&str]) {
-        for p in parts {
-            self.text.push_str(p);
-        }
-        self.ends.push(self.end_of_text());
-    }
-
     fn end_of_text(&self) -> u32 {
         // A request is bounded far below 4 GiB (its URL and body limits); saturating keeps
         // this total even so.
@@ -187,7 +179,7 @@ mod tests {
         assert_eq!(c.iter().next(), None);
         c.push("fullname");
         c.push("");
-        c.push_parts(&["_", "parentcustomerid", "_value"]);
+        c.push("_parentcustomerid_value");
         c.push("fullname");
         c.push("ünïcode");
         let got: Vec<&str> = c.iter().collect();

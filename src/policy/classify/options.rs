@@ -41,8 +41,8 @@ pub(super) fn read(
     if !refs.columns.is_empty() {
         resolve_columns(&refs.columns, logical, meta, out, &mut columns)?;
     }
-    if q.get("$skiptoken").is_some() {
-        columns.extend(paged_on(q, |c| meta.has_property(logical, c), logical)?);
+    if let Some(token) = q.get("$skiptoken") {
+        columns.extend(paged_on(token, |c| meta.has_property(logical, c), logical)?);
     }
     let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
@@ -124,7 +124,9 @@ pub(super) fn read_plain(
         return Ok(());
     }
     columns.extend(refs.paths.iter().flatten());
-    columns.extend(paged_on(q, |_| true, set)?);
+    if let Some(token) = q.get("$skiptoken") {
+        columns.extend(paged_on(token, |_| true, set)?);
+    }
     match (main, q.get("$select")) {
         (true, None) => out.touch_main(&Arc::from(set), columns),
         _ => out.touch(set, Verb::Get, columns, false),
@@ -132,16 +134,13 @@ pub(super) fn read_plain(
     Ok(())
 }
 
-/// The columns a `$skiptoken`'s paging cookie pages on: compared with the values it carries,
-/// so filtered columns of `table` (each must be one of its columns, as `known` tells).
+/// The columns the `$skiptoken` `token`'s paging cookie pages on: compared with the values it
+/// carries, so filtered columns of `table` (each must be one of its columns, as `known` tells).
 fn paged_on(
-    q: &Query,
+    token: &str,
     known: impl Fn(&str) -> bool,
     table: &str,
 ) -> Result<Vec<String>, ParseError> {
-    let Some(token) = q.get("$skiptoken") else {
-        return Ok(Vec::new());
-    };
     let columns = crate::policy::odata::skiptoken::columns(token)?;
     match columns.iter().find(|c| !known(c)) {
         Some(c) => Err(not(format!(
@@ -200,7 +199,7 @@ fn resolve_columns(
                     .is_some_and(|n| !n.collection)
                     && meta.has_property(logical, &format!("_{lookup}_value")) =>
             {
-                own.push_parts(&["_", lookup, "_value"])
+                own.push(&format!("_{lookup}_value"))
             }
             _ => resolve(std::slice::from_ref(name), logical, meta, out, own)?,
         }
