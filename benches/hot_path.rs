@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use dataverse_gateway::config::Verb;
 use dataverse_gateway::policy::classify::{Columns, Touch, Use};
+use dataverse_gateway::policy::decision::Reason;
 use dataverse_gateway::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind};
 use dataverse_gateway::telemetry::audit::Record;
 
@@ -68,7 +69,8 @@ fn rewrite(c: &mut Criterion) {
     group.finish();
 }
 
-/// One audit line as the load benchmark's requests produce it (written for every request).
+/// One audit line as the load benchmark's requests produce it (written for every request; the
+/// allow reason written from the uses, as the gateway does).
 fn audit(c: &mut Criterion) {
     let uses = [Use::Table(Touch {
         set: "contacts".into(),
@@ -88,7 +90,7 @@ fn audit(c: &mut Criterion) {
                 path: "/api/data/v9.2/contacts".to_string(),
                 access: &uses,
                 decision: "allow",
-                reason: "allow.contacts permits GET",
+                reason: Reason::Rules(&uses),
                 error: None,
                 status: 200,
                 upstream_status: Some(200),

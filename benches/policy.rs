@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
             body,
         };
         let d = inspect::inspect(&tenant, &req);
-        assert!(d.decision.allowed(), "{}", d.decision.reason);
+        assert!(d.decision.allowed(), "{}", d.decision.reason());
         d
     };
     c.bench_function("classify+decide simple GET", |b| {

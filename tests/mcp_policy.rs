@@ -233,7 +233,7 @@ fn tools_list_never_shows_what_the_classifier_would_refuse() {
                         "{tool} lists {set} but {:?} {} is refused: {}",
                         call.method,
                         call.target,
-                        d.reason
+                        d.reason()
                     );
                 }
             }
@@ -452,14 +452,14 @@ fn what_reaches_dataverse_is_exactly_what_the_classifier_allows() {
                 prop_assert!(
                     reached.is_empty(),
                     "denied ({}) but reached {:?}",
-                    d.reason,
+                    d.reason(),
                     reached.iter().map(|r| &r.uri).collect::<Vec<_>>()
                 );
                 prop_assert_eq!(&result["isError"], &json!(true));
                 prop_assert_eq!(
                     &result["structuredContent"]["error"]["message"]
                         .as_str()
-                        .map(|m| m.contains(&d.reason)),
+                        .map(|m| m.contains(&*d.reason())),
                     &Some(true),
                     "{}",
                     answer.body

@@ -275,6 +275,7 @@ async fn metrics_and_audit_after_mixed_traffic() {
         serde_json::json!(["GET contacts [fullname]"])
     );
     assert_eq!(contacts["decision"], "allow");
+    assert_eq!(contacts["reason"], "allow.contacts permits GET");
     assert_eq!(contacts["status"], 200);
     assert_eq!(contacts["upstream_status"], 200);
     assert_eq!(contacts["completed"], true);

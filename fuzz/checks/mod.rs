@@ -234,7 +234,7 @@ pub fn batch_body(data: &[u8]) {
         assert!(
             again.decision.allowed(),
             "the forwarded batch is denied: {}",
-            again.decision.reason
+            again.decision.reason()
         );
     }
 }

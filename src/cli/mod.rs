@@ -437,15 +437,16 @@ fn explain_decision(
     if let (Some(c), Some(_), false) = (client, narrowed, decision.allowed())
         && decide(&t.policy).allowed()
     {
-        decision.reason = format!(
+        let reason = decision.reason_mut();
+        *reason = format!(
             "the client {}'s policy does not allow this (the tenant's would): {}",
             c.name,
-            crate::config::agents::as_client_reason(&decision.reason)
+            crate::config::agents::as_client_reason(reason)
         );
     }
-    if metadata.is_none() && decision.reason.contains("metadata") {
+    if metadata.is_none() && decision.reason().contains("metadata") {
         decision
-            .reason
+            .reason_mut()
             .push_str(" — explain reads metadata only from dataverse.metadata_file");
     }
     Ok((label, decision))

@@ -105,7 +105,7 @@ pub fn explanation(tenant: &str, method: &str, url: &str, d: &Decision) -> Strin
         out,
         "  {}: {}",
         if d.allowed() { "rule" } else { "reason" },
-        d.reason
+        d.reason()
     );
     if let Some(s) = &d.add_select {
         let _ = writeln!(out, "  adds: $select={s}");

@@ -13,6 +13,7 @@
 //! - PATCH on a table that allows PATCH but not POST carries `If-Match: *` (no upsert-create),
 //!   and `If-None-Match: *` (create-only) on such a table is denied.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::HeaderMap;
@@ -35,8 +36,10 @@ pub struct Decision {
     pub denial: Option<Denial>,
     /// What the request uses, for explain and the audit log.
     pub uses: Vec<Use>,
-    /// The rules that allowed the request, or every reason it was denied.
-    pub reason: String,
+    /// Every reason it was denied, or a text that says why it was allowed; `None` when the
+    /// reason is the allowlist rules that allow `uses` (see [`Decision::reason`]), which are
+    /// written only when read: the audit log writes them straight into its line.
+    text: Option<String>,
     /// `$select` to append because the main table has a column list and the request had none.
     pub add_select: Option<String>,
     /// Send `If-Match: *` (PATCH on a table without POST).
@@ -80,30 +83,103 @@ impl Use {
     }
 }
 
+/// Why a decision was made, as [`Decision::reason_ref`] gives it: written on demand.
+#[derive(Debug, Clone, Copy)]
+pub enum Reason<'a> {
+    /// The allowlist rules that allow these uses, each once, in order of first use.
+    Rules(&'a [Use]),
+    Text(&'a str),
+}
+
+impl Reason<'_> {
+    /// Appends the reason to `out`.
+    pub fn write(&self, out: &mut String) {
+        match *self {
+            Reason::Text(t) => out.push_str(t),
+            Reason::Rules(uses) => {
+                for (i, u) in uses.iter().enumerate() {
+                    let rule = Rule::of(u);
+                    if uses[..i].iter().any(|e| Rule::of(e) == rule) {
+                        continue;
+                    }
+                    if i > 0 {
+                        out.push_str("; ");
+                    }
+                    rule.write(out);
+                }
+            }
+        }
+    }
+
+    /// About how long the written reason is (exact for a text).
+    pub fn len_hint(&self) -> usize {
+        match self {
+            Reason::Text(t) => t.len(),
+            Reason::Rules(uses) => 40 * uses.len(),
+        }
+    }
+}
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Text(t) => f.write_str(t),
+            Reason::Rules(_) => {
+                let mut s = String::new();
+                self.write(&mut s);
+                f.write_str(&s)
+            }
+        }
+    }
+}
+
 impl Decision {
+    /// A decision with `reason` as its text.
+    pub fn new(denial: Option<Denial>, uses: Vec<Use>, reason: String) -> Decision {
+        Decision {
+            denial,
+            uses,
+            text: Some(reason),
+            add_select: None,
+            if_match_star: false,
+        }
+    }
+
     pub fn allowed(&self) -> bool {
         self.denial.is_none()
     }
 
-    /// A 400 decision for a reason found outside the URL (for example a refused header).
-    pub fn malformed(reason: impl Into<String>) -> Decision {
-        Decision {
-            denial: Some(Denial::Malformed),
-            uses: vec![],
-            reason: reason.into(),
-            add_select: None,
-            if_match_star: false,
+    /// The rules that allowed the request, or every reason it was denied.
+    pub fn reason(&self) -> Cow<'_, str> {
+        match &self.text {
+            Some(t) => Cow::Borrowed(t),
+            None => Cow::Owned(self.reason_ref().to_string()),
         }
     }
 
-    pub fn denied(reason: impl Into<String>) -> Decision {
-        Decision {
-            denial: Some(Denial::Policy),
-            uses: vec![],
-            reason: reason.into(),
-            add_select: None,
-            if_match_star: false,
+    /// [`Decision::reason`] without writing it out.
+    pub fn reason_ref(&self) -> Reason<'_> {
+        match &self.text {
+            Some(t) => Reason::Text(t),
+            None => Reason::Rules(&self.uses),
         }
+    }
+
+    /// The reason as a text to edit (written out first when it is the rules).
+    pub fn reason_mut(&mut self) -> &mut String {
+        if self.text.is_none() {
+            self.text = Some(self.reason().into_owned());
+        }
+        self.text.get_or_insert_default()
+    }
+
+    /// A 400 decision for a reason found outside the URL (for example a refused header).
+    pub fn malformed(reason: impl Into<String>) -> Decision {
+        Decision::new(Some(Denial::Malformed), vec![], reason.into())
+    }
+
+    pub fn denied(reason: impl Into<String>) -> Decision {
+        Decision::new(Some(Denial::Policy), vec![], reason.into())
     }
 }
 
@@ -133,29 +209,15 @@ pub fn decide(
         d.uses = c.uses;
         return d;
     }
+    // Every reason it is denied, each once; when there is none, the reason is the rules that
+    // allow the uses, written on demand (`Reason::Rules`).
     let mut reasons: Vec<String> = Vec::new();
-    // The rules that allow the uses, each once, in order of first use: written only while
-    // nothing is denied (a denial's reason lists the denials alone).
-    // Sized for the usual one or two rules (`allow.<set> permits <VERB>`), so that it is
-    // allocated once rather than grown three times.
-    let mut rules = String::with_capacity(40 * c.uses.len().min(4));
     let mut add_select = None;
-    for (i, u) in c.uses.iter().enumerate() {
-        match check(policy, u, &mut add_select) {
-            Ok(rule) => {
-                let seen = || c.uses[..i].iter().any(|e| Rule::of(e) == rule);
-                if reasons.is_empty() && !seen() {
-                    if !rules.is_empty() {
-                        rules.push_str("; ");
-                    }
-                    rule.write(&mut rules);
-                }
-            }
-            Err(reason) => {
-                if !reasons.contains(&reason) {
-                    reasons.push(reason)
-                }
-            }
+    for u in &c.uses {
+        if let Err(reason) = check(policy, u, &mut add_select)
+            && !reasons.contains(&reason)
+        {
+            reasons.push(reason)
         }
     }
     let mut if_match_star = false;
@@ -176,15 +238,15 @@ pub fn decide(
         reasons.push("the request touches nothing the gateway can allow".into());
     }
     let denial = (!reasons.is_empty()).then_some(Denial::Policy);
-    let reason = match reasons.len() {
-        0 => rules,
-        1 => reasons.pop().unwrap_or_default(),
-        _ => reasons.join("; "),
+    let text = match reasons.len() {
+        0 => None,
+        1 => reasons.pop(),
+        _ => Some(reasons.join("; ")),
     };
     Decision {
         denial,
         uses: c.uses,
-        reason,
+        text,
         add_select: if denial.is_none() { add_select } else { None },
         if_match_star,
     }
@@ -229,11 +291,9 @@ impl<'u> Rule<'u> {
     }
 }
 
-fn check<'u>(
-    policy: &Policy,
-    u: &'u Use,
-    add_select: &mut Option<String>,
-) -> Result<Rule<'u>, String> {
+/// Whether the policy allows `u` (the rule that allows it is always [`Rule::of`] `u`, which
+/// [`Reason::Rules`] writes), else why not.
+fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<(), String> {
     match u {
         Use::Table(t) => {
             let rule = policy.tables.get(&*t.set).ok_or_else(|| {
@@ -272,23 +332,23 @@ fn check<'u>(
                     }
                 }
             }
-            Ok(Rule::of(u))
+            Ok(())
         }
-        Use::Function(n) if policy.functions.contains(n) => Ok(Rule::of(u)),
+        Use::Function(n) if policy.functions.contains(n) => Ok(()),
         Use::Function(n) => Err(format!(
             "function `{n}` is not in this tenant's functions list"
         )),
-        Use::Action(n) if policy.actions.contains(n) => Ok(Rule::of(u)),
+        Use::Action(n) if policy.actions.contains(n) => Ok(()),
         Use::Action(n) => Err(format!("action `{n}` is not in this tenant's actions list")),
-        Use::Definition(s) if policy.tables.contains_key(s) => Ok(Rule::of(u)),
+        Use::Definition(s) if policy.tables.contains_key(s) => Ok(()),
         Use::Definition(s) => Err(format!(
             "EntityDefinitions of `{s}`: the table is not in this tenant's allowlist"
         )),
-        Use::AllDefinitions if policy.allow_all_entity_definitions => Ok(Rule::of(u)),
+        Use::AllDefinitions if policy.allow_all_entity_definitions => Ok(()),
         Use::AllDefinitions => Err(
             "unfiltered EntityDefinitions listings are not allowed (filter by LogicalName)".into(),
         ),
-        Use::Metadata if policy.allow_metadata => Ok(Rule::of(u)),
+        Use::Metadata if policy.allow_metadata => Ok(()),
         Use::Metadata => Err("$metadata is not allowed for this tenant (allow_metadata)".into()),
         // A stored or SQL query can return any column: a column list cannot be enforced on it,
         // so allow_uninspectable never opens a column-restricted table.
@@ -299,9 +359,7 @@ fn check<'u>(
                 "{kind} on `{set}` is refused: the gateway cannot inspect which columns it returns and `{set}` has a column list (allow_uninspectable does not apply to column-restricted tables)"
             ))
         }
-        Use::Uninspectable { kind, .. } if policy.allow_uninspectable.contains(kind) => {
-            Ok(Rule::of(u))
-        }
+        Use::Uninspectable { kind, .. } if policy.allow_uninspectable.contains(kind) => Ok(()),
         Use::Uninspectable { kind, .. } => Err(format!(
             "{kind} runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)"
         )),
@@ -365,10 +423,26 @@ mod tests {
         ]);
         assert!(d.allowed());
         assert_eq!(
-            d.reason,
+            d.reason(),
             "allow.contacts permits GET; functions lists WhoAmI; allow.accounts permits GET; \
              allow_metadata"
         );
+    }
+
+    #[test]
+    fn an_allow_reason_is_written_on_demand_and_editable() {
+        let mut d = decided(vec![get("contacts", &["fullname"]), Use::Metadata]);
+        assert!(d.allowed());
+        assert!(matches!(d.reason_ref(), Reason::Rules(u) if u.len() == 2));
+        let want = "allow.contacts permits GET; allow_metadata";
+        assert_eq!(d.reason_ref().to_string(), want);
+        assert_eq!(d.reason_ref().len_hint(), 80);
+        d.reason_mut().push_str(" (edited)");
+        assert_eq!(d.reason(), format!("{want} (edited)"));
+        assert!(matches!(d.reason_ref(), Reason::Text(_)));
+        // A denial is always a text.
+        let denied = decided(vec![get("leads", &[])]);
+        assert!(matches!(denied.reason_ref(), Reason::Text(t) if t.contains("`leads`")));
     }
 
     #[test]
@@ -382,7 +456,7 @@ mod tests {
         ]);
         assert_eq!(d.denial, Some(Denial::Policy));
         assert_eq!(
-            d.reason,
+            d.reason(),
             "column `revenue` of `accounts` is not in its column list; action `X` is not in this \
              tenant's actions list; GET on `leads`: the table is not in this tenant's allowlist"
         );

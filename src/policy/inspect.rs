@@ -118,11 +118,12 @@ fn explain_annotation_reads(
             read.set,
             read.owner,
             read.column,
-            d.reason
+            d.reason()
         );
-        decision.reason = match decision.reason.contains(&d.reason) {
-            true => decision.reason.replacen(&d.reason, &explained, 1),
-            false => format!("{}; {explained}", decision.reason),
+        let reason = decision.reason_mut();
+        *reason = match reason.contains(&*d.reason()) {
+            true => reason.replacen(&*d.reason(), &explained, 1),
+            false => format!("{reason}; {explained}"),
         };
     }
 }
@@ -172,16 +173,18 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
             if change_set.is_some() {
                 write::close_change_set_part(&mut out);
             }
-            add_distinct(&mut uses, d.uses);
             if let Some(kind) = d.denial {
                 problems.push((
                     kind,
                     format!(
                         "part {number} ({} {}): {}",
-                        part.method, part.target, d.reason
+                        part.method,
+                        part.target,
+                        d.reason()
                     ),
                 ));
             }
+            add_distinct(&mut uses, d.uses);
         }
         if let Some(boundary) = change_set {
             write::close_change_set(&mut out, boundary);
@@ -201,24 +204,12 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
             .collect::<Vec<_>>()
             .join("; ");
         return Inspected {
-            decision: Decision {
-                denial: Some(kind),
-                uses,
-                reason,
-                add_select: None,
-                if_match_star: false,
-            },
+            decision: Decision::new(Some(kind), uses, reason),
             body: None,
         };
     }
     let reason = format!("every one of the {number} parts is allowed");
-    let decision = Decision {
-        denial: None,
-        uses,
-        reason,
-        add_select: None,
-        if_match_star: false,
-    };
+    let decision = Decision::new(None, uses, reason);
     Inspected {
         decision,
         body: Some(Bytes::from(out)),
@@ -700,7 +691,7 @@ mod tests {
         };
         let got = inspect(&t, &req);
         let want = oracle(&t, &req);
-        assert_eq!(got.body, want, "{body}\n{}", got.decision.reason);
+        assert_eq!(got.body, want, "{body}\n{}", got.decision.reason());
         got.decision.allowed()
     }
 

@@ -248,7 +248,7 @@ async fn proxy(
             return Err(agents::client_denied(
                 &c.name,
                 &tenant.config.name,
-                &decision.reason,
+                &decision.reason(),
             ));
         }
     }
@@ -436,10 +436,10 @@ impl Forward<'_> {
 fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
     match decision.denial {
         None => Ok(()),
-        Some(Denial::Malformed) => Err(GatewayError::BadRequest(decision.reason.clone())),
+        Some(Denial::Malformed) => Err(GatewayError::BadRequest(decision.reason().into_owned())),
         Some(Denial::Policy) => Err(GatewayError::PolicyDenied(format!(
             "denied for tenant {tenant}: {}",
-            decision.reason
+            decision.reason()
         ))),
     }
 }

@@ -33,6 +33,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::config::{Audit, AuditOutput};
 use crate::policy::classify::Use;
+use crate::policy::decision::Reason;
 
 /// Records that may wait for the writer before new ones are dropped.
 pub const CAPACITY: usize = 16 * 1024;
@@ -70,7 +71,7 @@ pub struct Record<'a> {
     /// `allow`, `deny` or `none` (refused before the policy was asked).
     pub decision: &'static str,
     /// The rule that allowed it or why it was refused.
-    pub reason: &'a str,
+    pub reason: Reason<'a>,
     /// The gateway's error code when it answered itself.
     pub error: Option<&'static str>,
     pub status: u16,
@@ -104,7 +105,7 @@ impl Record<'_> {
     /// About the length of the record's line: a record of a plain GET is about 450 bytes;
     /// sized so that it is never reallocated.
     fn size_hint(&self) -> usize {
-        480 + self.path.len() + self.reason.len() + 64 * self.access.len()
+        480 + self.path.len() + self.reason.len_hint() + 64 * self.access.len()
     }
 
     /// Appends the record's line (without the newline) to `out`, as [`Record::to_json_via`];
@@ -145,8 +146,14 @@ impl Record<'_> {
         }
         out.push_str("],\"decision\":");
         json_plain(out, self.decision);
-        out.push_str(",\"reason\":");
-        json_str(out, self.reason);
+        out.push_str(",\"reason\":\"");
+        let start = out.len();
+        self.reason.write(out);
+        if needs_escape(&out.as_bytes()[start..]) {
+            let raw = out.split_off(start);
+            escape_into(out, &raw);
+        }
+        out.push('"');
         out.push_str(",\"error\":");
         match self.error {
             Some(code) => json_plain(out, code),
@@ -757,7 +764,7 @@ mod tests {
             path: "/api/\"q\"\\\n\u{1}\t\r/é".into(),
             access: &uses,
             decision: "allow",
-            reason: "allow: contacts GET",
+            reason: Reason::Text("allow: contacts GET"),
             error: None,
             status: 200,
             upstream_status: Some(204),
@@ -844,7 +851,7 @@ mod tests {
             path: "/api/data/v9.2/contacts?$select".into(),
             access: &[],
             decision: "allow",
-            reason: "allow: \"contacts\" GET",
+            reason: Reason::Text("allow: \"contacts\" GET"),
             error: None,
             status: 200,
             upstream_status: Some(200),
@@ -898,6 +905,48 @@ mod tests {
     }
 
     #[test]
+    fn an_allow_reason_of_rules_is_written_from_the_uses_and_escaped() {
+        use crate::config::Verb;
+        use crate::policy::classify::Touch;
+        let odd = "Who\"Am\\I\n";
+        let uses = [
+            Use::Function(odd.into()),
+            Use::Table(Touch {
+                set: "contacts".into(),
+                verb: Verb::Get,
+                columns: ["fullname"].into(),
+                all_columns: false,
+                main: true,
+            }),
+            Use::Function(odd.into()),
+        ];
+        let record = Record {
+            timestamp: UNIX_EPOCH,
+            request_id: "r",
+            tenant: None,
+            client: None,
+            method: "GET",
+            path: "/x".into(),
+            access: &uses,
+            decision: "allow",
+            reason: Reason::Rules(&uses),
+            error: None,
+            status: 200,
+            upstream_status: Some(200),
+            completed: true,
+            latency: Duration::ZERO,
+            upstream_latency: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        };
+        let line = record.to_json();
+        let got: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        let want = format!("functions lists {odd}; allow.contacts permits GET");
+        assert_eq!(got["reason"], serde_json::json!(want), "{line}");
+        assert_eq!(Reason::Rules(&uses).to_string(), want);
+    }
+
+    #[test]
     fn a_full_queue_drops_and_counts_whole_records() {
         // No writer thread: nothing drains the queue.
         let sink = AuditSink {
@@ -914,7 +963,7 @@ mod tests {
             path: "/x".into(),
             access: &[],
             decision: "none",
-            reason: "",
+            reason: Reason::Text(""),
             error: None,
             status: 404,
             upstream_status: None,

@@ -204,7 +204,7 @@ pub fn describe(s: &Schema, policy: &Policy, case: &Case, got: &Inspected) -> St
         out,
         "  gateway: {} ({}) add_select {:?} if_match_star {}",
         inspect::verdict(&got.decision),
-        got.decision.reason,
+        got.decision.reason(),
         got.decision.add_select,
         got.decision.if_match_star
     )

@@ -42,7 +42,7 @@ fn assert_denied(rules: &[Rule<'_>], method: &str, url: &str, body: Option<&str>
     assert!(
         !got.decision.allowed(),
         "{method} {url} {body:?} is allowed: {}",
-        got.decision.reason
+        got.decision.reason()
     );
 }
 
@@ -51,7 +51,7 @@ fn assert_allowed(rules: &[Rule<'_>], method: &str, url: &str, body: Option<&str
     assert!(
         got.decision.allowed(),
         "{method} {url} {body:?} is denied: {}",
-        got.decision.reason
+        got.decision.reason()
     );
 }
 
@@ -248,7 +248,7 @@ fn regression_content_id_of_a_row_created_through_navigation() {
         no_metadata: false,
     };
     let got = run(sim_csdl::sim(), &policy, &case);
-    assert!(got.decision.allowed(), "{}", got.decision.reason);
+    assert!(got.decision.allowed(), "{}", got.decision.reason());
 }
 
 /// `contacts(contactid=<id>)` is the same row address as `contacts(<id>)`: naming the primary

@@ -13,7 +13,6 @@
 //! `error` empty. Every gateway error code is counted in `errors` by tenant, and a request
 //! head the HTTP layer refused (431) is audited and counted through [`refused_head`].
 
-use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use super::Exchange;
 use crate::error::GatewayError;
+use crate::policy::decision::Reason;
 use crate::proxy::body::{Answer, BodyError, BoxBody};
 use crate::proxy::gateway::Gateway;
 use crate::telemetry::audit::{self, Record};
@@ -200,12 +200,19 @@ fn finish(p: &Pending, bytes_out: u64, completed: bool) {
     let status = *status;
     let elapsed = started.elapsed();
     let tenant = ex.tenant.as_deref().map(|t| t.config.name.as_str());
-    let (decision, reason): (_, Cow<'_, str>) = match (&ex.decision, &ex.error) {
-        (Some(d), _) if !d.allowed() => ("deny", Cow::Borrowed(&d.reason)),
-        (Some(d), None) => ("allow", Cow::Borrowed(&d.reason)),
-        (Some(_), Some(e)) => ("allow", Cow::Owned(e.to_string())),
-        (None, Some(e)) => ("none", Cow::Owned(e.to_string())),
-        (None, None) => ("none", Cow::Borrowed("")),
+    let error_text;
+    let (decision, reason) = match (&ex.decision, &ex.error) {
+        (Some(d), _) if !d.allowed() => ("deny", d.reason_ref()),
+        (Some(d), None) => ("allow", d.reason_ref()),
+        (Some(_), Some(e)) => {
+            error_text = e.to_string();
+            ("allow", Reason::Text(&error_text))
+        }
+        (None, Some(e)) => {
+            error_text = e.to_string();
+            ("none", Reason::Text(&error_text))
+        }
+        (None, None) => ("none", Reason::Text("")),
     };
     let series = ex.tenant.as_deref().map_or(&gateway.unrouted, |t| {
         ex.client
@@ -245,7 +252,7 @@ fn finish(p: &Pending, bytes_out: u64, completed: bool) {
                 path: audit::redact_target(ex.uri.path(), ex.uri.query(), sink.query_values()),
                 access: uses,
                 decision,
-                reason: &reason,
+                reason,
                 error,
                 status,
                 upstream_status: ex.upstream_status,
@@ -297,7 +304,7 @@ pub fn refused_head(gateway: &Gateway, error: &GatewayError) {
             path: String::new(),
             access: &[],
             decision: "none",
-            reason: &reason,
+            reason: Reason::Text(&reason),
             error: Some(error.code()),
             status,
             upstream_status: None,

@@ -92,14 +92,14 @@ fn judge_with(
 
 #[track_caller]
 fn allowed(d: &Decision) {
-    assert!(d.allowed(), "{} (uses: {:?})", d.reason, d.uses);
+    assert!(d.allowed(), "{} (uses: {:?})", d.reason(), d.uses);
 }
 
 #[track_caller]
 fn denied(d: &Decision, kind: Denial, needles: &[&str]) {
-    assert_eq!(d.denial, Some(kind), "{} (uses: {:?})", d.reason, d.uses);
+    assert_eq!(d.denial, Some(kind), "{} (uses: {:?})", d.reason(), d.uses);
     for n in needles {
-        assert!(d.reason.contains(n), "`{n}` not in: {}", d.reason);
+        assert!(d.reason().contains(n), "`{n}` not in: {}", d.reason());
     }
 }
 
@@ -172,7 +172,7 @@ fn formatted_values_read_the_tables_lookups_point_to() {
             FORMATTED,
         ],
     );
-    assert!(!d.reason.contains("systemusers"), "{}", d.reason);
+    assert!(!d.reason().contains("systemusers"), "{}", d.reason());
 }
 
 #[test]

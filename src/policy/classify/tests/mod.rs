@@ -163,15 +163,17 @@ fn bad(reason: &'static str) -> Expect {
 fn assert_outcome(d: &Decision, expected: Expect, what: &str) {
     let denial = expected.map(|(denial, _)| denial);
     assert_eq!(
-        d.denial, denial,
+        d.denial,
+        denial,
         "{what}: {} (uses: {:?})",
-        d.reason, d.uses
+        d.reason(),
+        d.uses
     );
     if let Some((_, reason)) = expected {
         assert!(
-            d.reason.contains(reason),
+            d.reason().contains(reason),
             "{what}: the reason should say `{reason}`, it says `{}`",
-            d.reason
+            d.reason()
         );
     }
 }

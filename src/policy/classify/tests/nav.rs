@@ -10,14 +10,24 @@ const A0: &str = "00a00000-0000-4000-8000-000000000001";
 
 /// Denied as `kind`, with a reason that contains every one of `names`.
 fn denied(d: &Decision, kind: Denial, names: &[&str], what: &str) {
-    assert_eq!(d.denial, Some(kind), "{what}: {} ({:?})", d.reason, d.uses);
+    assert_eq!(
+        d.denial,
+        Some(kind),
+        "{what}: {} ({:?})",
+        d.reason(),
+        d.uses
+    );
     for n in names {
-        assert!(d.reason.contains(n), "{what}: `{n}` not in: {}", d.reason);
+        assert!(
+            d.reason().contains(n),
+            "{what}: `{n}` not in: {}",
+            d.reason()
+        );
     }
 }
 
 fn allowed(d: &Decision, what: &str) {
-    assert!(d.allowed(), "{what}: {} ({:?})", d.reason, d.uses);
+    assert!(d.allowed(), "{what}: {} ({:?})", d.reason(), d.uses);
 }
 
 fn opp_fetch(inner: &str) -> String {

@@ -229,13 +229,13 @@ fn writes_that_return_rows_are_reads() {
         &format!("opportunities(opportunityid={C})?$select=name"),
         None,
     );
-    assert!(d.allowed(), "{}", d.reason);
+    assert!(d.allowed(), "{}", d.reason());
 }
 
 #[test]
 fn column_lists() {
     let d = decide("GET", "opportunities", None);
-    assert!(d.allowed(), "{}", d.reason);
+    assert!(d.allowed(), "{}", d.reason());
     assert_eq!(d.add_select.as_deref(), Some("name,estimatedvalue"));
     check(&[
         ("GET", "opportunities?$select=name".into(), None, None),
@@ -294,7 +294,7 @@ fn column_lists() {
 #[test]
 fn patch_without_post_cannot_create() {
     let d = decide("PATCH", &format!("leads({C})"), Some(r#"{"subject":"x"}"#));
-    assert!(d.allowed() && d.if_match_star, "{}", d.reason);
+    assert!(d.allowed() && d.if_match_star, "{}", d.reason());
     let d = decide(
         "PATCH",
         &format!("contacts({C})"),
@@ -329,7 +329,7 @@ fn without_metadata_only_plain_shapes_pass() {
     ] {
         let x = d("GET", u);
         assert_eq!(x.denial, Some(NO), "{u}");
-        assert!(x.reason.contains("metadata"), "{}", x.reason);
+        assert!(x.reason().contains("metadata"), "{}", x.reason());
     }
     assert_outcome(
         &d("POST", "contacts"),
@@ -347,12 +347,12 @@ fn without_metadata_only_plain_shapes_pass() {
 fn denial_names_table_and_verb() {
     let d = decide("GET", "systemusers", None);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "GET on `systemusers`: the table is not in this tenant's allowlist"
     );
     let d = decide("PATCH", &format!("accounts({A})"), Some("{}"));
     assert_eq!(
-        d.reason,
+        d.reason(),
         "PATCH on `accounts` is not allowed (allowed: GET)"
     );
 }
