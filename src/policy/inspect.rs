@@ -59,12 +59,13 @@ pub fn inspect(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
 /// A denial caused by a table read only through a requested annotation says so.
 fn judge(t: &Tenant<'_>, req: &Request<'_>, env: &Env<'_>, decide_headers: &HeaderMap) -> Decision {
     let mut classified = classify::classify(req, env);
+    // The decision does not read them: taken, not copied.
     let reads = match &mut classified {
-        Ok(c) => {
+        Ok(c) if !c.annotation_reads.is_empty() => {
             count_conditional_reads(c, t.policy);
-            c.annotation_reads.clone()
+            std::mem::take(&mut c.annotation_reads)
         }
-        Err(_) => vec![],
+        _ => vec![],
     };
     let mut decision = decide(t.policy, classified, decide_headers);
     if !decision.allowed() {

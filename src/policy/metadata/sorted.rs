@@ -42,11 +42,21 @@ fn position<T>(items: &[T], key: impl Fn(&T) -> &str, name: &str) -> Result<usiz
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameList {
     names: Vec<String>,
+    /// `word` of each name, in the same order: sorted too, since byte order of the names
+    /// orders their first eight bytes (zero-padded) the same way or makes them equal. A lookup
+    /// searches these numbers and compares whole names only where the first eight bytes match.
+    heads: Vec<u64>,
 }
 
 impl NameList {
     pub fn contains(&self, name: &str) -> bool {
-        position(&self.names, String::as_str, name).is_ok()
+        let head = word(name.as_bytes());
+        let from = self.heads.partition_point(|&h| h < head);
+        self.heads[from..]
+            .iter()
+            .take_while(|&&h| h == head)
+            .zip(&self.names[from..])
+            .any(|(_, n)| n == name)
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, String> {
@@ -90,7 +100,8 @@ impl FromIterator<String> for NameList {
         names.sort_unstable_by(|a, b| compare(a.as_bytes(), b.as_bytes()));
         names.dedup();
         names.shrink_to_fit();
-        NameList { names }
+        let heads = names.iter().map(|n| word(n.as_bytes())).collect();
+        NameList { names, heads }
     }
 }
 
@@ -200,6 +211,47 @@ mod tests {
         for a in words {
             for b in words {
                 assert_eq!(compare(a.as_bytes(), b.as_bytes()), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_list_finds_names_that_share_their_first_eight_bytes() {
+        let words = [
+            "",
+            "a",
+            "a\u{0}",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgh\u{0}",
+            "abcdefgha",
+            "abcdefghb",
+            "abcdefghab",
+            "abcdefghabcdefgh",
+            "abcdefghabcdefghz",
+            "abcdefgi",
+            "abcdefgg",
+            "emailaddress1",
+            "emailaddress2",
+            "emailaddress3",
+            "é",
+            "éé",
+        ];
+        for keep in 0..words.len() {
+            // Every other name from `keep` on: each probe is in it or next to one that is.
+            let kept: Vec<String> = words[keep..]
+                .iter()
+                .step_by(2)
+                .map(|w| w.to_string())
+                .collect();
+            let list: NameList = kept.iter().cloned().collect();
+            let set: BTreeSet<String> = kept.into_iter().collect();
+            for probe in words.iter().flat_map(|w| [w.to_string(), format!("{w}x")]) {
+                assert_eq!(
+                    list.contains(&probe),
+                    set.contains(&probe),
+                    "{probe:?} in {set:?}"
+                );
             }
         }
     }
