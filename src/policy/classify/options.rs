@@ -18,7 +18,10 @@ pub(super) fn read(
     main: bool,
 ) -> Result<(), ParseError> {
     let meta = env.metadata.ok_or_else(|| not("metadata needed"))?;
-    if let Some(xml) = q.get("fetchXml") {
+    // Only a parameter (a name without `$`) can be a fetchXml or a stored query: the usual read
+    // has none, and then none is looked up.
+    let parameters = q.options.iter().any(|(n, _)| !n.starts_with('$'));
+    if parameters && let Some(xml) = q.get("fetchXml") {
         return super::fetch::classify(xml, q, set, logical, meta, out);
     }
     let (mut columns, selected) = match q.get("$select") {
@@ -56,7 +59,7 @@ pub(super) fn read(
         )?);
     }
     aliases(&used, q, meta, env, out)?;
-    let stored = stored_queries(q, set, out)?;
+    let stored = parameters && stored_queries(q, set, out)?;
     // `main` is false only for `$count`, which returns a number, not rows. An `$apply` that
     // only filters returns whole rows like a plain read: `$select` is added the same way.
     if main && !selected && apply_rows != Some(false) && !stored {
