@@ -42,25 +42,15 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ParseError
 
 /// [`percent_decode`], borrowing `s` when it has nothing to decode (most names and values).
 pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, ParseError> {
-    let bytes = s.as_bytes();
-    let found = match plus_as_space {
-        true => find_byte2(b'%', b'+', bytes),
-        false => find_byte(b'%', bytes),
-    };
-    let Some(first) = found else {
-        return Ok(Cow::Borrowed(s));
-    };
-    match decode_ascii(s, first, plus_as_space) {
-        Some(decoded) => Ok(Cow::Owned(decoded)),
-        None => decode_bytes(s, first, plus_as_space).map(Cow::Owned),
-    }
+    // No scratch room: a decoded result on the heap.
+    percent_decode_in(s, plus_as_space, &mut &mut [][..])
 }
 
 /// [`percent_decode_cow`], a decoded result written into the front of `scratch` (which is then
-/// split off it) when `s` fits there, so that it costs no allocation; on the heap as
-/// [`percent_decode_cow`] does otherwise. The same result and the same errors either way (the
-/// escapes read by [`hex_pair`]'s rules, the result checked to be UTF-8). After an error
-/// `scratch` is left empty: nothing is decoded after one.
+/// split off it) when `s` fits there, so that it costs no allocation; into a `String` otherwise
+/// ([`decode_ascii`], or [`decode_bytes`] where that leaves it). The same result and the same
+/// errors either way (the escapes read by [`hex_pair`]'s rules, the result checked to be UTF-8).
+/// After an error `scratch` is left empty: nothing is decoded after one.
 pub fn percent_decode_in<'a>(
     s: &'a str,
     plus_as_space: bool,
