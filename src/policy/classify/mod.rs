@@ -157,8 +157,9 @@ pub fn needs_body(method: &Method, path: &str) -> bool {
 
 pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseError> {
     let path = odata::parse_path(req.path)?;
+    let mut scratch = [0u8; odata::QUERY_SCRATCH];
     let mut query = Query::default();
-    odata::parse_query_into(req.query, &mut query)?;
+    odata::parse_query_into(req.query, &mut scratch, &mut query)?;
     let mut out = Classified::default();
     match &path.head {
         Head::ServiceRoot => {

@@ -18,7 +18,9 @@ pub mod skiptoken;
 
 pub use expand::{ExpandItem, parse_expand};
 pub use path::{Head, KeySpec, NAMESPACE, ResourcePath, Segment, parse_path};
-pub use query::{OPTIONS, Pair, QUERY_PARAMETERS, Query, parse_query, parse_query_into};
+pub use query::{
+    OPTIONS, Pair, QUERY_PARAMETERS, QUERY_SCRATCH, Query, parse_query, parse_query_into,
+};
 
 use std::borrow::Cow;
 
@@ -40,6 +42,20 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ParseError
 
 /// [`percent_decode`], borrowing `s` when it has nothing to decode (most names and values).
 pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, ParseError> {
+    // No scratch room: a decoded result on the heap.
+    percent_decode_in(s, plus_as_space, &mut &mut [][..])
+}
+
+/// [`percent_decode_cow`], a decoded result written into the front of `scratch` (which is then
+/// split off it) when `s` fits there, so that it costs no allocation; into a `String` otherwise
+/// ([`decode_ascii`], or [`decode_bytes`] where that leaves it). The same result and the same
+/// errors either way (the escapes read by [`hex_pair`]'s rules, the result checked to be UTF-8).
+/// After an error `scratch` is left empty: nothing is decoded after one.
+pub fn percent_decode_in<'a>(
+    s: &'a str,
+    plus_as_space: bool,
+    scratch: &mut &'a mut [u8],
+) -> Result<Cow<'a, str>, ParseError> {
     let bytes = s.as_bytes();
     let found = match plus_as_space {
         true => find_byte2(b'%', b'+', bytes),
@@ -48,10 +64,67 @@ pub fn percent_decode_cow(s: &str, plus_as_space: bool) -> Result<Cow<'_, str>, 
     let Some(first) = found else {
         return Ok(Cow::Borrowed(s));
     };
-    match decode_ascii(s, first, plus_as_space) {
-        Some(decoded) => Ok(Cow::Owned(decoded)),
-        None => decode_bytes(s, first, plus_as_space).map(Cow::Owned),
+    if bytes.len() > scratch.len() {
+        return match decode_ascii(s, first, plus_as_space) {
+            Some(decoded) => Ok(Cow::Owned(decoded)),
+            None => decode_bytes(s, first, plus_as_space).map(Cow::Owned),
+        };
     }
+    let buf = std::mem::take(scratch);
+    let written = decode_into(bytes, first, plus_as_space, buf)?;
+    let (used, rest) = buf.split_at_mut(written);
+    let used: &'a [u8] = used;
+    let decoded = std::str::from_utf8(used).map_err(|_| invalid_utf8())?;
+    *scratch = rest;
+    Ok(Cow::Borrowed(decoded))
+}
+
+/// Decodes `bytes` (escaped from `first` on) into the front of `out`, which holds at least as
+/// many bytes (a decoded string is never longer); the number of bytes written.
+fn decode_into(
+    bytes: &[u8],
+    first: usize,
+    plus_as_space: bool,
+    out: &mut [u8],
+) -> Result<usize, ParseError> {
+    let out = &mut out[..bytes.len()];
+    out[..first].copy_from_slice(&bytes[..first]);
+    let (mut i, mut j) = (first, first);
+    while i < bytes.len() {
+        let b = match bytes[i] {
+            b'%' => {
+                let pair = bytes.get(i + 1..i + 3);
+                let byte = match pair {
+                    Some(&[high, low]) if HEX[usize::from(high)] | HEX[usize::from(low)] < 16 => {
+                        HEX[usize::from(high)] * 16 + HEX[usize::from(low)]
+                    }
+                    // A `+` sign (see `hex_pair`), or an invalid escape.
+                    _ => pair.and_then(hex_pair).ok_or_else(invalid_escape)?,
+                };
+                i += 3;
+                byte
+            }
+            b'+' if plus_as_space => {
+                i += 1;
+                b' '
+            }
+            b => {
+                i += 1;
+                b
+            }
+        };
+        out[j] = b;
+        j += 1;
+    }
+    Ok(j)
+}
+
+fn invalid_escape() -> ParseError {
+    ParseError::Malformed("the URL contains an invalid percent-encoding".into())
+}
+
+fn invalid_utf8() -> ParseError {
+    ParseError::Malformed("the URL decodes to invalid UTF-8".into())
 }
 
 /// The usual decoding, where every byte of `s` and every escape in it is ASCII: straight into
@@ -115,9 +188,10 @@ fn decode_bytes(s: &str, first: usize, plus_as_space: bool) -> Result<String, Pa
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let byte = bytes.get(i + 1..i + 3).and_then(hex_pair).ok_or_else(|| {
-                    ParseError::Malformed("the URL contains an invalid percent-encoding".into())
-                })?;
+                let byte = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(hex_pair)
+                    .ok_or_else(invalid_escape)?;
                 out.push(byte);
                 i += 3;
             }
@@ -131,8 +205,7 @@ fn decode_bytes(s: &str, first: usize, plus_as_space: bool) -> Result<String, Pa
             }
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| ParseError::Malformed("the URL decodes to invalid UTF-8".into()))
+    String::from_utf8(out).map_err(|_| invalid_utf8())
 }
 
 /// The byte two characters after a `%` stand for, read as `u8::from_str_radix(h, 16)` reads
@@ -343,6 +416,69 @@ mod tests {
             }
         }
         assert!(ascii > 10_000, "{ascii}");
+    }
+
+    /// Decoding into a scratch buffer gives what decoding on the heap gives, the same value or
+    /// the same error, whatever room the buffer has: none, one byte less than the raw string,
+    /// exactly its length, more. A decoded result lies at the buffer's front, which is split off
+    /// by its length; a string with nothing to decode is itself, the buffer untouched.
+    #[test]
+    fn decoding_into_scratch_reads_as_decoding_on_the_heap() {
+        let alphabet = [
+            "a",
+            "+",
+            "%",
+            "%2",
+            "%20",
+            "%2B",
+            "%2b",
+            "%41",
+            "%7F",
+            "%80",
+            "%C2%85",
+            "%c3%a9",
+            "%E2%82%AC",
+            "%+1",
+            "%zz",
+            "%00",
+            "%0A",
+            "é",
+            "\u{85}",
+            "=",
+        ];
+        let mut into_scratch = 0;
+        for s in &strings_over(&alphabet, 4) {
+            for plus in [false, true] {
+                let heap = percent_decode(s, plus);
+                let mut room = vec![0, s.len().saturating_sub(1), s.len(), s.len() + 5];
+                room.dedup();
+                for room in room {
+                    let mut buf = vec![0u8; room];
+                    let buf_start = buf.as_ptr();
+                    let mut scratch = &mut buf[..];
+                    let got = percent_decode_in(s, plus, &mut scratch);
+                    assert_eq!(
+                        got.as_deref().map_err(Clone::clone),
+                        heap.as_deref().map_err(Clone::clone),
+                        "{s:?} {plus} {room}"
+                    );
+                    let Ok(got) = got else { continue };
+                    match got {
+                        Cow::Borrowed(b) if std::ptr::eq(b, s.as_str()) => {
+                            assert_eq!(scratch.len(), room, "{s:?} {plus} {room}");
+                        }
+                        Cow::Borrowed(b) => {
+                            into_scratch += 1;
+                            assert!(s.len() <= room, "{s:?} {plus} {room}");
+                            assert_eq!(b.as_ptr(), buf_start, "{s:?} {plus} {room}");
+                            assert_eq!(scratch.len(), room - b.len(), "{s:?} {plus} {room}");
+                        }
+                        Cow::Owned(_) => assert!(s.len() > room, "{s:?} {plus} {room}"),
+                    }
+                }
+            }
+        }
+        assert!(into_scratch > 100_000, "{into_scratch}");
     }
 
     #[test]

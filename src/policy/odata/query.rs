@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use smallvec::SmallVec;
 
 use super::{
-    NAME_BYTE, NAME_DIGIT, NAME_START, ParseError, is_identifier, percent_decode_cow, split_byte,
+    NAME_BYTE, NAME_DIGIT, NAME_START, ParseError, is_identifier, percent_decode_in, split_byte,
 };
 
 /// System query options Dataverse accepts.
@@ -27,11 +27,17 @@ pub const OPTIONS: &[&str] = &[
 /// Non-`$` parameters that carry a query of their own.
 pub const QUERY_PARAMETERS: &[&str] = &["fetchXml", "savedQuery", "userQuery", "sql"];
 
-/// A decoded name and value: borrowed from the raw query when there was nothing to decode.
+/// A decoded name and value: borrowed from the raw query when there was nothing to decode, from
+/// the caller's scratch buffer when it was decoded there.
 pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 
+/// The bytes of scratch buffer [`parse_query_into`] decodes a query of fewer bytes into, all its
+/// names and values, without an allocation (the queries its table scan splits).
+pub const QUERY_SCRATCH: usize = TABLE_SCAN_BELOW;
+
 /// The decoded query options, in order; parameter aliases (`@p1=...`) separately. Names and
-/// values borrow from the raw query unless decoding changed them.
+/// values borrow from the raw query unless decoding changed them, then from the scratch buffer
+/// they were decoded into, or own them (a long query's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query<'a> {
     /// Inline up to four (the usual request's), so they cost no allocation.
@@ -145,19 +151,28 @@ struct RawOption<'a> {
     control: bool,
 }
 
+/// The options of `raw`, every decoded name and value on the heap.
 pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
     let mut query = Query::default();
-    parse_query_into(raw, &mut query)?;
+    parse_query_into(raw, &mut [], &mut query)?;
     Ok(query)
 }
 
 /// [`parse_query`] into `query` (empty) where it lies: the options are held inline, so a
-/// `Query` returned and moved costs copies the classifier's own one does not.
-pub fn parse_query_into<'a>(raw: Option<&'a str>, query: &mut Query<'a>) -> Result<(), ParseError> {
+/// `Query` returned and moved costs copies the classifier's own one does not. Names and values
+/// that must be decoded are decoded into `scratch` while it has room (all of them when `raw` is
+/// shorter than [`QUERY_SCRATCH`] and `scratch` that long), so they cost no allocation; the
+/// others own their decoded text. The same `Query` either way.
+pub fn parse_query_into<'a>(
+    raw: Option<&'a str>,
+    scratch: &'a mut [u8],
+    query: &mut Query<'a>,
+) -> Result<(), ParseError> {
     debug_assert!(query.options.is_empty() && query.aliases.is_empty());
     let Some(raw) = raw else { return Ok(()) };
+    let mut scratch = scratch;
     if raw.len() < TABLE_SCAN_BELOW {
-        table_split(raw, |o| add(query, o))?;
+        table_split(raw, |o| add(query, &mut scratch, o))?;
     } else {
         for part in split_byte(raw, b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match super::find_byte(b'=', part.as_bytes()) {
@@ -168,6 +183,7 @@ pub fn parse_query_into<'a>(raw: Option<&'a str>, query: &mut Query<'a>) -> Resu
             let escaped = (true, true);
             add(
                 query,
+                &mut scratch,
                 RawOption {
                     name,
                     value,
@@ -225,15 +241,20 @@ fn table_split<'a>(
     Ok(())
 }
 
-/// Decodes one option, checks it and adds it to `query`.
-fn add<'a>(query: &mut Query<'a>, o: RawOption<'a>) -> Result<(), ParseError> {
-    let decode = |s: &'a str, escaped: bool| match escaped {
-        true => percent_decode_cow(s, true),
+/// Decodes one option (into `scratch` while it has room), checks it and adds it to `query`.
+fn add<'a>(
+    query: &mut Query<'a>,
+    scratch: &mut &'a mut [u8],
+    o: RawOption<'a>,
+) -> Result<(), ParseError> {
+    let mut decode = |s: &'a str, escaped: bool| match escaped {
+        true => percent_decode_in(s, true, scratch),
         false => Ok(Cow::Borrowed(s)),
     };
     let name = decode(o.name, o.escaped.0)?;
     let value = decode(o.value, o.escaped.1)?;
-    let candidates = o.control || matches!(value, Cow::Owned(_));
+    // A value without escapes is itself: checked only when the split saw a candidate.
+    let candidates = o.control || o.escaped.1;
     if candidates && super::has_control(&value, b"\n\r\t") {
         return Err(ParseError::Malformed(format!(
             "control characters in `{name}`"
@@ -358,6 +379,18 @@ mod tests {
         Ok(out)
     }
 
+    /// The options and aliases of a parsed query, or its error, as owned strings (a `Query`
+    /// is invariant in its lifetime: two parsed from different buffers do not compare).
+    fn owned(q: Result<&Query<'_>, &ParseError>) -> Result<[Vec<(String, String)>; 2], ParseError> {
+        let pairs = |v: &[Pair<'_>]| {
+            v.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        q.map(|q| [pairs(&q.options), pairs(&q.aliases)])
+            .map_err(Clone::clone)
+    }
+
     #[test]
     fn one_pass_scan_reads_as_split_decode_and_check() {
         // Every string of up to five pieces over an alphabet of the bytes the scan tells apart.
@@ -370,6 +403,7 @@ mod tests {
             "%41",
             "%2B",
             "%C2%85",
+            "%c3%a9",
             "%0a",
             "\u{85}",
             "\u{1}",
@@ -387,6 +421,18 @@ mod tests {
             .flat_map(|raw| [format!("$select={raw}"), format!("{pad}&$select={raw}")]);
         for raw in inputs {
             let got = parse_query(Some(&raw));
+            // Decoded into a scratch buffer with room for all, or for some only (the others
+            // on the heap): the same query, the same error.
+            for room in [QUERY_SCRATCH, 4] {
+                let mut scratch = vec![0u8; room];
+                let mut query = Query::default();
+                let scratched = parse_query_into(Some(&raw), &mut scratch, &mut query);
+                assert_eq!(
+                    owned(scratched.as_ref().map(|()| &query)),
+                    owned(got.as_ref()),
+                    "{raw:?} {room}"
+                );
+            }
             let want = reference(&raw);
             match (&got, &want) {
                 (Ok(q), Ok(w)) => {
@@ -450,6 +496,36 @@ mod tests {
             }
         }
         assert!(plain > 1_000, "{plain}");
+    }
+
+    /// Values decoded into the scratch buffer up to its last byte, and one past it (on the
+    /// heap), empty values among them: as on the heap.
+    #[test]
+    fn scratch_decoding_at_its_limit() {
+        let room = 16;
+        for len in [0, 1, room - 1, room, room + 1] {
+            for unit in ["%41", "+", "%c3%a9", "%2B", "a"] {
+                // `len` bytes: whole escapes, then letters.
+                let mut value = unit.repeat(len / unit.len());
+                value.push_str(&"a".repeat(len - value.len()));
+                for raw in [
+                    format!("$filter={value}"),
+                    format!("$filter={value}&$orderby={value}"),
+                    format!("@p={value}&$filter=@p"),
+                    format!("$filter=&%24orderby={value}"),
+                ] {
+                    let heap = parse_query(Some(&raw));
+                    let mut scratch = vec![0u8; room];
+                    let mut query = Query::default();
+                    let got = parse_query_into(Some(&raw), &mut scratch, &mut query);
+                    assert_eq!(
+                        owned(got.as_ref().map(|()| &query)),
+                        owned(heap.as_ref()),
+                        "{raw:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
