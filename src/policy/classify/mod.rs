@@ -157,9 +157,17 @@ pub fn needs_body(method: &Method, path: &str) -> bool {
 
 pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseError> {
     let path = odata::parse_path(req.path)?;
-    let mut scratch = [0u8; odata::QUERY_SCRATCH];
+    // Room to decode the query's escapes into (zeroed only when there is a query).
+    let mut room;
+    let scratch: &mut [u8] = match req.query {
+        Some(_) => {
+            room = [0u8; odata::QUERY_SCRATCH];
+            &mut room
+        }
+        None => &mut [],
+    };
     let mut query = Query::default();
-    odata::parse_query_into(req.query, &mut scratch, &mut query)?;
+    odata::parse_query_into(req.query, scratch, &mut query)?;
     let mut out = Classified::default();
     match &path.head {
         Head::ServiceRoot => {
