@@ -46,6 +46,8 @@ pub struct Query<'a> {
 }
 
 impl Query<'_> {
+    /// Inlined: callers name a constant option, which is then compared without a call.
+    #[inline(always)]
     pub fn get(&self, name: &str) -> Option<&str> {
         self.options
             .iter()
@@ -567,6 +569,23 @@ mod tests {
             "é",
         ] {
             assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn check_name_accepts_exactly_the_listed_names() {
+        for name in OPTIONS.iter().chain(QUERY_PARAMETERS) {
+            assert_eq!(check_name(name), Ok(()), "{name}");
+            let upper = name.to_uppercase();
+            assert!(check_name(&upper).is_err(), "{upper}");
+            assert!(
+                check_name(&name[1..]).is_err(),
+                "{name} without its first byte"
+            );
+            assert!(check_name(&format!("{name}x")).is_err(), "{name}x");
+        }
+        for name in ["", "$", "$Select", "$search", "$skip", "fetchxml", "@p"] {
+            assert!(check_name(name).is_err(), "{name}");
         }
     }
 
