@@ -65,42 +65,53 @@ impl Query<'_> {
     /// The `$select` list of `value`, each a plain column, handed to `each` in order
     /// (surrounding whitespace trimmed); an item that is not a plain column name is an error,
     /// raised before `each` sees any later item.
+    ///
+    /// One pass over [`NAME_BYTE`] while the items are plain (identifiers, see
+    /// [`is_identifier`], between single commas: nothing to trim or check), each handed over
+    /// at its comma; from the first item that is not, the items are trimmed and checked.
     pub fn select_items<'v>(
         value: &'v str,
         mut each: impl FnMut(&'v str),
     ) -> Result<(), ParseError> {
-        let plain = plain_list(value);
-        for item in split_byte(value, b',') {
-            // A plain list's items are names already, with nothing to trim.
-            let item = match plain {
-                true => item,
-                false => trim(item),
-            };
-            if !plain && !is_identifier(item) {
-                return Err(ParseError::NotUnderstood(format!(
-                    "`$select={value}`: only plain column names are inspected"
-                )));
+        let bytes = value.as_bytes();
+        // Where the current item starts.
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            match NAME_BYTE[usize::from(b)] {
+                NAME_START => {}
+                NAME_DIGIT if i > start => {}
+                0 if b == b',' && i > start => {
+                    each(&value[start..i]);
+                    start = i + 1;
+                }
+                _ => return checked_items(value, start, each),
             }
-            each(item);
         }
+        if start == bytes.len() {
+            // An empty list, or an empty last item: checked (and refused) below.
+            return checked_items(value, start, each);
+        }
+        each(&value[start..]);
         Ok(())
     }
 }
 
-/// Whether `value` is a plain list: identifiers (see [`is_identifier`]) separated by single
-/// commas, nothing else, at least one. One pass over [`NAME_BYTE`].
-fn plain_list(value: &str) -> bool {
-    // At the start of an item (where a digit, a comma or the end are not plain).
-    let mut at_start = true;
-    for &b in value.as_bytes() {
-        match NAME_BYTE[usize::from(b)] {
-            NAME_START => at_start = false,
-            NAME_DIGIT if !at_start => {}
-            0 if b == b',' && !at_start => at_start = true,
-            _ => return false,
+/// The items of `value` from byte `from` (the start of an item) on, trimmed and checked.
+fn checked_items<'v>(
+    value: &'v str,
+    from: usize,
+    mut each: impl FnMut(&'v str),
+) -> Result<(), ParseError> {
+    for item in split_byte(&value[from..], b',') {
+        let item = trim(item);
+        if !is_identifier(item) {
+            return Err(ParseError::NotUnderstood(format!(
+                "`$select={value}`: only plain column names are inspected"
+            )));
         }
+        each(item);
     }
-    !at_start
+    Ok(())
 }
 
 /// `s.trim()`, without its character-by-character search when `s` starts and ends with a
@@ -468,6 +479,22 @@ mod tests {
         Ok(items)
     }
 
+    /// Whether `value` is a plain list: identifiers (see [`is_identifier`]) separated by single
+    /// commas, nothing else, at least one. One pass over [`NAME_BYTE`].
+    fn plain_list(value: &str) -> bool {
+        // At the start of an item (where a digit, a comma or the end are not plain).
+        let mut at_start = true;
+        for &b in value.as_bytes() {
+            match NAME_BYTE[usize::from(b)] {
+                NAME_START => at_start = false,
+                NAME_DIGIT if !at_start => {}
+                0 if b == b',' && !at_start => at_start = true,
+                _ => return false,
+            }
+        }
+        !at_start
+    }
+
     /// `select_list` as it read before its one-pass check of plain lists.
     fn select_reference(value: &str) -> Option<Vec<String>> {
         value
@@ -487,6 +514,20 @@ mod tests {
             let is_plain = plain_list(value);
             let got = select_list(value);
             let want = select_reference(value);
+            // Before an error, `each` saw only items before the first bad one.
+            let mut seen = Vec::new();
+            if Query::select_items(value, |i| seen.push(i.to_string())).is_err() {
+                let good: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .take_while(|i| is_identifier(i))
+                    .map(str::to_string)
+                    .collect();
+                assert!(
+                    good.starts_with(&seen),
+                    "{value:?}: {seen:?} before the error"
+                );
+            }
             if is_plain {
                 plain += 1;
                 assert!(want.is_some(), "{value:?}");
