@@ -6,6 +6,7 @@
 //! takes to refill; `RateLimit` gives `r`, the requests left now, and `t`, the seconds until the
 //! full burst is available again.
 
+use std::cell::RefCell;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,23 +111,43 @@ pub fn policy_header(label: &str, rate: Rate) -> Option<HeaderValue> {
 
 /// Adds `RateLimit-Policy` (`policy`, from [`policy_header`]) and `RateLimit` to `headers` (on
 /// every response: built without the formatting machinery).
+///
+/// The `RateLimit` value last built on this thread is kept with what it says, and given again
+/// (shared, a reference count) when the next response says the same: a tenant inside its limit
+/// has a full bucket on every request, so its responses carry one value, not one allocation each.
 pub fn add_headers(
     headers: &mut HeaderMap,
-    label: &str,
+    label: &'static str,
     policy: &HeaderValue,
     remaining: u32,
     reset: Duration,
 ) {
+    thread_local! {
+        static LAST: RefCell<Option<(&'static str, u32, u64, HeaderValue)>> =
+            const { RefCell::new(None) };
+    }
     let reset = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
-    let (mut c, mut d) = (itoa::Buffer::new(), itoa::Buffer::new());
-    if let Some(now) = header_value(&[
-        "\"",
-        label,
-        "\";r=",
-        c.format(remaining),
-        ";t=",
-        d.format(reset),
-    ]) {
+    let now = LAST.with_borrow_mut(|last| match last {
+        Some((l, r, t, value))
+            if *r == remaining && *t == reset && (std::ptr::eq(*l, label) || *l == label) =>
+        {
+            Some(value.clone())
+        }
+        _ => {
+            let (mut c, mut d) = (itoa::Buffer::new(), itoa::Buffer::new());
+            let value = header_value(&[
+                "\"",
+                label,
+                "\";r=",
+                c.format(remaining),
+                ";t=",
+                d.format(reset),
+            ])?;
+            *last = Some((label, remaining, reset, value.clone()));
+            Some(value)
+        }
+    });
+    if let Some(now) = now {
         static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
         static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
         headers.insert(POLICY.clone(), policy.clone());
@@ -184,5 +205,41 @@ mod tests {
         add_headers(&mut h, "tenant", &policy, 39, Duration::from_millis(50));
         assert_eq!(h["ratelimit-policy"], "\"tenant\";q=40;w=2");
         assert_eq!(h["ratelimit"], "\"tenant\";r=39;t=1");
+    }
+
+    #[test]
+    fn a_value_given_again_says_exactly_what_the_response_says() {
+        let policy = policy_header(
+            "tenant",
+            Rate {
+                per_second: 20,
+                burst: 40,
+            },
+        )
+        .unwrap();
+        let ratelimit = |label, remaining, reset_ms| {
+            let mut h = HeaderMap::new();
+            add_headers(
+                &mut h,
+                label,
+                &policy,
+                remaining,
+                Duration::from_millis(reset_ms),
+            );
+            h["ratelimit"].clone()
+        };
+        // The same state twice (the second one shared), then each part changed alone, then back.
+        for (label, remaining, reset_ms, want) in [
+            ("tenant", 39, 50, "\"tenant\";r=39;t=1"),
+            ("tenant", 39, 50, "\"tenant\";r=39;t=1"),
+            ("tenant", 38, 50, "\"tenant\";r=38;t=1"),
+            ("tenant", 38, 1500, "\"tenant\";r=38;t=2"),
+            ("tenant", 38, 2000, "\"tenant\";r=38;t=2"),
+            ("client", 38, 2000, "\"client\";r=38;t=2"),
+            ("tenant", 39, 50, "\"tenant\";r=39;t=1"),
+            ("tenant", 0, 0, "\"tenant\";r=0;t=0"),
+        ] {
+            assert_eq!(ratelimit(label, remaining, reset_ms), want);
+        }
     }
 }
