@@ -21,7 +21,7 @@
 //! read).
 //!
 //! The work of a reload (reading and parsing the file, a `metadata_file` CSDL of tens of
-//! megabytes, building the snapshot) runs on tokio's blocking pool ([`reload_off_loop`]), never
+//! megabytes, building the snapshot) runs on a low-priority thread of its own ([`reload_off_loop`]), never
 //! on the event loop: with one runtime thread a parse there would pause every request in flight.
 
 use std::path::{Path, PathBuf};
@@ -168,12 +168,41 @@ fn fingerprint(path: &Path) -> Option<Fingerprint> {
     })
 }
 
-/// [`Reloader::reload`] on the blocking pool; the event loop keeps serving meanwhile.
+/// [`Reloader::reload`] on a thread of its own at the lowest scheduling priority; the event
+/// loop keeps serving meanwhile.
+///
+/// Parsing a large `metadata_file` takes a CPU for a few hundred milliseconds. On a gateway
+/// given one CPU, a thread of equal priority would take turns with the event loop and hold
+/// requests in flight for whole scheduler slices; at the lowest priority (nice 19, Linux) it
+/// runs in the time the event loop leaves. A thread per reload (not the blocking pool), so no
+/// pooled thread keeps the low priority.
 pub async fn reload_off_loop(reloader: &Arc<Reloader>, why: &'static str) -> bool {
     let reloader = Arc::clone(reloader);
-    tokio::task::spawn_blocking(move || reloader.reload(why))
-        .await
-        .unwrap_or(false)
+    let runtime = tokio::runtime::Handle::current();
+    let (done, result) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            let _runtime = runtime.enter();
+            lowest_priority();
+            let _ = done.send(reloader.reload(why));
+        });
+    match spawned {
+        Ok(_) => result.await.unwrap_or(false),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the reload thread; configuration NOT reloaded");
+            false
+        }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to the lowest (nice 19); where that is not
+/// possible, the thread keeps its priority (a reload still works, only less politely).
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(error = %e, "cannot lower the reload thread's priority");
+    }
 }
 
 /// Reloads on SIGHUP and on (debounced) changes of the file, until the task is dropped.

@@ -66,3 +66,19 @@ async fn a_reload_parsing_a_large_csdl_leaves_the_event_loop_running() {
         "the loop paused {longest:?} during a reload of {took:?}"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_reload_thread_runs_at_the_lowest_priority_and_leaves_others_as_they_were() {
+    use rustix::process::getpriority_process;
+    use rustix::thread::gettid;
+    let before = getpriority_process(Some(gettid())).unwrap();
+    let lowered = std::thread::spawn(|| {
+        super::lowest_priority();
+        getpriority_process(Some(gettid())).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(lowered, 19);
+    assert_eq!(getpriority_process(Some(gettid())).unwrap(), before);
+}
