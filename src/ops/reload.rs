@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{self, Config};
 use crate::identity::tls::{self, SharedTls};
-use crate::proxy::gateway::Gateway;
+use crate::proxy::gateway::{Gateway, Snapshot, TenantRuntime};
 
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -44,16 +44,26 @@ pub struct Reloader {
 impl Reloader {
     /// Reloads now. Returns whether the new configuration is in force.
     pub fn reload(&self, why: &str) -> bool {
-        tracing::info!(reason = why, path = %self.path.display(), "reloading the configuration");
-        let ok = self.try_reload();
-        self.gateway.metrics.reload(ok);
-        if !ok {
-            tracing::error!(path = %self.path.display(), "configuration NOT reloaded; the previous configuration stays in force");
+        let (ok, before) = self.reload_keeping(why);
+        if let Some(before) = before {
+            release_here(before, &self.gateway.snapshot());
         }
         ok
     }
 
-    fn try_reload(&self) -> bool {
+    /// [`Reloader::reload`], giving back the snapshot it replaced (for [`release_here`]).
+    fn reload_keeping(&self, why: &str) -> (bool, Option<Arc<Snapshot>>) {
+        tracing::info!(reason = why, path = %self.path.display(), "reloading the configuration");
+        let before = self.try_reload();
+        let ok = before.is_some();
+        self.gateway.metrics.reload(ok);
+        if !ok {
+            tracing::error!(path = %self.path.display(), "configuration NOT reloaded; the previous configuration stays in force");
+        }
+        (ok, before)
+    }
+
+    fn try_reload(&self) -> Option<Arc<Snapshot>> {
         let config = match config::load_file(&self.path) {
             Ok((config, warnings)) => {
                 let fatal: Vec<_> = warnings.iter().filter(|w| w.fatal_for_serve).collect();
@@ -61,7 +71,7 @@ impl Reloader {
                     tracing::error!("{f}");
                 }
                 if !fatal.is_empty() {
-                    return false;
+                    return None;
                 }
                 config
             }
@@ -69,7 +79,7 @@ impl Reloader {
                 for e in &diags.errors {
                     tracing::error!("{e}");
                 }
-                return false;
+                return None;
             }
         };
         let before = self.gateway.snapshot();
@@ -79,14 +89,14 @@ impl Reloader {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(error = %e, "listener TLS settings are invalid");
-                    return false;
+                    return None;
                 }
             },
             _ => None,
         };
         if let Err(e) = self.gateway.swap(config) {
             tracing::error!(error = %e, "cannot build the new configuration");
-            return false;
+            return None;
         }
         if let (Some(shared), Some(c)) = (&self.tls, tls_config) {
             shared.store(c);
@@ -110,8 +120,42 @@ impl Reloader {
         }
         warm_tokens(&self.gateway);
         tracing::info!(tenants = after.tenants.len(), "configuration reloaded");
-        true
+        Some(before)
     }
+}
+
+/// How long a reload waits for the requests still using the previous configuration to finish,
+/// so that it frees that configuration itself.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Drops `before`, the snapshot a reload replaced, on the calling (reload) thread once nothing
+/// else holds it or the tenants that left with it: a tenant's parsed metadata can be tens of
+/// megabytes in a million allocations, and whoever drops the last reference frees it all. The
+/// requests in flight that started under it finish first; left to them, the last one would
+/// free it on the event loop and hold every request in flight meanwhile. Waits at most
+/// [`RELEASE_WAIT`]; after that the last holder frees it, wherever it runs.
+fn release_here(before: Arc<Snapshot>, now: &Snapshot) {
+    let leaving: Vec<Arc<TenantRuntime>> = before
+        .tenants
+        .iter()
+        .filter(|t| !now.tenants.iter().any(|n| Arc::ptr_eq(n, t)))
+        .cloned()
+        .collect();
+    // Each leaving tenant is held twice here: by `before` and by `leaving`.
+    let alone = |(before, leaving): &(Arc<Snapshot>, Vec<Arc<TenantRuntime>>)| {
+        Arc::strong_count(before) == 1 && leaving.iter().all(|t| Arc::strong_count(t) == 2)
+    };
+    drop_here_when((before, leaving), alone, RELEASE_WAIT);
+}
+
+/// Drops `value` on the calling thread as soon as `alone` says nothing else holds what it
+/// refers to, polling every 5 ms for at most `wait`; then drops it anyway.
+fn drop_here_when<T>(value: T, alone: impl Fn(&T) -> bool, wait: Duration) {
+    let deadline = std::time::Instant::now() + wait;
+    while !alone(&value) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(value);
 }
 
 fn warn_restart_only(old: &Config, new: &Config) {
@@ -185,7 +229,11 @@ pub async fn reload_off_loop(reloader: &Arc<Reloader>, why: &'static str) -> boo
         .spawn(move || {
             let _runtime = runtime.enter();
             lowest_priority();
-            let _ = done.send(reloader.reload(why));
+            let (ok, before) = reloader.reload_keeping(why);
+            let _ = done.send(ok);
+            if let Some(before) = before {
+                release_here(before, &reloader.gateway.snapshot());
+            }
         });
     match spawned {
         Ok(_) => result.await.unwrap_or(false),

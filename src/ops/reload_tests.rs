@@ -82,3 +82,53 @@ fn the_reload_thread_runs_at_the_lowest_priority_and_leaves_others_as_they_were(
     assert_eq!(lowered, 19);
     assert_eq!(getpriority_process(Some(gettid())).unwrap(), before);
 }
+
+/// Records the thread that drops it.
+struct DroppedOn(Arc<std::sync::Mutex<Option<std::thread::ThreadId>>>);
+
+impl Drop for DroppedOn {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(std::thread::current().id());
+    }
+}
+
+#[test]
+fn the_replaced_configuration_is_freed_by_the_reload_thread_once_requests_let_go() {
+    let dropped_on = Arc::new(std::sync::Mutex::new(None));
+    let value = Arc::new(DroppedOn(Arc::clone(&dropped_on)));
+    // A request still holds it while the reload thread waits.
+    let request = Arc::clone(&value);
+    let reload = std::thread::spawn(move || {
+        super::drop_here_when(
+            value,
+            |v| Arc::strong_count(v) == 1,
+            Duration::from_secs(60),
+        );
+        std::thread::current().id()
+    });
+    drop(request);
+    let reload_thread = reload.join().unwrap();
+    assert_eq!(*dropped_on.lock().unwrap(), Some(reload_thread));
+}
+
+#[test]
+fn after_its_wait_the_reload_thread_lets_the_last_holder_free_it() {
+    let dropped_on = Arc::new(std::sync::Mutex::new(None));
+    let value = Arc::new(DroppedOn(Arc::clone(&dropped_on)));
+    let request = Arc::clone(&value);
+    std::thread::spawn(move || {
+        super::drop_here_when(value, |v| Arc::strong_count(v) == 1, Duration::ZERO)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        *dropped_on.lock().unwrap(),
+        None,
+        "the request still holds it"
+    );
+    drop(request);
+    assert_eq!(
+        *dropped_on.lock().unwrap(),
+        Some(std::thread::current().id())
+    );
+}
