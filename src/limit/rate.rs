@@ -191,17 +191,22 @@ mod tests {
         assert!(matches!(l.check(), Verdict::Admitted { remaining: 0, .. }));
     }
 
-    #[test]
-    fn headers() {
-        let mut h = HeaderMap::new();
-        let policy = policy_header(
+    /// `RateLimit-Policy` of a tenant allowed 20 requests a second in bursts of 40.
+    fn tenant_policy() -> HeaderValue {
+        policy_header(
             "tenant",
             Rate {
                 per_second: 20,
                 burst: 40,
             },
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn headers() {
+        let mut h = HeaderMap::new();
+        let policy = tenant_policy();
         add_headers(&mut h, "tenant", &policy, 39, Duration::from_millis(50));
         assert_eq!(h["ratelimit-policy"], "\"tenant\";q=40;w=2");
         assert_eq!(h["ratelimit"], "\"tenant\";r=39;t=1");
@@ -209,14 +214,7 @@ mod tests {
 
     #[test]
     fn a_value_given_again_says_exactly_what_the_response_says() {
-        let policy = policy_header(
-            "tenant",
-            Rate {
-                per_second: 20,
-                burst: 40,
-            },
-        )
-        .unwrap();
+        let policy = tenant_policy();
         let ratelimit = |label, remaining, reset_ms| {
             let mut h = HeaderMap::new();
             add_headers(

@@ -21,8 +21,9 @@
 //! read).
 //!
 //! The work of a reload (reading and parsing the file, a `metadata_file` CSDL of tens of
-//! megabytes, building the snapshot) runs on a low-priority thread of its own ([`reload_off_loop`]), never
-//! on the event loop: with one runtime thread a parse there would pause every request in flight.
+//! megabytes, building the snapshot) runs on a low-priority thread of its own
+//! ([`reload_off_loop`]), never on the event loop: with one runtime thread a parse there would
+//! pause every request in flight. That thread also frees the configuration it replaced.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,25 +43,16 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Reloads now. Returns whether the new configuration is in force.
-    pub fn reload(&self, why: &str) -> bool {
-        let (ok, before) = self.reload_keeping(why);
-        if let Some(before) = before {
-            release_here(before, &self.gateway.snapshot());
-        }
-        ok
-    }
-
-    /// [`Reloader::reload`], giving back the snapshot it replaced (for [`release_here`]).
-    fn reload_keeping(&self, why: &str) -> (bool, Option<Arc<Snapshot>>) {
+    /// Reloads now. When the new configuration is in force, the snapshot it replaced (for
+    /// [`release_here`], once the result is reported).
+    fn reload(&self, why: &str) -> Option<Arc<Snapshot>> {
         tracing::info!(reason = why, path = %self.path.display(), "reloading the configuration");
         let before = self.try_reload();
-        let ok = before.is_some();
-        self.gateway.metrics.reload(ok);
-        if !ok {
+        self.gateway.metrics.reload(before.is_some());
+        if before.is_none() {
             tracing::error!(path = %self.path.display(), "configuration NOT reloaded; the previous configuration stays in force");
         }
-        (ok, before)
+        before
     }
 
     fn try_reload(&self) -> Option<Arc<Snapshot>> {
@@ -229,8 +221,8 @@ pub async fn reload_off_loop(reloader: &Arc<Reloader>, why: &'static str) -> boo
         .spawn(move || {
             let _runtime = runtime.enter();
             lowest_priority();
-            let (ok, before) = reloader.reload_keeping(why);
-            let _ = done.send(ok);
+            let before = reloader.reload(why);
+            let _ = done.send(before.is_some());
             if let Some(before) = before {
                 release_here(before, &reloader.gateway.snapshot());
             }

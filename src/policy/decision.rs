@@ -167,10 +167,9 @@ impl Decision {
 
     /// The reason as a text to edit (written out first when it is the rules).
     pub fn reason_mut(&mut self) -> &mut String {
-        if self.text.is_none() {
-            self.text = Some(self.reason().into_owned());
-        }
-        self.text.get_or_insert_default()
+        let uses = &self.uses;
+        self.text
+            .get_or_insert_with(|| Reason::Rules(uses).to_string())
     }
 
     /// A 400 decision for a reason found outside the URL (for example a refused header).

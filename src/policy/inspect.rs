@@ -112,6 +112,7 @@ fn explain_annotation_reads(
         if d.allowed() {
             continue;
         }
+        let why = d.reason();
         let explained = format!(
             "Prefer odata.include-annotations asks for {}, which returns the primary name of \
              the `{}` row `{}`.`{}` points to: {}",
@@ -119,11 +120,11 @@ fn explain_annotation_reads(
             read.set,
             read.owner,
             read.column,
-            d.reason()
+            why
         );
         let reason = decision.reason_mut();
-        *reason = match reason.contains(&*d.reason()) {
-            true => reason.replacen(&*d.reason(), &explained, 1),
+        *reason = match reason.contains(&*why) {
+            true => reason.replacen(&*why, &explained, 1),
             false => format!("{reason}; {explained}"),
         };
     }

@@ -135,25 +135,12 @@ impl Record<'_> {
             if i > 0 {
                 out.push(',');
             }
-            out.push('"');
-            let start = out.len();
-            u.describe(out);
-            if needs_escape(&out.as_bytes()[start..]) {
-                let raw = out.split_off(start);
-                escape_into(out, &raw);
-            }
-            out.push('"');
+            json_written(out, |out| u.describe(out));
         }
         out.push_str("],\"decision\":");
         json_plain(out, self.decision);
-        out.push_str(",\"reason\":\"");
-        let start = out.len();
-        self.reason.write(out);
-        if needs_escape(&out.as_bytes()[start..]) {
-            let raw = out.split_off(start);
-            escape_into(out, &raw);
-        }
-        out.push('"');
+        out.push_str(",\"reason\":");
+        json_written(out, |out| self.reason.write(out));
         out.push_str(",\"error\":");
         match self.error {
             Some(code) => json_plain(out, code),
@@ -220,6 +207,19 @@ fn json_str(out: &mut String, s: &str) {
         escape_into(out, s);
     } else {
         out.push_str(s);
+    }
+    out.push('"');
+}
+
+/// Appends what `write` appends as a JSON string: written in place, escaped afterwards only
+/// when it needs it (rarely: the text is copied once more then).
+fn json_written(out: &mut String, write: impl FnOnce(&mut String)) {
+    out.push('"');
+    let start = out.len();
+    write(out);
+    if needs_escape(&out.as_bytes()[start..]) {
+        let raw = out.split_off(start);
+        escape_into(out, &raw);
     }
     out.push('"');
 }
@@ -904,57 +904,9 @@ mod tests {
         assert_eq!(dropped.get(), 0);
     }
 
-    #[test]
-    fn an_allow_reason_of_rules_is_written_from_the_uses_and_escaped() {
-        use crate::config::Verb;
-        use crate::policy::classify::Touch;
-        let odd = "Who\"Am\\I\n";
-        let uses = [
-            Use::Function(odd.into()),
-            Use::Table(Touch {
-                set: "contacts".into(),
-                verb: Verb::Get,
-                columns: ["fullname"].into(),
-                all_columns: false,
-                main: true,
-            }),
-            Use::Function(odd.into()),
-        ];
-        let record = Record {
-            timestamp: UNIX_EPOCH,
-            request_id: "r",
-            tenant: None,
-            client: None,
-            method: "GET",
-            path: "/x".into(),
-            access: &uses,
-            decision: "allow",
-            reason: Reason::Rules(&uses),
-            error: None,
-            status: 200,
-            upstream_status: Some(200),
-            completed: true,
-            latency: Duration::ZERO,
-            upstream_latency: None,
-            bytes_in: 0,
-            bytes_out: 0,
-        };
-        let line = record.to_json();
-        let got: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
-        let want = format!("functions lists {odd}; allow.contacts permits GET");
-        assert_eq!(got["reason"], serde_json::json!(want), "{line}");
-        assert_eq!(Reason::Rules(&uses).to_string(), want);
-    }
-
-    #[test]
-    fn a_full_queue_drops_and_counts_whole_records() {
-        // No writer thread: nothing drains the queue.
-        let sink = AuditSink {
-            shared: Arc::new(Shared::new()),
-            query_values: false,
-            dropped: Counter::default(),
-        };
-        let record = Record {
+    /// A `GET /x` answered 404 before the policy was asked: the fields a test does not set.
+    fn bare_record() -> Record<'static> {
+        Record {
             timestamp: UNIX_EPOCH,
             request_id: "r",
             tenant: None,
@@ -972,7 +924,49 @@ mod tests {
             upstream_latency: None,
             bytes_in: 0,
             bytes_out: 0,
+        }
+    }
+
+    #[test]
+    fn an_allow_reason_of_rules_is_written_from_the_uses_and_escaped() {
+        use crate::config::Verb;
+        use crate::policy::classify::Touch;
+        let odd = "Who\"Am\\I\n";
+        let uses = [
+            Use::Function(odd.into()),
+            Use::Table(Touch {
+                set: "contacts".into(),
+                verb: Verb::Get,
+                columns: ["fullname"].into(),
+                all_columns: false,
+                main: true,
+            }),
+            Use::Function(odd.into()),
+        ];
+        let record = Record {
+            access: &uses,
+            decision: "allow",
+            reason: Reason::Rules(&uses),
+            status: 200,
+            upstream_status: Some(200),
+            ..bare_record()
         };
+        let line = record.to_json();
+        let got: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        let want = format!("functions lists {odd}; allow.contacts permits GET");
+        assert_eq!(got["reason"], serde_json::json!(want), "{line}");
+        assert_eq!(Reason::Rules(&uses).to_string(), want);
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_whole_records() {
+        // No writer thread: nothing drains the queue.
+        let sink = AuditSink {
+            shared: Arc::new(Shared::new()),
+            query_values: false,
+            dropped: Counter::default(),
+        };
+        let record = bare_record();
         for _ in 0..CAPACITY + 7 {
             sink.write(&record);
         }

@@ -178,33 +178,12 @@ static HEX: [u8; 256] = {
     t
 };
 
-/// [`percent_decode_cow`] of any `s` from its first escape at `first`, byte by byte, the
-/// result checked to be UTF-8.
+/// [`percent_decode_cow`] of any `s` from its first escape at `first`: [`decode_into`] a
+/// vector on the heap, the result checked to be UTF-8.
 fn decode_bytes(s: &str, first: usize, plus_as_space: bool) -> Result<String, ParseError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    out.extend_from_slice(&bytes[..first]);
-    let mut i = first;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let byte = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(hex_pair)
-                    .ok_or_else(invalid_escape)?;
-                out.push(byte);
-                i += 3;
-            }
-            b'+' if plus_as_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
+    let mut out = vec![0; s.len()];
+    let written = decode_into(s.as_bytes(), first, plus_as_space, &mut out)?;
+    out.truncate(written);
     String::from_utf8(out).map_err(|_| invalid_utf8())
 }
 

@@ -178,12 +178,11 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query<'_>, ParseError> {
 /// others own their decoded text. The same `Query` either way.
 pub fn parse_query_into<'a>(
     raw: Option<&'a str>,
-    scratch: &'a mut [u8],
+    mut scratch: &'a mut [u8],
     query: &mut Query<'a>,
 ) -> Result<(), ParseError> {
     debug_assert!(query.options.is_empty() && query.aliases.is_empty());
     let Some(raw) = raw else { return Ok(()) };
-    let mut scratch = scratch;
     if raw.len() < TABLE_SCAN_BELOW {
         table_split(raw, |o| add(query, &mut scratch, o))?;
     } else {
@@ -394,6 +393,14 @@ mod tests {
 
     /// The options and aliases of a parsed query, or its error, as owned strings (a `Query`
     /// is invariant in its lifetime: two parsed from different buffers do not compare).
+    /// `raw` parsed with `room` bytes of scratch, as [`owned`] gives it.
+    fn parsed_in(raw: &str, room: usize) -> Result<[Vec<(String, String)>; 2], ParseError> {
+        let mut scratch = vec![0u8; room];
+        let mut query = Query::default();
+        let got = parse_query_into(Some(raw), &mut scratch, &mut query);
+        owned(got.as_ref().map(|()| &query))
+    }
+
     fn owned(q: Result<&Query<'_>, &ParseError>) -> Result<[Vec<(String, String)>; 2], ParseError> {
         let pairs = |v: &[Pair<'_>]| {
             v.iter()
@@ -437,14 +444,7 @@ mod tests {
             // Decoded into a scratch buffer with room for all, or for some only (the others
             // on the heap): the same query, the same error.
             for room in [QUERY_SCRATCH, 4] {
-                let mut scratch = vec![0u8; room];
-                let mut query = Query::default();
-                let scratched = parse_query_into(Some(&raw), &mut scratch, &mut query);
-                assert_eq!(
-                    owned(scratched.as_ref().map(|()| &query)),
-                    owned(got.as_ref()),
-                    "{raw:?} {room}"
-                );
+                assert_eq!(parsed_in(&raw, room), owned(got.as_ref()), "{raw:?} {room}");
             }
             let want = reference(&raw);
             match (&got, &want) {
@@ -558,14 +558,7 @@ mod tests {
                     format!("$filter=&%24orderby={value}"),
                 ] {
                     let heap = parse_query(Some(&raw));
-                    let mut scratch = vec![0u8; room];
-                    let mut query = Query::default();
-                    let got = parse_query_into(Some(&raw), &mut scratch, &mut query);
-                    assert_eq!(
-                        owned(got.as_ref().map(|()| &query)),
-                        owned(heap.as_ref()),
-                        "{raw:?}"
-                    );
+                    assert_eq!(parsed_in(&raw, room), owned(heap.as_ref()), "{raw:?}");
                 }
             }
         }
