@@ -11,9 +11,9 @@ use dataverse_gateway::policy::decision::Reason;
 use dataverse_gateway::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget, RewriteKind};
 use dataverse_gateway::telemetry::audit::Record;
 
-/// A realistic Dataverse page of about `size` bytes: rows with ids, names and a nextLink at the
-/// end.
-fn page(org: &str, size: usize) -> Vec<u8> {
+/// A realistic Dataverse page of about `size` bytes: rows with ids, names and (`next_link`) a
+/// nextLink at the end.
+fn page(org: &str, size: usize, next_link: bool) -> Vec<u8> {
     let mut s =
         format!("{{\"@odata.context\":\"{org}/api/data/v9.2/$metadata#contacts\",\"value\":[");
     let mut i = 0u64;
@@ -24,9 +24,13 @@ fn page(org: &str, size: usize) -> Vec<u8> {
         i += 1;
     }
     s.pop();
-    s.push_str(&format!(
-        "],\"@odata.nextLink\":\"{org}/api/data/v9.2/contacts?$skiptoken=x\"}}"
-    ));
+    s.push(']');
+    if next_link {
+        s.push_str(&format!(
+            ",\"@odata.nextLink\":\"{org}/api/data/v9.2/contacts?$skiptoken=x\""
+        ));
+    }
+    s.push('}');
     s.into_bytes()
 }
 
@@ -38,17 +42,44 @@ fn rewrite(c: &mut Criterion) {
     // the proxy does (`BodyRewriter::json` on the tenant's `JsonTarget`).
     let to = "http://gw:8080/contoso";
     let target = JsonTarget::new(org, to);
-    for (name, size, samples, prepared) in [
+    // "ended by the proxy": the last frame given to `push_last`, as the proxy does when the org
+    // gave the body's length (it stops lexing after the last `"` that could open a URL).
+    for (name, size, samples, prepared, next_link, last) in [
         (
             "json 10 MB page in 16 KiB frames",
             10 * 1024 * 1024,
             20,
             false,
+            true,
+            false,
         ),
-        ("json 1 KiB page", 900, 100, false),
-        ("json 1 KiB page, prepared target", 900, 100, true),
+        ("json 1 KiB page", 900, 100, false, true, false),
+        (
+            "json 1 KiB page, prepared target",
+            900,
+            100,
+            true,
+            true,
+            false,
+        ),
+        (
+            "json 1 KiB page, prepared target, ended by the proxy",
+            900,
+            100,
+            true,
+            true,
+            true,
+        ),
+        (
+            "json 1 KiB page without nextLink, prepared target, ended by the proxy",
+            900,
+            100,
+            true,
+            false,
+            true,
+        ),
     ] {
-        let body = page(org, size);
+        let body = page(org, size, next_link);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.sample_size(samples);
         group.bench_function(name, |b| {
@@ -59,7 +90,11 @@ fn rewrite(c: &mut Criterion) {
                     BodyRewriter::new(RewriteKind::Json, Encoding::Identity, org, to)
                 };
                 let mut n = 0;
-                for chunk in body.chunks(16 * 1024) {
+                let mut chunks = body.chunks(16 * 1024).peekable();
+                while let Some(chunk) = chunks.next() {
+                    if last && chunks.peek().is_none() {
+                        return n + r.push_last(chunk).unwrap().len();
+                    }
                     n += r.push(chunk).unwrap().len();
                 }
                 n + r.finish().unwrap().len()

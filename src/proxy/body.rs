@@ -308,6 +308,21 @@ impl Body for Streamed {
                 return Poll::Ready(None);
             }
             if let (false, Some(rewriter)) = (this.pending.is_empty(), &mut this.rewriter) {
+                if this.pending.len() <= REWRITE_SLICE && this.inner.is_end_stream() {
+                    // The body's last bytes (its length was given, and they are all here):
+                    // rewritten and finished at once, and the body ends with this frame, so
+                    // hyper writes the end of the chunked answer with it.
+                    let slice = std::mem::take(&mut this.pending);
+                    let last = rewriter.push_last(&slice);
+                    this.done = true;
+                    this.ended = true;
+                    this.permit = None;
+                    return Poll::Ready(match last {
+                        Ok(out) if out.is_empty() => None,
+                        Ok(out) => Some(Ok(Frame::data(out))),
+                        Err(e) => Some(Err(e.into())),
+                    });
+                }
                 let slice = this.pending.split_to(this.pending.len().min(REWRITE_SLICE));
                 match rewriter.push(&slice) {
                     Ok(out) if out.is_empty() => continue,

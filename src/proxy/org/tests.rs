@@ -84,6 +84,12 @@ async fn answer(
     {
         return Response::new(ChannelBody(rx).boxed());
     }
+    if req.uri().path() == "/json" {
+        let host = req.headers().get(http::header::HOST).cloned();
+        let host = host.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let json = format!(r#"{{"@odata.context":"http://{host}/api/$metadata#x","v":"h"}}"#);
+        return Response::new(Full::new(Bytes::from(json)).boxed());
+    }
     let text = format!(
         "{:?} {} host={}",
         req.version(),
@@ -142,6 +148,41 @@ async fn http1_connections_are_reused_only_after_the_body_ends() {
     assert!(text(resp).await.starts_with("HTTP/1.1 /api/after"));
     lease.release();
     assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+}
+
+/// A rewritten body whose length the org gave ends with its last frame (`is_end_stream`, so
+/// hyper ends the agent's chunked answer in the same write), never polled to its end, and its
+/// connection still goes back for the next request.
+#[tokio::test]
+async fn a_sized_rewritten_body_ends_with_its_last_frame_and_frees_its_connection() {
+    use crate::proxy::body::Streamed;
+    use crate::proxy::rewrite::{BodyRewriter, Encoding, JsonTarget};
+    use hyper::body::Body;
+
+    let server = h1_server(None).await;
+    let origin = format!("http://{}", server.addr);
+    let org = client(&origin, plain_tls());
+    let target = JsonTarget::new(&origin, "http://gw.local/t");
+    for _ in 0..3 {
+        let (resp, lease) = org.send(get("/json")).await.unwrap();
+        let rewriter = BodyRewriter::json(Encoding::Identity, Arc::clone(&target));
+        let mut body = Streamed::new(resp.into_body(), Some(rewriter), None).with_lease(lease);
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("a frame")
+            .expect("no error");
+        assert_eq!(
+            frame.into_data().unwrap(),
+            r#"{"@odata.context":"http://gw.local/t/api/$metadata#x","v":"h"}"#
+        );
+        assert!(body.is_end_stream(), "the body ends with its last frame");
+        drop(body);
+    }
+    assert_eq!(
+        server.accepted.load(Ordering::SeqCst),
+        1,
+        "one connection, reused after each sized body"
+    );
 }
 
 #[tokio::test]

@@ -36,6 +36,9 @@ pub(super) struct Marks {
     pub quotes: u64,
     /// `\` bytes.
     pub backslashes: u64,
+    /// `k`, `t` and `d` bytes: the last bytes of the annotations, so a closing quote after
+    /// none of them cannot close an annotation key.
+    pub key_ends: u64,
 }
 
 /// The quotes and backslashes of a 64-byte block.
@@ -52,53 +55,112 @@ pub(super) fn marks(block: &[u8; BLOCK]) -> Marks {
 #[cfg(target_arch = "x86_64")]
 fn marks_sse2(block: &[u8; BLOCK]) -> Marks {
     use safe_arch::{
-        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
     };
     let quote = set_splat_i8_m128i(b'"' as i8);
     let backslash = set_splat_i8_m128i(b'\\' as i8);
-    let mask = |lane, c| u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(lane, c)) as u16);
+    let [k, t, d] = [b'k', b't', b'd'].map(|c| set_splat_i8_m128i(c as i8));
+    let bits = |m| u64::from(move_mask_i8_m128i(m) as u16);
     let (lanes, _) = block.as_chunks::<16>();
-    let (mut quotes, mut backslashes) = (0u64, 0u64);
+    let (mut quotes, mut backslashes, mut key_ends) = (0u64, 0u64, 0u64);
     for (n, lane) in lanes.iter().enumerate() {
         let lane = load_unaligned_m128i(lane);
-        quotes |= mask(lane, quote) << (16 * n);
-        backslashes |= mask(lane, backslash) << (16 * n);
+        quotes |= bits(cmp_eq_mask_i8_m128i(lane, quote)) << (16 * n);
+        backslashes |= bits(cmp_eq_mask_i8_m128i(lane, backslash)) << (16 * n);
+        let ends = bitor_m128i(
+            bitor_m128i(cmp_eq_mask_i8_m128i(lane, k), cmp_eq_mask_i8_m128i(lane, t)),
+            cmp_eq_mask_i8_m128i(lane, d),
+        );
+        key_ends |= bits(ends) << (16 * n);
     }
     Marks {
         quotes,
         backslashes,
+        key_ends,
     }
 }
 
-/// [`marks`] eight bytes at a time in a `u64` (SWAR): ~170 instructions per block.
+/// [`marks`] eight bytes at a time in a `u64` (SWAR): ~300 instructions per block.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn marks_swar(block: &[u8; BLOCK]) -> Marks {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const QUOTE: u64 = 0x2222_2222_2222_2222;
-    const BACKSLASH: u64 = 0x5c5c_5c5c_5c5c_5c5c;
+    const ONES: u64 = 0x0101_0101_0101_0101;
     let (words, _) = block.as_chunks::<8>();
     // Bits set for the bytes that are NOT the character; inverted once at the end.
-    let (mut quotes, mut backslashes) = (0u64, 0u64);
+    let (mut quotes, mut backslashes, mut key_ends) = (0u64, 0u64, 0u64);
     for (n, word) in words.iter().enumerate() {
         let w = u64::from_le_bytes(*word);
         let low = w & LOW7;
         // A byte's high bit ends up set when any of its bits differs from the character's:
         // the low seven through the carry of the addition, the eighth (the character's is 0)
         // through the `| w`.
-        let other_quote = (((low ^ QUOTE) + LOW7) | w) & !LOW7;
-        let other_backslash = (((low ^ BACKSLASH) + LOW7) | w) & !LOW7;
-        quotes |= gather(other_quote) << (8 * n);
-        backslashes |= gather(other_backslash) << (8 * n);
+        let other = |c: u8| (((low ^ (ONES * u64::from(c))) + LOW7) | w) & !LOW7;
+        quotes |= gather(other(b'"')) << (8 * n);
+        backslashes |= gather(other(b'\\')) << (8 * n);
+        key_ends |= gather(other(b'k') & other(b't') & other(b'd')) << (8 * n);
     }
     Marks {
         quotes: !quotes,
         backslashes: !backslashes,
+        key_ends: !key_ends,
     }
 }
 
 /// The high bits of the eight bytes of `w` (no other bit set) as an 8-bit mask, byte 0 lowest.
 fn gather(w: u64) -> u64 {
     w.wrapping_mul(0x0002_0408_1020_4081) >> 56
+}
+
+/// Bit `i`: byte `i` of `window` is `first` and byte `i + 1` is `then[0]` or `then[1]`, for the
+/// 64 positions of a block (the window's last byte is only ever a second byte). Exact, like
+/// [`marks`]; SSE2 on x86-64 (two overlapping loads per 16 bytes), a byte loop elsewhere.
+#[inline]
+pub(super) fn pairs(window: &[u8; BLOCK + 1], first: u8, then: [u8; 2]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    return pairs_sse2(window, first, then);
+    #[cfg(not(target_arch = "x86_64"))]
+    return pairs_bytewise(window, first, then);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn pairs_sse2(window: &[u8; BLOCK + 1], first: u8, then: [u8; 2]) -> u64 {
+    use safe_arch::{
+        bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    let first = set_splat_i8_m128i(first as i8);
+    let (then0, then1) = (
+        set_splat_i8_m128i(then[0] as i8),
+        set_splat_i8_m128i(then[1] as i8),
+    );
+    let mut mask = 0u64;
+    for n in 0..BLOCK / 16 {
+        let lane = |at: usize| {
+            // `at + 16 <= BLOCK + 1` for every lane: never `None`.
+            window[at..]
+                .first_chunk::<16>()
+                .map_or(set_splat_i8_m128i(0), load_unaligned_m128i)
+        };
+        let (here, next) = (lane(16 * n), lane(16 * n + 1));
+        let seconds = bitor_m128i(
+            cmp_eq_mask_i8_m128i(next, then0),
+            cmp_eq_mask_i8_m128i(next, then1),
+        );
+        let both = bitand_m128i(cmp_eq_mask_i8_m128i(here, first), seconds);
+        mask |= u64::from(move_mask_i8_m128i(both) as u16) << (16 * n);
+    }
+    mask
+}
+
+/// [`pairs`] one byte at a time.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn pairs_bytewise(window: &[u8; BLOCK + 1], first: u8, then: [u8; 2]) -> u64 {
+    window
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0] == first && (w[1] == then[0] || w[1] == then[1]))
+        .fold(0, |m, (i, _)| m | 1 << i)
 }
 
 /// The bytes of a block escaped by a backslash: those right after a run of backslashes of odd

@@ -22,6 +22,7 @@ fn naive_marks(block: &[u8; BLOCK]) -> Marks {
     Marks {
         quotes: naive_mask(block, |b| b == b'"'),
         backslashes: naive_mask(block, |b| b == b'\\'),
+        key_ends: naive_mask(block, |b| matches!(b, b'k' | b't' | b'd')),
     }
 }
 
@@ -132,5 +133,29 @@ fn prefix_xor_is_the_running_parity() {
             want |= parity << i;
         }
         assert_eq!(prefix_xor(x), want, "{x:x}");
+    }
+}
+
+/// `pairs` against its byte loop on dense windows: the pair at every offset, across the
+/// 16-byte lanes, and with the window's last byte as a second byte.
+#[test]
+fn pairs_are_exact_on_dense_windows() {
+    let mut rng = Lcg(22);
+    let bytes = [b'"', b'h', b'H', b'x', 0x00, 0xa2];
+    for _ in 0..20_000 {
+        let mut window = [0u8; BLOCK + 1];
+        for b in &mut window {
+            *b = bytes[rng.below(bytes.len())];
+        }
+        assert_eq!(
+            pairs(&window, b'"', [b'h', b'H']),
+            pairs_bytewise(&window, b'"', [b'h', b'H']),
+            "{window:?}"
+        );
+        assert_eq!(
+            pairs(&window, b'x', [0x00, 0x00]),
+            pairs_bytewise(&window, b'x', [0x00, 0x00]),
+            "{window:?}"
+        );
     }
 }

@@ -172,6 +172,34 @@ impl JsonRewriter {
         out.extend_from_slice(&chunk[run.copied..]);
     }
 
+    /// [`Self::push`] of the body's last chunk, then [`Self::finish`]: the same bytes out.
+    ///
+    /// Why it can stop lexing early: the rewriter only ever writes `to` where an annotation's
+    /// value starts right after its opening `"`, and a value can only match from a byte that
+    /// could start the origin. So once no `"` followed by such a byte is left in the chunk, and
+    /// no match is under way, nothing after that point can change: no state is needed past the
+    /// body's end, and the rest goes out as it came. A body whose only URL is its
+    /// `@odata.context` is lexed for a few dozen bytes, then copied.
+    pub fn push_last(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        let lexed = match (self.state, self.target.origin.starts()) {
+            (State::Url, _) | (_, None) => chunk.len(),
+            (_, Some(starts)) => match search::rfind_pair(chunk, b'"', starts) {
+                None => 0,
+                // Past the value's quote, room for a whole partial match and the byte that
+                // decides it; if a match is still under way there, the rest is lexed below.
+                Some(quote) => (quote + 2 + self.max_held_back()).min(chunk.len()),
+            },
+        };
+        let (head, rest) = chunk.split_at(lexed);
+        self.push(head, out);
+        if self.state == State::Url {
+            self.push(rest, out);
+        } else {
+            out.extend_from_slice(rest);
+        }
+        self.finish(out);
+    }
+
     /// Lexes from `chunk[i]`, looking no further than `chunk[..end]` for a quote or backslash,
     /// and returns where to go on (past `end` only after a `\` at `end - 1`).
     fn step(
@@ -371,21 +399,19 @@ impl JsonRewriter {
 }
 
 /// Whether `raw` (a string's raw bytes, or at least their last [`TAIL`]) ends with an
-/// annotation. The last byte is compared first, so that most strings (and keys such as
-/// `contactid`, which end in `d`) are out after a comparison or two rather than a suffix
-/// comparison per annotation.
+/// annotation. The last byte picks the candidates: `d` is only `@odata.id` and `t` only
+/// `@odata.context`, so most strings (and keys such as `contactid`) are out after one
+/// comparison; `k` is one of the six links.
 #[inline]
 fn is_annotation(raw: &[u8]) -> bool {
-    let Some(&final_byte) = raw.last() else {
-        return false;
-    };
-    ANNOTATIONS.iter().any(|a| {
-        let a = a.as_bytes();
-        a[a.len() - 1] == final_byte
-            && raw.len() >= a.len()
-            && raw[raw.len() - a.len()] == b'@'
-            && raw.ends_with(a)
-    })
+    match raw.last() {
+        Some(b'd') => raw.ends_with(b"@odata.id"),
+        Some(b't') => raw.ends_with(b"@odata.context"),
+        Some(b'k') if raw.ends_with(b"Link") => {
+            ANNOTATIONS.iter().any(|a| raw.ends_with(a.as_bytes()))
+        }
+        _ => false,
+    }
 }
 
 /// `to` as JSON string content: a URL needs no escaping, but a stray `"`, `\` or control byte

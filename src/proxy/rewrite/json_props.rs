@@ -1,15 +1,16 @@
 //! The block lexer against the byte-at-a-time model (`json_model.rs`): the same output for any
 //! bytes and any chunking, with the edges of 64-byte blocks placed everywhere: quotes and
 //! backslash runs at and across block ends, annotation keys and values straddling blocks and
-//! chunks, backslashes between strings, frames of one byte.
+//! chunks, backslashes between strings, frames of one byte. Every case is also fed with its
+//! last piece given to `push_last`.
 
 use proptest::prelude::*;
 
 use super::json_model;
-use super::tests::{FROM, Lcg, TO, feed_json};
+use super::tests::{FROM, Lcg, TO, feed_json, feed_json_last};
 
 /// Pieces that move the lexer between its states, and filler that moves block edges.
-const PIECES: [&str; 28] = [
+const PIECES: [&str; 30] = [
     "\"",
     "\\",
     "\\\\",
@@ -38,6 +39,8 @@ const PIECES: [&str; 28] = [
     "\u{1F600}",
     "\"@odata.nextLink\":\"https://org.crm.dynamics.com/a\"",
     "\"v\":\"\\\\\\\"\"",
+    "\"h",
+    "H",
 ];
 
 fn assemble(picks: &[(u8, u8)]) -> Vec<u8> {
@@ -70,6 +73,14 @@ fn assert_matches_model(input: &[u8], cuts: &[usize]) -> Result<(), TestCaseErro
         "cut at {:?}",
         cuts
     );
+    // The last piece finished by `push_last`, which stops lexing after the last `"h`/`"H`.
+    prop_assert_eq!(&feed_json_last(input, &[], FROM, TO), &want, "whole, last");
+    prop_assert_eq!(
+        &feed_json_last(input, &cuts, FROM, TO),
+        &want,
+        "cut at {:?}, last",
+        cuts
+    );
     Ok(())
 }
 
@@ -87,7 +98,7 @@ proptest! {
     #[test]
     fn raw_bytes_agree_with_the_model(
         input in prop::collection::vec(
-            prop::sample::select(b"\"\\:ktd/ {x\n\x00\xff".to_vec()), 0..300),
+            prop::sample::select(b"\"\\:ktd/ {xhH\n\x00\xff".to_vec()), 0..300),
         cuts in prop::collection::vec(any::<usize>(), 0..6),
     ) {
         assert_matches_model(&input, &cuts)?;

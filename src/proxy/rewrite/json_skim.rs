@@ -57,16 +57,16 @@ impl JsonRewriter {
                 };
             }
             let opens = quotes & strings;
-            let mut closes = quotes & !strings;
+            // Every annotation ends in `k`, `t` or `d`: only the closing quotes right after one
+            // of those are looked at. The byte before the block's first is the previous
+            // block's last, or at the chunk's start in the tail: then the full check.
+            let before_first = i == 0 || matches!(chunk[i - 1], b'k' | b't' | b'd');
+            let after_end = marks.key_ends << 1 | u64::from(before_first);
+            let mut closes = quotes & !strings & after_end;
             while closes != 0 {
                 let at = closes.trailing_zeros();
                 closes &= closes - 1;
                 let close = i + at as usize;
-                // Every annotation ends in `k`, `t` or `d`: most strings are out at once. (The
-                // byte before a quote at the chunk's start is in the tail: the full check.)
-                if close > 0 && !matches!(chunk[close - 1], b'k' | b't' | b'd') {
-                    continue;
-                }
                 let opened = opens & ((1u64 << at) - 1);
                 if opened != 0 {
                     *start = i + BLOCK - opened.leading_zeros() as usize;

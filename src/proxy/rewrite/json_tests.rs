@@ -179,3 +179,68 @@ fn an_empty_from_rewrites_nothing() {
     rewriter.push(br#"{"@odata.id":"/a"}"#, &mut out);
     assert_eq!(out, br#"{"@odata.id":"/a"}"#);
 }
+
+/// `push_last` against `push` and `finish` for origins whose first byte is not a letter, is a
+/// `/` (a match may then start with the `\` of `\/`, so no early stop), is configured in upper
+/// case, or is missing, on bodies with the URL written plainly, escaped, in another case, cut
+/// anywhere.
+#[test]
+fn the_last_chunk_gives_the_same_bytes_for_any_origin() {
+    use crate::proxy::rewrite::tests::{feed_json, feed_json_last};
+    for from in [
+        "",
+        "/api",
+        "HTTPS://ORG.crm.dynamics.com",
+        "https://org.crm.dynamics.com/",
+        "1.2.3.4:8080",
+        "x",
+    ] {
+        let escaped = from.replace('/', "\\/");
+        let upper = from.to_ascii_uppercase();
+        for url in [from, escaped.as_str(), upper.as_str()] {
+            let input = format!(
+                r#"{{"@odata.context":"{url}/a","v":["h","{url}"],"@odata.nextLink":"{url}/n","@odata.id":"{url}"}}"#
+            );
+            for cut in 0..=input.len() {
+                assert_eq!(
+                    feed_json_last(input.as_bytes(), &[cut], from, TO),
+                    feed_json(input.as_bytes(), &[cut], from, TO),
+                    "{from} {input} cut at {cut}"
+                );
+            }
+        }
+    }
+}
+
+/// `is_annotation`'s dispatch on the last byte against the plain definition (ends with one of
+/// [`ANNOTATIONS`]) on every annotation behind prefixes, cut short, and with each byte changed.
+#[test]
+fn annotation_keys_are_exactly_the_strings_ending_with_an_annotation() {
+    let plain = |raw: &[u8]| ANNOTATIONS.iter().any(|a| raw.ends_with(a.as_bytes()));
+    let mut cases: Vec<Vec<u8>> = vec![b"".to_vec(), b"contactid".to_vec(), b"Link".to_vec()];
+    for a in ANNOTATIONS {
+        for prefix in ["", "x", "contact_accounts", "@", "@odata.", "\\\""] {
+            let whole = format!("{prefix}{a}").into_bytes();
+            for cut in 0..=whole.len() {
+                cases.push(whole[..cut].to_vec());
+                cases.push(whole[cut..].to_vec());
+            }
+            for at in 0..whole.len() {
+                for b in [b'x', b'@', b'.', b'k', b't', b'd', b'L'] {
+                    let mut changed = whole.clone();
+                    changed[at] = b;
+                    cases.push(changed);
+                }
+            }
+        }
+    }
+    for raw in &cases {
+        assert_eq!(
+            is_annotation(raw),
+            plain(raw),
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert!(ANNOTATIONS.iter().all(|a| is_annotation(a.as_bytes())));
+}

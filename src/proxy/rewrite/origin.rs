@@ -60,6 +60,21 @@ impl Origin {
         !self.is_empty() && (self.accepts(0, b) || (b == b'\\' && self.expects(0) == b'/'))
     }
 
+    /// The bytes [`Self::could_start`] accepts, when they are at most two (a letter in either
+    /// case, or one byte): `None` for an empty origin or one that starts with `/` (whose match
+    /// may also start with the `\` of `\/`).
+    pub(super) fn starts(&self) -> Option<[u8; 2]> {
+        let &first = self.pattern.first()?;
+        if first == b'/' {
+            return None;
+        }
+        Some(if self.ci_len > 0 {
+            [first.to_ascii_lowercase(), first.to_ascii_uppercase()]
+        } else {
+            [first, first]
+        })
+    }
+
     /// Length of the origin prefix of a header value, when it is followed by `/` or the end.
     pub(super) fn prefix_len(&self, value: &[u8]) -> Option<usize> {
         let n = self.pattern.len();

@@ -39,6 +39,21 @@ pub(super) fn feed_json(input: &[u8], cuts: &[usize], from: &str, to: &str) -> V
     out
 }
 
+/// [`feed_json`] with the last piece given to [`JsonRewriter::push_last`] instead of `push` and
+/// `finish`.
+pub(super) fn feed_json_last(input: &[u8], cuts: &[usize], from: &str, to: &str) -> Vec<u8> {
+    let mut rewriter = JsonRewriter::new(from, to);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &cut in cuts {
+        rewriter.push(&input[start..cut], &mut out);
+        start = cut;
+    }
+    rewriter.push_last(&input[start..], &mut out);
+    assert_eq!(rewriter.held_back(), 0, "nothing held after the last chunk");
+    out
+}
+
 fn feed_text(input: &[u8], cuts: &[usize], from: &str, to: &str) -> Vec<u8> {
     let mut rewriter = TextRewriter::new(from, to);
     let mut out = Vec::new();
