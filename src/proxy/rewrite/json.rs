@@ -25,6 +25,7 @@
 
 use std::sync::Arc;
 
+use super::blocks::BLOCK;
 use super::origin::{Cursor, Origin, Step};
 
 #[path = "json_search.rs"]
@@ -187,8 +188,14 @@ impl JsonRewriter {
                 None => 0,
                 // Past the value's quote, room for a whole partial match and the byte that
                 // decides it; if a match is still under way there, the rest is lexed below.
-                Some(quote) => (quote + 2 + self.max_held_back()).min(chunk.len()),
+                Some(quote) => quote + 2 + self.max_held_back(),
             },
+        };
+        // Less than a block left (a nextLink at the end): lexed in the same pass, not split.
+        let lexed = if chunk.len().saturating_sub(lexed) < BLOCK {
+            chunk.len()
+        } else {
+            lexed
         };
         let (head, rest) = chunk.split_at(lexed);
         self.push(head, out);
