@@ -272,10 +272,16 @@ impl Streamed {
         self
     }
 
-    fn end(&mut self) -> Result<Option<Bytes>, BodyError> {
+    /// The upstream body was read to its end: nothing more to give, its connection can serve
+    /// another request, and the tenant's slot is free.
+    fn ended(&mut self) {
         self.done = true;
         self.ended = true;
         self.permit = None;
+    }
+
+    fn end(&mut self) -> Result<Option<Bytes>, BodyError> {
+        self.ended();
         match &mut self.rewriter {
             Some(r) => Ok(Some(r.finish()?).filter(|b| !b.is_empty())),
             None => Ok(None),
@@ -314,9 +320,7 @@ impl Body for Streamed {
                     // hyper writes the end of the chunked answer with it.
                     let slice = std::mem::take(&mut this.pending);
                     let last = rewriter.push_last(&slice);
-                    this.done = true;
-                    this.ended = true;
-                    this.permit = None;
+                    this.ended();
                     return Poll::Ready(match last {
                         Ok(out) if out.is_empty() => None,
                         Ok(out) => Some(Ok(Frame::data(out))),

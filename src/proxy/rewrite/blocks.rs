@@ -41,7 +41,7 @@ pub(super) struct Marks {
     pub key_ends: u64,
 }
 
-/// The quotes and backslashes of a 64-byte block.
+/// The quotes, backslashes and annotation-ending bytes of a 64-byte block.
 #[inline]
 pub(super) fn marks(block: &[u8; BLOCK]) -> Marks {
     #[cfg(target_arch = "x86_64")]
@@ -134,15 +134,14 @@ fn pairs_sse2(window: &[u8; BLOCK + 1], first: u8, then: [u8; 2]) -> u64 {
         set_splat_i8_m128i(then[0] as i8),
         set_splat_i8_m128i(then[1] as i8),
     );
+    // The block's bytes and, one byte on, the bytes that follow each of them.
+    let [here @ .., _] = window;
+    let [_, next @ ..] = window;
+    let (here, _) = here.as_chunks::<16>();
+    let (next, _) = next.as_chunks::<16>();
     let mut mask = 0u64;
-    for n in 0..BLOCK / 16 {
-        let lane = |at: usize| {
-            // `at + 16 <= BLOCK + 1` for every lane: never `None`.
-            window[at..]
-                .first_chunk::<16>()
-                .map_or(set_splat_i8_m128i(0), load_unaligned_m128i)
-        };
-        let (here, next) = (lane(16 * n), lane(16 * n + 1));
+    for (n, (here, next)) in here.iter().zip(next).enumerate() {
+        let (here, next) = (load_unaligned_m128i(here), load_unaligned_m128i(next));
         let seconds = bitor_m128i(
             cmp_eq_mask_i8_m128i(next, then0),
             cmp_eq_mask_i8_m128i(next, then1),

@@ -304,6 +304,16 @@ mod tests {
         encoder.finish().unwrap()
     }
 
+    /// `body` as each encoding sends it (deflate both as zlib and raw).
+    fn encoded(body: &str) -> [(Encoding, Vec<u8>); 4] {
+        [
+            (Encoding::Identity, body.as_bytes().to_vec()),
+            (Encoding::Gzip, gzip(body.as_bytes())),
+            (Encoding::Deflate, zlib(body.as_bytes())),
+            (Encoding::Deflate, raw_deflate(body.as_bytes())),
+        ]
+    }
+
     /// Pushes `input` in chunks of 1..=97 bytes, then finishes.
     fn run(
         kind: RewriteKind,
@@ -311,11 +321,36 @@ mod tests {
         input: &[u8],
         rng: &mut Lcg,
     ) -> Result<Vec<u8>, RewriteError> {
+        feed(kind, encoding, input, rng, false)
+    }
+
+    /// [`run`] with the last chunk given to `push_last` instead of `push` and `finish`.
+    fn run_last(
+        kind: RewriteKind,
+        encoding: Encoding,
+        input: &[u8],
+        rng: &mut Lcg,
+    ) -> Result<Vec<u8>, RewriteError> {
+        feed(kind, encoding, input, rng, true)
+    }
+
+    fn feed(
+        kind: RewriteKind,
+        encoding: Encoding,
+        input: &[u8],
+        rng: &mut Lcg,
+        last: bool,
+    ) -> Result<Vec<u8>, RewriteError> {
         let mut body = BodyRewriter::new(kind, encoding, FROM, TO);
         let mut out = Vec::new();
         let mut rest = input;
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at((1 + rng.below(97)).min(rest.len()));
+            if last && tail.is_empty() {
+                out.extend_from_slice(&body.push_last(chunk)?);
+                assert!(matches!(body.push(b"x"), Err(RewriteError::Closed)));
+                return Ok(out);
+            }
             out.extend_from_slice(&body.push(chunk)?);
             assert!(body.held_back() <= FROM.len() + 3 + 1);
             rest = tail;
@@ -329,38 +364,10 @@ mod tests {
         let mut rng = Lcg(3);
         for body in JSON_BODIES {
             let want = feed_json(body.as_bytes(), &[], FROM, TO);
-            let encodings = [
-                (Encoding::Identity, body.as_bytes().to_vec()),
-                (Encoding::Gzip, gzip(body.as_bytes())),
-                (Encoding::Deflate, zlib(body.as_bytes())),
-                (Encoding::Deflate, raw_deflate(body.as_bytes())),
-            ];
-            for (encoding, input) in encodings {
+            for (encoding, input) in encoded(body) {
                 let got = run(RewriteKind::Json, encoding, &input, &mut rng).unwrap();
                 assert_eq!(got, want, "{encoding} {body}");
             }
-        }
-    }
-
-    /// [`run`] with the last chunk given to `push_last` instead of `push` and `finish`.
-    fn run_last(
-        kind: RewriteKind,
-        encoding: Encoding,
-        input: &[u8],
-        rng: &mut Lcg,
-    ) -> Result<Vec<u8>, RewriteError> {
-        let mut body = BodyRewriter::new(kind, encoding, FROM, TO);
-        let mut out = Vec::new();
-        let mut rest = input;
-        loop {
-            let (chunk, tail) = rest.split_at((1 + rng.below(97)).min(rest.len()));
-            if tail.is_empty() {
-                out.extend_from_slice(&body.push_last(chunk)?);
-                assert!(matches!(body.push(b"x"), Err(RewriteError::Closed)));
-                return Ok(out);
-            }
-            out.extend_from_slice(&body.push(chunk)?);
-            rest = tail;
         }
     }
 
@@ -369,13 +376,7 @@ mod tests {
         let mut rng = Lcg(4);
         for body in JSON_BODIES {
             let want = feed_json(body.as_bytes(), &[], FROM, TO);
-            let encodings = [
-                (Encoding::Identity, body.as_bytes().to_vec()),
-                (Encoding::Gzip, gzip(body.as_bytes())),
-                (Encoding::Deflate, zlib(body.as_bytes())),
-                (Encoding::Deflate, raw_deflate(body.as_bytes())),
-            ];
-            for (encoding, input) in encodings {
+            for (encoding, input) in encoded(body) {
                 for kind in [RewriteKind::Json, RewriteKind::Text] {
                     let got = run_last(kind, encoding, &input, &mut rng).unwrap();
                     let plain = run(kind, encoding, &input, &mut rng).unwrap();
