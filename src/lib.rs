@@ -15,7 +15,7 @@
 //! | 4 | [`policy`] | the pure core: [`policy::odata`], [`policy::batch`], [`policy::metadata`], [`policy::classify`], [`policy::decision`], [`policy::headers`], [`policy::inspect`] |
 //! | 3 | [`identity`], [`limit`] | [`identity::token`], [`identity::vault`], [`identity::clients`], [`identity::agent_token`], [`identity::tls`]; per-tenant and per-client traffic control |
 //! | 2 | [`config`] | parse and validate `gateway.yaml`; [`config::secret`] resolves secret references |
-//! | 1 | [`clock`], [`error`] | cross-cutting: injected time, Dataverse-shaped errors |
+//! | 1 | [`clock`], [`error`], [`pace`] | cross-cutting: injected time, Dataverse-shaped errors, yield points for long work beside the event loop |
 //!
 //! # Request flow
 //!
@@ -55,7 +55,9 @@
 //! Pure (no I/O, no clock): [`config`] (parse + validate), the whole [`policy`] layer,
 //! [`proxy::route`], [`proxy::rewrite`], [`error`], [`cli::report`], [`identity::agent_token::jwt`], the
 //! cache policy in [`identity::token`], the record shaping in [`telemetry::audit`].
-//! Everything else is a shell around them. Time that matters comes from [`clock`].
+//! Everything else is a shell around them. Time that matters comes from [`clock`]. Long pure
+//! work (parsing a CSDL) calls [`pace::point`] between steps, which never changes its result:
+//! it only lets a reload thread give the CPU back to the event loop.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -65,6 +67,7 @@ pub mod error;
 pub mod identity;
 pub mod limit;
 pub mod ops;
+pub mod pace;
 pub mod policy;
 pub mod proxy;
 pub mod sim;

@@ -23,7 +23,8 @@
 //! The work of a reload (reading and parsing the file, a `metadata_file` CSDL of tens of
 //! megabytes, building the snapshot) runs on a low-priority thread of its own
 //! ([`reload_off_loop`]), never on the event loop: with one runtime thread a parse there would
-//! pause every request in flight. That thread also frees the configuration it replaced.
+//! pause every request in flight. That thread is paced ([`crate::pace`]: it gives the CPU up
+//! every [`crate::pace::SLICE`] of work), and it also frees the configuration it replaced.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,17 +138,7 @@ fn release_here(before: Arc<Snapshot>, now: &Snapshot) {
     let alone = |(before, leaving): &(Arc<Snapshot>, Vec<Arc<TenantRuntime>>)| {
         Arc::strong_count(before) == 1 && leaving.iter().all(|t| Arc::strong_count(t) == 2)
     };
-    drop_here_when((before, leaving), alone, RELEASE_WAIT);
-}
-
-/// Drops `value` on the calling thread as soon as `alone` says nothing else holds what it
-/// refers to, polling every 5 ms for at most `wait`; then drops it anyway.
-fn drop_here_when<T>(value: T, alone: impl Fn(&T) -> bool, wait: Duration) {
-    let deadline = std::time::Instant::now() + wait;
-    while !alone(&value) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    drop(value);
+    crate::pace::drop_when_alone((before, leaving), alone, RELEASE_WAIT);
 }
 
 fn warn_restart_only(old: &Config, new: &Config) {
@@ -210,7 +201,9 @@ fn fingerprint(path: &Path) -> Option<Fingerprint> {
 /// Parsing a large `metadata_file` takes a CPU for a few hundred milliseconds. On a gateway
 /// given one CPU, a thread of equal priority would take turns with the event loop and hold
 /// requests in flight for whole scheduler slices; at the lowest priority (nice 19, Linux) it
-/// runs in the time the event loop leaves. A thread per reload (not the blocking pool), so no
+/// runs in the time the event loop leaves. Low priority alone is not enough: when the kernel
+/// does let it run, it keeps the CPU until the next scheduler tick (4 ms at 250 Hz), so the
+/// thread is also paced ([`crate::pace::background`]). A thread per reload (not the blocking pool), so no
 /// pooled thread keeps the low priority.
 pub async fn reload_off_loop(reloader: &Arc<Reloader>, why: &'static str) -> bool {
     let reloader = Arc::clone(reloader);
@@ -220,7 +213,7 @@ pub async fn reload_off_loop(reloader: &Arc<Reloader>, why: &'static str) -> boo
         .name("reload".into())
         .spawn(move || {
             let _runtime = runtime.enter();
-            lowest_priority();
+            let _background = crate::pace::background();
             let before = reloader.reload(why);
             let _ = done.send(before.is_some());
             if let Some(before) = before {
@@ -233,15 +226,6 @@ pub async fn reload_off_loop(reloader: &Arc<Reloader>, why: &'static str) -> boo
             tracing::error!(error = %e, "cannot start the reload thread; configuration NOT reloaded");
             false
         }
-    }
-}
-
-/// Lowers the calling thread's scheduling priority to the lowest (nice 19); where that is not
-/// possible, the thread keeps its priority (a reload still works, only less politely).
-fn lowest_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
-        tracing::debug!(error = %e, "cannot lower the reload thread's priority");
     }
 }
 

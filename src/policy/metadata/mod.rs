@@ -7,7 +7,8 @@
 //! `ReferentialConstraint` binds them to), and the functions and actions with their bindings. Documentation, annotations, vocabularies and the members of complex and enum types
 //! are skipped.
 //!
-//! Pure: no I/O, no clock, no global state; the caller passes the bytes in. Never panics on any
+//! Pure: no I/O, no clock, no global state; the caller passes the bytes in. Parsing and
+//! freeing call [`crate::pace`]'s yield points, which never change a result. Never panics on any
 //! input; there is no DTD or entity expansion.
 //!
 //! Invariants of a parsed [`Metadata`] (the policy engine relies on them to fail closed):
@@ -164,6 +165,18 @@ pub struct Metadata {
     qualifiers: NameSet<String>,
     complex_types: NameSet<String>,
     enum_types: NameSet<String>,
+}
+
+impl Drop for Metadata {
+    /// Frees the entity types one at a time, with a [`crate::pace::step`] between: a large
+    /// org's model is a million allocations, freed on a reload thread that must not hold the
+    /// CPU for long.
+    fn drop(&mut self) {
+        for ty in std::mem::take(&mut self.types) {
+            drop(ty);
+            crate::pace::step();
+        }
+    }
 }
 
 impl Metadata {

@@ -352,6 +352,7 @@ impl<'a> Parser<'a> {
     }
 
     fn read(&mut self) -> Result<Event<'a>> {
+        crate::pace::point();
         self.reader
             .read_event()
             .map_err(|source| self.xml_error(source))

@@ -72,6 +72,7 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
     };
     for ty in &mut types {
         resolve_type(ty, &names);
+        crate::pace::step();
     }
     let bases: Vec<Option<usize>> = types
         .iter()
@@ -83,12 +84,18 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
         .collect();
     check_acyclic(&types, &bases)?;
     let disjoint = (0..types.len())
-        .map(|i| members_disjoint(&types, &bases, i))
+        .map(|i| {
+            crate::pace::step();
+            members_disjoint(&types, &bases, i)
+        })
         .collect();
     let (sets, set_of_type) = index_sets(raw_sets, &names, types.len());
     let operations: Vec<Operation> = raw_operations
         .into_iter()
-        .filter_map(|(op, bound)| resolve_operation(op, bound, &names))
+        .filter_map(|(op, bound)| {
+            crate::pace::point();
+            resolve_operation(op, bound, &names)
+        })
         .collect();
     let mut operation_index: NameMap<String, Vec<usize>> = NameMap::default();
     for (i, op) in operations.iter().enumerate() {

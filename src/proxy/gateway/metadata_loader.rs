@@ -3,7 +3,8 @@
 //!
 //! A loader task holds only a weak reference to its tenant, so it ends when a reload replaces
 //! the tenant. Failures are retried with backoff; the previous metadata keeps serving. The CSDL
-//! is parsed on tokio's blocking pool, not on the event loop.
+//! is parsed on a background thread of its own ([`crate::pace::background`]), never on the
+//! event loop, and that thread frees the model it replaced.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -20,6 +21,9 @@ const RETRY_MIN: Duration = Duration::from_secs(5);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 /// Real orgs' CSDL runs to tens of megabytes.
 const MAX_CSDL_BYTES: usize = 256 << 20;
+/// How long the parsing thread waits for requests to let go of the model it replaced, so that
+/// it frees that model itself.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// Starts a loader for every tenant of `snapshot` that has no metadata file.
 pub fn start(snapshot: &Arc<Snapshot>) {
@@ -43,10 +47,13 @@ async fn run(tenant: Weak<TenantRuntime>) {
     }
     loop {
         let Some(t) = tenant.upgrade() else { return };
-        let wait = match fetch(&t).await {
-            Ok(meta) => {
+        let loaded = match fetch(&t).await {
+            Ok(csdl) => install(&t, csdl).await,
+            Err(e) => Err(e),
+        };
+        let wait = match loaded {
+            Ok(()) => {
                 tracing::info!(tenant = %t.config.name, "metadata loaded");
-                t.metadata.store(Some(Arc::new(meta)));
                 retry = RETRY_MIN;
                 REFRESH
             }
@@ -62,7 +69,8 @@ async fn run(tenant: Weak<TenantRuntime>) {
     }
 }
 
-async fn fetch(t: &TenantRuntime) -> Result<Metadata, String> {
+/// The org's CSDL document.
+async fn fetch(t: &TenantRuntime) -> Result<Bytes, String> {
     let token = t.token.token().await.map_err(|e| e.to_string())?;
     let dv = &t.config.dataverse;
     let req = Request::get(format!("/api/data/{}/$metadata", dv.api_version))
@@ -83,9 +91,80 @@ async fn fetch(t: &TenantRuntime) -> Result<Metadata, String> {
         .await
         .map_err(|e| format!("reading the body: {e}"))?;
     lease.release();
-    // Tens of megabytes take a while to parse: off the event loop, which keeps serving.
-    let bytes = body.to_bytes();
-    tokio::task::spawn_blocking(move || Metadata::parse(&bytes).map_err(|e| e.to_string()))
+    Ok(body.to_bytes())
+}
+
+/// Parses `csdl` and puts the model in force for `t`, on a background thread of its own: tens
+/// of megabytes take a CPU for a few hundred milliseconds, which the event loop keeps (see
+/// [`crate::pace`]). That thread then frees the model it replaced, once the requests using it
+/// let go (at most [`RELEASE_WAIT`]); freed by the last of them, it would hold the event loop.
+async fn install(t: &Arc<TenantRuntime>, csdl: Bytes) -> Result<(), String> {
+    let tenant = Arc::clone(t);
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("metadata".into())
+        .spawn(move || {
+            let _background = crate::pace::background();
+            let parsed = Metadata::parse(&csdl).map_err(|e| format!("parsing: {e}"));
+            drop(csdl);
+            let meta = match parsed {
+                Ok(meta) => meta,
+                Err(e) => {
+                    let _ = done.send(Err(e));
+                    return;
+                }
+            };
+            let replaced = tenant.metadata.swap(Some(Arc::new(meta)));
+            drop(tenant);
+            let _ = done.send(Ok(()));
+            if let Some(old) = replaced {
+                crate::pace::drop_when_alone(old, |m| Arc::strong_count(m) == 1, RELEASE_WAIT);
+            }
+        })
+        .map_err(|e| format!("cannot start a thread to parse it: {e}"))?;
+    result
         .await
-        .map_err(|e| format!("parsing: {e}"))?
+        .map_err(|_| "the parsing thread ended without an answer".to_owned())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::policy::metadata::synthetic_csdl;
+    use crate::proxy::gateway::Gateway;
+
+    const CONFIG: &str = "listen: 127.0.0.1:0\ntenants:\n  contoso:\n    default: true\n    dataverse:\n      url: http://127.0.0.1:9\n    auth:\n      tenant_id: 00000000-0000-0000-0000-000000000001\n      client_id: 00000000-0000-0000-0000-000000000002\n      authority: http://127.0.0.1:9\n      client_secret: \"not-a-real-secret\"\n    allow:\n      contacts: [GET]\n";
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fetched_csdl_is_put_in_force_and_a_bad_one_keeps_the_model_in_force() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gateway.yaml");
+        std::fs::write(&path, CONFIG).expect("write config");
+        let (config, _) = crate::config::load_file(&path).expect("valid config");
+        let gateway = Gateway::new(config, Arc::new(SystemClock)).expect("gateway");
+        let tenant = Arc::clone(&gateway.snapshot().tenants[0]);
+        assert!(tenant.metadata().is_none(), "the org is unreachable");
+
+        install(&tenant, Bytes::from(synthetic_csdl(20)))
+            .await
+            .expect("parses");
+        let first = tenant.metadata().expect("in force");
+        assert!(first.entity_set("new_entity7s").is_some());
+
+        let err = install(&tenant, Bytes::from_static(b"<Edmx><DataServices>"))
+            .await
+            .expect_err("truncated");
+        assert!(err.starts_with("parsing: "), "{err}");
+        assert!(Arc::ptr_eq(&first, &tenant.metadata().expect("kept")));
+
+        // Replaced while a request still holds the old model: the request keeps it.
+        install(&tenant, Bytes::from(synthetic_csdl(30)))
+            .await
+            .expect("parses");
+        let second = tenant.metadata().expect("in force");
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(second.entity_set("new_entity25s").is_some());
+        assert!(first.entity_set("new_entity7s").is_some());
+    }
 }

@@ -291,6 +291,20 @@ fn build(
 
 /// Reads and parses a CSDL snapshot file.
 pub fn load_metadata_file(path: &std::path::Path) -> Result<Metadata, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = read_paced(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Metadata::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The whole file, read a slice at a time with a [`crate::pace::step`] between: a single read
+/// of tens of megabytes holds the CPU in the kernel for tens of milliseconds.
+fn read_paced(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const SLICE: u64 = 32 << 10;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    while (&mut file).take(SLICE).read_to_end(&mut bytes)? > 0 {
+        crate::pace::step();
+    }
+    Ok(bytes)
 }
