@@ -57,7 +57,8 @@
 //! cache policy in [`identity::token`], the record shaping in [`telemetry::audit`].
 //! Everything else is a shell around them. Time that matters comes from [`clock`]. Long pure
 //! work (parsing a CSDL) calls [`pace::point`] between steps, which never changes its result:
-//! it only lets a reload thread give the CPU back to the event loop.
+//! it only lets a background thread (a reload, a fetched `$metadata`) give the CPU back to
+//! the event loop.
 #![forbid(unsafe_code)]
 
 pub mod cli;

@@ -124,12 +124,14 @@ pub fn drop_when_alone<T>(value: T, alone: impl Fn(&T) -> bool, wait: Duration) 
     drop(value);
 }
 
-/// Whether the calling thread is paced, and at which slice.
+/// Whether the calling thread is paced, and at which slice (for tests).
+#[cfg(test)]
 pub fn slice() -> Option<Duration> {
     PACE.with(|cell| cell.get().map(|p| p.slice))
 }
 
-/// How many times the calling thread has yielded under its innermost pacing.
+/// How many times the calling thread has yielded under its innermost pacing (for tests).
+#[cfg(test)]
 pub fn yields() -> u64 {
     PACE.with(|cell| cell.get().map_or(0, |p| p.yields))
 }
