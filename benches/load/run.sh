@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side load benchmark: direct origin vs nginx reverse proxy vs a bare hyper proxy (the
-# floor: the gateway's crates doing nothing but pass-through, examples/bare_proxy.rs) vs
-# dataverse-gateway.
+# Side-by-side load benchmark: direct origin vs nginx reverse proxy (without and with its access
+# log: the gateway writes an audit record per request) vs a bare hyper proxy (the floor: the
+# gateway's crates doing nothing but pass-through, examples/bare_proxy.rs) vs dataverse-gateway.
 #
 #   bash benches/load/run.sh            # defaults below; see BENCHMARKS.md
 #   ROUNDS=5 DURATION=15 bash benches/load/run.sh
@@ -19,7 +19,7 @@ CONNS=${CONNS:-64}            # wrk connections (one wrk thread)
 STREAMS=${STREAMS:-2}         # 1 GiB downloads per proxy per round
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-BASE_PORT=${BASE_PORT:-28080} # origin, nginx proxy, gateway, gateway admin, minimal gateway, bare
+BASE_PORT=${BASE_PORT:-28080} # origin, nginx proxy, gateway, gateway admin, minimal gateway, bare, nginx proxy with its log
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$ROOT/target/load
@@ -29,6 +29,7 @@ GW_PORT=$((BASE_PORT + 2))
 GW_ADMIN_PORT=$((BASE_PORT + 3))
 GW_MIN_PORT=$((BASE_PORT + 4))
 BARE_PORT=$((BASE_PORT + 5))
+NGINX_LOG_PORT=$((BASE_PORT + 6))
 PAGE_PATH=/api/data/v9.2/contacts
 STREAM_PATH='/api/data/v9.2/annotations(00000000-0000-0000-0000-000000000001)/documentbody/$value'
 TICK=$(getconf CLK_TCK)
@@ -97,6 +98,19 @@ http {
     }
     server {
         listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer $TOKEN";
+            proxy_buffering off;
+        }
+    }
+    server {
+        listen 127.0.0.1:$NGINX_LOG_PORT;
+        # Buffered, as the gateway's audit writer batches its lines (a write per request
+        # would make this nginx the slower one for a reason the gateway does not share).
+        access_log $WORK/proxy/access.log combined buffer=64k flush=1s;
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -174,6 +188,7 @@ PIDS+=($BARE_PID)
 
 wait_ok "http://127.0.0.1:$ORIGIN_PORT$PAGE_PATH"
 wait_ok "http://127.0.0.1:$NGINX_PORT$PAGE_PATH"
+wait_ok "http://127.0.0.1:$NGINX_LOG_PORT$PAGE_PATH"
 wait_ok "http://127.0.0.1:$GW_ADMIN_PORT/readyz"
 wait_ok "http://127.0.0.1:$GW_PORT$PAGE_PATH"
 wait_ok "http://127.0.0.1:$GW_MIN_PORT$PAGE_PATH"
@@ -226,7 +241,7 @@ stream() { # round target port pids...
 }
 
 echo "warming up"
-for port in $ORIGIN_PORT $NGINX_PORT $BARE_PORT $GW_PORT $GW_MIN_PORT; do
+for port in $ORIGIN_PORT $NGINX_PORT $NGINX_LOG_PORT $BARE_PORT $GW_PORT $GW_MIN_PORT; do
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port$PAGE_PATH" >/dev/null
 done
 echo "machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -235,6 +250,8 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round"
     load "$round" direct "$ORIGIN_PORT"
     load "$round" nginx "$NGINX_PORT" $NGINX_PIDS
+    : >"$WORK/proxy/access.log"
+    load "$round" nginx-log "$NGINX_LOG_PORT" $NGINX_PIDS
     load "$round" bare "$BARE_PORT" "$BARE_PID"
     load "$round" gateway "$GW_PORT" "$GW_PID"
     load "$round" gateway-minimal "$GW_MIN_PORT" "$GW_MIN_PID"
@@ -267,7 +284,7 @@ def spread(xs, fmt="{:.2f}"):
 
 print("\nper target (median [min-max] over rounds)")
 print(f"{'target':<16}{'req/s':>24}{'p50 us':>24}{'p99 us':>24}{'CPU us/req':>22}{'user us':>20}{'system us':>20}{'CPU util':>20}")
-for t in ["direct", "nginx", "bare", "gateway", "gateway-minimal"]:
+for t in ["direct", "nginx", "nginx-log", "bare", "gateway", "gateway-minimal"]:
     got = [by[(r, t)] for r in rounds if (r, t) in by]
     col = lambda k, f="{:.0f}": spread([float(g[k]) for g in got], f)
     print(f"{t:<16}{col('rps'):>24}{col('p50_us'):>24}{col('p99_us'):>24}"
@@ -281,6 +298,7 @@ print("\nratios, per round then median [min-max]")
 targets = [
     ("CPU us/request, gateway/nginx", ratios("gateway", "nginx", "cpu_us_per_req"), "<= 1.20"),
     ("CPU us/request, gateway/bare", ratios("gateway", "bare", "cpu_us_per_req"), "<= 1.25"),
+    ("CPU us/request, gateway/nginx-log", ratios("gateway", "nginx-log", "cpu_us_per_req"), "(info: nginx writing its access log)"),
     ("CPU us/request, bare/nginx", ratios("bare", "nginx", "cpu_us_per_req"), "(info)"),
     ("  user part, gateway/nginx", ratios("gateway", "nginx", "user_us"), "(info)"),
     ("  system part, gateway/nginx", ratios("gateway", "nginx", "sys_us"), "(info)"),
