@@ -24,7 +24,8 @@ PORT=$((BASE_PORT + 11))
 PAGE_PATH=/api/data/v9.2/contacts
 [ -f "$WORK/origin/nginx.conf" ] || { echo "run benches/load/run.sh once first" >&2; exit 1; }
 mkdir -p "$OUT"
-[ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release --quiet --bin dataverse-gateway --example synthetic_csdl)
+# Built apart, so that the gateway measured is the one shipped (see run.sh).
+[ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release --quiet --example synthetic_csdl && cargo build --release --quiet --bin dataverse-gateway)
 "$ROOT/target/release/examples/synthetic_csdl" "$TABLES" >"$OUT/metadata.xml"
 echo "CSDL: $(($(stat -c %s "$OUT/metadata.xml") / 1000000)) MB, $TABLES tables"
 sed -e "s/^listen: .*/listen: 127.0.0.1:$PORT/" -e '/^admin_listen/d' \
