@@ -77,6 +77,14 @@ origin_conf "The fixed-response origin (plays Dataverse and Entra ID)." <<EOF
         }
 EOF
 
+# Both nginx proxies (without and with the access log) forward the same way.
+PROXY_TO_ORIGIN='        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer '"$TOKEN"'";
+            proxy_buffering off;
+        }'
 cat >proxy/nginx.conf <<EOF
 # The alternative: nginx as a plain reverse proxy with a static bearer token.
 user root;
@@ -100,26 +108,14 @@ http {
     }
     server {
         listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Authorization "Bearer $TOKEN";
-            proxy_buffering off;
-        }
+$PROXY_TO_ORIGIN
     }
     server {
         listen 127.0.0.1:$NGINX_LOG_PORT;
         # Buffered, as the gateway's audit writer batches its lines (a write per request
         # would make this nginx the slower one for a reason the gateway does not share).
         access_log $WORK/proxy/access.log combined buffer=64k flush=1s;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Authorization "Bearer $TOKEN";
-            proxy_buffering off;
-        }
+$PROXY_TO_ORIGIN
     }
 }
 EOF
