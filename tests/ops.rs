@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::proc::{Proc, eventually, free_port, gateway, loopback, sim_auth, write};
+use common::proc::{Proc, eventually, free_port, gateway, loopback, sim_auth, wait_ready, write};
 use common::{client, simulator};
 use dataverse_gateway::sim::{SimConfig, Simulator};
 use serde_json::Value;
@@ -78,16 +78,7 @@ async fn start(config: &str, ports: &Ports, env: &[(&str, &str)]) -> Running {
         admin: format!("http://127.0.0.1:{}", ports.admin),
         http: client(),
     };
-    eventually(WAIT, "/readyz to turn 200", || async {
-        let s = r
-            .http
-            .get(format!("{}/readyz", r.admin))
-            .send()
-            .await
-            .ok()?;
-        (s.status() == 200).then_some(())
-    })
-    .await;
+    wait_ready(&r.http, &r.admin).await;
     r
 }
 

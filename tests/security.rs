@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::pki::Pki;
-use common::proc::{Proc, free_port, gateway, loopback, sim_auth, write};
+use common::proc::{Proc, free_port, gateway, loopback, sim_auth, wait_ready, write};
 use common::*;
 use dataverse_gateway::clock::SystemClock;
 use dataverse_gateway::identity::clients::key_sha256_hex;
@@ -177,6 +177,8 @@ async fn no_secret_reaches_a_log_or_the_audit_log() {
     );
     proc.wait_listening(loopback(port)).await;
     let http = client();
+    // The POST below is a write: it needs the org's metadata, fetched after start.
+    wait_ready(&http, &format!("http://127.0.0.1:{admin}")).await;
     let base = format!("http://127.0.0.1:{port}/api/data/v9.2");
     for (path, key) in [
         ("WhoAmI", KEY),

@@ -245,6 +245,16 @@ where
     }
 }
 
+/// Waits (up to 10 s) until the admin listener at `admin` (`http://host:port`) answers
+/// `/readyz` with 200: every tenant has its token and its metadata.
+pub async fn wait_ready(http: &reqwest::Client, admin: &str) {
+    eventually(Duration::from_secs(10), "/readyz to turn 200", || async {
+        let s = http.get(format!("{admin}/readyz")).send().await.ok()?;
+        (s.status() == 200).then_some(())
+    })
+    .await;
+}
+
 /// Writes `text` to `dir/name` and returns the path as a string.
 pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

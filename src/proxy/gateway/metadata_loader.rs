@@ -3,8 +3,9 @@
 //!
 //! A loader task holds only a weak reference to its tenant, so it ends when a reload replaces
 //! the tenant. Failures are retried with backoff; the previous metadata keeps serving. The CSDL
-//! is parsed on a background thread of its own ([`crate::pace::background`]), never on the
-//! event loop, and that thread frees the model it replaced.
+//! is parsed on a paced thread of its own ([`crate::pace`]), never on the event loop: at normal
+//! priority for the tenant's first model (its writes wait for it), at the lowest for a refresh
+//! ([`crate::pace::background`]); that thread frees the model it replaced.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -94,17 +95,18 @@ async fn fetch(t: &TenantRuntime) -> Result<Bytes, String> {
     Ok(body.to_bytes())
 }
 
-/// Parses `csdl` and puts the model in force for `t`, on a background thread of its own: tens
-/// of megabytes take a CPU for a few hundred milliseconds, which the event loop keeps (see
+/// Parses `csdl` and puts the model in force for `t`, on a thread of its own: tens of
+/// megabytes take a CPU for a few hundred milliseconds, which the event loop keeps (see
 /// [`crate::pace`]). That thread then frees the model it replaced, once the requests using it
 /// let go (at most [`RELEASE_WAIT`]); freed by the last of them, it would hold the event loop.
 async fn install(t: &Arc<TenantRuntime>, csdl: Bytes) -> Result<(), String> {
+    let first = t.metadata().is_none();
     let tenant = Arc::clone(t);
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("metadata".into())
         .spawn(move || {
-            let _background = crate::pace::background();
+            let _pace = pace_parse(first);
             let parsed = Metadata::parse(&csdl).map_err(|e| format!("parsing: {e}"));
             drop(csdl);
             let meta = match parsed {
@@ -125,6 +127,18 @@ async fn install(t: &Arc<TenantRuntime>, csdl: Bytes) -> Result<(), String> {
     result
         .await
         .map_err(|_| "the parsing thread ended without an answer".to_owned())?
+}
+
+/// How the parsing thread runs: always paced, so the event loop never waits long for the CPU;
+/// at the lowest priority only when a model is already in force. The first model is what the
+/// tenant's writes wait for (they are denied until then, and `/readyz` says so), so it must not
+/// be starved by whatever else runs on the machine.
+fn pace_parse(first: bool) -> crate::pace::Paced {
+    if first {
+        crate::pace::paced(crate::pace::SLICE)
+    } else {
+        crate::pace::background()
+    }
 }
 
 #[cfg(test)]
@@ -166,5 +180,31 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &second));
         assert!(second.entity_set("new_entity25s").is_some());
         assert!(first.entity_set("new_entity7s").is_some());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_first_model_is_parsed_at_normal_priority_and_a_refresh_in_the_background() {
+        use rustix::process::getpriority_process;
+        use rustix::thread::gettid;
+        let run = |first| {
+            std::thread::spawn(move || {
+                let before = getpriority_process(Some(gettid())).unwrap();
+                let _pace = pace_parse(first);
+                (
+                    before,
+                    getpriority_process(Some(gettid())).unwrap(),
+                    crate::pace::slice(),
+                )
+            })
+            .join()
+            .unwrap()
+        };
+        let (before, during, slice) = run(true);
+        assert_eq!(during, before, "the first parse keeps its priority");
+        assert_eq!(slice, Some(crate::pace::SLICE), "and is paced");
+        let (_, during, slice) = run(false);
+        assert_eq!(during, 19, "a refresh runs at the lowest priority");
+        assert_eq!(slice, Some(crate::pace::SLICE));
     }
 }
