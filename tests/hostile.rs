@@ -101,6 +101,8 @@ async fn over_the_connection_cap_new_connections_are_refused_at_once_and_readyz_
         if let Ok(r) = r {
             assert_eq!(r.status(), 503);
             assert_eq!(r.headers()["retry-after"], "1");
+            assert_eq!(r.headers()["odata-version"], "4.0");
+            assert_eq!(r.headers()["x-request-id"].len(), 36, "a fresh request id");
             let v: serde_json::Value = r.json().await.unwrap();
             assert_eq!(v["error"]["code"], "GatewayOverloaded");
         }
@@ -251,6 +253,44 @@ async fn buffered_bodies_together_stay_under_the_budget() {
     tokio::time::timeout(Duration::from_secs(5), released)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_with_two_hosts_is_refused_400_in_the_error_shape() {
+    let gw = start(TIMEOUTS, 2).await;
+    for hosts in [
+        "Host: x\r\nHost: y\r\n",
+        "Host: x\r\nHost: x\r\n",
+        "host: x\r\nHOST: evil.example\r\n",
+    ] {
+        let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+        let head =
+            format!("GET /api/data/v9.2/contacts HTTP/1.1\r\n{hosts}Connection: close\r\n\r\n");
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut seen = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut seen))
+            .await
+            .expect("answered")
+            .unwrap();
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(seen.starts_with("HTTP/1.1 400"), "{hosts:?}: {seen}");
+        assert!(seen.contains("more than one Host header"), "{seen}");
+        assert!(
+            seen.to_ascii_lowercase().contains("x-request-id:"),
+            "{seen}"
+        );
+    }
+    // One Host is served as before.
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET /api/data/v9.2/contacts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut seen))
+        .await
+        .expect("answered")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
 }
 
 #[tokio::test]

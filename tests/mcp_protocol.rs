@@ -224,7 +224,17 @@ async fn get_and_delete_are_405_and_a_foreign_origin_is_403() {
         let r = h.http.request(m, &c.url).send().await.unwrap();
         assert_eq!(r.status(), 405);
         assert_eq!(r.headers()["allow"], "POST");
+        assert_eq!(r.headers()["x-request-id"].len(), 36, "a fresh request id");
     }
+    // Like every answer of the gateway, the endpoint's carry the agent's request id.
+    let r = h
+        .http
+        .get(&c.url)
+        .header("x-ms-client-request-id", "agent-id-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "agent-id-7");
     let a = c
         .post_raw(b"{}".to_vec(), &[("origin", "http://evil.example")])
         .await;

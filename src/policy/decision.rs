@@ -232,6 +232,15 @@ pub fn decide(
             ));
         }
         if_match_star = !headers.contains_key(http::header::IF_MATCH);
+        // The agent's own condition stands only when it is one Dataverse must check (the row
+        // must exist to match it); a value it might not parse must not turn the PATCH into an
+        // unconditional upsert.
+        if !if_match_star && !if_match_well_formed(headers) {
+            reasons.push(format!(
+                "PATCH with a malformed If-Match could create a row in `{set}`, which needs POST \
+                 (send `If-Match: *` or the row's ETag)"
+            ));
+        }
     }
     if c.uses.is_empty() {
         reasons.push("the request touches nothing the gateway can allow".into());
@@ -363,6 +372,35 @@ fn check(policy: &Policy, u: &Use, add_select: &mut Option<String>) -> Result<()
             "{kind} runs a stored or SQL query the gateway cannot inspect (allow_uninspectable)"
         )),
     }
+}
+
+/// Whether every `If-Match` line is `*` or a list of entity-tags (RFC 9110: `"..."` or
+/// `W/"..."`, no `"`, space or control byte inside), with at least one condition.
+fn if_match_well_formed(headers: &HeaderMap) -> bool {
+    fn entity_tag(t: &str) -> bool {
+        let t = t.strip_prefix("W/").unwrap_or(t);
+        t.len() >= 2
+            && t.starts_with('"')
+            && t.ends_with('"')
+            && t[1..t.len() - 1]
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+    }
+    headers.get_all(http::header::IF_MATCH).iter().all(|v| {
+        let Ok(s) = std::str::from_utf8(v.as_bytes()) else {
+            return false;
+        };
+        let s = s.trim_matches([' ', '\t']);
+        if s == "*" {
+            return true;
+        }
+        let mut tags = s
+            .split(',')
+            .map(|t| t.trim_matches([' ', '\t']))
+            .filter(|t| !t.is_empty())
+            .peekable();
+        tags.peek().is_some() && tags.all(entity_tag)
+    })
 }
 
 fn header_is_star(headers: &HeaderMap, name: http::HeaderName) -> bool {

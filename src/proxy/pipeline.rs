@@ -37,7 +37,7 @@ mod reading;
 use reading::{Reading, body_timeout};
 
 // Header names, built at compile time.
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
 /// A response header that may hold the org's URL (with `Location`).
 static ODATA_ENTITY_ID: HeaderName = HeaderName::from_static("odata-entityid");
@@ -135,7 +135,7 @@ impl Gateway {
 
 /// A random (version 4) UUID. The bits come from a per-thread splitmix64 sequence seeded once
 /// from the OS: ids must be unique, not secret, and a system call per request is not free.
-fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(uuid::Uuid::new_v4().as_u64_pair().0);
     }
@@ -536,10 +536,17 @@ fn enforce(decision: &Decision, tenant: &str) -> Result<(), GatewayError> {
 }
 
 /// The Host the agent addressed (or the request target's authority), lowercased. It is echoed
-/// into rewritten URLs, so only host name, IP literal and port characters are accepted.
+/// into rewritten URLs, so only host name, IP literal and port characters are accepted. A
+/// request with more than one `Host` is refused (RFC 9112 section 3.2): a proxy in front that
+/// read the other one would disagree with the gateway about the tenant and the URLs it writes.
 fn request_host(req: &Request<AgentBody>) -> Result<Option<Cow<'_, str>>, GatewayError> {
     let invalid = || GatewayError::BadRequest("invalid Host header".into());
-    let raw = match req.headers().get(header::HOST) {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let (host, another) = (hosts.next(), hosts.next());
+    if another.is_some() {
+        return Err(GatewayError::BadRequest("more than one Host header".into()));
+    }
+    let raw = match host {
         Some(v) => v.as_bytes(),
         None => match req.uri().authority() {
             Some(a) => a.as_str().as_bytes(),

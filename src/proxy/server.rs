@@ -48,6 +48,7 @@ use crate::error::{GatewayError, error_body};
 use crate::identity::tls::SharedTls;
 use crate::proxy::body::{self, BoxBody};
 use crate::proxy::gateway::Gateway;
+use crate::proxy::pipeline;
 
 /// Most request headers accepted on HTTP/1.1.
 pub const MAX_HEADERS: usize = 100;
@@ -178,7 +179,13 @@ fn service(
         let guard = activity.begin();
         caught(async move {
             if crate::proxy::mcp::endpoint(req.uri().path()).is_some() {
-                return crate::proxy::mcp::serve(gateway, req).await;
+                // Like every answer, the MCP endpoint's carries the agent's request id or a new
+                // one (the Web API requests a tool call makes are audited with their own).
+                let id = crate::policy::headers::agent_request_id(req.headers())
+                    .unwrap_or_else(pipeline::new_request_id);
+                let mut r = crate::proxy::mcp::serve(gateway, req).await;
+                r.headers_mut().entry(&pipeline::X_REQUEST_ID).or_insert(id);
+                return r;
             }
             gateway.handle_on(req, Some(guard)).await
         })
@@ -222,8 +229,10 @@ fn refuse(stream: TcpStream, tls: bool) {
         "GatewayOverloaded",
         "the gateway is at its connection limit; retry shortly",
     );
+    let id = crate::proxy::pipeline::new_request_id();
     let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\nodata-version: 4.0\r\nx-request-id: {}\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        id.to_str().unwrap_or("unknown"),
         body.len()
     );
     let mut out = head.into_bytes();
@@ -264,10 +273,13 @@ fn panic_response(_payload: Box<dyn std::any::Any + Send>) -> Response<BoxBody> 
         "the gateway failed internally; see its log",
     )));
     *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
     );
+    h.insert("odata-version", http::HeaderValue::from_static("4.0"));
+    h.insert(&pipeline::X_REQUEST_ID, pipeline::new_request_id());
     r
 }
 
@@ -286,6 +298,8 @@ mod tests {
         };
         let Ok(r) = caught(handling).await;
         assert_eq!(r.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()["odata-version"], "4.0");
+        assert_eq!(r.headers()["x-request-id"].len(), 36);
         let bytes = r.into_body().collect().await.expect("body").to_bytes();
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("GatewayInternalError"), "{text}");

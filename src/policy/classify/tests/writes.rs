@@ -318,6 +318,63 @@ fn patch_without_post_cannot_create() {
 }
 
 #[test]
+fn patch_without_post_keeps_only_a_well_formed_if_match() {
+    let patch = |values: &[&str]| {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("if-match", v.parse().unwrap());
+        }
+        decide_with(
+            "PATCH",
+            &format!("leads({C})"),
+            Some(r#"{"subject":"x"}"#),
+            &h,
+            Some(meta()),
+        )
+    };
+    // The agent's own condition is sent as it is: the row must exist to match it.
+    for ok in [
+        &["*"][..],
+        &[r#"W/"1000""#],
+        &[r#""abc""#],
+        &[r#"W/"1", "2""#],
+        &[r#" W/"1" "#, r#""2""#],
+    ] {
+        let d = patch(ok);
+        assert!(d.allowed() && !d.if_match_star, "{ok:?}: {}", d.reason());
+    }
+    // A value Dataverse might not parse could make the PATCH an unconditional upsert.
+    for bad in [
+        &["garbage"][..],
+        &[r#""""#, "x"],
+        &[","],
+        &[""],
+        &["W/1000"],
+        &[r#""a"b""#],
+        &[r#""a b""#],
+        &[r#""1", nope"#],
+        &[r#"W/"1""#, "later"],
+    ] {
+        assert_outcome(
+            &patch(bad),
+            no("PATCH with a malformed If-Match could create a row in `leads`, which needs POST"),
+            &format!("{bad:?}"),
+        );
+    }
+    // Where the table allows POST, the agent's If-Match is Dataverse's business.
+    let mut h = HeaderMap::new();
+    h.insert("if-match", "garbage".parse().unwrap());
+    let d = decide_with(
+        "PATCH",
+        &format!("contacts({C})"),
+        Some(r#"{"firstname":"x"}"#),
+        &h,
+        Some(meta()),
+    );
+    assert!(d.allowed(), "{}", d.reason());
+}
+
+#[test]
 fn without_metadata_only_plain_shapes_pass() {
     let h = HeaderMap::new();
     let d = |m: &str, u: &str| decide_with(m, u, None, &h, None);
