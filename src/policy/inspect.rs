@@ -60,6 +60,9 @@ pub fn inspect(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
 fn judge(t: &Tenant<'_>, req: &Request<'_>, env: &Env<'_>, decide_headers: &HeaderMap) -> Decision {
     let mut classified = classify::classify(req, env);
     // The decision does not read them: taken, not copied.
+    if let (Ok(c), Some(meta)) = (&mut classified, t.metadata) {
+        currency_of_listed_money(c, t.policy, meta);
+    }
     let reads = match &mut classified {
         Ok(c) if !c.annotation_reads.is_empty() => {
             count_conditional_reads(c, t.policy);
@@ -72,6 +75,39 @@ fn judge(t: &Tenant<'_>, req: &Request<'_>, env: &Env<'_>, decide_headers: &Head
         explain_annotation_reads(&mut decision, &reads, t.policy);
     }
     decision
+}
+
+/// A main read without `$select` of a table with a column list is sent with the list as its
+/// `$select`; when the list names a money column, the row's currency lookup comes back with it,
+/// so the lookup is read as if named (and refused unless the list holds it too).
+fn currency_of_listed_money(
+    c: &mut classify::Classified,
+    policy: &crate::config::Policy,
+    meta: &crate::policy::metadata::Metadata,
+) {
+    use crate::config::Verb;
+    use crate::policy::metadata::CURRENCY_LOOKUP;
+    let implied = c.uses.iter().find_map(|u| match u {
+        classify::Use::Table(t) if t.main && t.all_columns && t.verb == Verb::Get => {
+            let cols = policy.tables.get(&*t.set)?.columns.as_ref()?;
+            let ty = meta.entity_set(&t.set)?;
+            let money = cols.iter().any(|c| meta.is_money(&ty.logical_name, c));
+            (money && !cols.iter().any(|c| c == CURRENCY_LOOKUP))
+                .then(|| std::sync::Arc::clone(&t.set))
+        }
+        _ => None,
+    });
+    if let Some(set) = implied {
+        let mut columns = classify::Columns::new();
+        columns.push(CURRENCY_LOOKUP);
+        c.uses.push(classify::Use::Table(classify::Touch {
+            set,
+            verb: Verb::Get,
+            columns,
+            all_columns: false,
+            main: false,
+        }));
+    }
 }
 
 /// The lookups of a main read without `$select` come back unless the table's column list (which

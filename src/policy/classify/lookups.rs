@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::*;
-use crate::policy::metadata::{Navigation, Observed};
+use crate::policy::metadata::{CURRENCY_LOOKUP, Navigation, Observed};
 
 /// The lookup column following the navigation property `name` (`nav`) observes, as `(columns of the starting
 /// table, columns of the related table)`. When the metadata does not name it, a placeholder no
@@ -30,6 +30,24 @@ pub(super) fn revealed<'m>(
                 true => (None, Some(placeholder)),
                 false => (Some(placeholder), None),
             }
+        }
+    }
+}
+
+/// A money column comes back with the row's currency lookup (Dataverse adds
+/// `_transactioncurrencyid_value` to every read that names one): a read naming a money column
+/// names the lookup too, so a column list must hold it and a requested `FormattedValue` reads
+/// the currency's table. A read without `$select` names every column already.
+pub(super) fn money_brings_currency(meta: &Metadata, out: &mut Classified) {
+    for u in &mut out.uses {
+        if let Use::Table(t) = u
+            && t.verb == Verb::Get
+            && !t.all_columns
+            && !t.columns.contains(CURRENCY_LOOKUP)
+            && let Some(ty) = meta.entity_set(&t.set)
+            && t.columns.iter().any(|c| meta.is_money(&ty.logical_name, c))
+        {
+            t.columns.push(CURRENCY_LOOKUP);
         }
     }
 }

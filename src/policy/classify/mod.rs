@@ -192,6 +192,9 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
             None => resource::without_metadata(req, &path, &query, env, &mut out)?,
         },
     }
+    if let Some(meta) = env.metadata {
+        lookups::money_brings_currency(meta, &mut out);
+    }
     annotations::reads(req, env.metadata, &mut out)?;
     if let Some(meta) = env.metadata {
         lookups::free_own_keys(meta, &mut out);

@@ -44,6 +44,9 @@ use std::sync::Arc;
 use hash::{NameMap, NameSet};
 
 pub use column_type::ColumnType;
+
+/// The lookup to a row's transaction currency, which comes back with its money columns.
+pub const CURRENCY_LOOKUP: &str = "_transactioncurrencyid_value";
 pub use error::{MetadataError, Position};
 #[doc(hidden)]
 pub use sorted::{Members, NameList};
@@ -293,6 +296,19 @@ impl Metadata {
                 .ok()?;
             Some(&t.column_types[i].1)
         })
+    }
+
+    /// Whether `column` of `logical` is a money (currency) column: an `Edm.Decimal` of a table
+    /// with a transaction currency ([`CURRENCY_LOOKUP`]) that has its base-currency twin
+    /// (`revenue` and `revenue_base`; both count). Dataverse returns the row's currency lookup
+    /// with every money column read, named or not.
+    pub fn is_money(&self, logical: &str, column: &str) -> bool {
+        self.column_type(logical, column) == Some(&ColumnType::Decimal)
+            && self.has_property(logical, CURRENCY_LOOKUP)
+            && (column
+                .strip_suffix("_base")
+                .is_some_and(|value| self.has_property(logical, value))
+                || self.has_property(logical, &format!("{column}_base")))
     }
 
     /// The key of the type an entity set holds ([`Metadata::key_of`] of its type).

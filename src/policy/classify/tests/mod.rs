@@ -188,6 +188,7 @@ fn check(rows: &[(&str, String, Option<&str>, Expect)]) {
 
 use Denial::Policy as NO;
 
+mod money;
 mod nav;
 mod reads;
 mod redteam;
