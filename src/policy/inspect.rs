@@ -90,7 +90,7 @@ fn currency_of_listed_money(
     let implied = c.uses.iter().find_map(|u| match u {
         classify::Use::Table(t) if t.main && t.all_columns && t.verb == Verb::Get => {
             let cols = policy.tables.get(&*t.set)?.columns.as_ref()?;
-            let ty = meta.entity_set(&t.set)?;
+            let ty = meta.with_currency(&t.set)?;
             let money = cols.iter().any(|c| meta.is_money(&ty.logical_name, c));
             (money && !cols.iter().any(|c| c == CURRENCY_LOOKUP))
                 .then(|| std::sync::Arc::clone(&t.set))

@@ -153,6 +153,11 @@ pub struct Metadata {
     /// navigation property (as CSDL requires), so [`Metadata::member`] may look for a column
     /// first without a navigation property of that name taking precedence.
     disjoint: Vec<bool>,
+    /// Parallel to `types`: the type or a base type has the currency lookup
+    /// ([`CURRENCY_LOOKUP`]).
+    currency: Vec<bool>,
+    /// Some type has it (else no read can return it, and no set needs looking up for it).
+    any_currency: bool,
     type_index: NameMap<String, usize>,
     /// Entity set name -> index in `types`. The names are shared with the uses that name them
     /// ([`crate::policy::classify::Touch::set`]), so a use costs no allocation.
@@ -296,6 +301,16 @@ impl Metadata {
                 .ok()?;
             Some(&t.column_types[i].1)
         })
+    }
+
+    /// The entity type of `set` when it has the currency lookup ([`CURRENCY_LOOKUP`], its own
+    /// or a base type's).
+    pub fn with_currency(&self, set: &str) -> Option<&EntityType> {
+        if !self.any_currency {
+            return None;
+        }
+        let &i = self.sets.get(set)?;
+        self.currency[i].then(|| &self.types[i])
     }
 
     /// Whether `column` of `logical` is a money (currency) column: an `Edm.Decimal` of a table

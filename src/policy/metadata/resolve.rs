@@ -89,6 +89,21 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
             members_disjoint(&types, &bases, i)
         })
         .collect();
+    let currency: Vec<bool> = (0..types.len())
+        .map(|i| {
+            let mut next = Some(i);
+            // Acyclic (checked above): the walk ends; the bound only guards that.
+            for _ in 0..=types.len() {
+                let Some(t) = next else { break };
+                if types[t].properties.contains(super::CURRENCY_LOOKUP) {
+                    return true;
+                }
+                next = bases[t];
+            }
+            false
+        })
+        .collect();
+    let any_currency = currency.contains(&true);
     let (sets, set_of_type) = index_sets(raw_sets, &names, types.len());
     let operations: Vec<Operation> = raw_operations
         .into_iter()
@@ -112,6 +127,8 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
         types,
         bases,
         disjoint,
+        currency,
+        any_currency,
         type_index: type_index.into_iter().collect(),
         sets,
         set_of_type,
