@@ -60,7 +60,7 @@ pub fn inspect(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
 fn judge(t: &Tenant<'_>, req: &Request<'_>, env: &Env<'_>, decide_headers: &HeaderMap) -> Decision {
     let mut classified = classify::classify(req, env);
     // The decision does not read them: taken, not copied.
-    if let (Ok(c), Some(meta)) = (&mut classified, t.metadata) {
+    if let (Ok(c), Some(meta)) = (&mut classified, t.metadata.filter(|m| m.any_currency())) {
         currency_of_listed_money(c, t.policy, meta);
     }
     let reads = match &mut classified {

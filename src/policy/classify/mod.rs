@@ -192,7 +192,7 @@ pub fn classify(req: &Request<'_>, env: &Env<'_>) -> Result<Classified, ParseErr
             None => resource::without_metadata(req, &path, &query, env, &mut out)?,
         },
     }
-    if let Some(meta) = env.metadata {
+    if let Some(meta) = env.metadata.filter(|m| m.any_currency()) {
         lookups::money_brings_currency(meta, &mut out);
     }
     annotations::reads(req, env.metadata, &mut out)?;

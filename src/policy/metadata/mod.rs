@@ -303,6 +303,11 @@ impl Metadata {
         })
     }
 
+    /// Whether some type has the currency lookup ([`CURRENCY_LOOKUP`]).
+    pub fn any_currency(&self) -> bool {
+        self.any_currency
+    }
+
     /// The entity type of `set` when it has the currency lookup ([`CURRENCY_LOOKUP`], its own
     /// or a base type's).
     pub fn with_currency(&self, set: &str) -> Option<&EntityType> {

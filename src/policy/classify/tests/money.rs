@@ -112,6 +112,10 @@ fn only_decimals_with_a_base_twin_on_a_table_with_a_currency_are_money() {
         !meta().is_money("account", "revenue"),
         "the simulated org has no currency"
     );
+    assert!(m.any_currency() && !meta().any_currency());
+    assert!(m.with_currency("accounts").is_some());
+    assert!(m.with_currency("contacts").is_none());
+    assert!(meta().with_currency("accounts").is_none());
 }
 
 #[test]
