@@ -110,6 +110,48 @@ fn currency_of_listed_money(
     }
 }
 
+/// The column lists of `policy` that name a money column of their table without its currency
+/// lookup, as `(entity set, money column)`: every read of such a column is denied (the lookup
+/// comes back with it), which an operator should hear about when the metadata arrives.
+pub fn money_without_currency(
+    policy: &crate::config::Policy,
+    meta: &crate::policy::metadata::Metadata,
+) -> Vec<(String, String)> {
+    use crate::policy::metadata::CURRENCY_LOOKUP;
+    let mut found = Vec::new();
+    for (set, rule) in &policy.tables {
+        let (Some(cols), Some(ty)) = (&rule.columns, meta.with_currency(set)) else {
+            continue;
+        };
+        if cols.iter().any(|c| c == CURRENCY_LOOKUP) {
+            continue;
+        }
+        if let Some(money) = cols.iter().find(|c| meta.is_money(&ty.logical_name, c)) {
+            found.push((set.clone(), money.clone()));
+        }
+    }
+    found
+}
+
+/// Logs [`money_without_currency`] for tenant `tenant` (and each client's narrower policy).
+pub fn warn_money_without_currency(
+    tenant: &str,
+    policies: &[(&str, &crate::config::Policy)],
+    meta: &crate::policy::metadata::Metadata,
+) {
+    for (whose, policy) in policies {
+        for (set, money) in money_without_currency(policy, meta) {
+            tracing::warn!(
+                tenant,
+                policy = whose,
+                table = set,
+                column = money,
+                "the column list names a money column without `_transactioncurrencyid_value`, which Dataverse returns with it: reads of the column are denied until the list holds the lookup"
+            );
+        }
+    }
+}
+
 /// The lookups of a main read without `$select` come back unless the table's column list (which
 /// the gateway then adds as `$select`) leaves them out: those reads count; the others are dropped.
 fn count_conditional_reads(c: &mut classify::Classified, policy: &crate::config::Policy) {

@@ -55,6 +55,13 @@ async fn run(tenant: Weak<TenantRuntime>) {
         let wait = match loaded {
             Ok(()) => {
                 tracing::info!(tenant = %t.config.name, "metadata loaded");
+                if let Some(m) = t.metadata() {
+                    crate::policy::inspect::warn_money_without_currency(
+                        &t.config.name,
+                        &[("tenant", &t.config.policy)],
+                        &m,
+                    );
+                }
                 retry = RETRY_MIN;
                 REFRESH
             }

@@ -250,6 +250,13 @@ fn build(
             (None, Some(o)) if o.config.dataverse == t.dataverse => o.metadata(),
             (None, _) => None,
         };
+        if let Some(m) = &metadata {
+            crate::policy::inspect::warn_money_without_currency(
+                &t.name,
+                &[("tenant", &t.policy)],
+                m,
+            );
+        }
         let org = upstream.org(&t.dataverse.url)?;
         let client_limits = clients::limiters(
             &config,

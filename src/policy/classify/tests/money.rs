@@ -187,3 +187,20 @@ fn a_money_column_with_formatted_values_reads_the_currency_table() {
     let d = judge(&with_currencies, "accounts?$select=revenue", &[FORMATTED]);
     assert!(d.allowed(), "{}", d.reason());
 }
+
+#[test]
+fn column_lists_naming_money_without_the_lookup_are_found() {
+    let m = money_meta();
+    let found = inspect::money_without_currency(&accounts_with(Some(&["name", "revenue"])), m);
+    assert_eq!(found, vec![("accounts".to_string(), "revenue".to_string())]);
+    let held = accounts_with(Some(&["revenue", "_transactioncurrencyid_value"]));
+    assert!(inspect::money_without_currency(&held, m).is_empty());
+    let no_money = accounts_with(Some(&["name", "discount"]));
+    assert!(inspect::money_without_currency(&no_money, m).is_empty());
+    assert!(inspect::money_without_currency(&accounts_with(None), m).is_empty());
+    let sim = accounts_with(Some(&["name", "revenue"]));
+    assert!(
+        inspect::money_without_currency(&sim, meta()).is_empty(),
+        "no currency in the sim"
+    );
+}
