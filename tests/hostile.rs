@@ -145,6 +145,43 @@ async fn over_the_connection_cap_new_connections_are_refused_at_once_and_readyz_
 }
 
 #[tokio::test]
+async fn a_refused_client_that_sent_its_request_still_reads_the_503() {
+    // Closed with the request unread, the gateway's socket would answer it with a reset,
+    // which destroys the 503 in the client's buffer before it reads it.
+    let head = "timeouts:\n  request_head: 10s\nlimits:\n  max_connections: 2\n";
+    let gw = start(head, 4).await;
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(TcpStream::connect(gw.addr).await.unwrap());
+    }
+    let full = async {
+        while gw.gateway.listener.open() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), full)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+        tcp.write_all(b"GET /api/data/v9.2/contacts HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // Long enough for the refusal and the request to cross (and a reset to come back).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut seen = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut seen))
+            .await
+            .expect("the gateway ends the stream");
+        assert!(read.is_ok(), "no reset: {read:?}");
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(seen.starts_with("HTTP/1.1 503"), "{seen}");
+        assert!(seen.contains("GatewayOverloaded"), "{seen}");
+    }
+    drop(silent);
+}
+
+#[tokio::test]
 async fn a_stalled_write_body_is_answered_408_within_the_body_timeout() {
     let gw = start(TIMEOUTS, 2).await;
     let started = Instant::now();

@@ -14,7 +14,8 @@
 //! Connections are a bounded resource. Invariants:
 //! - at most `limits.max_connections` agent connections are open (default: from the process's
 //!   file limit, leaving room for upstream, admin and files); one over the cap is accepted and
-//!   at once answered 503 (plain HTTP) or closed (TLS), never left waiting. Reaching the cap
+//!   at once answered 503 (plain HTTP, then closed without a reset: [`linger`]) or closed
+//!   (TLS), never left waiting. Reaching the cap
 //!   and leaving it (a tenth below it) are logged once each, and `/readyz` is 503 meanwhile
 //!   ([`Listener`](crate::proxy::gateway::Listener));
 //! - a connection with no request in progress is closed after `timeouts.request_head`,
@@ -28,6 +29,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -36,6 +38,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 mod connections;
@@ -237,7 +240,52 @@ fn refuse(stream: TcpStream, tls: bool) {
     );
     let mut out = head.into_bytes();
     out.extend_from_slice(&body);
-    let _ = stream.try_write(&out);
+    if stream.try_write(&out).is_err() {
+        return;
+    }
+    linger(stream);
+}
+
+/// Refused connections lingering at once, and each one's bounds.
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
+const MAX_LINGERING: usize = 256;
+const LINGER_FOR: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Closes a refused connection without a reset. Closed with the agent's request unread, the
+/// socket would answer it with a reset, which can destroy the 503 before the agent reads it;
+/// so the gateway's side is shut (the 503, then the end of the stream) and what the agent
+/// still sends is read and dropped, for at most [`LINGER_FOR`] and [`LINGER_BYTES`], and for at
+/// most [`MAX_LINGERING`] connections at once (beyond that, closed at once as before).
+fn linger(stream: TcpStream) {
+    if LINGERING.fetch_add(1, Ordering::AcqRel) >= MAX_LINGERING {
+        LINGERING.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    tokio::spawn(async move {
+        struct Release;
+        impl Drop for Release {
+            fn drop(&mut self) {
+                LINGERING.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _release = Release;
+        let mut stream = stream;
+        if stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        let mut read = 0;
+        let drain = async {
+            while read < LINGER_BYTES {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_FOR, drain).await;
+    });
 }
 
 /// A connection ended with an error: a request head over the limits was answered 431 by the
