@@ -176,13 +176,14 @@ fn write_uuid_v4(a: u64, b: u64, out: &mut Vec<u8>) {
     bytes[8..].copy_from_slice(&b.to_le_bytes());
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    for (i, byte) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push(b'-');
-        }
-        out.push(HEX[usize::from(byte >> 4)]);
-        out.push(HEX[usize::from(byte & 0x0f)]);
+    // Where each byte's two digits go; the hyphens are already in place.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let mut text = [b'-'; ID_LEN];
+    for (&at, byte) in AT.iter().zip(bytes) {
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0x0f)];
     }
+    out.extend_from_slice(&text);
 }
 
 fn splitmix64(state: &Cell<u64>) -> u64 {
