@@ -91,7 +91,6 @@ impl Columns {
     }
 }
 
-#[derive(Clone)]
 pub struct Iter<'c> {
     columns: &'c Columns,
     next: usize,
