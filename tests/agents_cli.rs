@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::SIM_CSDL;
 use common::proc::{check, gateway, run, write};
 
 const TENANT: &str = "tenants:
@@ -130,7 +131,11 @@ fn a_client_has_one_identity_and_entra_needs_agent_auth() {
 fn explain_as_a_client_names_the_layer_that_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "agents.yaml", &config(SALES));
-    let explain = |args: &[&str]| run(gateway().args(["explain", "--config", &path]).args(args));
+    let explain = |args: &[&str]| {
+        run(gateway()
+            .args(["explain", "--config", &path, "--metadata", SIM_CSDL])
+            .args(args))
+    };
     let url = "https://gw/api/data/v9.2/accounts?$select=name";
     let as_tenant = explain(&["GET", url]);
     assert_eq!(as_tenant.code, Some(0), "{}", as_tenant.output());

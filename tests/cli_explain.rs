@@ -9,7 +9,12 @@ use common::proc::{assert_golden, explain, write};
 
 #[test]
 fn explain_allows_a_listed_table_and_names_the_rule() {
-    let run = explain(&["GET", "/api/data/v9.2/contacts?$select=fullname"]);
+    let run = explain(&[
+        "--metadata",
+        SIM_CSDL,
+        "GET",
+        "/api/data/v9.2/contacts?$select=fullname",
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert_eq!(
         run.stdout,
@@ -19,6 +24,11 @@ fn explain_allows_a_listed_table_and_names_the_rule() {
   rule: allow.contacts permits GET
 "
     );
+    // Without metadata a column cannot be told from a navigation property: denied, and
+    // explain says how to give it the metadata.
+    let run = explain(&["GET", "/api/data/v9.2/contacts?$select=fullname"]);
+    assert_eq!(run.code, Some(2), "{}", run.output());
+    assert!(run.stdout.contains("--metadata FILE"), "{}", run.stdout);
 
     let run = explain(&["GET", "/fabrikam/api/data/v9.2/WhoAmI"]);
     assert_eq!(run.code, Some(0), "{}", run.output());

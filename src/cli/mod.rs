@@ -447,7 +447,7 @@ fn explain_decision(
     if metadata.is_none() && decision.reason().contains("metadata") {
         decision
             .reason_mut()
-            .push_str(" — explain reads metadata only from dataverse.metadata_file");
+            .push_str(" — give explain the org's $metadata (CSDL) with --metadata FILE or the tenant's dataverse.metadata_file");
     }
     Ok((label, decision))
 }

@@ -25,7 +25,7 @@ pub(super) fn read(
         return super::fetch::classify(xml, q, set, logical, meta, out);
     }
     let (mut columns, selected) = match q.get("$select") {
-        Some(s) => (select_list(s)?, true),
+        Some(s) => (selected(s, logical, meta, out)?, true),
         None => (Columns::new(), false),
     };
     let mut refs = filter_and_order(q, &q.aliases)?;
@@ -105,36 +105,45 @@ fn select_list(value: &str) -> Result<Columns, ParseError> {
     Ok(columns)
 }
 
-/// Without metadata: plain columns only.
-pub(super) fn read_plain(
-    set: &str,
-    q: &Query,
+/// The columns of `logical` the `$select` list `value` names. A navigation property named
+/// there reads the table it leads to, as the same name does in `$filter`: it is resolved as a
+/// one-segment path (the lookup it is bound to joins the columns, the target is read).
+fn selected(
+    value: &str,
+    logical: &str,
+    meta: &Metadata,
     out: &mut Classified,
-    main: bool,
-) -> Result<(), ParseError> {
-    let mut columns = match q.get("$select") {
-        Some(s) => select_list(s)?,
-        None => Columns::new(),
-    };
-    let refs = filter_and_order(q, &q.aliases)?;
-    // A query function's column may be a lookup named by its logical name: metadata tells.
-    if QUERY_PARAMS_NEED_META.iter().any(|p| q.get(p).is_some())
-        || refs.paths.iter().any(|p| p.len() != 1)
-        || refs.lambdas
-        || !refs.columns.is_empty()
-    {
+) -> Result<Columns, ParseError> {
+    let mut columns = select_list(value)?;
+    let is_nav = |c: &str| meta.navigation(logical, c).is_some();
+    if columns.iter().any(is_nav) {
+        let navs: Vec<String> = columns
+            .iter()
+            .filter(|c| is_nav(c))
+            .map(String::from)
+            .collect();
+        columns.retain(|c| !is_nav(c));
+        let paths: Vec<Path> = navs
+            .iter()
+            .map(|n| Path::from_elem(n.as_str(), 1))
+            .collect();
+        resolve(&paths, logical, meta, out, &mut columns)?;
+    }
+    Ok(columns)
+}
+
+/// Without metadata: a read that names no column. Any name could be a navigation property
+/// (`createdby` is one on every table) that only the CSDL tells from a column, so every option
+/// but `$top` and `$count` needs the metadata.
+pub(super) fn read_plain(set: &str, q: &Query, out: &mut Classified, main: bool) {
+    let plain = |n: &str| n == "$top" || n == "$count";
+    if !q.options.iter().all(|(n, _)| plain(n)) || !q.aliases.is_empty() {
         out.needs_metadata = true;
-        return Ok(());
+    } else if main {
+        out.touch_main(&Arc::from(set), Columns::new());
+    } else {
+        out.touch(set, Verb::Get, Columns::new(), false);
     }
-    columns.extend(refs.paths.iter().flatten());
-    if let Some(token) = q.get("$skiptoken") {
-        columns.extend(paged_on(token, |_| true, set)?);
-    }
-    match (main, q.get("$select")) {
-        (true, None) => out.touch_main(&Arc::from(set), columns),
-        _ => out.touch(set, Verb::Get, columns, false),
-    }
-    Ok(())
 }
 
 /// The columns the `$skiptoken` `token`'s paging cookie pages on: compared with the values it
@@ -152,8 +161,6 @@ fn paged_on(
         None => Ok(columns),
     }
 }
-
-const QUERY_PARAMS_NEED_META: &[&str] = &["savedQuery", "userQuery", "sql", "fetchXml"];
 
 /// What `$filter` and `$orderby` read (parameter aliases bound where they are used).
 fn filter_and_order<'a>(q: &'a Query<'_>, aliases: &'a [Pair<'a>]) -> Result<Refs<'a>, ParseError> {
@@ -280,7 +287,7 @@ fn expand<'a>(
             ))
         })?;
         let mut columns = match item.option("$select") {
-            Some(s) => select_list(s)?,
+            Some(s) => selected(s, &nav.target, meta, out)?,
             None => Columns::new(),
         };
         let (here, there) = lookups::revealed(meta, item.nav, nav);

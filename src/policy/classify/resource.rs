@@ -468,8 +468,9 @@ fn unbound(
     )))
 }
 
-/// Without metadata only the plainest shapes are understood: a table's collection, row or
-/// `$count` with plain columns in its options, and a parameterless-or-literal function call.
+/// Without metadata only the plainest shapes are understood: a table's collection, row by GUID
+/// or `$count` that names no column (any name could be a navigation property, which only the
+/// CSDL tells), and a parameterless-or-literal function call.
 pub(super) fn without_metadata(
     req: &Request<'_>,
     path: &ResourcePath,
@@ -502,23 +503,18 @@ pub(super) fn without_metadata(
         [Segment::Count] if key.is_none() => true,
         _ => return unavailable(out),
     };
-    if query_needs_metadata(query) || matches!(key, Some(KeySpec::Empty)) {
+    if query_needs_metadata(query) || matches!(key, Some(KeySpec::Empty | KeySpec::Pairs(_))) {
         return unavailable(out);
     }
-    // Without metadata the primary key cannot be told from an alternate key: every key
-    // property is counted as a column the request names (probed to locate the row).
-    let keys = key_columns(key.as_ref());
     let verb = method_verb(req.method)?;
     match (verb, key.is_some(), count) {
         (Verb::Get, _, _) => {
-            if !keys.is_empty() {
-                out.touch(name, Verb::Get, keys, false);
-            }
-            options::read_plain(name, query, out, !count)
+            options::read_plain(name, query, out, !count);
+            Ok(())
         }
         (Verb::Delete, true, false) => {
             no_options(query)?;
-            out.touch(name, Verb::Delete, keys, false);
+            out.touch(name, Verb::Delete, Columns::new(), false);
             Ok(())
         }
         _ => unavailable(out),

@@ -327,46 +327,76 @@ fn own_primary_key_is_not_counted_against_a_column_list() {
 }
 
 #[test]
-fn alternate_keys_without_metadata_are_counted() {
+fn names_without_metadata_need_it() {
+    // Without the CSDL no name can be told from a navigation property (`createdby` is one on
+    // every table and leads to `systemusers`): a key, `$select`, `$filter`, `$orderby` or
+    // `$skiptoken` that names one waits for the metadata, while a row by GUID, a collection,
+    // `$top` and `$count` need none.
     let h = HeaderMap::new();
-    let d = decide_with("GET", "opportunities(statuscode=1)", None, &h, None);
+    let skiptoken = "$skiptoken=%3Ccookie%20pagenumber=%222%22%20pagingcookie=%22%253ccookie%2520page%253d%25221%2522%253e%253ccreatedby%2520last%253d%2522x%2522%2520first%253d%2522x%2522%2520%252f%253e%253c%252fcookie%253e%22%20/%3E";
+    for url in [
+        "opportunities(statuscode=1)".to_string(),
+        "opportunities(name='x')?$select=name".to_string(),
+        "contacts(emailaddress1='a@b.com')".to_string(),
+        format!("opportunities(opportunityid={O})"),
+        "contacts(createdby='x')".to_string(),
+        "contacts?$select=createdby".to_string(),
+        "contacts?$select=fullname".to_string(),
+        "contacts?$select=createdby&$filter=fullname eq 'x+'".to_string(),
+        "contacts?$filter=createdby eq null".to_string(),
+        "contacts?$orderby=createdby".to_string(),
+        "contacts/$count?$filter=createdby eq null".to_string(),
+        format!("contacts?{skiptoken}"),
+    ] {
+        let d = decide_with("GET", &url, None, &h, None);
+        denied(&d, NO, &["metadata"], &url);
+        let d = decide_with("DELETE", &url, None, &h, None);
+        assert!(!d.allowed(), "DELETE {url}: {}", d.reason());
+    }
+    for url in [
+        format!("contacts({C})"),
+        "contacts".to_string(),
+        "contacts?$top=5&$count=true".to_string(),
+        "contacts/$count".to_string(),
+    ] {
+        allowed(&decide_with("GET", &url, None, &h, None), &url);
+    }
+    // DELETE by GUID is understood: the allowlist (no DELETE on contacts) decides.
+    let d = decide_with("DELETE", &format!("contacts({C})"), None, &h, None);
     denied(
         &d,
         NO,
-        &["`statuscode` of `opportunities`"],
-        "alternate key",
+        &["DELETE on `contacts` is not allowed"],
+        "DELETE by GUID",
     );
-    let d = decide_with(
-        "GET",
-        "opportunities(name='x',statuscode=1)?$select=name",
-        None,
-        &h,
-        None,
+}
+
+#[test]
+fn a_navigation_property_in_select_reads_its_table() {
+    // As in `$filter`, a navigation property named in `$select` counts as a read of the table it
+    // leads to, at every level of `$expand`.
+    for url in [
+        "contacts?$select=createdby".to_string(),
+        "contacts?$select=fullname,createdby".to_string(),
+        format!("contacts({C})?$select=createdby"),
+        "contacts/$count?$select=createdby".to_string(),
+        "accounts?$expand=primarycontactid($select=createdby)".to_string(),
+        "contacts?$expand=parentcustomerid_account($select=name,createdby)".to_string(),
+    ] {
+        denied(&decide("GET", &url, None), NO, &["`systemusers`"], &url);
+    }
+    // The target allowlisted: allowed, and the lookup the navigation is bound to is named too.
+    let d = decide("GET", "accounts?$select=name,primarycontactid", None);
+    allowed(&d, "navigation to an allowlisted table");
+    let reads = format!("{:?}", d.uses);
+    assert!(reads.contains("_primarycontactid_value"), "{reads}");
+    // On a table with a column list, the bound lookup must be listed.
+    denied(
+        &decide("GET", "opportunities?$select=name,parentaccountid", None),
+        NO,
+        &["`_parentaccountid_value` of `opportunities`"],
+        "navigation from a column-restricted table",
     );
-    denied(&d, NO, &["`statuscode`"], "composite key");
-    allowed(
-        &decide_with(
-            "GET",
-            "opportunities(name='x')?$select=name",
-            None,
-            &h,
-            None,
-        ),
-        "listed key column",
-    );
-    allowed(
-        &decide_with("GET", "contacts(emailaddress1='a@b.com')", None, &h, None),
-        "unrestricted table",
-    );
-    // without metadata the primary key cannot be told from an alternate key: fail closed
-    let d = decide_with(
-        "GET",
-        &format!("opportunities(opportunityid={O})"),
-        None,
-        &h,
-        None,
-    );
-    denied(&d, NO, &["`opportunityid`"], "named primary key");
 }
 
 #[test]
