@@ -90,10 +90,8 @@ fn currency_of_listed_money(
     let implied = c.uses.iter().find_map(|u| match u {
         classify::Use::Table(t) if t.main && t.all_columns && t.verb == Verb::Get => {
             let cols = policy.tables.get(&*t.set)?.columns.as_ref()?;
-            let ty = meta.with_currency(&t.set)?;
-            let money = cols.iter().any(|c| meta.is_money(&ty.logical_name, c));
-            (money && !cols.iter().any(|c| c == CURRENCY_LOOKUP))
-                .then(|| std::sync::Arc::clone(&t.set))
+            meta.money_without_currency(&t.set, cols.iter().map(String::as_str))?;
+            Some(std::sync::Arc::clone(&t.set))
         }
         _ => None,
     });
@@ -117,39 +115,15 @@ pub fn money_without_currency(
     policy: &crate::config::Policy,
     meta: &crate::policy::metadata::Metadata,
 ) -> Vec<(String, String)> {
-    use crate::policy::metadata::CURRENCY_LOOKUP;
-    let mut found = Vec::new();
-    for (set, rule) in &policy.tables {
-        let (Some(cols), Some(ty)) = (&rule.columns, meta.with_currency(set)) else {
-            continue;
-        };
-        if cols.iter().any(|c| c == CURRENCY_LOOKUP) {
-            continue;
-        }
-        if let Some(money) = cols.iter().find(|c| meta.is_money(&ty.logical_name, c)) {
-            found.push((set.clone(), money.clone()));
-        }
-    }
-    found
-}
-
-/// Logs [`money_without_currency`] for tenant `tenant` (and each client's narrower policy).
-pub fn warn_money_without_currency(
-    tenant: &str,
-    policies: &[(&str, &crate::config::Policy)],
-    meta: &crate::policy::metadata::Metadata,
-) {
-    for (whose, policy) in policies {
-        for (set, money) in money_without_currency(policy, meta) {
-            tracing::warn!(
-                tenant,
-                policy = whose,
-                table = set,
-                column = money,
-                "the column list names a money column without `_transactioncurrencyid_value`, which Dataverse returns with it: reads of the column are denied until the list holds the lookup"
-            );
-        }
-    }
+    policy
+        .tables
+        .iter()
+        .filter_map(|(set, rule)| {
+            let columns = rule.columns.as_ref()?.iter().map(String::as_str);
+            let money = meta.money_without_currency(set, columns)?;
+            Some((set.clone(), money.to_owned()))
+        })
+        .collect()
 }
 
 /// The lookups of a main read without `$select` come back unless the table's column list (which

@@ -91,6 +91,7 @@ impl Columns {
     }
 }
 
+#[derive(Clone)]
 pub struct Iter<'c> {
     columns: &'c Columns,
     next: usize,

@@ -43,9 +43,7 @@ pub(super) fn money_brings_currency(meta: &Metadata, out: &mut Classified) {
         if let Use::Table(t) = u
             && t.verb == Verb::Get
             && !t.all_columns
-            && let Some(ty) = meta.with_currency(&t.set)
-            && !t.columns.contains(CURRENCY_LOOKUP)
-            && t.columns.iter().any(|c| meta.is_money(&ty.logical_name, c))
+            && meta.money_without_currency(&t.set, &t.columns).is_some()
         {
             t.columns.push(CURRENCY_LOOKUP);
         }

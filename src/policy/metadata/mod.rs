@@ -331,6 +331,22 @@ impl Metadata {
                 || self.has_property(logical, &format!("{column}_base")))
     }
 
+    /// The first money column of `set` among `columns` when `columns` lacks the currency lookup
+    /// that comes back with it ([`CURRENCY_LOOKUP`]): a column list that would leak the lookup,
+    /// or a `$select` that returns it unnamed.
+    pub fn money_without_currency<'c, I>(&self, set: &str, columns: I) -> Option<&'c str>
+    where
+        I: IntoIterator<Item = &'c str>,
+        I::IntoIter: Clone,
+    {
+        let ty = self.with_currency(set)?;
+        let mut columns = columns.into_iter();
+        if columns.clone().any(|c| c == CURRENCY_LOOKUP) {
+            return None;
+        }
+        columns.find(|c| self.is_money(&ty.logical_name, c))
+    }
+
     /// The key of the type an entity set holds ([`Metadata::key_of`] of its type).
     pub fn key_of_set(&self, set: &str) -> Option<&[String]> {
         self.key_from(self.sets.get(set).copied())

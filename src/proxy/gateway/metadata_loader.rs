@@ -56,11 +56,7 @@ async fn run(tenant: Weak<TenantRuntime>) {
             Ok(()) => {
                 tracing::info!(tenant = %t.config.name, "metadata loaded");
                 if let Some(m) = t.metadata() {
-                    crate::policy::inspect::warn_money_without_currency(
-                        &t.config.name,
-                        &[("tenant", &t.config.policy)],
-                        &m,
-                    );
+                    super::warn_money_without_currency(&t.config.name, &t.config.policy, &m);
                 }
                 retry = RETRY_MIN;
                 REFRESH

@@ -251,11 +251,7 @@ fn build(
             (None, _) => None,
         };
         if let Some(m) = &metadata {
-            crate::policy::inspect::warn_money_without_currency(
-                &t.name,
-                &[("tenant", &t.policy)],
-                m,
-            );
+            warn_money_without_currency(&t.name, &t.policy, m);
         }
         let org = upstream.org(&t.dataverse.url)?;
         let client_limits = clients::limiters(
@@ -297,6 +293,19 @@ fn build(
 }
 
 /// Reads and parses a CSDL snapshot file.
+/// Logs each column list of `policy` that names a money column without its currency lookup
+/// ([`crate::policy::inspect::money_without_currency`]): reads of that column are denied.
+fn warn_money_without_currency(tenant: &str, policy: &crate::config::Policy, meta: &Metadata) {
+    for (set, money) in crate::policy::inspect::money_without_currency(policy, meta) {
+        tracing::warn!(
+            tenant,
+            table = set,
+            column = money,
+            "the column list names a money column without `_transactioncurrencyid_value`, which Dataverse returns with it: reads of the column are denied until the list holds the lookup"
+        );
+    }
+}
+
 pub fn load_metadata_file(path: &std::path::Path) -> Result<Metadata, String> {
     let bytes = read_paced(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Metadata::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
