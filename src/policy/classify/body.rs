@@ -286,12 +286,9 @@ pub fn resolve_reference(
                 .entity_set(name)
                 .map(|t| t.logical_name.as_str())
                 .unwrap_or_default();
-            let primary = meta.key_of(logical).unwrap_or_default().to_vec();
-            let mut key_columns = super::resource::key_columns(key.as_ref());
-            key_columns.retain(|k| !primary.iter().any(|p| p == k));
             Ok(Reference {
                 set: name.to_string(),
-                key_columns,
+                key_columns: super::resource::alternate_key(meta, logical, key.as_ref())?,
             })
         }
         _ => Err(ParseError::Malformed(format!(

@@ -60,7 +60,7 @@ pub(super) fn walk(
                         "`{name}()` has an empty key"
                     )));
                 }
-                at_type(meta, name, ty, key.is_some(), key.as_ref())
+                at_type(meta, name, ty, key.is_some(), key.as_ref())?
             }
             None if path.tail.is_empty() => {
                 return unbound(req, name, key.as_ref(), query, meta, env, out);
@@ -155,7 +155,7 @@ fn at_set<'a>(
     let (set, ty) = meta
         .entity_set_named(set)
         .ok_or_else(|| not(format!("`{set}` is not an entity set of this org")))?;
-    Ok(at_type(meta, set, ty, single, key))
+    at_type(meta, set, ty, single, key)
 }
 
 /// [`at_set`] with the set's type already looked up.
@@ -165,24 +165,37 @@ fn at_type<'a>(
     ty: &'a crate::policy::metadata::EntityType,
     single: bool,
     key: Option<&KeySpec>,
-) -> At<'a> {
-    // Naming the primary key (`contacts(contactid=<id>)`) is the same as `contacts(<id>)`; any
-    // other key property is an alternate key and counts as a column the request names.
-    let keys = match key {
-        Some(KeySpec::Pairs(_)) => {
-            let primary = meta.key_of(&ty.logical_name).unwrap_or_default();
-            let mut keys = key_columns(key);
-            keys.retain(|k| !primary.iter().any(|p| p == k));
-            keys
-        }
-        _ => Columns::new(),
-    };
-    At {
+) -> Result<At<'a>, ParseError> {
+    Ok(At {
         set,
         logical: &ty.logical_name,
         single,
-        keys,
+        keys: alternate_key(meta, &ty.logical_name, key)?,
+    })
+}
+
+/// The columns of `logical` a key names besides its primary key: naming the primary key
+/// (`contacts(contactid=<id>)`) is the same as `contacts(<id>)`; any other key property is an
+/// alternate key and counts as a column the request names. Every key property must be a
+/// column of the table: a navigation property's name (`createdby`) is not one (a lookup in an
+/// alternate key is named by its `_createdby_value` column).
+pub(super) fn alternate_key(
+    meta: &Metadata,
+    logical: &str,
+    key: Option<&KeySpec>,
+) -> Result<Columns, ParseError> {
+    let Some(KeySpec::Pairs(pairs)) = key else {
+        return Ok(Columns::new());
+    };
+    if let Some((name, _)) = pairs.iter().find(|(p, _)| !meta.has_property(logical, p)) {
+        return Err(not(format!(
+            "the key property `{name}` is not a column of {logical}"
+        )));
     }
+    let primary = meta.key_of(logical).unwrap_or_default();
+    let mut keys = key_columns(key);
+    keys.retain(|k| !primary.iter().any(|p| p == k));
+    Ok(keys)
 }
 
 /// The columns an alternate or composite key names.

@@ -372,6 +372,50 @@ fn names_without_metadata_need_it() {
 }
 
 #[test]
+fn a_key_property_must_be_a_column() {
+    // A lookup in an alternate key is named by its `_x_value` column; a navigation property's
+    // name (or any name that is no column) in a key is refused, in the path, after a
+    // navigation and in a bound reference.
+    for (method, url, body) in [
+        ("GET", "contacts(createdby='x')".to_string(), None),
+        ("GET", format!("contacts(createdby={C})"), None),
+        ("GET", "contacts(nosuchcolumn='x')".to_string(), None),
+        (
+            "GET",
+            "contacts(fullname='x',createdby='y')".to_string(),
+            None,
+        ),
+        ("PATCH", "contacts(createdby='x')".to_string(), Some("{}")),
+        (
+            "GET",
+            format!("accounts({A})/contact_customer_accounts(createdby='x')"),
+            None,
+        ),
+        (
+            "POST",
+            "contacts".to_string(),
+            Some(r#"{"parentcustomerid_account@odata.bind":"accounts(createdby='x')"}"#),
+        ),
+    ] {
+        let d = decide(method, &url, body);
+        assert!(!d.allowed(), "{method} {url}");
+        assert!(
+            d.reason().contains("is not a column of"),
+            "{method} {url}: {}",
+            d.reason()
+        );
+    }
+    allowed(
+        &decide("GET", &format!("contacts(_createdby_value={C})"), None),
+        "a lookup's column in a key",
+    );
+    allowed(
+        &decide("GET", "contacts(emailaddress1='a@b.com')", None),
+        "alternate key",
+    );
+}
+
+#[test]
 fn a_navigation_property_in_select_reads_its_table() {
     // As in `$filter`, a navigation property named in `$select` counts as a read of the table it
     // leads to, at every level of `$expand`.
