@@ -32,8 +32,18 @@ pub(super) fn read(
     // `Some(true)`: the `$apply` only filters, so it returns whole rows.
     let apply_rows = match q.get("$apply") {
         Some(a) => {
-            let (r, rows) = apply_refs(a, &q.aliases)?;
+            let mut named = Vec::new();
+            let (r, rows) = apply_refs(a, &q.aliases, &mut named)?;
             merge(&mut refs, r);
+            // The names the aggregates are given must be new (OData's aggregation extension
+            // says so too): a column's or a navigation property's name would read as one.
+            if let Some(n) = named.iter().find(|n| {
+                !crate::policy::odata::is_identifier(n) || meta.member(logical, n).is_some()
+            }) {
+                return Err(not(format!(
+                    "the `$apply` alias `{n}` must be a new name, not a column or navigation property of {logical}"
+                )));
+            }
             Some(rows)
         }
         None => None,
@@ -315,8 +325,13 @@ fn expand<'a>(
 }
 
 /// `$apply`: `filter(...)`, `groupby((paths)[,aggregate(...)])`, `aggregate(...)`, joined by `/`.
-/// The flag is true when every step is a `filter`: the result is whole rows, not groups.
-fn apply_refs<'a>(value: &'a str, aliases: &'a [Pair<'a>]) -> Result<(Refs<'a>, bool), ParseError> {
+/// The flag is true when every step is a `filter`: the result is whole rows, not groups. The
+/// names given to aggregates (`as total`) are added to `named`.
+fn apply_refs<'a>(
+    value: &'a str,
+    aliases: &'a [Pair<'a>],
+    named: &mut Vec<&'a str>,
+) -> Result<(Refs<'a>, bool), ParseError> {
     let mut refs = Refs::default();
     let mut rows = true;
     for step in split_top(value, '/') {
@@ -349,7 +364,7 @@ fn apply_refs<'a>(value: &'a str, aliases: &'a [Pair<'a>]) -> Result<(Refs<'a>, 
                 {
                     merge(
                         &mut refs,
-                        aggregate_refs(agg.strip_suffix(')').unwrap_or(agg))?,
+                        aggregate_refs(agg.strip_suffix(')').unwrap_or(agg), named)?,
                     );
                 } else if !rest.trim().is_empty() {
                     return Err(not(format!("`$apply={value}` is not inspected")));
@@ -357,7 +372,7 @@ fn apply_refs<'a>(value: &'a str, aliases: &'a [Pair<'a>]) -> Result<(Refs<'a>, 
             }
             "aggregate" => {
                 rows = false;
-                merge(&mut refs, aggregate_refs(args)?)
+                merge(&mut refs, aggregate_refs(args, named)?)
             }
             _ => return Err(not(format!("`{name}` in $apply is not inspected"))),
         }
@@ -375,14 +390,19 @@ fn apply_refs<'a>(value: &'a str, aliases: &'a [Pair<'a>]) -> Result<(Refs<'a>, 
     Ok((refs, rows))
 }
 
-/// `col with sum as total, $count as n`.
-fn aggregate_refs(args: &str) -> Result<Refs<'_>, ParseError> {
+/// `col with sum as total, $count as n`: the columns aggregated, with the names given to the
+/// results added to `named`. Only the standard aggregation methods are understood.
+fn aggregate_refs<'a>(args: &'a str, named: &mut Vec<&'a str>) -> Result<Refs<'a>, ParseError> {
+    const METHODS: [&str; 5] = ["sum", "min", "max", "average", "countdistinct"];
     let mut refs = Refs::default();
     for item in args.split(',') {
         let words: Vec<&str> = item.split_whitespace().collect();
         match words.as_slice() {
-            ["$count", "as", _] => {}
-            [path, "with", _, "as", _] => refs.paths.push(path.split('/').collect()),
+            ["$count", "as", name] => named.push(name),
+            [path, "with", method, "as", name] if METHODS.contains(method) => {
+                refs.paths.push(path.split('/').collect());
+                named.push(name);
+            }
             _ => return Err(not(format!("aggregate `{item}` is not inspected"))),
         }
     }

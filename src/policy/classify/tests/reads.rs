@@ -242,6 +242,14 @@ fn apply() {
         ("GET", "accounts?$apply=filter(name eq 'x')/groupby((name),aggregate(revenue with sum as total))".into(), None, None),
         ("GET", "accounts?$apply=aggregate($count as n)".into(), None, None),
         ("GET", "accounts?$apply=compute(x)".into(), None, no("`compute` in $apply is not inspected")),
+        // An aggregate's name is new: never a column's or a navigation property's.
+        ("GET", "accounts?$apply=aggregate($count as createdby)".into(), None, no("the `$apply` alias `createdby` must be a new name")),
+        ("GET", "accounts?$apply=groupby((name),aggregate(revenue with sum as primarycontactid))".into(), None, no("the `$apply` alias `primarycontactid` must be a new name")),
+        ("GET", "accounts?$apply=aggregate(revenue with max as name)".into(), None, no("the `$apply` alias `name` must be a new name")),
+        ("GET", "accounts?$apply=aggregate(revenue with max as x/y)".into(), None, no("the `$apply` alias `x/y` must be a new name")),
+        // Only the standard aggregation methods.
+        ("GET", "accounts?$apply=aggregate(revenue with createdby as total)".into(), None, no("aggregate `revenue with createdby as total` is not inspected")),
+        ("GET", "accounts?$apply=aggregate(revenue with countdistinct as n, revenue with average as a)".into(), None, None),
     ]);
 }
 
