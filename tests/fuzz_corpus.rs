@@ -62,8 +62,25 @@ fn scan_reaches_names_not_literals() {
         reach("contacts?fetchXml=%3Cfetch%3E%3Centity%20name='systemuser'/%3E")
             .contains("systemusers")
     );
+    // Where a column is named by its logical name, a lookup's name (`createdby`, also its
+    // navigation property's) is the lookup column; a table's logical name still counts.
+    for url in [
+        "contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName=@p,PropertyValues=['a'])&@p='createdby'",
+        "contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName='createdby',PropertyValues=['a'])",
+        "contacts?fetchXml=%3Cfetch%3E%3Centity%20name='contact'%3E%3Cattribute%20name='createdby'/%3E%3C/entity%3E%3C/fetch%3E",
+    ] {
+        assert!(!reach(url).contains("systemusers"), "{url}");
+    }
     assert!(
-        reach("contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName=@p,PropertyValues=['a'])&@p='createdby'")
+        reach("contacts?fetchXml=%3Cfetch%3E%3Centity%20name='contact'%3E%3Clink-entity%20name='systemuser'%20from='systemuserid'%20to='createdby'/%3E%3C/entity%3E%3C/fetch%3E")
+            .contains("systemusers")
+    );
+    assert!(
+        reach("contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName='fullname',PropertyValues=['a'])&$orderby=createdby")
+            .contains("systemusers")
+    );
+    assert!(
+        reach("contacts?$filter=Microsoft.Dynamics.CRM.In(PropertyName='createdby/fullname',PropertyValues=['a'])")
             .contains("systemusers")
     );
     assert!(!reach("contacts?$filter=fullname eq 'createdby'").contains("systemusers"));

@@ -6,7 +6,7 @@
 //! name (its target table). Comparisons ignore case.
 //!
 //! It errs on the side of reaching MORE tables, never fewer, except for text that is data and
-//! not a name: single-quoted OData literals (unless they are a `PropertyName='...'` argument, the
+//! not a name, and for a lookup named where only columns are named (see [`COLUMN`]): single-quoted OData literals (unless they are a `PropertyName='...'` argument, the
 //! value `@p='...'` of an alias used as `PropertyName=@p`, or an XML attribute), double-quoted values inside `[...]` lists, the
 //! fetchXml `value` attribute, and plain JSON string values.
 
@@ -80,7 +80,16 @@ pub fn url_identifiers(url: &str) -> Vec<String> {
         if c == '\'' || c == '"' {
             let end = closing(&text, i, c);
             if counts(&text, i, c) {
+                let from = out.len();
                 collect(&text[i + 1..end], &mut out);
+                // A single-quoted name that counts is an XML attribute's value (fetchXml) or a
+                // query function's `PropertyName`: both name columns by logical name (a path,
+                // `createdby/fullname`, follows its navigations and keeps counting them).
+                if c == '\'' && !text[i + 1..end].contains(&'/') {
+                    for name in &mut out[from..] {
+                        name.insert(0, COLUMN);
+                    }
+                }
             }
             i = end + 1;
         } else if is_ident_start(c) {
@@ -180,9 +189,32 @@ fn walk(v: &serde_json::Value, annotation: bool, out: &mut Vec<String>) {
     }
 }
 
+/// Marks an identifier found where a column is named by its logical name (a fetchXml attribute
+/// value, a query function's `PropertyName`). There a lookup's logical name, which is also the
+/// name of its single-valued navigation property (`createdby`), is that lookup column: neither
+/// fetchXml nor `PropertyName` has a syntax that follows a navigation (fetchXml joins with
+/// `<link-entity name=...>`, a logical name, which still counts). So such an identifier reaches
+/// what an entity set, a logical name or a collection-valued navigation of that name reaches,
+/// but not a single-valued navigation's target.
+const COLUMN: char = '#';
+
 /// The entity sets the identifiers could reach in `meta`.
 pub fn reachable(meta: &Metadata, idents: &[String]) -> BTreeSet<String> {
-    let wanted: BTreeSet<String> = idents.iter().map(|i| i.to_ascii_lowercase()).collect();
+    let wanted: BTreeSet<String> = idents
+        .iter()
+        .map(|i| i.trim_start_matches(COLUMN).to_ascii_lowercase())
+        .collect();
+    // Names found only where a column is named by its logical name.
+    let columns_only: BTreeSet<String> = idents
+        .iter()
+        .filter(|i| i.starts_with(COLUMN))
+        .map(|i| i[1..].to_ascii_lowercase())
+        .filter(|i| {
+            !idents
+                .iter()
+                .any(|j| !j.starts_with(COLUMN) && j.eq_ignore_ascii_case(i))
+        })
+        .collect();
     let mut sets = BTreeSet::new();
     for (set, logical) in meta.entity_sets() {
         if wanted.contains(&set.to_ascii_lowercase())
@@ -193,7 +225,9 @@ pub fn reachable(meta: &Metadata, idents: &[String]) -> BTreeSet<String> {
     }
     for ty in meta.entity_types() {
         for (name, nav) in &ty.navigation {
-            if wanted.contains(&name.to_ascii_lowercase())
+            let name = name.to_ascii_lowercase();
+            if wanted.contains(&name)
+                && (nav.collection || !columns_only.contains(&name))
                 && let Some(set) = meta.set_of(&nav.target)
             {
                 sets.insert(set.to_string());
