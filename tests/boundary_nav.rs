@@ -245,7 +245,7 @@ async fn own_primary_key_of_a_restricted_table_is_allowed() {
                 "GET",
                 "opportunities?$select=name,accountid".to_string(),
                 403,
-                "`accountid` of `opportunities`",
+                "`accountid` in $select is not a column of opportunity",
             ),
         ],
     )

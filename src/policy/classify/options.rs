@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::policy::metadata::Member;
+use crate::policy::metadata::{Member, Operation};
 use crate::policy::odata::expr::{self, Path, Refs};
 use crate::policy::odata::{ExpandItem, KeySpec, Pair, QUERY_PARAMETERS, Segment, parse_expand};
 
@@ -44,10 +44,16 @@ pub(super) fn read(
                     "the `$apply` alias `{n}` must be a new name, not a column or navigation property of {logical}"
                 )));
             }
+            for n in &named {
+                not_a_table_name(n, "`$apply` alias", meta)?;
+            }
             Some(rows)
         }
         None => None,
     };
+    for v in &refs.variables {
+        not_a_table_name(v, "lambda variable", meta)?;
+    }
     if !refs.paths.is_empty() {
         resolve(&refs.paths, logical, meta, out, &mut columns)?;
     }
@@ -115,9 +121,11 @@ fn select_list(value: &str) -> Result<Columns, ParseError> {
     Ok(columns)
 }
 
-/// The columns of `logical` the `$select` list `value` names. A navigation property named
-/// there reads the table it leads to, as the same name does in `$filter`: it is resolved as a
-/// one-segment path (the lookup it is bound to joins the columns, the target is read).
+/// The columns of `logical` the `$select` list `value` names. Each name must be a member of
+/// the table, as Dataverse's own names are (case and all): a name that is neither a column nor a
+/// navigation property is refused. A navigation property named there reads the table it leads
+/// to, as the same name does in `$filter`: it is resolved as a one-segment path (the lookup it is
+/// bound to joins the columns, the target is read).
 fn selected(
     value: &str,
     logical: &str,
@@ -125,8 +133,20 @@ fn selected(
     out: &mut Classified,
 ) -> Result<Columns, ParseError> {
     let mut columns = select_list(value)?;
-    let is_nav = |c: &str| meta.navigation(logical, c).is_some();
-    if columns.iter().any(is_nav) {
+    let mut navigations = false;
+    for c in &columns {
+        match meta.member(logical, c) {
+            Some(Member::Property) => {}
+            Some(Member::Navigation(_)) => navigations = true,
+            None => {
+                return Err(not(format!(
+                    "`{c}` in $select is not a column of {logical}"
+                )));
+            }
+        }
+    }
+    if navigations {
+        let is_nav = |c: &str| meta.navigation(logical, c).is_some();
         let navs: Vec<String> = columns
             .iter()
             .filter(|c| is_nav(c))
@@ -154,6 +174,18 @@ pub(super) fn read_plain(set: &str, q: &Query, out: &mut Classified, main: bool)
     } else {
         out.touch(set, Verb::Get, Columns::new(), false);
     }
+}
+
+/// A name the classifier does not resolve against a table (`what`: a lambda variable, a
+/// parameter alias, an aggregate's name) must not be spelled like one, in any case
+/// ([`Metadata::spelled_like_a_table`]): no name it passes unresolved could be read as a table.
+fn not_a_table_name(name: &str, what: &str, meta: &Metadata) -> Result<(), ParseError> {
+    if meta.spelled_like_a_table(name) {
+        return Err(not(format!(
+            "the {what} `{name}` is spelled like a table or navigation property of this org: give it another name"
+        )));
+    }
+    Ok(())
 }
 
 /// The columns the `$skiptoken` `token`'s paging cookie pages on: compared with the values it
@@ -190,6 +222,7 @@ fn merge<'a>(into: &mut Refs<'a>, from: Refs<'a>) {
         return;
     }
     into.lambdas |= from.lambdas;
+    into.variables.extend(from.variables);
     into.paths.extend(from.paths);
     into.columns.extend(from.columns);
     for a in from.aliases {
@@ -309,6 +342,9 @@ fn expand<'a>(
         }
         if let Some(o) = item.option("$orderby") {
             merge(&mut refs, expr::orderby_refs(o, &q.aliases)?);
+        }
+        for v in &refs.variables {
+            not_a_table_name(v, "lambda variable", meta)?;
         }
         resolve(&refs.paths, &nav.target, meta, out, &mut columns)?;
         resolve_columns(&refs.columns, &nav.target, meta, out, &mut columns)?;
@@ -437,6 +473,7 @@ fn aliases(
     out: &mut Classified,
 ) -> Result<(), ParseError> {
     for (name, value) in &q.aliases {
+        not_a_table_name(name, "parameter alias", meta)?;
         if !used.contains(&name.as_ref()) {
             return Err(not(format!(
                 "parameter alias `@{name}` is not used where the gateway inspects aliases"
@@ -451,9 +488,10 @@ fn aliases(
     Ok(())
 }
 
-/// Function parameters in the path: literals, aliases, and table names for the few functions
-/// that take them.
+/// The parameters in the path of a call of the function `op`: each one it declares, given as
+/// a literal or an alias; table names for the few functions that take them.
 pub(super) fn parameters(
+    op: &Operation,
     params: Option<&KeySpec>,
     q: &Query,
     meta: &Metadata,
@@ -461,8 +499,16 @@ pub(super) fn parameters(
     out: &mut Classified,
 ) -> Result<(), ParseError> {
     let mut used = Vec::new();
+    // A bound operation's first parameter is the row or collection it is bound to.
+    let declared = &op.parameters[usize::from(op.bound_to.is_some()).min(op.parameters.len())..];
     if let Some(KeySpec::Pairs(pairs)) = params {
         for (name, value) in pairs {
+            if !declared.iter().any(|(p, _)| p == name) {
+                return Err(not(format!(
+                    "`{name}` is not a parameter of the function {}",
+                    op.name
+                )));
+            }
             // A parameter given through an alias is checked on the alias's value.
             let value = match value.strip_prefix('@') {
                 Some(alias) => {
@@ -473,7 +519,15 @@ pub(super) fn parameters(
                         ))
                     })?
                 }
-                None => value.as_str(),
+                None => {
+                    expr::literal_alias(name, value).map_err(|_| {
+                        not(format!(
+                            "the parameter `{name}={value}` of {} is not a literal",
+                            op.name
+                        ))
+                    })?;
+                    value.as_str()
+                }
             };
             if name == "EntityNames" || name == "EntityName" || name == "TargetEntityName" {
                 for logical in value.trim().trim_matches(['[', ']']).split(',') {
@@ -491,6 +545,9 @@ pub(super) fn parameters(
             "functions take no query options besides $select".into(),
         ));
     }
+    if let Some(select) = q.get("$select") {
+        function_select(op, select, meta, out)?;
+    }
     // A parameter's alias is a literal or a record reference, never an expression.
     for (name, value) in &q.aliases {
         if used.contains(&name.as_ref()) && !expr::is_record_reference(value) {
@@ -498,6 +555,30 @@ pub(super) fn parameters(
         }
     }
     aliases(&used, q, meta, env, out)
+}
+
+/// `$select` on what the function `op` returns: understood when it returns rows of a table
+/// (checked as that table's `$select`), refused otherwise, since the members of a complex
+/// result are not in the metadata the gateway keeps and a name there could not be told from a
+/// navigation property.
+fn function_select(
+    op: &Operation,
+    select: &str,
+    meta: &Metadata,
+    out: &mut Classified,
+) -> Result<(), ParseError> {
+    let returned = op.return_type.as_deref().unwrap_or_default();
+    let row = returned
+        .strip_prefix("Collection(")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or(returned);
+    if meta.entity_type(row).is_none() {
+        return Err(not(format!(
+            "`$select` on the result of {} is not inspected (it returns no rows of a table)",
+            op.name
+        )));
+    }
+    selected(select, row, meta, out).map(drop)
 }
 
 /// `savedQuery`, `userQuery`, `sql`: recorded as uninspectable; the policy decides.

@@ -435,7 +435,7 @@ fn bound(
             &format!("the function {name}"),
         )?;
         out.uses.push(Use::Function(name.to_string()));
-        options::parameters(params, query, meta, env, out)?;
+        options::parameters(op, params, query, meta, env, out)?;
     }
     out.touch_set(at.set, Verb::Get, at.keys.clone(), false);
     Ok(())
@@ -451,7 +451,7 @@ fn unbound(
     env: &Env<'_>,
     out: &mut Classified,
 ) -> Result<(), ParseError> {
-    if meta.unbound_function(name).is_some() {
+    if let Some(op) = meta.unbound_function(name) {
         super::only(
             req.method,
             &[Method::GET, Method::HEAD],
@@ -463,7 +463,7 @@ fn unbound(
             )));
         }
         out.uses.push(Use::Function(name.to_string()));
-        return options::parameters(key, query, meta, env, out);
+        return options::parameters(op, key, query, meta, env, out);
     }
     if meta.unbound_action(name).is_some() {
         super::only(req.method, &[Method::POST], &format!("the action {name}"))?;
@@ -483,7 +483,7 @@ fn unbound(
 
 /// Without metadata only the plainest shapes are understood: a table's collection, row by GUID
 /// or `$count` that names no column (any name could be a navigation property, which only the
-/// CSDL tells), and a parameterless-or-literal function call.
+/// CSDL tells), and a call of a listed function without parameters or options.
 pub(super) fn without_metadata(
     req: &Request<'_>,
     path: &ResourcePath,
@@ -504,8 +504,11 @@ pub(super) fn without_metadata(
             &[Method::GET, Method::HEAD],
             &format!("the function {name}"),
         )?;
-        let only_select = query.options.iter().all(|(n, _)| n == "$select");
-        if !query.aliases.is_empty() || !only_select || matches!(key, Some(KeySpec::Pairs(_))) {
+        // Its parameters and the members of its result are in the metadata.
+        if !query.aliases.is_empty()
+            || !query.options.is_empty()
+            || matches!(key, Some(KeySpec::Pairs(_)))
+        {
             return unavailable(out);
         }
         out.uses.push(Use::Function(name.to_string()));

@@ -173,6 +173,9 @@ pub struct Metadata {
     qualifiers: NameSet<String>,
     complex_types: NameSet<String>,
     enum_types: NameSet<String>,
+    /// Built on first use ([`Metadata::spelled_like_a_table`]): every entity set name, logical
+    /// name and navigation property name, in lower case.
+    table_names: std::sync::OnceLock<NameSet<Box<str>>>,
 }
 
 impl Drop for Metadata {
@@ -188,6 +191,29 @@ impl Drop for Metadata {
 }
 
 impl Metadata {
+    /// Whether `name`, compared without case, is spelled like an entity set, a table's logical
+    /// name or a navigation property of any table. The classifier refuses such a name where it
+    /// does not resolve it against a table (a lambda variable, a parameter alias, the name an
+    /// aggregate is given), so that no name it passes unresolved could be read as one. The
+    /// index is built on the first call (one pass over the model).
+    pub fn spelled_like_a_table(&self, name: &str) -> bool {
+        let names = self.table_names.get_or_init(|| {
+            let mut names = NameSet::default();
+            for (set, &i) in &self.sets {
+                names.insert(set.to_ascii_lowercase().into_boxed_str());
+                names.insert(self.types[i].logical_name.to_ascii_lowercase().into());
+            }
+            for ty in &self.types {
+                names.insert(ty.logical_name.to_ascii_lowercase().into());
+                for (nav, _) in &ty.navigation {
+                    names.insert(nav.to_ascii_lowercase().into());
+                }
+            }
+            names
+        });
+        names.contains(name.to_ascii_lowercase().as_str())
+    }
+
     /// Parses a CSDL document. Unknown elements and attributes are skipped; malformed XML,
     /// missing required attributes, duplicates and inheritance cycles are errors.
     pub fn parse(xml: &[u8]) -> Result<Metadata, MetadataError> {

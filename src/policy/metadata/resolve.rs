@@ -139,6 +139,7 @@ pub(super) fn finish(raw: Raw) -> Result<Metadata, MetadataError> {
         qualifiers: qualifiers.into_iter().collect(),
         complex_types: raw.complex_types.into_iter().collect(),
         enum_types: raw.enum_types.into_iter().collect(),
+        table_names: std::sync::OnceLock::new(),
     })
 }
 

@@ -88,6 +88,9 @@ pub struct Refs<'a> {
     /// Some path ends in an `any`/`all` lambda: its last segment is a collection-valued
     /// navigation, which only the metadata can resolve.
     pub lambdas: bool,
+    /// The lambdas' variables, in order of declaration (names of the request's choosing that
+    /// stand for a path, never resolved on a table).
+    pub variables: Vec<&'a str>,
 }
 
 fn not(msg: String) -> ParseError {
@@ -387,6 +390,7 @@ impl<'c, 'a> Parser<'c, 'a> {
                 )));
             }
         };
+        self.ctx.refs.variables.push(var);
         self.ctx.vars.push((var, collection));
         let result = self.expr().and_then(|_| self.expect(Tok::Close));
         self.ctx.vars.pop();

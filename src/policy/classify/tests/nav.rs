@@ -307,11 +307,11 @@ fn own_primary_key_is_not_counted_against_a_column_list() {
     ] {
         allowed(&decide_under(&with_lookup(), "GET", &url, Some(meta())), &url);
     }
-    // only the table's own key: another table's id, or a lookup, is still a column
+    // only the table's own key: a lookup is still a column, and another table's id is none
     for (url, column) in [
         (
             "opportunities?$select=name,accountid",
-            "`accountid` of `opportunities`",
+            "`accountid` in $select is not a column of opportunity",
         ),
         (
             "opportunities?$select=name,_parentaccountid_value",
@@ -319,7 +319,7 @@ fn own_primary_key_is_not_counted_against_a_column_list() {
         ),
         (
             "opportunities?$select=name,contactid",
-            "`contactid` of `opportunities`",
+            "`contactid` in $select is not a column of opportunity",
         ),
     ] {
         denied(&decide("GET", url, None), NO, &[column], url);
@@ -490,12 +490,17 @@ fn shapes_without_query_options_refuse_them_by_name() {
         Some(targets),
     );
     denied(&d, BAD, &["`$expand`"], "bound action");
-    // without metadata a listed function takes `$select` only
+    // without metadata a listed function takes no parameters and no options: the metadata
+    // declares its parameters and what its result holds
     let h = HeaderMap::new();
-    allowed(
-        &decide_with("GET", "WhoAmI?$select=UserId", None, &h, None),
-        "WhoAmI",
-    );
-    let d = decide_with("GET", "WhoAmI?$expand=x", None, &h, None);
-    denied(&d, NO, &["metadata"], "WhoAmI with $expand");
+    allowed(&decide_with("GET", "WhoAmI", None, &h, None), "WhoAmI");
+    allowed(&decide_with("GET", "WhoAmI()", None, &h, None), "WhoAmI()");
+    for url in [
+        "WhoAmI?$expand=x",
+        "WhoAmI?$select=UserId",
+        "WhoAmI(createdby=1)",
+    ] {
+        let d = decide_with("GET", url, None, &h, None);
+        denied(&d, NO, &["metadata"], url);
+    }
 }

@@ -268,6 +268,103 @@ fn table_names_in_function_parameters_given_through_aliases() {
     assert!(d.reason().contains("`@p2`"), "{}", d.reason());
 }
 
+/// A function call names only the parameters its declaration has, each a literal or an alias;
+/// `$select` on its result is understood when it returns rows of a table, checked as that
+/// table's `$select`.
+#[test]
+fn function_parameters_and_select_follow_the_declaration() {
+    let csdl = String::from_utf8_lossy(include_bytes!("../../../sim/metadata.xml"))
+        .replacen(
+            r#"<EntityContainer Name="System">"#,
+            r#"<Function Name="RetrieveTotalRecordCount"><Parameter Name="EntityNames" Type="Collection(Edm.String)" Nullable="false" /><ReturnType Type="Edm.String" /></Function><Function Name="RecentContacts"><Parameter Name="Days" Type="Edm.Int32" /><ReturnType Type="Collection(mscrm.contact)" /></Function><EntityContainer Name="System"><FunctionImport Name="RetrieveTotalRecordCount" Function="mscrm.RetrieveTotalRecordCount" /><FunctionImport Name="RecentContacts" Function="mscrm.RecentContacts" />"#,
+            1,
+        );
+    let meta = Metadata::parse(csdl.as_bytes()).expect("CSDL parses");
+    let mut p = policy();
+    p.functions.push("RetrieveTotalRecordCount".into());
+    p.functions.push("RecentContacts".into());
+    let urls = urls();
+    let ids = BTreeMap::new();
+    let env = Env {
+        metadata: Some(&meta),
+        known_functions: &p.functions,
+        urls: &urls,
+        content_ids: &ids,
+    };
+    let h = HeaderMap::new();
+    let run = |path: &str, query: Option<&str>| {
+        let req = Request {
+            method: &http::Method::GET,
+            path,
+            query,
+            headers: &h,
+            body: None,
+        };
+        decision::decide(&p, classify(&req, &env), &h)
+    };
+    for (path, query) in [
+        ("RecentContacts(Days=7)", None),
+        ("RecentContacts(Days=@d)", Some("@d=7")),
+        (
+            "RecentContacts(Days=7)",
+            Some("$select=fullname,emailaddress1"),
+        ),
+    ] {
+        let d = run(path, query);
+        assert!(d.allowed(), "{path}?{query:?}: {}", d.reason());
+    }
+    for (path, query, reason) in [
+        (
+            "WhoAmI(createdby=1)",
+            None,
+            "`createdby` is not a parameter of the function WhoAmI",
+        ),
+        (
+            "RetrieveTotalRecordCount(createdby=['contact'])",
+            None,
+            "`createdby` is not a parameter",
+        ),
+        (
+            "RetrieveTotalRecordCount(EntityNames=createdby)",
+            None,
+            "`EntityNames=createdby` of RetrieveTotalRecordCount is not a literal",
+        ),
+        (
+            "RecentContacts(Days=fullname)",
+            None,
+            "`Days=fullname` of RecentContacts is not a literal",
+        ),
+        (
+            "WhoAmI()",
+            Some("$select=createdby"),
+            "`$select` on the result of WhoAmI is not inspected",
+        ),
+        (
+            "WhoAmI()",
+            Some("$select=UserId"),
+            "`$select` on the result of WhoAmI is not inspected",
+        ),
+        (
+            "RecentContacts(Days=7)",
+            Some("$select=createdby"),
+            "`systemusers`",
+        ),
+        (
+            "RecentContacts(Days=7)",
+            Some("$select=CreatedBy"),
+            "`CreatedBy` in $select is not a column of contact",
+        ),
+    ] {
+        let d = run(path, query);
+        assert!(!d.allowed(), "{path}?{query:?}");
+        assert!(
+            d.reason().contains(reason),
+            "{path}?{query:?}: {}",
+            d.reason()
+        );
+    }
+}
+
 /// Without metadata a lambda's collection cannot be told from a column: a column list naming
 /// the navigation must not let the related table through.
 #[test]

@@ -213,7 +213,11 @@ fn expand_nested_with_options() {
         ("GET", "accounts?$expand=opportunity_parent_account".into(), None, no("column `_parentaccountid_value` of `opportunities` is not in its column list")),
         // observes the opportunities' `_parentaccountid_value`, outside their column list
         ("GET", "accounts?$expand=opportunity_parent_account($select=name)".into(), None, no("column `_parentaccountid_value` of `opportunities` is not in its column list")),
-        ("GET", "accounts?$expand=opportunity_parent_account($select=name,secret)".into(), None, no("column `secret` of `opportunities` is not in its column list")),
+        ("GET", "accounts?$expand=opportunity_parent_account($select=name,statuscode)".into(), None, no("column `statuscode` of `opportunities` is not in its column list")),
+        // a name that is no member of the table is refused, as Dataverse refuses it
+        ("GET", "accounts?$expand=opportunity_parent_account($select=name,secret)".into(), None, no("`secret` in $select is not a column of opportunity")),
+        ("GET", "contacts?$select=FullName".into(), None, no("`FullName` in $select is not a column of contact")),
+        ("GET", "contacts?$select=CreatedBy".into(), None, no("`CreatedBy` in $select is not a column of contact")),
         ("GET", "accounts?$expand=*".into(), None, no("`$expand=*`: only navigation property names are inspected")),
         ("GET", "accounts?$expand=nosuchnav".into(), None, no("`nosuchnav` is not a navigation property of account")),
     ]);
@@ -247,6 +251,8 @@ fn apply() {
         ("GET", "accounts?$apply=groupby((name),aggregate(revenue with sum as primarycontactid))".into(), None, no("the `$apply` alias `primarycontactid` must be a new name")),
         ("GET", "accounts?$apply=aggregate(revenue with max as name)".into(), None, no("the `$apply` alias `name` must be a new name")),
         ("GET", "accounts?$apply=aggregate(revenue with max as x/y)".into(), None, no("the `$apply` alias `x/y` must be a new name")),
+        ("GET", "accounts?$apply=aggregate($count as Contacts)".into(), None, no("the `$apply` alias `Contacts` is spelled like a table or navigation property")),
+        ("GET", "accounts?$apply=aggregate($count as CreatedBy)".into(), None, no("the `$apply` alias `CreatedBy` is spelled like a table or navigation property")),
         // Only the standard aggregation methods.
         ("GET", "accounts?$apply=aggregate(revenue with createdby as total)".into(), None, no("aggregate `revenue with createdby as total` is not inspected")),
         ("GET", "accounts?$apply=aggregate(revenue with countdistinct as n, revenue with average as a)".into(), None, None),
@@ -256,6 +262,13 @@ fn apply() {
 #[test]
 fn parameter_aliases() {
     check(&[
+        // an alias, a lambda variable: names of the request's choosing, never spelled like a
+        // table or navigation property (in any case), so none could be read as one
+        ("GET", "contacts?$filter=fullname eq @createdby&@createdby='x'".into(), None, no("the parameter alias `createdby` is spelled like a table or navigation property")),
+        ("GET", "contacts?$filter=fullname eq @SystemUsers&@SystemUsers='x'".into(), None, no("the parameter alias `SystemUsers` is spelled like")),
+        ("GET", "accounts?$filter=contact_customer_accounts/any(createdby:createdby/fullname eq 'x')".into(), None, no("the lambda variable `createdby` is spelled like")),
+        ("GET", "accounts?$expand=contact_customer_accounts($select=fullname;$filter=contact_customer_accounts/any(Contact:Contact/fullname eq 'x'))".into(), None, no("the lambda variable `Contact` is spelled like")),
+        ("GET", "accounts?$filter=contact_customer_accounts/any(c:c/fullname eq 'x')".into(), None, None),
         (
             "GET",
             "contacts?$filter=fullname eq @p1&@p1='x'".into(),
