@@ -178,7 +178,7 @@ fn at_type<'a>(
 /// (`contacts(contactid=<id>)`) is the same as `contacts(<id>)`; any other key property is an
 /// alternate key and counts as a column the request names. Every key property must be a
 /// column of the table: a navigation property's name (`createdby`) is not one (a lookup in an
-/// alternate key is named by its `_createdby_value` column).
+/// alternate key is named by its `_createdby_value` column), and every value a literal.
 pub(super) fn alternate_key(
     meta: &Metadata,
     logical: &str,
@@ -191,6 +191,14 @@ pub(super) fn alternate_key(
         return Err(not(format!(
             "the key property `{name}` is not a column of {logical}"
         )));
+    }
+    // A key's value is data: a literal, never a name (`emailaddress1=createdby`).
+    for (name, value) in pairs {
+        crate::policy::odata::expr::literal_alias(name, value).map_err(|_| {
+            ParseError::Malformed(format!(
+                "the key value `{name}={value}` of {logical} is not a literal"
+            ))
+        })?;
     }
     let primary = meta.key_of(logical).unwrap_or_default();
     let mut keys = key_columns(key);

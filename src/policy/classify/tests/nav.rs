@@ -405,9 +405,32 @@ fn a_key_property_must_be_a_column() {
             d.reason()
         );
     }
+    // A key's value is a literal, never a name.
+    for url in [
+        "contacts(emailaddress1=createdby)".to_string(),
+        "contacts(emailaddress1=createdby)/fullname/$value".to_string(),
+        "contacts(emailaddress1=fullname)".to_string(),
+        format!("accounts({A})/contact_customer_accounts(emailaddress1=createdby)"),
+    ] {
+        let d = decide("GET", &url, None);
+        assert!(!d.allowed(), "{url}");
+        assert!(
+            d.reason().contains("is not a literal"),
+            "{url}: {}",
+            d.reason()
+        );
+    }
     allowed(
         &decide("GET", &format!("contacts(_createdby_value={C})"), None),
         "a lookup's column in a key",
+    );
+    allowed(
+        &decide(
+            "GET",
+            "contacts(fullname='a%20b',emailaddress1='x''y')",
+            None,
+        ),
+        "quoted",
     );
     allowed(
         &decide("GET", "contacts(emailaddress1='a@b.com')", None),
