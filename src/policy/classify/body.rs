@@ -136,6 +136,12 @@ fn property(
 ) -> Result<(), ParseError> {
     let Some(n) = meta.navigation(logical, key) else {
         if meta.has_property(logical, key) {
+            // A column holds a value, never rows or annotations: nothing in it goes unread.
+            if matches!(value, Value::Object(_) | Value::Array(_)) {
+                return Err(ParseError::Malformed(format!(
+                    "`{key}` is a column of {logical}: give it a string, number, true, false or null"
+                )));
+            }
             columns.push(key);
             return Ok(());
         }

@@ -188,6 +188,49 @@ fn write_bodies_binds_and_deep_inserts() {
 }
 
 #[test]
+fn a_column_holds_a_value_not_rows_or_annotations() {
+    // An object or array under a column's name would go unread: refused, with whatever it holds.
+    let hidden = format!(
+        r#"{{"firstname":{{"name":"x","primarycontactid@odata.bind":"/annotations({C})"}}}}"#
+    );
+    let cases = [
+        ("POST", "contacts".to_string(), hidden.clone()),
+        ("PATCH", format!("contacts({C})"), hidden),
+        (
+            "POST",
+            "contacts".to_string(),
+            r#"{"firstname":["a"]}"#.to_string(),
+        ),
+        (
+            "POST",
+            "contacts".to_string(),
+            r#"{"firstname":{}}"#.to_string(),
+        ),
+    ];
+    for (method, url, body) in &cases {
+        let d = decide(method, url, Some(body));
+        assert_eq!(
+            d.denial,
+            Some(Denial::Malformed),
+            "{method} {url} {body}: {}",
+            d.reason()
+        );
+        assert!(
+            d.reason().contains("`firstname` is a column of contact"),
+            "{}",
+            d.reason()
+        );
+    }
+    for body in [
+        r#"{"firstname":"a","lastname":null}"#,
+        r#"{"firstname":"1","lastname":2,"emailaddress1":true}"#,
+    ] {
+        let d = decide("POST", "contacts", Some(body));
+        assert!(d.allowed(), "{body}: {}", d.reason());
+    }
+}
+
+#[test]
 fn writes_that_return_rows_are_reads() {
     let mut h = HeaderMap::new();
     h.insert("prefer", "return=\"representation\"".parse().unwrap());
