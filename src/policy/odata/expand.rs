@@ -80,6 +80,12 @@ fn parse_item(item: &str, depth: usize) -> Result<ExpandItem<'_>, ParseError> {
         if name == "$expand" {
             out.children = parse_list(value, depth + 1)?;
         }
+        // `$top` is the one option whose value is not parsed where it is used: a number only.
+        if name == "$top" && value.parse::<u32>().is_err() {
+            return Err(ParseError::Malformed(format!(
+                "`$top={value}` inside $expand={nav}(...) is not a whole number"
+            )));
+        }
         out.options.push((name, value));
     }
     Ok(out)
@@ -159,6 +165,22 @@ mod tests {
             parse_expand("a($select=x;$select=y)"),
             Err(ParseError::Malformed(_))
         ));
+        // `$top` takes a whole number, never text that reads as more options
+        for bad in [
+            "a($top=x)",
+            "a($top=1=x$filter=createdby/fullname)",
+            "a($top=-1)",
+            "a($top)",
+        ] {
+            assert!(
+                matches!(parse_expand(bad), Err(ParseError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_expand("a($top=5)").unwrap()[0].option("$top"),
+            Some("5")
+        );
         let deep = "a($expand=".repeat(12) + "b" + &")".repeat(12);
         assert!(parse_expand(&deep).is_err());
     }
