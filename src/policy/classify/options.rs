@@ -37,14 +37,12 @@ pub(super) fn read(
             merge(&mut refs, r);
             // The names the aggregates are given must be new (OData's aggregation extension
             // says so too): a column's or a navigation property's name would read as one.
-            if let Some(n) = named.iter().find(|n| {
-                !crate::policy::odata::is_identifier(n) || meta.member(logical, n).is_some()
-            }) {
-                return Err(not(format!(
-                    "the `$apply` alias `{n}` must be a new name, not a column or navigation property of {logical}"
-                )));
-            }
             for n in &named {
+                if !crate::policy::odata::is_identifier(n) || meta.member(logical, n).is_some() {
+                    return Err(not(format!(
+                        "the `$apply` alias `{n}` must be a new name, not a column or navigation property of {logical}"
+                    )));
+                }
                 not_a_table_name(n, "`$apply` alias", meta)?;
             }
             Some(rows)
@@ -61,7 +59,7 @@ pub(super) fn read(
         resolve_columns(&refs.columns, logical, meta, out, &mut columns)?;
     }
     if let Some(token) = q.get("$skiptoken") {
-        columns.extend(paged_on(token, |c| meta.has_property(logical, c), logical)?);
+        columns.extend(paged_on(token, logical, meta)?);
     }
     let mut used = refs.aliases;
     if let Some(x) = q.get("$expand") {
@@ -133,11 +131,11 @@ fn selected(
     out: &mut Classified,
 ) -> Result<Columns, ParseError> {
     let mut columns = select_list(value)?;
-    let mut navigations = false;
+    let mut navs: Vec<String> = Vec::new();
     for c in &columns {
         match meta.member(logical, c) {
             Some(Member::Property) => {}
-            Some(Member::Navigation(_)) => navigations = true,
+            Some(Member::Navigation(_)) => navs.push(c.to_owned()),
             None => {
                 return Err(not(format!(
                     "`{c}` in $select is not a column of {logical}"
@@ -145,14 +143,8 @@ fn selected(
             }
         }
     }
-    if navigations {
-        let is_nav = |c: &str| meta.navigation(logical, c).is_some();
-        let navs: Vec<String> = columns
-            .iter()
-            .filter(|c| is_nav(c))
-            .map(String::from)
-            .collect();
-        columns.retain(|c| !is_nav(c));
+    if !navs.is_empty() {
+        columns.retain(|c| !navs.iter().any(|n| n == c));
         let paths: Vec<Path> = navs
             .iter()
             .map(|n| Path::from_elem(n.as_str(), 1))
@@ -189,16 +181,12 @@ fn not_a_table_name(name: &str, what: &str, meta: &Metadata) -> Result<(), Parse
 }
 
 /// The columns the `$skiptoken` `token`'s paging cookie pages on: compared with the values it
-/// carries, so filtered columns of `table` (each must be one of its columns, as `known` tells).
-fn paged_on(
-    token: &str,
-    known: impl Fn(&str) -> bool,
-    table: &str,
-) -> Result<Vec<String>, ParseError> {
+/// carries, so filtered columns of `logical` (each must be one of its columns).
+fn paged_on(token: &str, logical: &str, meta: &Metadata) -> Result<Vec<String>, ParseError> {
     let columns = crate::policy::odata::skiptoken::columns(token)?;
-    match columns.iter().find(|c| !known(c)) {
+    match columns.iter().find(|c| !meta.has_property(logical, c)) {
         Some(c) => Err(not(format!(
-            "the `$skiptoken` paging cookie names `{c}`, which is not a column of {table}"
+            "the `$skiptoken` paging cookie names `{c}`, which is not a column of {logical}"
         ))),
         None => Ok(columns),
     }

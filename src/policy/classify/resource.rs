@@ -201,17 +201,11 @@ pub(super) fn alternate_key(
         })?;
     }
     let primary = meta.key_of(logical).unwrap_or_default();
-    let mut keys = key_columns(key);
-    keys.retain(|k| !primary.iter().any(|p| p == k));
-    Ok(keys)
-}
-
-/// The columns an alternate or composite key names.
-pub(super) fn key_columns(key: Option<&KeySpec>) -> Columns {
-    match key {
-        Some(KeySpec::Pairs(pairs)) => pairs.iter().map(|(p, _)| p).collect(),
-        _ => Columns::new(),
-    }
+    Ok(pairs
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|k| !primary.iter().any(|p| p == *k))
+        .collect())
 }
 
 /// The method applied to the row or collection the path ends at.

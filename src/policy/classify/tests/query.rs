@@ -283,24 +283,9 @@ fn function_parameters_and_select_follow_the_declaration() {
     let mut p = policy();
     p.functions.push("RetrieveTotalRecordCount".into());
     p.functions.push("RecentContacts".into());
-    let urls = urls();
-    let ids = BTreeMap::new();
-    let env = Env {
-        metadata: Some(&meta),
-        known_functions: &p.functions,
-        urls: &urls,
-        content_ids: &ids,
-    };
-    let h = HeaderMap::new();
     let run = |path: &str, query: Option<&str>| {
-        let req = Request {
-            method: &http::Method::GET,
-            path,
-            query,
-            headers: &h,
-            body: None,
-        };
-        decision::decide(&p, classify(&req, &env), &h)
+        let url = query.map_or(path.to_string(), |q| format!("{path}?{q}"));
+        decide_under(&p, "GET", &url, Some(&meta))
     };
     for (path, query) in [
         ("RecentContacts(Days=7)", None),
