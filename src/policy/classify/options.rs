@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::policy::metadata::{Member, Operation};
+use crate::policy::metadata::{Member, Operation, TypeRef};
 use crate::policy::odata::expr::{self, Path, Refs};
 use crate::policy::odata::{ExpandItem, KeySpec, Pair, QUERY_PARAMETERS, Segment, parse_expand};
 
@@ -24,8 +24,10 @@ pub(super) fn read(
     if parameters && let Some(xml) = q.get("fetchXml") {
         return super::fetch::classify(xml, q, set, logical, meta, out);
     }
+    // Found once for every name of the read.
+    let ty = meta.type_ref(logical);
     let (mut columns, selected) = match q.get("$select") {
-        Some(s) => (selected(s, logical, meta, out)?, true),
+        Some(s) => (selected(s, logical, ty, meta, out)?, true),
         None => (Columns::new(), false),
     };
     let mut refs = filter_and_order(q, &q.aliases)?;
@@ -38,7 +40,7 @@ pub(super) fn read(
             // The names the aggregates are given must be new (OData's aggregation extension
             // says so too): a column's or a navigation property's name would read as one.
             for n in &named {
-                if !crate::policy::odata::is_identifier(n) || meta.member(logical, n).is_some() {
+                if !crate::policy::odata::is_identifier(n) || ty.member(n).is_some() {
                     return Err(not(format!(
                         "the `$apply` alias `{n}` must be a new name, not a column or navigation property of {logical}"
                     )));
@@ -53,10 +55,10 @@ pub(super) fn read(
         not_a_table_name(v, "lambda variable", meta)?;
     }
     if !refs.paths.is_empty() {
-        resolve(&refs.paths, logical, meta, out, &mut columns)?;
+        resolve(&refs.paths, logical, ty, meta, out, &mut columns)?;
     }
     if !refs.columns.is_empty() {
-        resolve_columns(&refs.columns, logical, meta, out, &mut columns)?;
+        resolve_columns(&refs.columns, logical, ty, meta, out, &mut columns)?;
     }
     if let Some(token) = q.get("$skiptoken") {
         columns.extend(paged_on(token, logical, meta)?);
@@ -127,13 +129,14 @@ fn select_list(value: &str) -> Result<Columns, ParseError> {
 fn selected(
     value: &str,
     logical: &str,
+    ty: TypeRef<'_>,
     meta: &Metadata,
     out: &mut Classified,
 ) -> Result<Columns, ParseError> {
     let mut columns = select_list(value)?;
     let mut navs: Vec<String> = Vec::new();
     for c in &columns {
-        match meta.member(logical, c) {
+        match ty.member(c) {
             Some(Member::Property) => {}
             Some(Member::Navigation(_)) => navs.push(c.to_owned()),
             None => {
@@ -149,7 +152,7 @@ fn selected(
             .iter()
             .map(|n| Path::from_elem(n.as_str(), 1))
             .collect();
-        resolve(&paths, logical, meta, out, &mut columns)?;
+        resolve(&paths, logical, ty, meta, out, &mut columns)?;
     }
     Ok(columns)
 }
@@ -227,22 +230,21 @@ fn merge<'a>(into: &mut Refs<'a>, from: Refs<'a>) {
 fn resolve_columns(
     names: &[Path<'_>],
     logical: &str,
+    ty: TypeRef<'_>,
     meta: &Metadata,
     out: &mut Classified,
     own: &mut Columns,
 ) -> Result<(), ParseError> {
     for name in names {
         match name.as_slice() {
-            [column] if meta.has_property(logical, column) => own.push(column),
+            [column] if ty.has_property(column) => own.push(column),
             [lookup]
-                if meta
-                    .navigation(logical, lookup)
-                    .is_some_and(|n| !n.collection)
-                    && meta.has_property(logical, &format!("_{lookup}_value")) =>
+                if ty.navigation(lookup).is_some_and(|n| !n.collection)
+                    && ty.has_property(&format!("_{lookup}_value")) =>
             {
                 own.push(&format!("_{lookup}_value"))
             }
-            _ => resolve(std::slice::from_ref(name), logical, meta, out, own)?,
+            _ => resolve(std::slice::from_ref(name), logical, ty, meta, out, own)?,
         }
     }
     Ok(())
@@ -254,15 +256,16 @@ fn resolve_columns(
 fn resolve(
     paths: &[Path<'_>],
     logical: &str,
+    root: TypeRef<'_>,
     meta: &Metadata,
     out: &mut Classified,
     own: &mut Columns,
 ) -> Result<(), ParseError> {
     for path in paths {
-        let mut ty = logical;
+        let mut ty = root;
         let mut set: Option<&Arc<str>> = None;
         for (i, &seg) in path.iter().enumerate() {
-            let member = meta.member(ty, seg);
+            let member = ty.member(seg);
             if let Some(Member::Navigation(nav)) = member {
                 let target = meta.shared_set_of(&nav.target).ok_or_else(|| {
                     not(format!("`{seg}` leads to a table without an entity set"))
@@ -274,7 +277,7 @@ fn resolve(
                 }
                 // Every table a lookup path passes through is read, not only the last one.
                 out.touch_set(target, Verb::Get, Columns::from_iter(there), false);
-                ty = &nav.target;
+                ty = meta.type_ref(&nav.target);
                 set = Some(target);
             } else if member == Some(Member::Property) && i + 1 == path.len() {
                 match set {
@@ -317,8 +320,9 @@ fn expand<'a>(
                 item.nav
             ))
         })?;
+        let target_ty = meta.type_ref(&nav.target);
         let mut columns = match item.option("$select") {
-            Some(s) => selected(s, &nav.target, meta, out)?,
+            Some(s) => selected(s, &nav.target, target_ty, meta, out)?,
             None => Columns::new(),
         };
         let (here, there) = lookups::revealed(meta, item.nav, nav);
@@ -334,8 +338,15 @@ fn expand<'a>(
         for v in &refs.variables {
             not_a_table_name(v, "lambda variable", meta)?;
         }
-        resolve(&refs.paths, &nav.target, meta, out, &mut columns)?;
-        resolve_columns(&refs.columns, &nav.target, meta, out, &mut columns)?;
+        resolve(&refs.paths, &nav.target, target_ty, meta, out, &mut columns)?;
+        resolve_columns(
+            &refs.columns,
+            &nav.target,
+            target_ty,
+            meta,
+            out,
+            &mut columns,
+        )?;
         for a in refs.aliases {
             if !used.contains(&a) {
                 used.push(a);
@@ -566,7 +577,7 @@ fn function_select(
             op.name
         )));
     }
-    selected(select, row, meta, out).map(drop)
+    selected(select, row, meta.type_ref(row), meta, out).map(drop)
 }
 
 /// `savedQuery`, `userQuery`, `sql`: recorded as uninspectable; the policy decides.

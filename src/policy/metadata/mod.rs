@@ -79,6 +79,35 @@ pub enum Member<'m> {
     Property,
 }
 
+/// An entity type of a [`Metadata`], found by name once ([`Metadata::type_ref`]).
+#[derive(Clone, Copy)]
+pub struct TypeRef<'m> {
+    meta: &'m Metadata,
+    /// Its index in the model's types (`None`: no such type).
+    first: Option<usize>,
+}
+
+impl<'m> TypeRef<'m> {
+    /// [`Metadata::member`] of this type.
+    pub fn member(self, name: &str) -> Option<Member<'m>> {
+        self.meta.member_from(self.first, name)
+    }
+
+    /// [`Metadata::has_property`] of this type.
+    pub fn has_property(self, prop: &str) -> bool {
+        self.meta
+            .ancestry_from(self.first)
+            .any(|t| t.properties.contains(prop))
+    }
+
+    /// [`Metadata::navigation`] of this type.
+    pub fn navigation(self, nav: &str) -> Option<&'m Navigation> {
+        self.meta
+            .ancestry_from(self.first)
+            .find_map(|t| t.navigation.get(nav))
+    }
+}
+
 /// Where a navigation property leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Navigation {
@@ -254,7 +283,21 @@ impl Metadata {
     /// [`Metadata::navigation`] finds it), else a structural property ([`Metadata::has_property`]),
     /// else `None`; the type is looked up once.
     pub fn member(&self, logical: &str, name: &str) -> Option<Member<'_>> {
-        let first = self.type_index.get(logical).copied();
+        self.type_ref(logical).member(name)
+    }
+
+    /// The type named `logical`, found once to be asked about several names
+    /// ([`TypeRef::member`], [`TypeRef::has_property`], [`TypeRef::navigation`]): the answers
+    /// of [`Metadata::member`], [`Metadata::has_property`] and [`Metadata::navigation`] for
+    /// that name, without hashing it again for each. A name that is no type has no members.
+    pub fn type_ref(&self, logical: &str) -> TypeRef<'_> {
+        TypeRef {
+            meta: self,
+            first: self.type_index.get(logical).copied(),
+        }
+    }
+
+    fn member_from(&self, first: Option<usize>, name: &str) -> Option<Member<'_>> {
         if first.is_some_and(|i| self.disjoint[i]) {
             // A name is at most one of the two here: columns, the usual case, are found
             // without searching the navigation lists first.
@@ -282,7 +325,7 @@ impl Metadata {
 
     /// A navigation property of the type or of any of its base types.
     pub fn navigation(&self, logical: &str, nav: &str) -> Option<&Navigation> {
-        self.ancestry(logical).find_map(|t| t.navigation.get(nav))
+        self.type_ref(logical).navigation(nav)
     }
 
     /// The lookup column that following `nav` from `logical` observes (see [`Observed`]).
@@ -314,7 +357,7 @@ impl Metadata {
 
     /// Whether the type or any of its base types declares the structural property.
     pub fn has_property(&self, logical: &str, prop: &str) -> bool {
-        self.ancestry(logical).any(|t| t.properties.contains(prop))
+        self.type_ref(logical).has_property(prop)
     }
 
     /// The declared type of a structural property of the type or of its nearest base type
