@@ -122,7 +122,7 @@ fn audit(c: &mut Criterion) {
                 tenant: Some("bench"),
                 client: None,
                 method: "GET",
-                path: "/api/data/v9.2/contacts".to_string(),
+                path: "/api/data/v9.2/contacts".into(),
                 access: &uses,
                 decision: "allow",
                 reason: Reason::Rules(&uses),

@@ -20,6 +20,7 @@
 //! by hand (it is written for every request): the same JSON as a derived serialiser would give,
 //! without its per-field dispatch, and the `access` list is written straight from the decision.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -64,7 +65,7 @@ pub struct Record<'a> {
     pub client: Option<&'a str>,
     pub method: &'a str,
     /// Path plus query option names (values only with `query_values: true`).
-    pub path: String,
+    pub path: Cow<'a, str>,
     /// Tables and verbs (or functions) the request touches, as the policy saw them; written
     /// as a list of strings.
     pub access: &'a [Use],
@@ -551,17 +552,21 @@ fn write_loop(mut output: Output, shared: &Shared) {
 }
 
 /// The request target as the audit log shows it: the path with quoted literals replaced by
-/// `***`, and the query option names without their values, unless `values` is set.
-pub fn redact_target(path: &str, query: Option<&str>, values: bool) -> String {
+/// `***`, and the query option names without their values, unless `values` is set. Borrowed
+/// when that is the path itself (no query, nothing quoted): the usual request's costs no copy.
+pub fn redact_target<'a>(path: &'a str, query: Option<&str>, values: bool) -> Cow<'a, str> {
     let query = query.filter(|q| !q.is_empty());
     if values {
         return match query {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
+            Some(q) => Cow::Owned(format!("{path}?{q}")),
+            None => Cow::Borrowed(path),
         };
     }
-    let mut out = redact_quoted(path);
-    if let Some(q) = query {
+    let Some(q) = query else {
+        return redact_quoted(path);
+    };
+    let mut out = redact_quoted(path).into_owned();
+    {
         let names: Vec<&str> = q
             .split('&')
             .filter(|p| !p.is_empty())
@@ -570,13 +575,13 @@ pub fn redact_target(path: &str, query: Option<&str>, values: bool) -> String {
         out.push('?');
         out.push_str(&names.join("&"));
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Replaces the contents of `'...'` (also written `%27...%27`) with `***`.
-fn redact_quoted(path: &str) -> String {
+fn redact_quoted(path: &str) -> Cow<'_, str> {
     if memchr::memchr2(b'\'', b'%', path.as_bytes()).is_none() {
-        return path.to_string();
+        return Cow::Borrowed(path);
     }
     let mut out = String::with_capacity(path.len());
     let mut rest = path;
@@ -607,7 +612,7 @@ fn redact_quoted(path: &str) -> String {
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A timestamp's text up to its milliseconds (`2025-01-31T23:59:59.`), kept for the second it
@@ -739,6 +744,16 @@ mod tests {
         );
         let guid = "/contacts(00000000-0000-0000-0000-000000000001)";
         assert_eq!(redact_target(guid, None, false), guid);
+        // Nothing to redact and no query: the path itself, not a copy.
+        assert!(matches!(redact_target(guid, None, false), Cow::Borrowed(_)));
+        assert!(matches!(
+            redact_target(guid, Some(""), true),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            redact_target("/x'a'", None, false),
+            Cow::Owned(ref s) if s == "/x'***'"
+        ));
     }
 
     #[test]

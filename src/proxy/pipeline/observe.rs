@@ -301,7 +301,7 @@ pub fn refused_head(gateway: &Gateway, error: &GatewayError) {
             tenant: None,
             client: None,
             method: "",
-            path: String::new(),
+            path: "".into(),
             access: &[],
             decision: "none",
             reason: Reason::Text(&reason),
