@@ -24,10 +24,12 @@ pub(super) fn read(
     if parameters && let Some(xml) = q.get("fetchXml") {
         return super::fetch::classify(xml, q, set, logical, meta, out);
     }
-    // Found once for every name of the read.
-    let ty = meta.type_ref(logical);
+    // Found once for every name of the read, when it names one (a read without options does
+    // not look its type up).
+    let found = std::cell::OnceCell::new();
+    let ty = || *found.get_or_init(|| meta.type_ref(logical));
     let (mut columns, selected) = match q.get("$select") {
-        Some(s) => (selected(s, logical, ty, meta, out)?, true),
+        Some(s) => (selected(s, logical, ty(), meta, out)?, true),
         None => (Columns::new(), false),
     };
     let mut refs = filter_and_order(q, &q.aliases)?;
@@ -40,7 +42,7 @@ pub(super) fn read(
             // The names the aggregates are given must be new (OData's aggregation extension
             // says so too): a column's or a navigation property's name would read as one.
             for n in &named {
-                if !crate::policy::odata::is_identifier(n) || ty.member(n).is_some() {
+                if !crate::policy::odata::is_identifier(n) || ty().member(n).is_some() {
                     return Err(not(format!(
                         "the `$apply` alias `{n}` must be a new name, not a column or navigation property of {logical}"
                     )));
@@ -55,10 +57,10 @@ pub(super) fn read(
         not_a_table_name(v, "lambda variable", meta)?;
     }
     if !refs.paths.is_empty() {
-        resolve(&refs.paths, logical, ty, meta, out, &mut columns)?;
+        resolve(&refs.paths, logical, ty(), meta, out, &mut columns)?;
     }
     if !refs.columns.is_empty() {
-        resolve_columns(&refs.columns, logical, ty, meta, out, &mut columns)?;
+        resolve_columns(&refs.columns, logical, ty(), meta, out, &mut columns)?;
     }
     if let Some(token) = q.get("$skiptoken") {
         columns.extend(paged_on(token, logical, meta)?);
