@@ -46,6 +46,14 @@ pub struct Decision {
     pub if_match_star: bool,
 }
 
+impl Drop for Decision {
+    /// The list of uses goes back to this thread's spares for the next classification
+    /// ([`crate::policy::classify::spare_uses`]).
+    fn drop(&mut self) {
+        crate::policy::classify::spare_uses::give(std::mem::take(&mut self.uses));
+    }
+}
+
 impl fmt::Display for Use {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();

@@ -225,7 +225,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
             if let Some(boundary) = change_set {
                 write::open_change_set_part(&mut out, boundary);
             }
-            let d = inspect_part(t, part, &mut batch, &mut content_ids, &mut out);
+            let mut d = inspect_part(t, part, &mut batch, &mut content_ids, &mut out);
             if change_set.is_some() {
                 write::close_change_set_part(&mut out);
             }
@@ -240,7 +240,7 @@ fn inspect_batch(t: &Tenant<'_>, req: &Request<'_>) -> Inspected {
                     ),
                 ));
             }
-            add_distinct(&mut uses, d.uses);
+            add_distinct(&mut uses, std::mem::take(&mut d.uses));
         }
         if let Some(boundary) = change_set {
             write::close_change_set(&mut out, boundary);
