@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 find src -name '*.rs' ! -path src/lib.rs ! -path src/main.rs -print0 | xargs -0 perl -ne '
   BEGIN {
     %rank = (cli => 8, ops => 7, proxy => 6, sim => 6, telemetry => 5, policy => 4,
-             identity => 3, limit => 3, config => 2, clock => 1, error => 1, pace => 1);
+             identity => 3, limit => 3, config => 2, clock => 1, error => 1, pace => 1,
+             spare => 1);
     $bad = 0;
   }
   if ($ARGV ne $file) {

@@ -15,7 +15,7 @@
 //! | 4 | [`policy`] | the pure core: [`policy::odata`], [`policy::batch`], [`policy::metadata`], [`policy::classify`], [`policy::decision`], [`policy::headers`], [`policy::inspect`] |
 //! | 3 | [`identity`], [`limit`] | [`identity::token`], [`identity::vault`], [`identity::clients`], [`identity::agent_token`], [`identity::tls`]; per-tenant and per-client traffic control |
 //! | 2 | [`config`] | parse and validate `gateway.yaml`; [`config::secret`] resolves secret references |
-//! | 1 | [`clock`], [`error`], [`pace`] | cross-cutting: injected time, Dataverse-shaped errors, yield points for long work beside the event loop |
+//! | 1 | [`clock`], [`error`], [`pace`], [`spare`] | cross-cutting: injected time, Dataverse-shaped errors, yield points for long work beside the event loop, per-thread spares of recycled allocations |
 //!
 //! # Request flow
 //!
@@ -72,4 +72,5 @@ pub mod pace;
 pub mod policy;
 pub mod proxy;
 pub mod sim;
+pub mod spare;
 pub mod telemetry;

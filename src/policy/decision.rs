@@ -48,7 +48,7 @@ pub struct Decision {
 
 impl Drop for Decision {
     /// The list of uses goes back to this thread's spares for the next classification
-    /// ([`crate::policy::classify::spare_uses`]).
+    /// (`policy::classify::spare_uses`).
     fn drop(&mut self) {
         crate::policy::classify::spare_uses::give(std::mem::take(&mut self.uses));
     }

@@ -320,9 +320,9 @@ async fn proxy(
 /// request does not allocate its own (at its size, past the allocator's per-thread cache:
 /// ~0.5 k instructions per request to allocate and free).
 mod spare_map {
-    use std::cell::RefCell;
-
     use http::HeaderMap;
+
+    use crate::spare::Spares;
 
     /// Room for the copied agent headers and the few the gateway adds, without growing.
     const CAPACITY: usize = 16;
@@ -331,14 +331,12 @@ mod spare_map {
     const KEEP: usize = 32;
 
     thread_local! {
-        static SPARES: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
+        static SPARES: Spares<HeaderMap> = const { Spares::new(KEEP) };
     }
 
     /// An empty map with room for at least [`CAPACITY`] headers.
     pub(super) fn take() -> HeaderMap {
-        SPARES
-            .with_borrow_mut(Vec::pop)
-            .unwrap_or_else(|| HeaderMap::with_capacity(CAPACITY))
+        Spares::take(&SPARES).unwrap_or_else(|| HeaderMap::with_capacity(CAPACITY))
     }
 
     /// Keeps `map`, emptied, for a later [`take`] when it has room for [`CAPACITY`] headers
@@ -348,12 +346,8 @@ mod spare_map {
         if !(CAPACITY..=4 * CAPACITY).contains(&map.capacity()) {
             return;
         }
-        SPARES.with_borrow_mut(|spares| {
-            if spares.len() < KEEP {
-                map.clear();
-                spares.push(map);
-            }
-        });
+        map.clear();
+        Spares::give(&SPARES, map);
     }
 
     #[cfg(test)]
@@ -364,7 +358,7 @@ mod spare_map {
         use super::*;
 
         fn spares() -> usize {
-            SPARES.with_borrow(Vec::len)
+            Spares::len(&SPARES)
         }
 
         #[test]

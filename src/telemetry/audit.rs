@@ -566,15 +566,13 @@ pub fn redact_target<'a>(path: &'a str, query: Option<&str>, values: bool) -> Co
         return redact_quoted(path);
     };
     let mut out = redact_quoted(path).into_owned();
-    {
-        let names: Vec<&str> = q
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.split_once('=').map_or(p, |(name, _)| name))
-            .collect();
-        out.push('?');
-        out.push_str(&names.join("&"));
-    }
+    let names: Vec<&str> = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or(p, |(name, _)| name))
+        .collect();
+    out.push('?');
+    out.push_str(&names.join("&"));
     Cow::Owned(out)
 }
 

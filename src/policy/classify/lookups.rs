@@ -54,6 +54,9 @@ pub(super) fn money_brings_currency(meta: &Metadata, out: &mut Classified) {
 /// `$select`, a filter, an expansion, FetchXML) observes nothing more, so it is not counted
 /// against the table's column list. Only the key of the table the use is about is removed:
 /// another table's id or a lookup column stays.
+// Called once per request, from `classify`: kept inline there (out of line it measured ~40
+// instructions more on the policy bench's simple GET).
+#[inline]
 pub(super) fn free_own_keys(meta: &Metadata, out: &mut Classified) {
     for u in &mut out.uses {
         if let Use::Table(t) = u

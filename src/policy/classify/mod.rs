@@ -248,9 +248,8 @@ fn query_needs_metadata(q: &Query) -> bool {
 /// `Drop`) the next request does not allocate its own (~0.2 k instructions to allocate and
 /// free, a tenth of the load benchmark's whole policy work).
 pub(crate) mod spare_uses {
-    use std::cell::RefCell;
-
     use super::Use;
+    use crate::spare::Spares;
 
     /// Kept per thread: about the requests one thread finishes in one turn of its event loop.
     const KEEP: usize = 32;
@@ -259,16 +258,12 @@ pub(crate) mod spare_uses {
     const MAX_CAPACITY: usize = 16;
 
     thread_local! {
-        static SPARES: RefCell<Vec<Vec<Use>>> = const { RefCell::new(Vec::new()) };
+        static SPARES: Spares<Vec<Use>> = const { Spares::new(KEEP) };
     }
 
     /// An empty list, with room when one was given back on this thread.
     pub(crate) fn take() -> Vec<Use> {
-        SPARES
-            .try_with(|s| s.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        Spares::take(&SPARES).unwrap_or_default()
     }
 
     /// Keeps `uses`, emptied, for a later [`take`] (when it has room and is not too large, and
@@ -278,13 +273,7 @@ pub(crate) mod spare_uses {
             return;
         }
         uses.clear();
-        // A thread being torn down has no pool left: the list is simply freed.
-        let _ = SPARES.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < KEEP {
-                s.push(uses);
-            }
-        });
+        Spares::give(&SPARES, uses);
     }
 
     #[cfg(test)]
@@ -292,7 +281,7 @@ pub(crate) mod spare_uses {
         use super::*;
 
         fn spares() -> usize {
-            SPARES.with_borrow(Vec::len)
+            Spares::len(&SPARES)
         }
 
         #[test]
