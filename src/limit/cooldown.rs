@@ -36,6 +36,19 @@ impl Cooldown {
         }
     }
 
+    /// [`Self::phase`] with the clock read only when a cooldown or ramp has been recorded (the
+    /// usual case reads none), and both forgotten once they are over.
+    pub fn current(&mut self, now: impl FnOnce() -> Instant) -> Phase {
+        if self.until.is_none() && self.ramp_until.is_none() {
+            return Phase::Normal;
+        }
+        let phase = self.phase(now());
+        if phase == Phase::Normal {
+            *self = Cooldown::default();
+        }
+        phase
+    }
+
     pub fn phase(&self, now: Instant) -> Phase {
         match (self.until, self.ramp_until) {
             (Some(u), _) if now < u => Phase::Cooling { remaining: u - now },
@@ -80,6 +93,33 @@ mod tests {
             c.phase(t0 + Duration::from_millis(1500)),
             Phase::Cooling {
                 remaining: Duration::from_millis(500)
+            }
+        );
+    }
+
+    #[test]
+    fn current_reads_the_clock_only_while_a_cooldown_or_ramp_is_recorded() {
+        let t0 = Instant::now();
+        let mut c = Cooldown::default();
+        let unread = || -> Instant { panic!("the clock was read without a cooldown") };
+        assert_eq!(c.current(unread), Phase::Normal);
+        c.throttled(t0, Duration::from_secs(2));
+        assert_eq!(
+            c.current(|| t0 + Duration::from_secs(1)),
+            Phase::Cooling {
+                remaining: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(c.current(|| t0 + Duration::from_secs(3)), Phase::Ramping);
+        // Over: forgotten, so the next requests read no clock again.
+        assert_eq!(c.current(|| t0 + Duration::from_secs(7)), Phase::Normal);
+        assert_eq!(c.current(unread), Phase::Normal);
+        // A new throttle after that starts afresh.
+        c.throttled(t0 + Duration::from_secs(8), Duration::from_secs(1));
+        assert_eq!(
+            c.current(|| t0 + Duration::from_secs(8)),
+            Phase::Cooling {
+                remaining: Duration::from_secs(1)
             }
         );
     }

@@ -265,7 +265,7 @@ impl TenantLimits {
     /// Waits out or refuses a Dataverse cooldown. GET/HEAD wait when `retry_throttled` allows.
     pub async fn pass_cooldown(&self, method: &Method) -> Result<(), GatewayError> {
         loop {
-            let phase = self.lock().phase(self.clock.now());
+            let phase = self.lock().current(|| self.clock.now());
             let Phase::Cooling { remaining } = phase else {
                 return Ok(());
             };
@@ -312,7 +312,7 @@ impl TenantLimits {
 
     /// A slot among the tenant's in-flight requests, waiting (bounded) up to `queue_timeout`.
     pub async fn acquire(&self) -> Result<Slot, GatewayError> {
-        let ramping = matches!(self.lock().phase(self.clock.now()), Phase::Ramping);
+        let ramping = matches!(self.lock().current(|| self.clock.now()), Phase::Ramping);
         if ramping && self.pool.in_flight() >= (self.cap / 2).max(1) {
             let msg = format!(
                 "{} is ramping up after Dataverse throttling; retry shortly",

@@ -30,12 +30,16 @@ pub enum Closed {
 }
 
 /// One request in progress on its connection, until its response body ends or is dropped.
-pub struct RequestGuard(Arc<Activity>);
+pub struct RequestGuard {
+    activity: Arc<Activity>,
+    /// When the request ended, if the pipeline said so ([`RequestGuard::ending_at`]).
+    ended_ms: Option<u64>,
+}
 
 impl RequestGuard {
     /// A response piece was handed to the connection: it now waits for the agent to read.
     pub fn delivered(&self) {
-        let a = &self.0;
+        let a = &self.activity;
         if a.unread_since_ms.load(Ordering::Relaxed) == NOT_WAITING {
             a.unread_since_ms.store(a.now_ms(), Ordering::Release);
         }
@@ -43,7 +47,15 @@ impl RequestGuard {
 
     /// The connection asked for the next piece: the agent is reading.
     pub fn asked(&self) {
-        self.0.unread_since_ms.store(NOT_WAITING, Ordering::Release);
+        self.activity
+            .unread_since_ms
+            .store(NOT_WAITING, Ordering::Release);
+    }
+
+    /// The request ends at `now`, a time the caller has just read: the guard's drop records it
+    /// instead of reading the clock once more.
+    pub fn ending_at(&mut self, now: tokio::time::Instant) {
+        self.ended_ms = Some(self.activity.ms_at(now));
     }
 }
 
@@ -59,11 +71,19 @@ impl Activity {
 
     pub fn begin(self: &Arc<Self>) -> RequestGuard {
         self.in_progress.fetch_add(1, Ordering::AcqRel);
-        RequestGuard(Arc::clone(self))
+        RequestGuard {
+            activity: Arc::clone(self),
+            ended_ms: None,
+        }
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(NOT_WAITING - 1)
+        self.ms_at(tokio::time::Instant::now())
+    }
+
+    fn ms_at(&self, at: tokio::time::Instant) -> u64 {
+        let since = at.saturating_duration_since(self.started);
+        u64::try_from(since.as_millis()).unwrap_or(NOT_WAITING - 1)
     }
 
     fn at(&self, ms: u64) -> tokio::time::Instant {
@@ -98,8 +118,9 @@ impl Activity {
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        let a = &self.0;
-        a.idle_since_ms.store(a.now_ms(), Ordering::Release);
+        let a = &self.activity;
+        let ended = self.ended_ms.unwrap_or_else(|| a.now_ms());
+        a.idle_since_ms.store(ended, Ordering::Release);
         a.unread_since_ms.store(NOT_WAITING, Ordering::Release);
         a.in_progress.fetch_sub(1, Ordering::AcqRel);
     }

@@ -54,9 +54,14 @@ pub struct IdleWatch {
 
 impl IdleWatch {
     pub fn new(idle: Duration) -> IdleWatch {
+        IdleWatch::since(idle, tokio::time::Instant::now())
+    }
+
+    /// A watch whose last progress was at `last` (an instant the caller has just read).
+    pub fn since(idle: Duration, last: tokio::time::Instant) -> IdleWatch {
         IdleWatch {
             idle,
-            last: tokio::time::Instant::now(),
+            last,
             sleep: None,
         }
     }
@@ -260,10 +265,27 @@ impl Streamed {
         }
     }
 
-    /// Fails the body when Dataverse pauses longer than `idle` between two pieces.
-    pub fn with_idle_timeout(mut self, idle: Duration) -> Streamed {
-        self.watch = Some(IdleWatch::new(idle));
-        self
+    /// [`Streamed::new`] and [`Streamed::with_lease`] in one step, and failing the body when
+    /// Dataverse pauses longer than `idle` between two pieces (the first pause counted from
+    /// `since`, when the response head arrived). Built where it will live: each builder call
+    /// would move the body (~200 bytes).
+    pub fn leased(
+        inner: Incoming,
+        rewriter: Option<BodyRewriter>,
+        permit: Option<crate::limit::Slot>,
+        lease: impl Release + 'static,
+        (idle, since): (Duration, tokio::time::Instant),
+    ) -> Streamed {
+        Streamed {
+            inner,
+            rewriter,
+            pending: Bytes::new(),
+            permit,
+            done: false,
+            ended: false,
+            lease: Some(Box::new(lease)),
+            watch: Some(IdleWatch::since(idle, since)),
+        }
     }
 
     /// The upstream connection, given back when the body has been read to its end.
@@ -340,7 +362,10 @@ impl Body for Streamed {
             }
             let polled = match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(polled) => {
-                    if let Some(w) = &mut this.watch {
+                    // A body that ends here is watched no more (no clock read for it).
+                    if !this.inner.is_end_stream()
+                        && let Some(w) = &mut this.watch
+                    {
                         w.progress();
                     }
                     polled

@@ -130,11 +130,23 @@ impl OrgClient {
     /// must be released when the response body has been read to its end.
     pub async fn send(
         self: &Arc<Self>,
+        req: Request<BoxBody>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        self.send_at(req, Instant::now()).await
+    }
+
+    /// [`OrgClient::send`] for a caller that has just read the clock: `now` ages the idle
+    /// connections on the first attempt (a later attempt, after a wait, reads the clock).
+    pub async fn send_at(
+        self: &Arc<Self>,
         mut req: Request<BoxBody>,
+        now: Instant,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         let mut fresh = false;
+        let mut first = Some(now);
         loop {
-            let conn = match self.take_idle() {
+            let now = first.take().unwrap_or_else(Instant::now);
+            let conn = match self.take_idle(now) {
                 Some(c) => c,
                 None => {
                     fresh = true;
@@ -178,7 +190,7 @@ impl OrgClient {
     }
 
     /// An idle connection that is still open, if any.
-    fn take_idle(&self) -> Option<Conn> {
+    fn take_idle(&self, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h2) = &idle.h2 {
             if !h2.is_closed() {
@@ -187,7 +199,7 @@ impl OrgClient {
             idle.h2 = None;
         }
         while let Some((conn, since)) = idle.h1.pop() {
-            if !conn.is_closed() && since.elapsed() < self.idle_timeout {
+            if !conn.is_closed() && now.saturating_duration_since(since) < self.idle_timeout {
                 return Some(Conn::H1(conn));
             }
         }

@@ -306,8 +306,8 @@ async fn proxy(
     let sent = forward.send_with_limits(body, slot, ex).await;
     // The buffered body has been written upstream (or given up): its bytes leave the budget.
     drop(charge);
-    let (response, lease, slot) = sent?;
-    let idle = snapshot.config.timeouts.upstream_body_idle;
+    let (response, lease, slot, arrived) = sent?;
+    let idle = (snapshot.config.timeouts.upstream_body_idle, arrived);
     let answer = respond(response, &dv.url, base, json, lease, Some(slot), idle);
     spare_map::give(std::mem::take(&mut parts.headers));
     answer
@@ -457,7 +457,7 @@ impl Forward<'_> {
         body: Outgoing,
         mut early: Option<crate::limit::Slot>,
         ex: &mut Exchange,
-    ) -> Result<(Response<Incoming>, Lease, crate::limit::Slot), GatewayError> {
+    ) -> Result<(Response<Incoming>, Lease, crate::limit::Slot, Instant), GatewayError> {
         let limits = &self.tenant.limits;
         let bodyless = match &body {
             Outgoing::Empty => true,
@@ -510,7 +510,7 @@ impl Forward<'_> {
                 }
             };
             let sent = Instant::now();
-            let (response, lease) = match send(self.snapshot, self.tenant, req).await {
+            let (response, lease) = match send(self.snapshot, self.tenant, req, sent).await {
                 Ok(r) => r,
                 // The agent's streamed body was too slow: that is what broke the request.
                 Err(_)
@@ -522,7 +522,9 @@ impl Forward<'_> {
                 }
                 Err(e) => return Err(e),
             };
-            ex.upstream_latency = Some(sent.elapsed());
+            // One clock read for the upstream latency and the start of the body's idle watch.
+            let arrived = Instant::now();
+            ex.upstream_latency = Some(arrived.saturating_duration_since(sent));
             ex.upstream_status = Some(response.status().as_u16());
             if response.status() == http::StatusCode::UNAUTHORIZED && !reauthorized {
                 // Dataverse refused the cached token (revoked, reissued): drop it, and send a
@@ -536,14 +538,14 @@ impl Forward<'_> {
                 }
             }
             if response.status() != http::StatusCode::TOO_MANY_REQUESTS {
-                return Ok((response, lease, slot));
+                return Ok((response, lease, slot, arrived));
             }
             let retry_after = crate::limit::upstream_retry_after(response.headers());
             limits.throttled(retry_after).await;
             let replayable =
                 body.is_none() && matches!(self.parts.method, Method::GET | Method::HEAD);
             if !(replayable && limits.may_retry(&self.parts.method, retry_after)) || ex.retried {
-                return Ok((response, lease, slot));
+                return Ok((response, lease, slot, arrived));
             }
             ex.retried = true;
             drop(slot);
@@ -767,11 +769,13 @@ async fn send(
     snapshot: &Snapshot,
     tenant: &TenantRuntime,
     req: Request<BoxBody>,
+    now: Instant,
 ) -> Result<(Response<Incoming>, Lease), GatewayError> {
     let wait = snapshot.config.timeouts.response_headers;
     // Pinned here: the timer holds a reference, not a copy of the (large) sending future.
-    let sending = std::pin::pin!(tenant.org.send(req));
-    match tokio::time::timeout(wait, sending).await {
+    let sending = std::pin::pin!(tenant.org.send_at(req, now));
+    let deadline = tokio::time::Instant::from_std(now) + wait;
+    match tokio::time::timeout_at(deadline, sending).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
             let why = if e.is_connect() {
@@ -801,7 +805,7 @@ fn respond(
     json: &Arc<JsonTarget>,
     lease: Lease,
     permit: Option<crate::limit::Slot>,
-    idle: Duration,
+    (idle, arrived): (Duration, Instant),
 ) -> Result<Response<Streamed>, GatewayError> {
     let (mut parts, incoming) = response.into_parts();
     let present = headers::clean_response_headers(&mut parts.headers);
@@ -850,9 +854,7 @@ fn respond(
         }
         None => None,
     };
-    let body = Streamed::new(incoming, rewriter, permit)
-        .with_lease(lease)
-        .with_idle_timeout(idle);
+    let body = Streamed::leased(incoming, rewriter, permit, lease, (idle, arrived.into()));
     Ok(Response::from_parts(parts, body))
 }
 

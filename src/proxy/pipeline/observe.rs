@@ -134,8 +134,11 @@ impl Observed {
 
     fn finish(&mut self, completed: bool) {
         // Finished where it lies and then dropped in place: the `Exchange` is not moved.
-        if let Some(p) = &self.pending {
-            finish(p, self.bytes_out, completed);
+        if let Some(p) = &mut self.pending {
+            let now = finish(p, self.bytes_out, completed);
+            if let Some(c) = &mut p.ex.connection {
+                c.ending_at(now.into());
+            }
             self.pending = None;
         }
     }
@@ -155,16 +158,18 @@ impl Body for Observed {
             c.asked();
         }
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if let (Some(c), Some(Ok(_))) = (this.connection(), &frame) {
-            c.delivered();
-        }
         match &frame {
             Some(Ok(f)) => {
                 if let Some(data) = f.data_ref() {
                     this.bytes_out += data.len() as u64;
                 }
                 if this.inner.is_end_stream() {
+                    // The request ends with this frame, and its connection guard with it,
+                    // which clears any wait for the agent to read: marking the frame
+                    // delivered first would be undone at once (and cost a clock read).
                     this.finish(true);
+                } else if let Some(c) = this.connection() {
+                    c.delivered();
                 }
             }
             Some(Err(e)) => this.failed(e),
@@ -189,7 +194,8 @@ impl Drop for Observed {
     }
 }
 
-fn finish(p: &Pending, bytes_out: u64, completed: bool) {
+/// Counts and audits the request; returns the time it ended (the clock read for its latency).
+fn finish(p: &Pending, bytes_out: u64, completed: bool) -> Instant {
     let Pending {
         gateway,
         ex,
@@ -198,7 +204,9 @@ fn finish(p: &Pending, bytes_out: u64, completed: bool) {
         ..
     } = p;
     let status = *status;
-    let elapsed = started.elapsed();
+    // One clock read for the latency and the audit timestamp.
+    let now = Instant::now();
+    let elapsed = now.saturating_duration_since(*started);
     let tenant = ex.tenant.as_deref().map(|t| t.config.name.as_str());
     let error_text;
     let (decision, reason) = match (&ex.decision, &ex.error) {
@@ -244,7 +252,7 @@ fn finish(p: &Pending, bytes_out: u64, completed: bool) {
     if let Some(sink) = gateway.audit() {
         sink.write_via(
             &Record {
-                timestamp: SystemTime::now(),
+                timestamp: crate::clock::wall_at(now),
                 request_id,
                 tenant,
                 client: ex.client.as_deref(),
@@ -284,6 +292,7 @@ fn finish(p: &Pending, bytes_out: u64, completed: bool) {
         bytes_in,
         bytes_out,
     );
+    now
 }
 
 /// A request the HTTP layer refused before the gateway saw it (a head over the limits: 431):
