@@ -149,9 +149,15 @@ fn clocks(c: &mut Criterion) {
     let mut group = c.benchmark_group("clock");
     group.bench_function("Instant::now", |b| b.iter(Instant::now));
     group.bench_function("SystemTime::now", |b| b.iter(SystemTime::now));
-    let at = Instant::now();
-    group.bench_function("wall_at (an instant already read)", |b| {
-        b.iter(|| dataverse_gateway::clock::wall_at(std::hint::black_box(at)))
+    // The audit's pair of readings before and after `clock::wall_at`.
+    group.bench_function("Instant::now + SystemTime::now", |b| {
+        b.iter(|| (Instant::now(), SystemTime::now()))
+    });
+    group.bench_function("Instant::now + wall_at", |b| {
+        b.iter(|| {
+            let now = Instant::now();
+            (now, dataverse_gateway::clock::wall_at(now))
+        })
     });
     group.finish();
 }

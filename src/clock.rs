@@ -114,28 +114,31 @@ impl Clock for ManualClock {
 /// which have millisecond precision.
 pub fn wall_at(at: Instant) -> SystemTime {
     use std::cell::Cell;
+    use std::time::UNIX_EPOCH;
     const RENEW: Duration = Duration::from_secs(1);
     thread_local! {
-        static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+        /// A monotonic instant and the wall clock's time since the epoch at that instant.
+        static ANCHOR: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
     }
-    ANCHOR.with(|anchor| {
-        let (mono, wall) = match anchor.get() {
-            Some((mono, wall)) if at.checked_duration_since(mono).is_none_or(|d| d < RENEW) => {
-                (mono, wall)
-            }
-            _ => {
-                let pair = (Instant::now(), SystemTime::now());
-                anchor.set(Some(pair));
-                pair
-            }
-        };
-        // An instant read before the pair (by another request) is counted back from it.
-        match at.checked_duration_since(mono) {
-            Some(later) => wall.checked_add(later),
-            None => wall.checked_sub(mono.duration_since(at)),
+    let (mono, wall) = ANCHOR.with(|anchor| match anchor.get() {
+        Some((mono, wall)) if at < mono + RENEW => (mono, wall),
+        _ => {
+            let pair = (
+                Instant::now(),
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default(),
+            );
+            anchor.set(Some(pair));
+            pair
         }
-        .unwrap_or(wall)
-    })
+    });
+    // An instant read before the pair (by another request) is counted back from it.
+    let since_epoch = match at.checked_duration_since(mono) {
+        Some(later) => wall + later,
+        None => wall.saturating_sub(mono.duration_since(at)),
+    };
+    UNIX_EPOCH + since_epoch
 }
 
 #[cfg(test)]
