@@ -19,7 +19,9 @@
 //!   and leaving it (a tenth below it) are logged once each, and `/readyz` is 503 meanwhile
 //!   ([`Listener`](crate::proxy::gateway::Listener));
 //! - a connection with no request in progress is closed after `timeouts.request_head`,
-//!   counted from accept (not from its first byte) and from the end of its last response;
+//!   counted from accept (not from its first byte) and from the end of its last response (the
+//!   connection's timer waits in a task of its own and, when it fires, aborts the connection's
+//!   task: it is not polled at each of the connection's wake-ups);
 //! - a connection whose agent leaves a response piece unread for `timeouts.response_body_idle`
 //!   (a slow or stopped reader) is closed, so it cannot hold its tenant's slot and upstream
 //!   connection for as long as it likes;
@@ -123,37 +125,48 @@ pub async fn serve_tls(
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(t.load_full()));
         let gateway = Arc::clone(&gateway);
-        tokio::spawn(async move {
-            let _counted = counted;
-            let timeouts = gateway.snapshot().config.timeouts;
-            let (idle, unread) = (timeouts.request_head, timeouts.response_body_idle);
-            let served = async {
-                match acceptor {
-                    None => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        Some(watcher.watch(conn.into_owned()).await)
+        let timeouts = gateway.snapshot().config.timeouts;
+        let (idle, unread) = (timeouts.request_head, timeouts.response_body_idle);
+        // The connection is served in a task of its own and its timer waits in another. Beside
+        // the connection in one task, the timer would be polled again (and its waker stored
+        // again) at every wake-up of the connection, several per request, when it only matters
+        // at its deadline.
+        let served = {
+            let gateway = Arc::clone(&gateway);
+            tokio::spawn(async move {
+                let _counted = counted;
+                let served = async {
+                    match acceptor {
+                        None => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            Some(watcher.watch(conn.into_owned()).await)
+                        }
+                        Some(acceptor) => {
+                            let stream = handshake(acceptor, stream, peer).await?;
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            Some(watcher.watch(conn.into_owned()).await)
+                        }
                     }
-                    Some(acceptor) => {
-                        let stream = handshake(acceptor, stream, peer).await?;
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        Some(watcher.watch(conn.into_owned()).await)
-                    }
+                };
+                if let Some(Err(e)) = served.await {
+                    connection_error(&gateway, peer, &*e);
                 }
-            };
-            let result = tokio::select! {
-                r = served => r,
+            })
+        };
+        tokio::spawn(async move {
+            let connection = served.abort_handle();
+            tokio::select! {
+                _ = served => {}
                 closed = activity.closing(idle, unread) => {
+                    // Dropped where it is: the connection closes as if it had ended here.
+                    connection.abort();
                     let reason = match closed {
                         Closed::Idle => "head_timeout",
                         Closed::Unread => "response_unread",
                     };
                     gateway.metrics.connection_closed(reason);
                     tracing::debug!(%peer, reason, "connection closed by its timer");
-                    None
                 }
-            };
-            if let Some(Err(e)) = result {
-                connection_error(&gateway, peer, &*e);
             }
         });
     }
