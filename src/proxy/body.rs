@@ -244,32 +244,15 @@ pub struct Streamed {
     ended: bool,
     lease: Option<Box<dyn Release>>,
     /// `timeouts.upstream_body_idle`.
-    watch: Option<IdleWatch>,
+    watch: IdleWatch,
 }
 
 impl Streamed {
+    /// The org's body `inner`, rewritten by `rewriter` when there is one, holding the tenant's
+    /// in-flight `permit` and the connection's `lease` (given back when the body has been read
+    /// to its end), and failing when Dataverse pauses longer than `idle` between two pieces
+    /// (the first pause counted from `since`, when the response head arrived).
     pub fn new(
-        inner: Incoming,
-        rewriter: Option<BodyRewriter>,
-        permit: Option<crate::limit::Slot>,
-    ) -> Streamed {
-        Streamed {
-            inner,
-            rewriter,
-            pending: Bytes::new(),
-            permit,
-            done: false,
-            ended: false,
-            lease: None,
-            watch: None,
-        }
-    }
-
-    /// [`Streamed::new`] and [`Streamed::with_lease`] in one step, and failing the body when
-    /// Dataverse pauses longer than `idle` between two pieces (the first pause counted from
-    /// `since`, when the response head arrived). Built where it will live: each builder call
-    /// would move the body (~200 bytes).
-    pub fn leased(
         inner: Incoming,
         rewriter: Option<BodyRewriter>,
         permit: Option<crate::limit::Slot>,
@@ -284,14 +267,8 @@ impl Streamed {
             done: false,
             ended: false,
             lease: Some(Box::new(lease)),
-            watch: Some(IdleWatch::since(idle, since)),
+            watch: IdleWatch::since(idle, since),
         }
-    }
-
-    /// The upstream connection, given back when the body has been read to its end.
-    pub fn with_lease(mut self, lease: impl Release + 'static) -> Streamed {
-        self.lease = Some(Box::new(lease));
-        self
     }
 
     /// The upstream body was read to its end: nothing more to give, its connection can serve
@@ -363,22 +340,16 @@ impl Body for Streamed {
             let polled = match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(polled) => {
                     // A body that ends here is watched no more (no clock read for it).
-                    if !this.inner.is_end_stream()
-                        && let Some(w) = &mut this.watch
-                    {
-                        w.progress();
+                    if !this.inner.is_end_stream() {
+                        this.watch.progress();
                     }
                     polled
                 }
                 Poll::Pending => {
-                    let stalled = this
-                        .watch
-                        .as_mut()
-                        .and_then(|w| w.expired(cx).then_some(w.idle));
-                    if let Some(idle) = stalled {
+                    if this.watch.expired(cx) {
                         this.done = true;
                         this.permit = None;
-                        return Poll::Ready(Some(Err(BodyError::Stalled(idle))));
+                        return Poll::Ready(Some(Err(BodyError::Stalled(this.watch.idle))));
                     }
                     return Poll::Pending;
                 }

@@ -854,7 +854,7 @@ fn respond(
         }
         None => None,
     };
-    let body = Streamed::leased(incoming, rewriter, permit, lease, (idle, arrived.into()));
+    let body = Streamed::new(incoming, rewriter, permit, lease, (idle, arrived.into()));
     Ok(Response::from_parts(parts, body))
 }
 

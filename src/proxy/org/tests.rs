@@ -166,7 +166,8 @@ async fn a_sized_rewritten_body_ends_with_its_last_frame_and_frees_its_connectio
     for _ in 0..3 {
         let (resp, lease) = org.send(get("/json")).await.unwrap();
         let rewriter = BodyRewriter::json(Encoding::Identity, Arc::clone(&target));
-        let mut body = Streamed::new(resp.into_body(), Some(rewriter), None).with_lease(lease);
+        let idle = (Duration::from_secs(60), tokio::time::Instant::now());
+        let mut body = Streamed::new(resp.into_body(), Some(rewriter), None, lease, idle);
         let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
             .await
             .expect("a frame")
